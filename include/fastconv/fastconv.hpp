@@ -1,0 +1,186 @@
+// fastconv: fast 2D convolution (forward, float32, NCHW) on x86-64 CPUs.
+// The public API: describe a layer with ConvProblem, let the planner pick an algorithm (Plan),
+// prepare the weights once (PackedWeights), then execute as often as you like from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastconv/version.hpp"
+
+#if defined(_WIN32)
+#define FASTCONV_API
+#else
+#define FASTCONV_API __attribute__((visibility("default")))
+#endif
+
+namespace fastconv {
+
+// Every bad argument throws this, with a message that names the field and its value.
+struct FASTCONV_API Error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+enum class Algorithm { Auto, Direct, Im2col, Winograd, FFT };
+FASTCONV_API std::string to_string(Algorithm);
+FASTCONV_API Algorithm parse_algorithm(const std::string& name);  // "auto", "direct", "im2col", "winograd", "fft"
+
+enum class PlanMode { Estimate, Measure };  // cost model vs timing, like FFTW's ESTIMATE / MEASURE
+FASTCONV_API std::string to_string(PlanMode);
+FASTCONV_API PlanMode parse_plan_mode(const std::string& name);  // "estimate", "measure"
+
+// One conv2d layer: input [N, C, H, W], weights [K, C/groups, R, S], output [N, K, P, Q].
+struct FASTCONV_API ConvProblem {
+  int64_t batch = 1, in_channels = 0, in_height = 0, in_width = 0;
+  int64_t out_channels = 0, kernel_height = 0, kernel_width = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  // P and Q; they do not validate (a problem with an empty output gives a value <= 0).
+  int64_t out_height() const;
+  int64_t out_width() const;
+
+  // Throws Error naming the first bad field (sizes < 1, negative padding, stride or dilation < 1,
+  // groups not dividing C and K, an empty output, sizes whose products overflow).
+  void validate() const;
+
+  // Element counts of the tensors; they validate first.
+  std::size_t input_elements() const;
+  std::size_t weight_elements() const;
+  std::size_t output_elements() const;
+
+  bool operator==(const ConvProblem& other) const;
+  bool operator!=(const ConvProblem& other) const { return !(*this == other); }
+};
+
+// Canonical short name, e.g. "n1c64h56w56k64r3s3_p1" (stride, padding, dilation and groups appear
+// only when not the default). Used in logs, test and bench names and as the wisdom key.
+FASTCONV_API std::string to_string(const ConvProblem&);
+// Parses the canonical name back; throws Error on anything else.
+FASTCONV_API ConvProblem parse_problem(const std::string& canonical);
+
+// Padding modes, resolved to explicit padding exactly as PyTorch does:
+//   valid: no padding.
+//   same:  total padding dil*(k-1) per axis, the odd pixel going to the bottom/right. Like PyTorch,
+//          'same' is refused (Error) when the stride on that axis is not 1.
+enum class PaddingMode { Valid, Same };
+FASTCONV_API void apply_padding(ConvProblem&, PaddingMode);
+
+struct OutputShape {
+  int64_t batch, channels, height, width;
+};
+FASTCONV_API OutputShape output_shape(const ConvProblem&);  // validates
+// K*(C/groups)*R*S (+ K with bias).
+FASTCONV_API int64_t parameter_count(const ConvProblem&, bool with_bias);
+// 2*N*K*P*Q*(C/groups)*R*S: multiply and add of the direct definition.
+FASTCONV_API double flop_count(const ConvProblem&);
+
+// Receptive field of a stack of layers on one axis: RF_L = RF_(L-1) + dil_L*(k_L - 1) * prod(stride_i, i < L).
+struct LayerGeometry {
+  int64_t kernel = 1, stride = 1, dilation = 1;
+};
+FASTCONV_API int64_t receptive_field(const std::vector<LayerGeometry>& layers);
+
+struct PlanOptions {
+  Algorithm algorithm = Algorithm::Auto;  // force one, or let the planner choose
+  PlanMode mode = PlanMode::Estimate;
+  // Bytes of scratch memory one execute may use. The default, 64 MiB, lets every algorithm run at
+  // full speed on the layers of common networks; the streaming algorithms re-block to fit smaller
+  // budgets, and Plan::create throws Error when nothing fits.
+  std::size_t workspace_limit = kDefaultWorkspaceLimit;
+  int threads = 0;  // 0: all hardware threads (oneTBB's default concurrency)
+  // Restricts the choice to implementations whose name starts with this, e.g. "winograd_f2x2"
+  // for the tighter error of F(2x2,3x3) over F(4x4,3x3). Empty: no restriction.
+  std::string implementation;
+
+  static constexpr std::size_t kDefaultWorkspaceLimit = std::size_t(64) << 20;
+};
+
+namespace detail {
+class PlanImpl;
+struct PackedData;
+}  // namespace detail
+
+// Weights prepared once for one plan (transformed, packed, bias included). Cheap to copy (shared).
+class FASTCONV_API PackedWeights {
+ public:
+  PackedWeights() = default;
+  bool empty() const { return !data_; }
+  std::size_t size_bytes() const;
+
+ private:
+  friend class Plan;
+  std::shared_ptr<const detail::PackedData> data_;
+};
+
+// A convolution ready to run: an algorithm with its blocking chosen for one problem.
+// Immutable after creation; execute may be called from many threads at once. Cheap to copy (shared).
+class FASTCONV_API Plan {
+ public:
+  static Plan create(const ConvProblem&, const PlanOptions& = {});  // throws fastconv::Error
+
+  const ConvProblem& problem() const;
+  Algorithm algorithm() const;
+  // The implementation's own name, e.g. "winograd_f2x2_3x3" or "im2col_gemm_6x16__avx2".
+  std::string implementation() const;
+  int threads() const;
+  std::size_t workspace_bytes() const;  // scratch one execute needs; never above the limit
+  std::string describe() const;         // algorithm, tiles, blocking, memory, and why it was chosen
+
+  PackedWeights pack_weights(const float* weight, const float* bias /* may be null */) const;
+  void execute(const float* input, const PackedWeights&, float* output) const;
+  // As above, with scratch memory from the caller: at least workspace_bytes(), any alignment.
+  void execute(const float* input, const PackedWeights&, float* output, void* workspace,
+               std::size_t workspace_size) const;
+  // Packs the weights on each call (allocates); prefer pack_weights + execute in loops.
+  void execute(const float* input, const float* weight, const float* bias, float* output) const;
+
+ private:
+  explicit Plan(std::shared_ptr<const detail::PlanImpl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const detail::PlanImpl> impl_;
+};
+
+// One-shot convolution. Reuses plans through a small, bounded, thread-safe cache keyed by problem and
+// options; the weights are packed on every call (they may change between calls).
+FASTCONV_API void conv2d(const ConvProblem&, const float* input, const float* weight, const float* bias,
+            float* output, const PlanOptions& = {});
+FASTCONV_API void clear_plan_cache();
+
+// One row of the planner's ranking, like cuDNN's find.
+struct Candidate {
+  Algorithm algorithm;
+  bool applicable;
+  std::string reason;          // why it declined, or its implementation and blocking
+  double time_ms;              // estimated or measured; 0 when not applicable
+  bool measured;
+  std::size_t workspace_bytes;
+  std::string implementation;  // e.g. "winograd_f4x4_3x3"; empty when not applicable
+};
+// Every implementation, applicable ones first, fastest first.
+FASTCONV_API std::vector<Candidate> find_algorithms(const ConvProblem&, const PlanOptions& = {});
+
+// Wisdom: the choices Measure mode made, keyed by problem, threads, instruction set and library
+// version. save writes them (and FFTW's wisdom); load merges a file written by save, refusing
+// (Error) a corrupt, foreign or stale file without changing what is loaded. FASTCONV_WISDOM=path
+// loads a file when the library is first used.
+FASTCONV_API void save_wisdom(const std::string& path);
+FASTCONV_API void load_wisdom(const std::string& path);
+FASTCONV_API void forget_wisdom();
+FASTCONV_API std::size_t wisdom_size();
+
+// The instruction set the kernels run with: "avx512", "avx2" or "sse2". FASTCONV_MAX_ISA caps it.
+FASTCONV_API std::string instruction_set();
+
+}  // namespace fastconv
+
+template <>
+struct std::hash<fastconv::ConvProblem> {
+  FASTCONV_API std::size_t operator()(const fastconv::ConvProblem&) const noexcept;
+};

@@ -1,0 +1,76 @@
+// 64-byte aligned heap buffers (a cache line, an AVX-512 register) for packed data and scratch.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace fastconv::detail {
+
+constexpr std::size_t kAlignment = 64;
+
+inline std::size_t align_up(std::size_t bytes, std::size_t a = kAlignment) {
+  return (bytes + a - 1) / a * a;
+}
+
+template <class T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t count) : size_(count) {
+    if (count == 0) return;
+    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, align_up(count * sizeof(T))));
+    if (!data_) throw std::bad_alloc();
+  }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  void zero() {
+    if (data_) std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T));
+  }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Carves aligned sub-buffers out of one workspace block, in a fixed order, so that
+// workspace_bytes() and execute() agree exactly on the layout.
+class WorkspaceLayout {
+ public:
+  // Reserves `count` elements of T and returns the offset in bytes.
+  template <class T>
+  std::size_t add(std::size_t count) {
+    std::size_t offset = bytes_;
+    bytes_ += align_up(count * sizeof(T));
+    return offset;
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::size_t bytes_ = 0;
+};
+
+template <class T>
+T* at_offset(void* base, std::size_t offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,1 @@
+# Sources of src/gemm (none yet).

@@ -1,0 +1,1 @@
+# Sources of src/im2col (none yet).

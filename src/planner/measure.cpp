@@ -1,0 +1,74 @@
+// Measure mode: time each candidate on synthetic data of the problem's size.
+// Budget: candidates run round-robin (interleaved, so that a noisy neighbour hurts all alike);
+// rounds continue until every candidate has 5 runs or 1 second has passed after the first round.
+// The median run counts. A candidate whose estimate is over 8x the best estimate is not timed:
+// it keeps its estimate (a model that far off would be a bug worth a test, not a timing).
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "core/aligned_buffer.hpp"
+#include "planner/planner.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+constexpr int kRuns = 5;
+constexpr double kBudgetSeconds = 1.0;
+constexpr double kHopelessRatio = 8.0;
+
+void fill_random(AlignedBuffer<float>& b, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = dist(rng);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const PlanContext& ctx) {
+  double best_estimate = 1e300;
+  for (const auto& c : cands) best_estimate = std::min(best_estimate, c.estimate_ms);
+
+  AlignedBuffer<float> input(std::size_t(g.N * g.input_image()));
+  AlignedBuffer<float> weight(std::size_t(g.K * g.Cg * g.R * g.S));
+  AlignedBuffer<float> bias(std::size_t(g.K));
+  AlignedBuffer<float> output(std::size_t(g.N * g.output_image()));
+  fill_random(input, 1), fill_random(weight, 2), fill_random(bias, 3);
+  ThreadPool pool(ctx.threads);
+
+  struct Timed {
+    RankedImpl* cand;
+    AlignedBuffer<float> packed;
+    AlignedBuffer<char> workspace;
+    std::vector<double> runs;
+  };
+  std::vector<Timed> timed;
+  for (auto& c : cands) {
+    if (c.estimate_ms > kHopelessRatio * best_estimate) continue;
+    if (!c.prepared) c.impl->prepare(ctx.mode), c.prepared = true;
+    Timed t{&c, AlignedBuffer<float>(c.impl->packed_weights_floats()),
+            AlignedBuffer<char>(c.impl->workspace_bytes()), {}};
+    c.impl->pack_weights(weight.data(), bias.data(), t.packed.data());
+    c.impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);  // warm-up
+    timed.push_back(std::move(t));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < kRuns; ++round) {
+    if (round > 1 && seconds_since(start) > kBudgetSeconds) break;
+    for (auto& t : timed) {
+      const auto t0 = std::chrono::steady_clock::now();
+      t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);
+      t.runs.push_back(1e3 * seconds_since(t0));
+    }
+  }
+  for (auto& t : timed) {
+    std::sort(t.runs.begin(), t.runs.end());
+    t.cand->measured_ms = t.runs[t.runs.size() / 2];
+  }
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,88 @@
+// Candidate collection and ranking: the only code that walks the list of all algorithms.
+#include "planner/planner.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "core/verbose.hpp"
+#include "planner/solvers.hpp"
+
+namespace fastconv::detail {
+
+std::string workspace_too_small(std::size_t needed, std::size_t limit) {
+  return "needs at least " + std::to_string(needed) + " bytes of workspace, above workspace_limit=" +
+         std::to_string(limit);
+}
+
+PlanContext make_context(const PlanOptions& options) {
+  if (options.algorithm < Algorithm::Auto || options.algorithm > Algorithm::FFT)
+    throw Error("algorithm=" + std::to_string(static_cast<int>(options.algorithm)) + ": not an Algorithm");
+  if (options.mode != PlanMode::Estimate && options.mode != PlanMode::Measure)
+    throw Error("mode=" + std::to_string(static_cast<int>(options.mode)) + ": not a PlanMode");
+  constexpr int kMaxThreads = 4096;
+  if (options.threads < 0 || options.threads > kMaxThreads)
+    throw Error("threads=" + std::to_string(options.threads) + ": must be 0 (all hardware threads) to " +
+                std::to_string(kMaxThreads));
+  PlanContext ctx;
+  ctx.isa = best_isa();
+  ctx.threads = options.threads == 0 ? hardware_threads() : options.threads;
+  ctx.workspace_limit = options.workspace_limit;
+  ctx.mode = options.mode;
+  return ctx;
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Asks every solver (of the requested algorithm) for its candidates.
+Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& options) {
+  Ranking out;
+  for (const Solver& solver : all_solvers()) {
+    if (options.algorithm != Algorithm::Auto && solver.algorithm != options.algorithm) continue;
+    Proposals proposals;
+    solver.propose(g, ctx, proposals);
+    for (auto& impl : proposals.impls()) {
+      if (!options.implementation.empty() && !starts_with(impl->name(), options.implementation)) {
+        out.declined.push_back({impl->name(), "not requested (implementation=" + options.implementation + ")"});
+      } else if (impl->workspace_bytes() > ctx.workspace_limit) {
+        // Solvers re-block to fit; this only catches one that did not.
+        out.declined.push_back({impl->name(), workspace_too_small(impl->workspace_bytes(), ctx.workspace_limit)});
+      } else {
+        RankedImpl r;
+        r.estimate_ms = 1e3 * estimate_seconds(impl->work(), ctx);
+        r.impl = std::move(impl);
+        out.ranked.push_back(std::move(r));
+      }
+    }
+    for (const auto& d : proposals.declined()) out.declined.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+Ranking rank_candidates(const Geometry& g, const PlanContext& ctx, const PlanOptions& options, bool measure) {
+  Ranking r = collect(g, ctx, options);
+  if (measure && !r.ranked.empty()) measure_candidates(r.ranked, g, ctx);
+  std::stable_sort(r.ranked.begin(), r.ranked.end(),
+                   [](const RankedImpl& a, const RankedImpl& b) { return a.time_ms() < b.time_ms(); });
+  if (verbose_level() >= 2)
+    for (const auto& d : r.declined)
+      verbose_print("declined " + d.name + " for " + to_string(g.problem) + ": " + d.reason);
+  return r;
+}
+
+std::unique_ptr<ConvImpl> build_named(const Geometry& g, const PlanContext& ctx, const std::string& name) {
+  for (const Solver& solver : all_solvers()) {
+    Proposals proposals;
+    solver.propose(g, ctx, proposals);
+    for (auto& impl : proposals.impls())
+      if (impl->name() == name && impl->workspace_bytes() <= ctx.workspace_limit) return std::move(impl);
+  }
+  return nullptr;
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,2 @@
+list(APPEND FASTCONV_SOURCES src/planner/solvers.cpp src/planner/planner.cpp src/planner/cost_model.cpp
+                             src/planner/measure.cpp src/planner/plan.cpp src/planner/wisdom.cpp)

@@ -1,0 +1,19 @@
+// Wisdom: the implementation Measure mode chose, per problem and context, kept across runs.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/algorithm.hpp"
+
+namespace fastconv::detail {
+
+// Key: problem, threads, instruction set, workspace limit, requested algorithm and implementation
+// prefix. (The library version and the CPU are checked once per file.)
+std::string wisdom_key(const Geometry&, const PlanContext&, const PlanOptions&);
+std::optional<std::string> wisdom_lookup(const std::string& key);
+void wisdom_remember(const std::string& key, const std::string& implementation);
+// Loads FASTCONV_WISDOM once, on the first plan; a bad file is reported on stderr and ignored.
+void wisdom_load_from_environment();
+
+}  // namespace fastconv::detail

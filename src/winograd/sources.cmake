@@ -1,0 +1,1 @@
+# Sources of src/winograd (none yet).

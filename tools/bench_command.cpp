@@ -1,0 +1,186 @@
+// fastconv bench: every applicable implementation and the planner's pick over a suite of layer
+// shapes, timed interleaved in one process (medians), against oneDNN when asked.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "args.hpp"
+#include "bench_report.hpp"
+#include "commands.hpp"
+#include "core/cpu.hpp"
+#include "core/fma_peak.hpp"
+#include "core/parallel.hpp"
+#include "fastconv/fastconv.hpp"
+#include "format.hpp"
+#include "onednn_baseline.hpp"
+#include "suite.hpp"
+
+namespace fastconv::tools {
+namespace {
+
+const char* kHelp =
+    "usage: fastconv bench [--suite FILE.csv] [--threads N] [--json FILE] [--plot FILE.svg]\n"
+    "                      [--baseline onednn] [--mode estimate|measure] [--runs N]\n"
+    "                      [--budget SECONDS] [--filter TEXT]\n"
+    "\n"
+    "Times every implementation that applies and the planner's pick ('auto', planned with --mode)\n"
+    "on each shape of the suite (default: the built-in suite, shapes/suite.csv), interleaved in\n"
+    "one process; reports medians. --runs (default 7) runs per implementation, within --budget\n"
+    "seconds per shape (default 2) after a warm-up run; an implementation 15x slower than the\n"
+    "fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
+    "reorders included, weights prepared ahead, same threads). --filter keeps the shapes whose name\n"
+    "contains TEXT. Progress goes to stderr, the table to stdout.\n";
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point t0) {
+  return 1e3 * std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+void fill_random(std::vector<float>& v, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& x : v) x = dist(rng);
+}
+
+struct Runner {
+  BenchEntry entry;
+  std::function<void()> run;
+};
+
+}  // namespace
+
+int bench_command(const std::vector<std::string>& argv) {
+  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter"}, {"help"});
+  if (args.flag("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  const auto suite = args.value("suite") ? load_suite(*args.value("suite")) : builtin_suite();
+  const int threads = args.value("threads") ? int(parse_count(*args.value("threads"), "threads", 1, 4096))
+                                            : detail::hardware_threads();
+  const int runs = args.value("runs") ? int(parse_count(*args.value("runs"), "runs", 1, 1000)) : 7;
+  const double budget_ms =
+      1e3 * (args.value("budget") ? double(parse_count(*args.value("budget"), "budget", 1, 3600)) : 2.0);
+  const PlanMode mode = args.value("mode") ? parse_plan_mode(*args.value("mode")) : PlanMode::Estimate;
+  bool with_onednn = false;
+  if (auto b = args.value("baseline")) {
+    if (*b != "onednn") throw UsageError("--baseline " + *b + ": only 'onednn' is known");
+    if (!onednn_available()) throw Error("--baseline onednn: this fastconv was built without oneDNN");
+    with_onednn = true;
+  }
+  const std::string filter = args.value("filter").value_or("");
+
+  BenchReport report;
+  report.threads = threads;
+  report.isa = instruction_set();
+  report.mode = to_string(mode);
+  std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
+  report.peak_gflops = detail::measure_fma_peak_gflops(detail::best_isa(), threads);
+  std::fprintf(stderr, "fastconv bench: peak %.1f GFLOP/s (%s)\n", report.peak_gflops, report.isa.c_str());
+
+  const auto start = clock_type::now();
+  int index = 0, selected = 0;
+  for (const auto& s : suite) selected += s.name.find(filter) != std::string::npos;
+  for (const SuiteShape& shape : suite) {
+    if (shape.name.find(filter) == std::string::npos) continue;
+    const ConvProblem& p = shape.problem;
+    std::fprintf(stderr, "[%d/%d] %s (%s)\n", ++index, selected, shape.name.c_str(), to_string(p).c_str());
+    BenchShape result;
+    result.name = shape.name;
+    result.problem = to_string(p);
+    result.gflop = flop_count(p) / 1e9;
+
+    std::vector<float> x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)),
+        y(p.output_elements());
+    fill_random(x, 1), fill_random(w, 2), fill_random(b, 3);
+
+    std::vector<Runner> runners;
+    PlanOptions base;
+    base.threads = threads;
+    for (const Candidate& c : find_algorithms(p, base)) {
+      if (!c.applicable) continue;
+      PlanOptions o = base;
+      o.algorithm = c.algorithm;
+      o.implementation = c.implementation;
+      auto plan = std::make_shared<Plan>(Plan::create(p, o));
+      auto packed = std::make_shared<PackedWeights>(plan->pack_weights(w.data(), b.data()));
+      Runner r;
+      r.entry.label = c.implementation;
+      r.entry.algorithm = to_string(c.algorithm);
+      r.entry.workspace_bytes = plan->workspace_bytes();
+      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      runners.push_back(std::move(r));
+    }
+    {
+      PlanOptions o = base;
+      o.mode = mode;
+      auto plan = std::make_shared<Plan>(Plan::create(p, o));
+      auto packed = std::make_shared<PackedWeights>(plan->pack_weights(w.data(), b.data()));
+      Runner r;
+      r.entry.label = "auto";
+      r.entry.algorithm = "auto";
+      r.entry.note = plan->implementation();
+      r.entry.workspace_bytes = plan->workspace_bytes();
+      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      runners.push_back(std::move(r));
+    }
+    if (with_onednn) {
+      try {
+        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads);
+        Runner r;
+        r.entry.label = "onednn";
+        r.entry.algorithm = "onednn";
+        r.entry.note = conv->implementation();
+        r.run = [conv, &x, &y] { conv->run(x.data(), y.data()); };
+        runners.push_back(std::move(r));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "  onednn: %s\n", e.what());
+      }
+    }
+
+    // Warm-up, then interleaved rounds within the budget.
+    double best_first = 1e300;
+    for (auto& r : runners) {
+      const auto t0 = clock_type::now();
+      r.run();
+      r.entry.first_ms = ms_since(t0);
+      best_first = std::min(best_first, r.entry.first_ms);
+    }
+    for (auto& r : runners) r.entry.timed_once = r.entry.first_ms > 15 * best_first;
+    const auto shape_start = clock_type::now();
+    for (int round = 0; round < runs; ++round) {
+      if (round >= 2 && ms_since(shape_start) > budget_ms) break;
+      for (auto& r : runners) {
+        if (r.entry.timed_once) continue;
+        // A short pause lets the previous runner's spinning threads (TBB, OpenMP) go idle.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        const auto t0 = clock_type::now();
+        r.run();
+        r.entry.runs_ms.push_back(ms_since(t0));
+      }
+    }
+    for (auto& r : runners) {
+      if (r.entry.runs_ms.empty()) r.entry.runs_ms.push_back(r.entry.first_ms);
+      auto v = r.entry.runs_ms;
+      std::sort(v.begin(), v.end());
+      r.entry.median_ms = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+      result.entries.push_back(r.entry);
+    }
+    report.shapes.push_back(std::move(result));
+  }
+  report.seconds = ms_since(start) / 1e3;
+
+  print_table(report, stdout);
+  if (auto j = args.value("json")) write_json(report, *j);
+  if (auto s = args.value("plot")) write_svg(report, *s);
+  return 0;
+}
+
+}  // namespace fastconv::tools

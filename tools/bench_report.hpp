@@ -1,0 +1,43 @@
+// The results of 'fastconv bench' and their three renderings: a text table, JSON, an SVG chart.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace fastconv::tools {
+
+struct BenchEntry {
+  std::string label;      // implementation name, "auto" (the planner's pick) or "onednn"
+  std::string algorithm;  // direct, im2col, winograd, fft, auto, onednn
+  std::string note;       // auto: the implementation picked; onednn: its kernel
+  std::size_t workspace_bytes = 0;
+  double first_ms = 0;    // the warm-up run
+  bool timed_once = false;  // 15x slower than the fastest warm-up: not timed again
+  std::vector<double> runs_ms;
+  double median_ms = 0;
+};
+
+struct BenchShape {
+  std::string name, problem;
+  double gflop = 0;
+  std::vector<BenchEntry> entries;
+
+  const BenchEntry* find(const std::string& label) const;
+  const BenchEntry* best_of(const std::string& algorithm) const;  // fastest implementation of one algorithm
+  const BenchEntry* best() const;                                  // fastest fastconv implementation
+};
+
+struct BenchReport {
+  int threads = 1;
+  std::string isa, mode;
+  double peak_gflops = 0;
+  double seconds = 0;
+  std::vector<BenchShape> shapes;
+};
+
+void print_table(const BenchReport&, std::FILE* out);
+void write_json(const BenchReport&, const std::string& path);
+void write_svg(const BenchReport&, const std::string& path);
+
+}  // namespace fastconv::tools

@@ -1,0 +1,28 @@
+// oneDNN's convolution on NCHW data, the way PyTorch runs it on CPU: the primitive picks its
+// preferred (blocked) layouts, weights are reordered once ahead, and each run reorders the input in
+// and the output back to NCHW. For comparison only: never a dependency of the library.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "fastconv/fastconv.hpp"
+
+namespace fastconv::tools {
+
+class OnednnConv {
+ public:
+  // weight [K, C/groups, R, S]; bias may be null. threads: OpenMP threads oneDNN may use.
+  OnednnConv(const ConvProblem&, const float* weight, const float* bias, int threads);
+  ~OnednnConv();
+  void run(const float* input, float* output);  // reorders included
+  std::string implementation() const;           // oneDNN's name for the kernel, e.g. "jit:avx2"
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+bool onednn_available();  // false when built without oneDNN
+
+}  // namespace fastconv::tools
