@@ -2,13 +2,17 @@
 
 #include <tbb/info.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace fastconv::detail {
 
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
-  if (threads_ > 1) {
-    arena_ = std::make_unique<tbb::task_arena>(threads_);
+  // More threads than the hardware runs would only wait for each other (and oneTBB warns): the
+  // arena is capped, while work and scratch stay partitioned for `threads`, so results do not change.
+  const int arena_threads = std::min(threads_, hardware_threads());
+  if (threads_ > 1 && arena_threads > 1) {
+    arena_ = std::make_unique<tbb::task_arena>(arena_threads);
     arena_->initialize();
   }
 }

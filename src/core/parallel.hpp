@@ -21,7 +21,7 @@ class ThreadPool {
   template <class F>
   void for_each(int64_t tasks, F&& f) const {
     if (tasks <= 0) return;
-    if (threads_ == 1 || tasks == 1) {
+    if (!arena_ || tasks == 1) {
       for (int64_t t = 0; t < tasks; ++t) f(t, 0);
       return;
     }

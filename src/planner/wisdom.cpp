@@ -180,6 +180,7 @@ void load_wisdom(const std::string& path) {
     }
     body += line + "\n";
   }
+  if (n == 0) fail("empty: not a fastconv wisdom file");
   if (n < 3) fail("truncated header");
   if (!sealed) fail("no checksum: the file is truncated");
   std::lock_guard<std::mutex> lock(detail::store().mutex);

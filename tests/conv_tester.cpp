@@ -1,0 +1,276 @@
+#include "conv_tester.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "direct/reference.hpp"
+
+namespace fastconv::testing {
+
+std::vector<float> make_data(std::size_t count, Data kind, uint32_t seed) {
+  std::vector<float> v(count);
+  std::mt19937 rng(seed);
+  if (kind == Data::Random) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (float& x : v) x = dist(rng);
+  } else {
+    std::uniform_int_distribution<int> dist(-8, 8);
+    for (float& x : v) x = float(dist(rng));
+  }
+  return v;
+}
+
+Diff diff_report(const ConvProblem& p, const std::vector<float>& y, const std::vector<double>& ref,
+                 const std::vector<double>& ref_abs) {
+  Diff d;
+  double scale = 0, err2 = 0, ref2 = 0, worst = -1;
+  std::size_t worst_i = 0, first_bad = SIZE_MAX;
+  for (double a : ref_abs) scale = std::max(scale, a);
+  if (scale == 0) scale = 1;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double e = std::fabs(double(y[i]) - ref[i]);
+    if (!std::isfinite(y[i]) && std::isfinite(ref[i])) {
+      d.finite = false;
+      if (first_bad == SIZE_MAX) first_bad = i;
+    }
+    if (double(y[i]) != ref[i]) d.bitwise_equal = false;
+    if (e > worst || std::isnan(e)) {
+      worst = std::isnan(e) ? INFINITY : e;
+      worst_i = i;
+    }
+    err2 += e * e, ref2 += ref[i] * ref[i];
+  }
+  d.max_error = worst / scale;
+  d.relative_l2 = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  const int64_t P = p.out_height(), Q = p.out_width(), K = p.out_channels;
+  auto coords = [&](std::size_t i) {
+    std::ostringstream s;
+    s << "[n=" << i / std::size_t(K * P * Q) << ", k=" << i / std::size_t(P * Q) % std::size_t(K)
+      << ", p=" << i / std::size_t(Q) % std::size_t(P) << ", q=" << i % std::size_t(Q) << "]";
+    return s.str();
+  };
+  std::ostringstream s;
+  s << to_string(p) << ": max normwise error " << d.max_error << ", relative L2 " << d.relative_l2
+    << ", worst at " << coords(worst_i) << " got " << y[worst_i] << " want " << ref[worst_i];
+  if (!d.finite) s << "; first non-finite at " << coords(first_bad);
+  d.text = s.str();
+  return d;
+}
+
+double tolerance_for(const std::string& impl) {
+  if (impl.rfind("fft", 0) == 0) return 2e-5;
+  if (impl.rfind("winograd_f4x4", 0) == 0 || impl.rfind("winograd_f6x6", 0) == 0) return 1e-4;
+  return 1e-5;
+}
+
+bool exact_on_small_integers(const std::string& impl) {
+  return impl.rfind("direct", 0) == 0 || impl.rfind("im2col", 0) == 0 || impl.rfind("winograd_f2x2", 0) == 0;
+}
+
+ConvTester& ConvTester::input(int64_t n, int64_t c, int64_t h, int64_t w) {
+  p_.batch = n, p_.in_channels = c, p_.in_height = h, p_.in_width = w;
+  return *this;
+}
+ConvTester& ConvTester::kernel(int64_t k, int64_t r, int64_t s) {
+  p_.out_channels = k, p_.kernel_height = r, p_.kernel_width = s;
+  return *this;
+}
+ConvTester& ConvTester::stride(int64_t sh, int64_t sw) {
+  p_.stride_h = sh, p_.stride_w = sw;
+  return *this;
+}
+ConvTester& ConvTester::pad(int64_t t, int64_t b, int64_t l, int64_t r) {
+  p_.pad_top = t, p_.pad_bottom = b, p_.pad_left = l, p_.pad_right = r;
+  return *this;
+}
+ConvTester& ConvTester::dilation(int64_t dh, int64_t dw) {
+  p_.dilation_h = dh, p_.dilation_w = dw;
+  return *this;
+}
+ConvTester& ConvTester::groups(int64_t g) {
+  p_.groups = g;
+  return *this;
+}
+ConvTester& ConvTester::problem(const ConvProblem& p) {
+  p_ = p;
+  return *this;
+}
+ConvTester& ConvTester::bias(bool b) {
+  bias_ = b;
+  return *this;
+}
+ConvTester& ConvTester::threads(int t) {
+  threads_ = t;
+  return *this;
+}
+ConvTester& ConvTester::workspace_limit(std::size_t b) {
+  workspace_limit_ = b;
+  return *this;
+}
+ConvTester& ConvTester::implementation(const std::string& prefix) {
+  implementation_ = prefix;
+  return *this;
+}
+ConvTester& ConvTester::seed(uint32_t s) {
+  seed_ = s;
+  return *this;
+}
+ConvTester& ConvTester::compare_threads(std::vector<int> counts) {
+  compare_threads_ = std::move(counts);
+  return *this;
+}
+
+PlanOptions ConvTester::options(Algorithm a) const {
+  PlanOptions o;
+  o.algorithm = a;
+  o.threads = threads_;
+  o.workspace_limit = workspace_limit_;
+  o.implementation = implementation_;
+  return o;
+}
+
+std::vector<float> ConvTester::run(const Plan& plan, const std::vector<float>& x, const std::vector<float>& w,
+                                   const std::vector<float>& b) const {
+  // The output sits between canaries; it starts as NaN so that an element never written shows.
+  constexpr std::size_t kGuard = 67;
+  const std::size_t n = p_.output_elements();
+  std::vector<float> guarded(n + 2 * kGuard, std::nanf(""));
+  for (std::size_t i = 0; i < kGuard; ++i) guarded[i] = guarded[kGuard + n + i] = 1234.5f;
+  const PackedWeights packed = plan.pack_weights(w.data(), bias_ ? b.data() : nullptr);
+  plan.execute(x.data(), packed, guarded.data() + kGuard);
+  for (std::size_t i = 0; i < kGuard; ++i) {
+    REQUIRE(guarded[i] == 1234.5f);
+    REQUIRE(guarded[kGuard + n + i] == 1234.5f);
+  }
+  return std::vector<float>(guarded.begin() + kGuard, guarded.begin() + kGuard + std::ptrdiff_t(n));
+}
+
+std::string ConvTester::check(Algorithm a) const {
+  const Plan plan = Plan::create(p_, options(a));
+  const std::string impl = plan.implementation();
+  INFO("implementation " << impl << " on " << to_string(p_) << (bias_ ? " with bias" : " without bias")
+                         << ", threads " << plan.threads());
+  REQUIRE(plan.algorithm() == a);
+  REQUIRE(plan.workspace_bytes() <= workspace_limit_);
+
+  for (Data kind : {Data::Random, Data::SmallInt}) {
+    const auto x = make_data(p_.input_elements(), kind, seed_);
+    const auto w = make_data(p_.weight_elements(), kind, seed_ + 1);
+    const auto b = make_data(std::size_t(p_.out_channels), kind, seed_ + 2);
+    std::vector<double> ref(p_.output_elements()), ref_abs(p_.output_elements());
+    detail::reference_conv2d(p_, x.data(), w.data(), bias_ ? b.data() : nullptr, ref.data(), ref_abs.data());
+    const auto y = run(plan, x, w, b);
+    const Diff d = diff_report(p_, y, ref, ref_abs);
+    INFO((kind == Data::Random ? "random data: " : "small-integer data: ") << d.text);
+    REQUIRE(d.finite);
+    if (kind == Data::Random) {
+      REQUIRE(d.max_error <= tolerance_for(impl));
+    } else if (exact_on_small_integers(impl)) {
+      REQUIRE(d.bitwise_equal);
+    } else {
+      REQUIRE(d.max_error <= tolerance_for(impl));
+    }
+    if (kind == Data::Random) {
+      // The same implementation on other thread counts gives the same bits.
+      for (int t : compare_threads_) {
+        ConvTester other = *this;
+        other.threads_ = t;
+        PlanOptions o = other.options(a);
+        o.implementation = impl;
+        const Plan p2 = Plan::create(p_, o);
+        REQUIRE(p2.implementation() == impl);
+        INFO("threads " << t);
+        REQUIRE(other.run(p2, x, w, b) == y);
+      }
+    }
+  }
+  return impl;
+}
+
+bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options) {
+  PlanOptions o = options;
+  o.algorithm = a;
+  for (const Candidate& c : find_algorithms(p, o))
+    if (c.applicable && c.algorithm == a) return true;
+  return false;
+}
+
+std::string ConvTester::check_if_applicable(Algorithm a) const {
+  if (applies(a, p_, options(a))) return check(a);
+  // A decline names its reason and Plan::create refuses with Error.
+  bool reasoned = false;
+  for (const Candidate& c : find_algorithms(p_, options(a))) reasoned |= !c.applicable && !c.reason.empty();
+  REQUIRE(reasoned);
+  REQUIRE_THROWS_AS(Plan::create(p_, options(a)), Error);
+  return "";
+}
+
+std::vector<ConvProblem> foundation_sweep() {
+  std::vector<ConvProblem> out;
+  auto add = [&](const ConvTester& t) { out.push_back(t.get_problem()); };
+  using T = ConvTester;
+  // Hand-picked cases.
+  add(T().input(1, 1, 5, 5).kernel(1, 3, 3));                                   // single channel
+  add(T().input(3, 3, 17, 19).kernel(5, 3, 3).pad(1));                          // batch, odd sizes
+  add(T().input(1, 8, 9, 33).kernel(16, 3, 3).pad(1));
+  add(T().input(2, 5, 11, 13).kernel(7, 3, 3).pad(0, 2, 1, 0));                 // asymmetric padding
+  add(T().input(1, 6, 12, 10).kernel(4, 1, 7).pad(0, 3));                       // non-square kernels
+  add(T().input(1, 6, 12, 10).kernel(4, 7, 1).pad(3, 0));
+  add(T().input(1, 4, 9, 14).kernel(3, 3, 5).pad(1, 2));
+  add(T().input(1, 2, 3, 3).kernel(3, 5, 5).pad(2));                            // kernel larger than input
+  add(T().input(2, 3, 2, 2).kernel(2, 7, 7).pad(3));
+  add(T().input(1, 3, 4, 6).kernel(2, 3, 3).pad(5, 0, 0, 4));                   // padding beyond the kernel
+  add(T().input(1, 5, 16, 15).kernel(6, 3, 3).pad(2).dilation(2));              // dilation
+  add(T().input(1, 3, 20, 21).kernel(4, 3, 3).pad(3).dilation(3, 2));
+  add(T().input(2, 8, 13, 13).kernel(8, 3, 3).pad(1).groups(2));                // groups
+  add(T().input(1, 12, 10, 9).kernel(8, 3, 3).pad(1).groups(4));
+  add(T().input(1, 16, 15, 17).kernel(16, 3, 3).pad(1).groups(16));             // depthwise
+  add(T().input(2, 7, 9, 11).kernel(14, 5, 5).pad(2).groups(7));                // channel multiplier 2
+  add(T().input(1, 9, 23, 18).kernel(9, 3, 3).stride(2).pad(1).groups(9));      // depthwise stride 2
+  add(T().input(1, 3, 29, 31).kernel(8, 7, 7).stride(2).pad(3));                // stem-like
+  add(T().input(1, 3, 35, 35).kernel(5, 11, 11).stride(4));                     // 11x11 stride 4
+  add(T().input(2, 4, 17, 16).kernel(6, 3, 3).stride(3, 2).pad(1));             // unequal strides
+  add(T().input(1, 4, 19, 19).kernel(5, 3, 3).stride(2).dilation(2).pad(2));    // stride and dilation
+  add(T().input(1, 17, 7, 65).kernel(33, 1, 1));                                // 1x1
+  add(T().input(2, 13, 9, 9).kernel(7, 1, 1).stride(2));                        // 1x1 strided
+  add(T().input(1, 5, 8, 8).kernel(9, 1, 1).pad(1));                            // 1x1 padded
+  add(T().input(1, 35, 13, 11).kernel(37, 3, 3).pad(1));                        // 3x3, many channels
+  add(T().input(1, 20, 6, 7).kernel(13, 3, 3));                                 // 3x3, no padding
+  add(T().input(2, 3, 20, 20).kernel(4, 9, 9).pad(4));                          // large kernel
+  add(T().input(1, 2, 40, 37).kernel(3, 15, 15).pad(7));
+  for (int64_t w : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65})               // widths past SIMD widths
+    add(T().input(1, 3, 5, w).kernel(5, 3, 3).pad(1));
+  for (int64_t k : {1, 5, 6, 7, 13, 17, 33})                                     // channels past tiles
+    add(T().input(1, 7, 6, 18).kernel(k, 3, 3).pad(1));
+
+  // Seeded random cases over every parameter.
+  std::mt19937 rng(2024);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  while (out.size() < 110) {
+    ConvProblem p;
+    const int64_t g = pick(0, 3) == 0 ? pick(2, 4) : 1;
+    p.groups = g;
+    p.batch = pick(1, 3);
+    p.in_channels = g * pick(1, 9);
+    p.out_channels = g * pick(1, 12);
+    p.in_height = pick(1, 30), p.in_width = pick(1, 40);
+    p.kernel_height = pick(1, 6), p.kernel_width = pick(1, 6);
+    p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
+    p.dilation_h = pick(0, 3) == 0 ? pick(2, 3) : 1, p.dilation_w = pick(0, 3) == 0 ? pick(2, 3) : 1;
+    p.pad_top = pick(0, 3), p.pad_bottom = pick(0, 3), p.pad_left = pick(0, 3), p.pad_right = pick(0, 3);
+    try {
+      p.validate();
+    } catch (const Error&) {
+      continue;
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace fastconv::testing

@@ -1,0 +1,90 @@
+// ConvTester: one line per test case, like NNPACK's and XNNPACK's testers.
+//   ConvTester().input(1, 64, 56, 56).kernel(64, 3, 3).pad(1).check(Algorithm::Winograd);
+// check() runs the algorithm on random data against the double-precision reference (normwise
+// error within the tolerance of design section 8), then on small-integer data, where direct,
+// im2col and Winograd F(2x2,3x3) must equal the reference bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fastconv/fastconv.hpp"
+
+namespace fastconv::testing {
+
+enum class Data { Random, SmallInt };
+
+// Fills a tensor: Random is uniform in [-1, 1]; SmallInt is integers in [-8, 8].
+std::vector<float> make_data(std::size_t count, Data kind, uint32_t seed);
+
+// What diff_report found; text names max error, relative L2 and the worst element's coordinates.
+struct Diff {
+  double max_error = 0;    // max |y - ref| / max(conv(|x|,|w|) + |b|)
+  double relative_l2 = 0;  // ||y - ref|| / ||ref||
+  bool bitwise_equal = true;
+  bool finite = true;      // no NaN or Inf in y where the reference is finite
+  std::string text;
+};
+Diff diff_report(const ConvProblem& p, const std::vector<float>& y, const std::vector<double>& ref,
+                 const std::vector<double>& ref_abs);
+
+// The normwise tolerance of an implementation (design section 8).
+double tolerance_for(const std::string& implementation);
+// Whether an implementation must match the reference exactly on small-integer data.
+bool exact_on_small_integers(const std::string& implementation);
+
+class ConvTester {
+ public:
+  ConvTester& input(int64_t n, int64_t c, int64_t h, int64_t w);
+  ConvTester& kernel(int64_t k, int64_t r, int64_t s);
+  ConvTester& stride(int64_t s) { return stride(s, s); }
+  ConvTester& stride(int64_t sh, int64_t sw);
+  ConvTester& pad(int64_t p) { return pad(p, p, p, p); }
+  ConvTester& pad(int64_t ph, int64_t pw) { return pad(ph, ph, pw, pw); }
+  ConvTester& pad(int64_t top, int64_t bottom, int64_t left, int64_t right);
+  ConvTester& dilation(int64_t d) { return dilation(d, d); }
+  ConvTester& dilation(int64_t dh, int64_t dw);
+  ConvTester& groups(int64_t g);
+  ConvTester& problem(const ConvProblem& p);
+  ConvTester& bias(bool with_bias);
+  ConvTester& threads(int t);
+  ConvTester& workspace_limit(std::size_t bytes);
+  ConvTester& implementation(const std::string& prefix);
+  ConvTester& seed(uint32_t s);
+  // Also run with these thread counts and require bitwise-identical output.
+  ConvTester& compare_threads(std::vector<int> counts);
+
+  const ConvProblem& get_problem() const { return p_; }
+
+  // Requires the algorithm to apply; checks accuracy (and exactness where due). Returns the
+  // implementation that ran.
+  std::string check(Algorithm a) const;
+  // As check when the algorithm applies; returns "" when it declines (and verifies that it says
+  // why, through find_algorithms, and that Plan::create throws Error).
+  std::string check_if_applicable(Algorithm a) const;
+
+  // Runs a plan on the given data into a fresh output (guarded by canaries and NaN sentinels).
+  std::vector<float> run(const Plan& plan, const std::vector<float>& x, const std::vector<float>& w,
+                         const std::vector<float>& b) const;
+  PlanOptions options(Algorithm a) const;
+
+ private:
+  ConvProblem p_;
+  bool bias_ = true;
+  int threads_ = 0;
+  std::size_t workspace_limit_ = PlanOptions::kDefaultWorkspaceLimit;
+  std::string implementation_;
+  uint32_t seed_ = 12345;
+  std::vector<int> compare_threads_;
+};
+
+// Whether `a` applies to `p` under `options` (some candidate of that algorithm is applicable).
+bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options = {});
+
+// The sweep of the foundation issue: batch and single sample, one channel, strides, asymmetric
+// padding, dilation, groups and depthwise, non-square kernels and inputs, kernels larger than the
+// input with padding, odd sizes past every SIMD width and tile remainder. Seeded, deterministic.
+std::vector<ConvProblem> foundation_sweep();
+
+}  // namespace fastconv::testing

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""`fastconv run` against PyTorch's conv2d (computed in float64) on seeded random layers.
+
+Usage: pytorch_cross_check.py /path/to/fastconv [cases]
+Every algorithm that applies is forced in turn; the normwise error must stay within design
+section 8 (1e-5; FFT 2e-5; Winograd's larger tiles 1e-4)."""
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+TOLERANCE = {"direct": 1e-5, "im2col": 1e-5, "winograd": 1e-4, "fft": 2e-5, "auto": 1e-4}
+
+
+def random_case(rng):
+    while True:
+        g = rng.choice([1, 1, 1, 2, 3])
+        depthwise = rng.random() < 0.15
+        c = g * rng.randint(1, 6)
+        k = g * rng.randint(1, 6)
+        if depthwise:
+            g = c = rng.randint(2, 12)
+            k = c * rng.choice([1, 2])
+        case = dict(n=rng.randint(1, 3), c=c, h=rng.randint(3, 33), w=rng.randint(3, 33), k=k,
+                    r=rng.randint(1, 7), s=rng.randint(1, 7), sh=rng.randint(1, 3), sw=rng.randint(1, 3),
+                    dh=rng.choice([1, 1, 2, 3]), dw=rng.choice([1, 1, 2]), g=g,
+                    pt=rng.randint(0, 3), pb=rng.randint(0, 3), pl=rng.randint(0, 3), pr=rng.randint(0, 3),
+                    bias=rng.random() < 0.7)
+        eh = case["dh"] * (case["r"] - 1) + 1
+        ew = case["dw"] * (case["s"] - 1) + 1
+        if eh <= case["h"] + case["pt"] + case["pb"] and ew <= case["w"] + case["pl"] + case["pr"]:
+            return case
+
+
+def main():
+    exe = sys.argv[1]
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    rng = random.Random(20261122)
+    failures = 0
+    runs = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            c = random_case(rng)
+            x = np.random.default_rng(i).uniform(-1, 1, (c["n"], c["c"], c["h"], c["w"])).astype(np.float32)
+            w = np.random.default_rng(i + 1000).uniform(-1, 1, (c["k"], c["c"] // c["g"], c["r"], c["s"])).astype(np.float32)
+            b = np.random.default_rng(i + 2000).uniform(-1, 1, (c["k"],)).astype(np.float32)
+            np.save(os.path.join(tmp, "x.npy"), x)
+            np.save(os.path.join(tmp, "w.npy"), w)
+            np.save(os.path.join(tmp, "b.npy"), b)
+            xt = torch.nn.functional.pad(torch.from_numpy(x).double(), (c["pl"], c["pr"], c["pt"], c["pb"]))
+            ref = torch.nn.functional.conv2d(xt, torch.from_numpy(w).double(),
+                                             torch.from_numpy(b).double() if c["bias"] else None,
+                                             stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]), groups=c["g"])
+            mag = torch.nn.functional.conv2d(xt.abs(), torch.from_numpy(w).double().abs(),
+                                             torch.from_numpy(b).double().abs() if c["bias"] else None,
+                                             stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]), groups=c["g"])
+            scale = max(float(mag.max()), 1e-30)
+            for algo in ["auto", "direct", "im2col", "winograd", "fft"]:
+                y_path = os.path.join(tmp, "y.npy")
+                if os.path.exists(y_path):
+                    os.remove(y_path)
+                args = [exe, "run", "--input", os.path.join(tmp, "x.npy"), "--weight", os.path.join(tmp, "w.npy"),
+                        "--output", y_path, "--stride", f"{c['sh']},{c['sw']}",
+                        "--padding", f"{c['pt']},{c['pb']},{c['pl']},{c['pr']}",
+                        "--dilation", f"{c['dh']},{c['dw']}", "--groups", str(c["g"]), "--algo", algo]
+                if c["bias"]:
+                    args += ["--bias", os.path.join(tmp, "b.npy")]
+                p = subprocess.run(args, capture_output=True, text=True)
+                if p.returncode != 0:
+                    if algo != "auto" and "does not apply" in p.stderr:
+                        continue  # declined, with its reason
+                    print(f"case {i} {c} {algo}: exit {p.returncode}: {p.stderr.strip()}")
+                    failures += 1
+                    continue
+                y = np.load(y_path)
+                if y.shape != tuple(ref.shape):
+                    print(f"case {i} {c} {algo}: shape {y.shape} != {tuple(ref.shape)}")
+                    failures += 1
+                    continue
+                err = float((torch.from_numpy(y).double() - ref).abs().max()) / scale
+                runs += 1
+                if err > TOLERANCE[algo]:
+                    print(f"case {i} {c} {algo}: normwise error {err:.3e} > {TOLERANCE[algo]}")
+                    failures += 1
+    print(f"{runs} runs of fastconv against PyTorch {torch.__version__}, {failures} failures")
+    return 1 if failures or runs == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
