@@ -117,7 +117,7 @@ TEST_CASE("cli: errors are one line on stderr, a non-zero exit and no output fil
   TempDir tmp;
   const ConvProblem p = fastconv::testing::ConvTester().input(1, 4, 8, 8).kernel(2, 3, 3).get_problem();
   write_case(tmp, p, true);
-  std::vector<float> junk(16, 1.0f);
+  std::vector<float> junk(4 * 8 * 8, 1.0f);
   write_npy(tmp / "x3d.npy", {4, 8, 8}, junk.data());
   write_npy(tmp / "bias_bad.npy", {3}, junk.data());
   write_npy(tmp / "w_grouped.npy", {2, 1, 3, 3}, junk.data());

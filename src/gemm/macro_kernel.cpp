@@ -1,0 +1,43 @@
+#include "gemm/macro_kernel.hpp"
+
+#include <algorithm>
+
+namespace fastconv::detail {
+
+namespace {
+constexpr int kMaxTile = 12 * 32;  // the largest MR x NR of the kernel table
+}
+
+void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
+                       int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
+                       bool accumulate, const float* bias) {
+  const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+  alignas(64) float edge[kMaxTile];
+  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    const int64_t cols = std::min<int64_t>(nr, n - j0);
+    const float* bp = b + (j0 / nr) * b_panel_stride;
+    for (int64_t i0 = 0; i0 < m; i0 += mr) {
+      const int64_t rows = std::min<int64_t>(mr, m - i0);
+      const float* ap = a + (i0 / mr) * a_panel_stride;
+      float* ct = c + i0 * ldc + j0;
+      if (rows == mr && cols == nr) {
+        kernel.full(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
+        continue;
+      }
+      // Same operations as the full tile: A*B, then + C, then + bias.
+      kernel.full(kc, ap, bp, edge, nr, false, nullptr);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* crow = ct + r * ldc;
+        const float* erow = edge + r * nr;
+        for (int64_t q = 0; q < cols; ++q) {
+          float v = erow[q];
+          if (accumulate) v = v + crow[q];
+          if (bias) v = v + bias[i0 + r];
+          crow[q] = v;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace fastconv::detail

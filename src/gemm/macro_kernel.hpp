@@ -1,0 +1,21 @@
+// The loops around the microkernel over one packed block (BLIS's macro-kernel): every MR x NR tile
+// of C[m x n], full tiles straight into C, partial tiles through a small buffer. This is the one
+// place where partial tiles are handled.
+#pragma once
+
+#include <cstdint>
+
+#include "gemm/sgemm_kernel.hpp"
+
+namespace fastconv::detail {
+
+// C[m x n] (row-major, ldc) = (accumulate ? C : 0) + A * B (+ bias[i] on row i when not null).
+// A: micro-panels of kc x MR floats, panel i at a + i*a_panel_stride.
+// B: micro-panels of kc x NR floats, panel j at b + j*b_panel_stride (64-byte aligned).
+// Every element is computed by the same sequence of operations whether it lies in a full tile or a
+// partial one, so results do not depend on how the caller blocks m and n.
+void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
+                       int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
+                       bool accumulate, const float* bias);
+
+}  // namespace fastconv::detail

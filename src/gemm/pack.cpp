@@ -1,0 +1,75 @@
+#include "gemm/pack.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace fastconv::detail {
+
+namespace {
+
+// One full panel: MR rows read together, each prefetched 64 floats ahead, so the short row segments
+// of a block (often far apart in memory) stream in parallel instead of one miss at a time.
+template <int MR>
+void pack_a_full_panel(const float* a, int64_t lda, int64_t k, float* dst) {
+  for (int64_t p = 0; p < k; ++p, dst += MR) {
+    if ((p & 15) == 0)
+      for (int r = 0; r < MR; ++r) __builtin_prefetch(a + r * lda + p + 64, 0, 0);
+    for (int r = 0; r < MR; ++r) dst[r] = a[r * lda + p];
+  }
+}
+
+}  // namespace
+
+void pack_a_panels(const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += mr, dst += k * mr) {
+    const int64_t rows = std::min<int64_t>(mr, m - i0);
+    const float* src = a + i0 * lda;
+    if (rows == mr && mr == 6) {
+      pack_a_full_panel<6>(src, lda, k, dst);
+    } else if (rows == mr && mr == 12) {
+      pack_a_full_panel<12>(src, lda, k, dst);
+    } else {
+      for (int64_t p = 0; p < k; ++p) {
+        for (int64_t r = 0; r < rows; ++r) dst[p * mr + r] = src[r * lda + p];
+        for (int64_t r = rows; r < mr; ++r) dst[p * mr + r] = 0.0f;
+      }
+    }
+  }
+}
+
+namespace {
+
+// Full panels with the width known at compile time: the row copies become a few vector moves
+// (a memcpy call per 32-128 bytes costs as much as the copy).
+template <int NR>
+void pack_b_full_panels(const float* b, int64_t ldb, int64_t kc, int64_t panels, float* dst) {
+  for (int64_t j = 0; j < panels; ++j) {
+    const float* src = b + j * NR;
+    for (int64_t p = 0; p < kc; ++p, dst += NR, src += ldb)
+      for (int q = 0; q < NR; ++q) dst[q] = src[q];
+  }
+}
+
+}  // namespace
+
+void pack_b_panels(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, float* dst) {
+  const int64_t full = n / nr;
+  switch (nr) {
+    case 8: pack_b_full_panels<8>(b, ldb, kc, full, dst); break;
+    case 16: pack_b_full_panels<16>(b, ldb, kc, full, dst); break;
+    case 32: pack_b_full_panels<32>(b, ldb, kc, full, dst); break;
+    default:
+      for (int64_t j = 0; j < full; ++j)
+        for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + (j * kc + p) * nr, b + p * ldb + j * nr, sizeof(float) * nr);
+  }
+  if (const int64_t cols = n - full * nr; cols > 0) {
+    float* d = dst + full * kc * nr;
+    const float* src = b + full * nr;
+    for (int64_t p = 0; p < kc; ++p, d += nr, src += ldb) {
+      for (int64_t q = 0; q < cols; ++q) d[q] = src[q];
+      for (int64_t q = cols; q < nr; ++q) d[q] = 0.0f;
+    }
+  }
+}
+
+}  // namespace fastconv::detail

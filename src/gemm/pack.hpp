@@ -1,0 +1,19 @@
+// Packing of GEMM operands into the micro-panel layouts of the microkernel contract.
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv::detail {
+
+// Rows [0, m) x columns [0, k) of row-major A (leading dimension lda) into ceil(m/mr) micro-panels
+// of k x mr floats, k-major; rows past m are zero. dst holds ceil(m/mr)*mr*k floats.
+void pack_a_panels(const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst);
+
+// Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
+// of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats.
+void pack_b_panels(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, float* dst);
+
+inline int64_t packed_a_floats(int64_t m, int64_t k, int mr) { return (m + mr - 1) / mr * mr * k; }
+inline int64_t packed_b_floats(int64_t kc, int64_t n, int nr) { return (n + nr - 1) / nr * nr * kc; }
+
+}  // namespace fastconv::detail

@@ -1,0 +1,38 @@
+// Tuning as data: the cache blocking of each instruction set, beside its microkernel.
+#include "gemm/sgemm_kernel.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace fastconv::detail {
+namespace {
+
+struct Tuning {
+  Isa isa;
+  UkernelInfo (*kernel)();
+  GemmBlocking blocking;  // {mr, nr, mc, kc, nc}
+};
+
+// L1 32-48 KiB, L2 512 KiB-2 MiB per core, a shared L3: a KC x NR micro-panel of B fills about
+// half of L1, an MC x KC block of A about a third of L2, a KC x NC block of B a few MiB of L3.
+const Tuning kTuning[] = {
+    {Isa::Sse2, sgemm_ukernel_sse2, {6, 8, 120, 256, 4096}},
+    {Isa::Avx2, sgemm_ukernel_avx2, {6, 16, 144, 256, 4080}},
+    {Isa::Avx512, sgemm_ukernel_avx512, {12, 32, 192, 256, 4096}},
+};
+
+SgemmKernel make(const Tuning& t) {
+  const UkernelInfo info = t.kernel();
+  if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
+    throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
+  return {info.name, t.isa, t.blocking, info.fn};
+}
+
+}  // namespace
+
+const SgemmKernel& sgemm_kernel(Isa isa) {
+  static const SgemmKernel kernels[] = {make(kTuning[0]), make(kTuning[1]), make(kTuning[2])};
+  return kernels[static_cast<int>(isa)];
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,52 @@
+// The register-tiled SGEMM microkernel contract (BLIS style) and the per-instruction-set table of
+// kernels and cache blocking. Everything around the MR x NR tile is portable driver code.
+//
+// Contract of SgemmKernel::full:
+//   C[MR x NR] = (accumulate ? C : 0) + A * B, then + bias[i] on row i when bias is not null.
+//   a: the k-major micro-panel of A, MR floats per k (a[p*MR + i] = A(i, p));
+//   b: the k-major micro-panel of B, NR floats per k (b[p*NR + j] = B(p, j)), 64-byte aligned;
+//   c: row-major with leading dimension ldc (any alignment); k >= 1.
+// Full tiles only: partial tiles (m < MR or n < NR) go through gemm_macro_kernel's edge path.
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu.hpp"
+
+namespace fastconv::detail {
+
+using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                                const float* bias);
+
+// Cache blocking of the loops around the microkernel (BLIS: MC x KC block of A in L2, a KC x NR
+// micro-panel of B in L1, a KC x NC block of B in L3).
+struct GemmBlocking {
+  int mr, nr;      // register tile
+  int64_t mc, kc;  // rows of A per L2 block, depth per block
+  int64_t nc;      // columns of B per packed block
+};
+
+struct SgemmKernel {
+  const char* name;  // e.g. "sgemm_ukernel_6x16__avx2"
+  Isa isa;
+  GemmBlocking blocking;
+  SgemmUkernelFn full;
+};
+
+// The kernel and blocking for an instruction set (tuning is data: src/gemm/sgemm_kernel.cpp).
+const SgemmKernel& sgemm_kernel(Isa isa);
+
+// Per-ISA definitions (sgemm_ukernel__<isa>.cpp). Each returns its kernel's function and tile.
+struct UkernelInfo {
+  const char* name;
+  int mr, nr;
+  SgemmUkernelFn fn;
+};
+UkernelInfo sgemm_ukernel_sse2();
+UkernelInfo sgemm_ukernel_avx2();
+UkernelInfo sgemm_ukernel_avx512();
+// The AVX-512 tile shape (12x32) compiled for AVX2: lets this library's tests run every driver path
+// of the AVX-512 configuration on CPUs without AVX-512.
+UkernelInfo sgemm_ukernel_12x32_avx2();
+
+}  // namespace fastconv::detail

@@ -1,0 +1,9 @@
+// SGEMM microkernel for SSE2 (the portable fallback; no FMA: multiply then add): 6x8.
+#include "gemm/sgemm_kernel.hpp"
+#include "gemm/sgemm_ukernel_impl.hpp"
+
+namespace fastconv::detail {
+
+UkernelInfo sgemm_ukernel_sse2() { return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<xsimd::sse2, 6, 2>}; }
+
+}  // namespace fastconv::detail

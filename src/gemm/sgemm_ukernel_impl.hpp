@@ -1,0 +1,64 @@
+// The SGEMM microkernel, written once over the xsimd architecture. Included only by the per-ISA
+// translation units (sgemm_ukernel__<isa>.cpp), each compiled with its own flags.
+#pragma once
+
+#include <cstdint>
+#include <xsimd/xsimd.hpp>
+
+namespace fastconv::detail {
+namespace {  // internal linkage: each instruction set keeps its own copy
+
+// MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
+// and MR*NV FMAs.
+template <class Arch, int MR, int NV>
+void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                   int64_t ldc, bool accumulate, const float* __restrict bias) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size), NR = NV * L;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {  // both ends of each C row: it may straddle cache lines
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+  }
+
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < k; ++p) {
+    // A streams from L2 while the B micro-panel stays in L1: fetch A a few steps ahead.
+    __builtin_prefetch(a + 16 * MR, 0, 3);
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V ai(a[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + V::load_unaligned(ci + j * L);
+    }
+    if (bias) {
+      const V bi(bias[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + bi;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j].store_unaligned(ci + j * L);
+  }
+}
+
+}  // namespace
+}  // namespace fastconv::detail
