@@ -39,3 +39,7 @@ TEST_CASE("auto matches the reference over the sweep", "[isa][auto][sweep]") {
     ConvTester().problem(p).seed(uint32_t(index++)).check(plan.algorithm());
   }
 }
+
+TEST_CASE("im2col matches the reference over the sweep", "[isa][im2col][sweep]") {
+  CHECK(sweep(Algorithm::Im2col) == int(testing::foundation_sweep().size()));
+}

@@ -155,12 +155,18 @@ int bench_command(const std::vector<std::string>& argv) {
     }
     for (auto& r : runners) r.entry.timed_once = r.entry.first_ms > 15 * best_first;
     const auto shape_start = clock_type::now();
+    std::mt19937 order_rng{uint32_t(index)};
+    std::vector<std::size_t> order(runners.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     for (int round = 0; round < runs; ++round) {
       if (round >= 2 && ms_since(shape_start) > budget_ms) break;
-      for (auto& r : runners) {
+      std::shuffle(order.begin(), order.end(), order_rng);  // nobody always runs first or after oneDNN
+      for (std::size_t i : order) {
+        Runner& r = runners[i];
         if (r.entry.timed_once) continue;
-        // A short pause lets the previous runner's spinning threads (TBB, OpenMP) go idle.
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        // A pause lets the previous runner's spinning workers (oneTBB, OpenMP's GOMP_SPINCOUNT)
+        // go to sleep, so that they do not steal cycles from the next: every run starts alike.
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
         const auto t0 = clock_type::now();
         r.run();
         r.entry.runs_ms.push_back(ms_since(t0));

@@ -38,10 +38,12 @@ class DirectPlain final : public ConvImpl {
             const float wv = packed[((k * g.Cg + cg) * g.R + r) * g.S + s];
             const int64_t x_off = s * g.dil_w - g.pad_l;
             const Range cols = valid_outputs(g.Q, g.stride_w, x_off, g.W);
+            if (cols.size() == 0) continue;
             for (int64_t p = rows.begin; p < rows.end; ++p) {
-              const float* xrow = xc + (p * g.stride_h + r * g.dil_h - g.pad_t) * g.W + x_off;
-              float* orow = out + p * g.Q;
-              for (int64_t q = cols.begin; q < cols.end; ++q) orow[q] += wv * xrow[q * g.stride_w];
+              // From the first valid column on, so that no pointer leaves the input.
+              const float* xrow = xc + (p * g.stride_h + r * g.dil_h - g.pad_t) * g.W + cols.begin * g.stride_w + x_off;
+              float* orow = out + p * g.Q + cols.begin;
+              for (int64_t i = 0; i < cols.size(); ++i) orow[i] += wv * xrow[i * g.stride_w];
             }
           }
         }

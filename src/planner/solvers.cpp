@@ -1,11 +1,13 @@
 #include "planner/solvers.hpp"
 
 #include "direct/direct_plain.hpp"
+#include "im2col/im2col_conv.hpp"
 
 namespace fastconv::detail {
 
 const std::vector<Solver>& all_solvers() {
   static const std::vector<Solver> solvers = {
+      {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Direct, "direct_plain", propose_direct_plain},
   };
   return solvers;

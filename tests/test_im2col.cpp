@@ -1,0 +1,124 @@
+// Im2col's memory contract: every budget gives the same bits, the workspace stays within the budget,
+// and so does the process's resident memory while it runs.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "conv_tester.hpp"
+
+using namespace fastconv;
+using fastconv::testing::ConvTester;
+using fastconv::testing::Data;
+using fastconv::testing::make_data;
+
+namespace {
+
+std::vector<float> run_with(const ConvProblem& p, std::size_t limit, int threads, const std::vector<float>& x,
+                            const std::vector<float>& w, const std::vector<float>& b) {
+  PlanOptions o;
+  o.algorithm = Algorithm::Im2col;
+  o.workspace_limit = limit;
+  o.threads = threads;
+  const Plan plan = Plan::create(p, o);
+  REQUIRE(plan.workspace_bytes() <= limit);
+  std::vector<float> y(p.output_elements());
+  plan.execute(x.data(), plan.pack_weights(w.data(), b.data()), y.data());
+  return y;
+}
+
+// Peak resident set (VmHWM) in bytes, after optionally resetting it (Linux: clear_refs 5).
+long long peak_rss(bool reset) {
+  if (reset) std::ofstream("/proc/self/clear_refs") << "5";
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long long kb = -1;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      status >> kb;
+      break;
+    }
+    std::getline(status, key);
+  }
+  return kb * 1024;
+}
+
+}  // namespace
+
+TEST_CASE("im2col: the same bits for every budget and thread count", "[isa][im2col]") {
+  for (const ConvProblem& p :
+       {ConvTester().input(2, 19, 23, 29).kernel(21, 3, 3).pad(1).get_problem(),
+        ConvTester().input(1, 300, 9, 11).kernel(13, 1, 1).get_problem(),  // pointwise, K past KC
+        ConvTester().input(1, 8, 30, 31).kernel(7, 5, 3).stride(2, 1).pad(2, 1).dilation(1, 2).groups(1).get_problem()}) {
+    INFO(to_string(p));
+    const auto x = make_data(p.input_elements(), Data::Random, 1);
+    const auto w = make_data(p.weight_elements(), Data::Random, 2);
+    const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
+    const auto ref = run_with(p, PlanOptions::kDefaultWorkspaceLimit, 1, x, w, b);
+    for (std::size_t limit : {std::size_t(1) << 30, std::size_t(1) << 20, std::size_t(100000), std::size_t(40000)})
+      for (int threads : {1, 2, 3}) {
+        INFO("limit " << limit << " threads " << threads);
+        std::vector<float> y;
+        try {
+          y = run_with(p, limit, threads, x, w, b);
+        } catch (const Error& e) {  // only a budget below the minimum may refuse
+          CHECK_THAT(e.what(), Catch::Contains("needs at least"));
+          CHECK(limit < 100000);
+          continue;
+        }
+        CHECK(y == ref);
+      }
+  }
+}
+
+TEST_CASE("im2col: a budget below the minimum is refused with the minimum", "[im2col][validation]") {
+  const ConvProblem p = ConvTester().input(1, 64, 20, 20).kernel(64, 3, 3).pad(1).get_problem();
+  PlanOptions o;
+  o.algorithm = Algorithm::Im2col;
+  o.threads = 2;
+  o.workspace_limit = 1000;
+  CHECK_THROWS_WITH(Plan::create(p, o), Catch::Contains("im2col") && Catch::Contains("needs at least") &&
+                                           Catch::Contains("workspace_limit=1000"));
+  // The minimum it names is enough.
+  std::string msg;
+  try {
+    Plan::create(p, o);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  const auto at = msg.find("needs at least ") + 15;
+  const std::size_t minimum = std::stoull(msg.substr(at));
+  o.workspace_limit = minimum;
+  const Plan plan = Plan::create(p, o);
+  CHECK(plan.workspace_bytes() == minimum);
+  ConvTester().problem(p).threads(2).workspace_limit(minimum).check(Algorithm::Im2col);
+  // Auto under a budget nothing but a zero-workspace algorithm fits still plans.
+  PlanOptions tiny;
+  tiny.workspace_limit = 0;
+  CHECK(Plan::create(p, tiny).workspace_bytes() == 0);
+}
+
+TEST_CASE("im2col: resident memory during execute grows by no more than the budget", "[im2col][memory]") {
+  // 256 -> 256, 3x3 on 56x56: the lowered matrix of one image would be 256*9*3136*4 = 28.9 MB.
+  const ConvProblem p = ConvTester().input(1, 256, 56, 56).kernel(256, 3, 3).pad(1).get_problem();
+  const std::size_t budget = std::size_t(1) << 20;
+  const auto x = make_data(p.input_elements(), Data::Random, 1);
+  const auto w = make_data(p.weight_elements(), Data::Random, 2);
+  std::vector<float> y(p.output_elements(), 0.0f);  // touched: its pages are resident
+  PlanOptions o;
+  o.algorithm = Algorithm::Im2col;
+  o.workspace_limit = budget;
+  const Plan plan = Plan::create(p, o);
+  const PackedWeights packed = plan.pack_weights(w.data(), nullptr);
+  // Wake the thread pool (thread stacks are not the algorithm's memory).
+  Plan::create(ConvTester().input(1, 4, 8, 8).kernel(4, 3, 3).get_problem(), o)
+      .execute(x.data(), w.data(), nullptr, y.data());
+  const long long before = peak_rss(true);
+  REQUIRE(before > 0);
+  plan.execute(x.data(), packed, y.data());
+  const long long growth = peak_rss(false) - before;
+  INFO("peak RSS grew by " << growth << " bytes; workspace " << plan.workspace_bytes() << ", budget " << budget);
+  CHECK(plan.workspace_bytes() <= budget);
+  CHECK(growth <= (long long)budget + (256 << 10));  // the budget, plus allocator slack
+}
