@@ -20,6 +20,7 @@
 #include "fastconv/fastconv.hpp"
 #include "onednn_baseline.hpp"
 #include "suite.hpp"
+#include "thread_pinning.hpp"
 
 using namespace fastconv;
 
@@ -103,6 +104,7 @@ void register_all() {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  if (tools::onednn_available()) tools::pin_fastconv_threads(bench_threads());  // see thread_pinning.hpp
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -20,7 +20,7 @@ std::vector<SgemmKernel> runnable_kernels() {
     if (isa <= best_isa()) out.push_back(sgemm_kernel(isa));
   if (best_isa() >= Isa::Avx2) {
     const UkernelInfo t = sgemm_ukernel_12x32_avx2();
-    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.fn});
+    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half});
   }
   return out;
 }

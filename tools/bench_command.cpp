@@ -19,6 +19,7 @@
 #include "format.hpp"
 #include "onednn_baseline.hpp"
 #include "suite.hpp"
+#include "thread_pinning.hpp"
 
 namespace fastconv::tools {
 namespace {
@@ -30,10 +31,13 @@ const char* kHelp =
     "\n"
     "Times every implementation that applies and the planner's pick ('auto', planned with --mode)\n"
     "on each shape of the suite (default: the built-in suite, shapes/suite.csv), interleaved in\n"
-    "one process; reports medians. --runs (default 7) runs per implementation, within --budget\n"
-    "seconds per shape (default 2) after a warm-up run; an implementation 15x slower than the\n"
-    "fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
-    "reorders included, weights prepared ahead, same threads). --filter keeps the shapes whose name\n"
+    "one process in random order; reports medians. A sample is an untimed run followed by about\n"
+    "2 ms of back-to-back timed runs; --runs (default 11) samples per implementation, within\n"
+    "--budget seconds per shape (default 2, at least 3 samples); an implementation 15x slower than\n"
+    "the fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
+    "reorders included, weights prepared ahead, same threads; both libraries' threads are then\n"
+    "pinned one per core, so that their two thread pools do not meet on one core).\n"
+    "--filter keeps the shapes whose name\n"
     "contains TEXT. Progress goes to stderr, the table to stdout.\n";
 
 using clock_type = std::chrono::steady_clock;
@@ -65,7 +69,7 @@ int bench_command(const std::vector<std::string>& argv) {
   const auto suite = args.value("suite") ? load_suite(*args.value("suite")) : builtin_suite();
   const int threads = args.value("threads") ? int(parse_count(*args.value("threads"), "threads", 1, 4096))
                                             : detail::hardware_threads();
-  const int runs = args.value("runs") ? int(parse_count(*args.value("runs"), "runs", 1, 1000)) : 7;
+  const int runs = args.value("runs") ? int(parse_count(*args.value("runs"), "runs", 1, 1000)) : 11;
   const double budget_ms =
       1e3 * (args.value("budget") ? double(parse_count(*args.value("budget"), "budget", 1, 3600)) : 2.0);
   const PlanMode mode = args.value("mode") ? parse_plan_mode(*args.value("mode")) : PlanMode::Estimate;
@@ -76,6 +80,9 @@ int bench_command(const std::vector<std::string>& argv) {
     with_onednn = true;
   }
   const std::string filter = args.value("filter").value_or("");
+  // Between samples, a pause lets the previous runner's idle workers go to sleep: oneTBB's within
+  // about a millisecond, OpenMP's (GOMP_SPINCOUNT) only after several on this machine.
+  const int pause_ms = with_onednn ? 12 : 3;
 
   BenchReport report;
   report.threads = threads;
@@ -84,6 +91,7 @@ int bench_command(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
   report.peak_gflops = detail::measure_fma_peak_gflops(detail::best_isa(), threads);
   std::fprintf(stderr, "fastconv bench: peak %.1f GFLOP/s (%s)\n", report.peak_gflops, report.isa.c_str());
+  if (with_onednn) pin_fastconv_threads(threads);  // after the peak: its threads must not inherit the pin
 
   const auto start = clock_type::now();
   int index = 0, selected = 0;
@@ -145,9 +153,12 @@ int bench_command(const std::vector<std::string>& argv) {
       }
     }
 
-    // Warm-up, then interleaved rounds within the budget.
+    // Warm-up, then interleaved rounds within the budget. A sample is one untimed run (it wakes the
+    // threads: the previous runner's spinning workers have had a pause to go to sleep) followed by
+    // back-to-back timed runs of about 2 ms in all: the steady state a network's layers see.
     double best_first = 1e300;
     for (auto& r : runners) {
+      r.run();  // first call: JIT compilation (oneDNN), page faults, lazy set-up
       const auto t0 = clock_type::now();
       r.run();
       r.entry.first_ms = ms_since(t0);
@@ -159,17 +170,17 @@ int bench_command(const std::vector<std::string>& argv) {
     std::vector<std::size_t> order(runners.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     for (int round = 0; round < runs; ++round) {
-      if (round >= 2 && ms_since(shape_start) > budget_ms) break;
+      if (round >= 3 && ms_since(shape_start) > budget_ms) break;
       std::shuffle(order.begin(), order.end(), order_rng);  // nobody always runs first or after oneDNN
       for (std::size_t i : order) {
         Runner& r = runners[i];
         if (r.entry.timed_once) continue;
-        // A pause lets the previous runner's spinning workers (oneTBB, OpenMP's GOMP_SPINCOUNT)
-        // go to sleep, so that they do not steal cycles from the next: every run starts alike.
-        std::this_thread::sleep_for(std::chrono::milliseconds(3));
-        const auto t0 = clock_type::now();
+        std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));  // see pause_ms
         r.run();
-        r.entry.runs_ms.push_back(ms_since(t0));
+        const int repeat = int(std::clamp(2.0 / std::max(r.entry.first_ms, 1e-3), 1.0, 50.0));
+        const auto t0 = clock_type::now();
+        for (int k = 0; k < repeat; ++k) r.run();
+        r.entry.runs_ms.push_back(ms_since(t0) / repeat);
       }
     }
     for (auto& r : runners) {

@@ -1,4 +1,5 @@
 #include "onednn_baseline.hpp"
+#include "thread_pinning.hpp"
 
 #include <omp.h>
 
@@ -29,6 +30,9 @@ OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* b
   auto& s = *s_;
   s.threads = threads;
   omp_set_num_threads(threads);
+  // OpenMP's threads one per core, as fastconv's are in the bench (tools/thread_pinning.hpp).
+#pragma omp parallel num_threads(threads)
+  pin_current_thread(omp_get_thread_num());
   const auto f32 = memory::data_type::f32;
   const memory::dims src_dims{p.batch, p.in_channels, p.in_height, p.in_width};
   const memory::dims dst_dims{p.batch, p.out_channels, p.out_height(), p.out_width()};

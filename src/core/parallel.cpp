@@ -3,18 +3,33 @@
 #include <tbb/info.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace fastconv::detail {
 
+// One arena per size for the whole process. oneTBB's workers linger in the arena they last served;
+// with an arena per plan, a network that alternates between plans would find the workers elsewhere
+// and run its layers partly serial.
+std::shared_ptr<tbb::task_arena> shared_arena(int threads) {
+  threads = std::min(threads, hardware_threads());
+  if (threads <= 1) return nullptr;
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<tbb::task_arena>> arenas;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& arena = arenas[threads];
+  if (!arena) {
+    arena = std::make_shared<tbb::task_arena>(threads);
+    arena->initialize();
+  }
+  return arena;
+}
+
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
   // More threads than the hardware runs would only wait for each other (and oneTBB warns): the
   // arena is capped, while work and scratch stay partitioned for `threads`, so results do not change.
-  const int arena_threads = std::min(threads_, hardware_threads());
-  if (threads_ > 1 && arena_threads > 1) {
-    arena_ = std::make_unique<tbb::task_arena>(arena_threads);
-    arena_->initialize();
-  }
+  if (threads_ > 1) arena_ = shared_arena(threads_);
 }
 
 int ThreadPool::slot_index() const {

@@ -36,9 +36,12 @@ class ThreadPool {
  private:
   int slot_index() const;
   int threads_;
-  std::unique_ptr<tbb::task_arena> arena_;
+  std::shared_ptr<tbb::task_arena> arena_;  // shared by every pool of the same size
 };
 
 int hardware_threads();  // oneTBB's default concurrency (honours the process affinity mask)
+
+// The arena every ThreadPool of `threads` (capped at hardware_threads()) uses; null for one thread.
+std::shared_ptr<tbb::task_arena> shared_arena(int threads);
 
 }  // namespace fastconv::detail

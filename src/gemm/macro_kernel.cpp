@@ -16,19 +16,23 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, n - j0);
     const float* bp = b + (j0 / nr) * b_panel_stride;
+    // A last panel of NR/2 columns or fewer runs the half-width kernel: less work thrown away.
+    const bool half = cols <= nr / 2;
+    const SgemmUkernelFn ukernel = half ? kernel.half : kernel.full;
+    const int64_t width = half ? nr / 2 : nr;
     for (int64_t i0 = 0; i0 < m; i0 += mr) {
       const int64_t rows = std::min<int64_t>(mr, m - i0);
       const float* ap = a + (i0 / mr) * a_panel_stride;
       float* ct = c + i0 * ldc + j0;
-      if (rows == mr && cols == nr) {
-        kernel.full(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
+      if (rows == mr && cols == width) {
+        ukernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
         continue;
       }
       // Same operations as the full tile: A*B, then + C, then + bias.
-      kernel.full(kc, ap, bp, edge, nr, false, nullptr);
+      ukernel(kc, ap, bp, edge, width, false, nullptr);
       for (int64_t r = 0; r < rows; ++r) {
         float* crow = ct + r * ldc;
-        const float* erow = edge + r * nr;
+        const float* erow = edge + r * width;
         for (int64_t q = 0; q < cols; ++q) {
           float v = erow[q];
           if (accumulate) v = v + crow[q];

@@ -25,7 +25,7 @@ SgemmKernel make(const Tuning& t) {
   const UkernelInfo info = t.kernel();
   if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
-  return {info.name, t.isa, t.blocking, info.fn};
+  return {info.name, t.isa, t.blocking, info.full, info.half};
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 //   b: the k-major micro-panel of B, NR floats per k (b[p*NR + j] = B(p, j)), 64-byte aligned;
 //   c: row-major with leading dimension ldc (any alignment); k >= 1.
 // Full tiles only: partial tiles (m < MR or n < NR) go through gemm_macro_kernel's edge path.
+// SgemmKernel::half is the same contract for an MR x NR/2 tile of a panel still NR wide (the last
+// panel of a block when it holds NR/2 columns or fewer).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@ struct SgemmKernel {
   Isa isa;
   GemmBlocking blocking;
   SgemmUkernelFn full;
+  SgemmUkernelFn half;
 };
 
 // The kernel and blocking for an instruction set (tuning is data: src/gemm/sgemm_kernel.cpp).
@@ -40,7 +43,7 @@ const SgemmKernel& sgemm_kernel(Isa isa);
 struct UkernelInfo {
   const char* name;
   int mr, nr;
-  SgemmUkernelFn fn;
+  SgemmUkernelFn full, half;
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

@@ -5,11 +5,13 @@
 namespace fastconv::detail {
 
 UkernelInfo sgemm_ukernel_avx2() {
-  return {"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<xsimd::fma3<xsimd::avx2>, 6, 2>};
+  using A = xsimd::fma3<xsimd::avx2>;
+  return {"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>};
 }
 
 UkernelInfo sgemm_ukernel_12x32_avx2() {
-  return {"sgemm_ukernel_12x32__avx2", 12, 32, sgemm_ukernel<xsimd::fma3<xsimd::avx2>, 12, 4>};
+  using A = xsimd::fma3<xsimd::avx2>;
+  return {"sgemm_ukernel_12x32__avx2", 12, 32, sgemm_ukernel<A, 12, 4>, sgemm_ukernel<A, 12, 2, 4>};
 }
 
 }  // namespace fastconv::detail

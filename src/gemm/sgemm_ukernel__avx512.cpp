@@ -5,7 +5,8 @@
 namespace fastconv::detail {
 
 UkernelInfo sgemm_ukernel_avx512() {
-  return {"sgemm_ukernel_12x32__avx512", 12, 32, sgemm_ukernel<xsimd::avx512f, 12, 2>};
+  using A = xsimd::avx512f;
+  return {"sgemm_ukernel_12x32__avx512", 12, 32, sgemm_ukernel<A, 12, 2>, sgemm_ukernel<A, 12, 1, 2>};
 }
 
 }  // namespace fastconv::detail

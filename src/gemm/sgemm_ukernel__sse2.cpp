@@ -4,6 +4,9 @@
 
 namespace fastconv::detail {
 
-UkernelInfo sgemm_ukernel_sse2() { return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<xsimd::sse2, 6, 2>}; }
+UkernelInfo sgemm_ukernel_sse2() {
+  using A = xsimd::sse2;
+  return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>};
+}
 
 }  // namespace fastconv::detail

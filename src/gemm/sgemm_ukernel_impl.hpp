@@ -9,12 +9,13 @@ namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
 // MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
-// and MR*NV FMAs.
-template <class Arch, int MR, int NV>
+// and MR*NV FMAs. B micro-panels are NV_B vectors wide: NV < NV_B gives the half-width kernel for a
+// last panel of few columns, with the same arithmetic per element.
+template <class Arch, int MR, int NV, int NV_B = NV>
 void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
                    int64_t ldc, bool accumulate, const float* __restrict bias) {
   using V = xsimd::batch<float, Arch>;
-  constexpr int L = int(V::size), NR = NV * L;
+  constexpr int L = int(V::size), NR = NV * L, NR_B = NV_B * L;
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -40,7 +41,7 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
       for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
     }
     a += MR;
-    b += NR;
+    b += NR_B;
   }
 
 #pragma GCC unroll 32
