@@ -26,6 +26,11 @@ namespace {
 // the weights' block stays there; wider blocks measured no faster.
 constexpr int64_t kPreferredPixels = 512;
 
+// A packed block of kc x pixels, panels im2col_panel_stride() apart.
+std::size_t im2col_block_bytes(int64_t kc, int64_t pixels, int nr) {
+  return align_up(std::size_t(ceil_div(pixels, nr) * im2col_panel_stride(kc, nr)) * sizeof(float));
+}
+
 struct Blocking {
   int64_t pixels;    // the widest pixel block (whole NR panels): sizes the packing buffer
   int64_t n_chunks;  // pixel blocks per image, of ceil(P*Q/NR) panels spread evenly
@@ -37,7 +42,8 @@ struct Blocking {
 class Im2colConv final : public ConvImpl {
  public:
   Im2colConv(const Geometry& g, const SgemmKernel& kernel, int threads, const Blocking& b)
-      : g_(g), kernel_(kernel), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S), pointwise_(g.is_pointwise()) {}
+      : g_(g), kernel_(kernel), pack_im2col_(pack_b_im2col_for(kernel.isa)), threads_(threads), b_(b),
+        kdim_(g.Cg * g.R * g.S), pointwise_(g.is_pointwise()) {}
 
   Algorithm algorithm() const override { return Algorithm::Im2col; }
   std::string name() const override {
@@ -82,14 +88,16 @@ class Im2colConv final : public ConvImpl {
       for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
         const int64_t kc = std::min(b_.kc, kdim_ - p0);
         const bool last = p0 + kc == kdim_;
+        // The 1x1 packing writes panel after panel; the gather writes across panels (see its stride).
+        const int64_t panel_stride = pointwise_ ? kc * bl.nr : im2col_panel_stride(kc, bl.nr);
         if (pointwise_)
           pack_b_panels(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
         else
-          pack_b_im2col(g, xg, p0, kc, runs, ncols, bl.nr, b_pack);
+          pack_im2col_(g, xg, p0, kc, runs.data(), int64_t(runs.size()), ncols, bl.nr, panel_stride, b_pack);
         for (int64_t i0 = 0; i0 < mrows; i0 += bl.mc) {
           const int64_t rows = std::min(bl.mc, mrows - i0);
           gemm_macro_kernel(kernel_, rows, ncols, kc, a + (i0 / bl.mr) * kdim_ * bl.mr + p0 * bl.mr, kdim_ * bl.mr,
-                            b_pack, kc * bl.nr, yg + i0 * PQ, PQ, p0 > 0,
+                            b_pack, panel_stride, yg + i0 * PQ, PQ, p0 > 0,
                             last ? bias + grp * g.Kg + m0 + i0 : nullptr);
         }
       }
@@ -112,12 +120,11 @@ class Im2colConv final : public ConvImpl {
 
  private:
   int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.mr); }
-  std::size_t block_bytes() const {
-    return align_up(std::size_t(packed_b_floats(b_.kc, b_.pixels, kernel_.blocking.nr)) * sizeof(float));
-  }
+  std::size_t block_bytes() const { return im2col_block_bytes(b_.kc, b_.pixels, kernel_.blocking.nr); }
 
   Geometry g_;
   const SgemmKernel& kernel_;
+  PackIm2colFn pack_im2col_;
   int threads_;
   Blocking b_;
   int64_t kdim_;
@@ -133,8 +140,7 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   Blocking b;
   b.kc = std::min(bl.kc, kdim);
   auto bytes_for = [&](int64_t pixel_panels) {
-    return std::size_t(ctx.threads) *
-           align_up(std::size_t(packed_b_floats(b.kc, pixel_panels * bl.nr, bl.nr)) * sizeof(float));
+    return std::size_t(ctx.threads) * im2col_block_bytes(b.kc, pixel_panels * bl.nr, bl.nr);
   };
   if (bytes_for(1) > ctx.workspace_limit) {
     out.decline("im2col", workspace_too_small(bytes_for(1), ctx.workspace_limit));

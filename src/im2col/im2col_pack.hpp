@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/cpu.hpp"
 #include "core/geometry.hpp"
 
 namespace fastconv::detail {
@@ -12,16 +13,28 @@ namespace fastconv::detail {
 // The output pixels [n0, n0 + ncols) of one task, cut into runs that stay within one output row:
 // what the packer walks for every row of the lowered matrix.
 struct PixelRun {
-  int64_t dst;      // column offset in the packed block: panel (dst / nr), column (dst % nr)
-  int64_t p, q0;    // output row, first output column
-  int64_t length;   // output columns in the run (never crosses a panel)
+  int64_t panel, column;  // where the run starts in the packed block
+  int64_t iy0, q0;        // first input row of the output row (p * stride_h), first output column
+  int64_t length;         // output columns in the run (never crosses a panel)
 };
 std::vector<PixelRun> pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr);
 
 // Rows [k0, k0 + kc) (row k is kernel tap (c, r, s) = (k / RS, k / S % R, k % S) of the group) and
-// the columns of `runs` (ncols pixels) into ceil(ncols/nr) micro-panels of kc x nr floats, k-major;
-// padding and the columns past ncols are zero. x: the first input channel of the group in one image.
-void pack_b_im2col(const Geometry& g, const float* x, int64_t k0, int64_t kc, const std::vector<PixelRun>& runs,
-                   int64_t ncols, int nr, float* dst);
+// the columns of `runs` (ncols pixels) into ceil(ncols/nr) micro-panels of kc x nr floats, k-major,
+// panel_stride floats apart; padding and the columns past ncols are zero. x: the first input channel
+// of the group in one image. One per instruction set (im2col_pack__<isa>.cpp).
+using PackIm2colFn = void (*)(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
+                              int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst);
+PackIm2colFn pack_b_im2col_for(Isa isa);
+void pack_b_im2col_sse2(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int, int64_t,
+                        float*);
+void pack_b_im2col_avx2(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int, int64_t,
+                        float*);
+void pack_b_im2col_avx512(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int,
+                          int64_t, float*);
+
+// The panel stride for pack_b_im2col: kc*nr plus one cache line. It writes a row of every panel in
+// turn; panels a multiple of 4 KiB apart would all fall in one L1 set and evict each other.
+inline int64_t im2col_panel_stride(int64_t kc, int nr) { return kc * nr + 16; }
 
 }  // namespace fastconv::detail

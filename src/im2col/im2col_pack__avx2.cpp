@@ -1,0 +1,11 @@
+// The implicit-im2col gather compiled for avx2.
+#include "im2col/im2col_pack_impl.hpp"
+
+namespace fastconv::detail {
+
+void pack_b_im2col_avx2(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
+                         int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst) {
+  pack_b_im2col_impl(g, x, k0, kc, runs, nruns, ncols, nr, panel_stride, dst);
+}
+
+}  // namespace fastconv::detail

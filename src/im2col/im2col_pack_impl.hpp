@@ -1,0 +1,76 @@
+// The implicit-im2col gather, compiled once per instruction set (im2col_pack__<isa>.cpp) so that the
+// strided copies vectorize as wide as the CPU allows. Plain loops only: no library calls, no
+// inline functions shared with generic code (tests/check_isa_symbols.sh).
+#pragma once
+
+#include <cstdint>
+
+#include "core/geometry.hpp"
+#include "im2col/im2col_pack.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+inline void fill_zero(float* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
+}
+
+// One lowered row segment: n input elements `stride` apart. A constant stride lets the compiler
+// vectorize (stride 2 becomes loads and shuffles).
+template <int kStride>
+inline void gather(float* out, const float* src, int64_t n, int64_t stride) {
+  if constexpr (kStride > 0) {
+    for (int64_t i = 0; i < n; ++i) out[i] = src[i * kStride];
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = src[i * stride];
+  }
+}
+
+template <int kStride>
+void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs, int64_t nruns, int nr,
+               int64_t panel_floats, float* dst) {
+  const int64_t RS = g.R * g.S;
+  // Row by row of the lowered matrix: one kernel tap, all pixels of the block. The input is read
+  // along its rows; each run lands inside one panel.
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t tap = k0 + k, c = tap / RS, r = tap / g.S % g.R, s = tap % g.S;
+    const float* xc = x + c * g.H * g.W;
+    const int64_t y_off = r * g.dil_h - g.pad_t, x_off = s * g.dil_w - g.pad_l;
+    // The output columns whose input column q*stride + x_off lies in [0, W).
+    int64_t valid_lo = x_off >= 0 ? 0 : (-x_off + g.stride_w - 1) / g.stride_w;
+    int64_t valid_hi = g.W - 1 - x_off >= 0 ? (g.W - 1 - x_off) / g.stride_w + 1 : 0;
+    float* dk = dst + k * nr;
+    for (int64_t i = 0; i < nruns; ++i) {
+      const PixelRun& run = runs[i];
+      float* d = dk + run.panel * panel_floats + run.column;
+      const int64_t iy = run.iy0 + y_off, q_end = run.q0 + run.length;
+      const int64_t lo = valid_lo < run.q0 ? run.q0 : valid_lo > q_end ? q_end : valid_lo;
+      const int64_t hi = valid_hi < lo ? lo : valid_hi > q_end ? q_end : valid_hi;
+      if (iy < 0 || iy >= g.H || hi == lo) {
+        fill_zero(d, run.length);
+        continue;
+      }
+      fill_zero(d, lo - run.q0);
+      // Valid columns read the input from column lo*stride + x_off >= 0 on.
+      gather<kStride>(d + (lo - run.q0), xc + iy * g.W + lo * g.stride_w + x_off, hi - lo, g.stride_w);
+      fill_zero(d + (hi - run.q0), q_end - hi);
+    }
+  }
+}
+
+void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
+                        int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst) {
+  // Columns of the last panel past ncols stay zero for every row.
+  if (const int64_t tail = ncols % nr; tail != 0) {
+    float* last = dst + (ncols / nr) * panel_stride;
+    for (int64_t k = 0; k < kc; ++k) fill_zero(last + k * nr + tail, nr - tail);
+  }
+  switch (g.stride_w) {
+    case 1: pack_rows<1>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst); break;
+    case 2: pack_rows<2>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst); break;
+    default: pack_rows<0>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst);
+  }
+}
+
+}  // namespace
+}  // namespace fastconv::detail
