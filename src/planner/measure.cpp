@@ -4,6 +4,7 @@
 // The median run counts. A candidate whose estimate is over 8x the best estimate is not timed:
 // it keeps its estimate (a model that far off would be a bug worth a test, not a timing).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <random>
 
@@ -29,7 +30,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> measurements{0};
+}  // namespace
+
+uint64_t measurements_performed() { return measurements.load(); }
+
 void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const PlanContext& ctx) {
+  ++measurements;
   double best_estimate = 1e300;
   for (const auto& c : cands) best_estimate = std::min(best_estimate, c.estimate_ms);
 

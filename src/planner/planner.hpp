@@ -35,6 +35,8 @@ double estimate_seconds(const WorkCounts&, const PlanContext&);
 
 // Times the candidates, interleaved, and fills measured_ms (measure.cpp).
 void measure_candidates(std::vector<RankedImpl>&, const Geometry&, const PlanContext&);
+// How many times measure_candidates has run in this process (lets tests see that wisdom skips it).
+uint64_t measurements_performed();
 
 // Builds the named implementation for the problem, or null when it does not apply or fit.
 std::unique_ptr<ConvImpl> build_named(const Geometry&, const PlanContext&, const std::string& name);

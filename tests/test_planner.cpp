@@ -1,0 +1,139 @@
+// The planner: what it may pick, how the budget steers it, Measure mode and wisdom.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "conv_tester.hpp"
+#include "planner/planner.hpp"
+
+using namespace fastconv;
+using fastconv::testing::ConvTester;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return "/tmp/fastconv_planner_" + std::to_string(::getpid()) + "_" + name;
+}
+
+}  // namespace
+
+TEST_CASE("planner: the pick applies and fits the budget, for every budget", "[planner]") {
+  const std::size_t budgets[] = {0, 4 << 10, 64 << 10, 1 << 20, PlanOptions::kDefaultWorkspaceLimit};
+  int index = 0;
+  for (const ConvProblem& p : testing::foundation_sweep()) {
+    if (index++ % 3) continue;  // a third of the sweep, every budget
+    for (std::size_t budget : budgets) {
+      PlanOptions o;
+      o.workspace_limit = budget;
+      INFO(to_string(p) << " budget " << budget);
+      const Plan plan = Plan::create(p, o);
+      CHECK(plan.workspace_bytes() <= budget);
+      bool listed = false;
+      for (const Candidate& c : find_algorithms(p, o))
+        if (c.applicable && c.implementation == plan.implementation()) {
+          listed = true;
+          CHECK(c.workspace_bytes <= budget);
+        }
+      CHECK(listed);
+    }
+  }
+  // And the pick under a small budget computes the right thing.
+  ConvTester().input(2, 16, 20, 20).kernel(24, 3, 3).pad(1).workspace_limit(8 << 10).check(
+      Plan::create(ConvTester().input(2, 16, 20, 20).kernel(24, 3, 3).pad(1).get_problem(),
+                   [] { PlanOptions o; o.workspace_limit = 8 << 10; return o; }())
+          .algorithm());
+}
+
+TEST_CASE("planner: a budget below the pick's workspace changes the choice or its blocking", "[planner]") {
+  for (const char* name : {"n1c64h56w56k64r3s3_p1", "n1c16h64w64k16r9s9_p4", "n1c256h14w14k256r1s1"}) {
+    const ConvProblem p = parse_problem(name);
+    const Plan roomy = Plan::create(p);
+    if (roomy.workspace_bytes() == 0) continue;
+    PlanOptions tight;
+    tight.workspace_limit = roomy.workspace_bytes() - 1;
+    const Plan constrained = Plan::create(p, tight);
+    INFO(name << ": " << roomy.implementation() << " " << roomy.workspace_bytes() << " -> "
+              << constrained.implementation() << " " << constrained.workspace_bytes());
+    CHECK(constrained.workspace_bytes() < roomy.workspace_bytes());
+  }
+}
+
+TEST_CASE("planner: Measure times the candidates and picks the fastest measured", "[planner]") {
+  forget_wisdom();
+  const ConvProblem p = parse_problem("n1c32h28w28k32r3s3_p1");
+  PlanOptions m;
+  m.mode = PlanMode::Measure;
+  const uint64_t before = detail::measurements_performed();
+  const auto cands = find_algorithms(p, m);
+  CHECK(detail::measurements_performed() == before + 1);
+  // Every applicable candidate is timed, except those whose estimate is over 8x the best estimate
+  // (measure.cpp): they keep their estimate.
+  PlanOptions e;
+  double best_estimate = 1e300;
+  for (const Candidate& c : find_algorithms(p, e))
+    if (c.applicable) best_estimate = std::min(best_estimate, c.time_ms);
+  for (const Candidate& c : find_algorithms(p, e)) {
+    if (!c.applicable) continue;
+    bool measured = false;
+    for (const Candidate& mc : cands)
+      if (mc.implementation == c.implementation) measured = mc.measured;
+    INFO(c.implementation << " estimated " << c.time_ms << " ms, best estimate " << best_estimate);
+    CHECK(measured == (c.time_ms <= 8 * best_estimate));
+  }
+  CHECK(cands.front().measured);
+  // Plan::create after find_algorithms in Measure mode reuses that measurement (it is wisdom).
+  const Plan plan = Plan::create(p, m);
+  CHECK(plan.implementation() == cands.front().implementation);
+  CHECK(detail::measurements_performed() == before + 1);
+  forget_wisdom();
+}
+
+TEST_CASE("planner: with wisdom loaded, Measure does no timing", "[planner][wisdom]") {
+  forget_wisdom();
+  const ConvProblem p = parse_problem("n2c8h19w17k12r3s3_p1");
+  PlanOptions m;
+  m.mode = PlanMode::Measure;
+  m.threads = 1;
+  const std::string chosen = Plan::create(p, m).implementation();
+  const std::string path = temp_path("wisdom");
+  save_wisdom(path);
+  forget_wisdom();
+  load_wisdom(path);
+  const uint64_t before = detail::measurements_performed();
+  const Plan again = Plan::create(p, m);
+  CHECK(detail::measurements_performed() == before);
+  CHECK(again.implementation() == chosen);
+  // Other thread counts are other keys: they measure.
+  m.threads = 2;
+  Plan::create(p, m);
+  CHECK(detail::measurements_performed() == before + 1);
+
+  // FASTCONV_WISDOM loads the file when a process first plans in Measure mode.
+  const std::string cmd = "FASTCONV_WISDOM=" + path + " FASTCONV_VERBOSE=1 " + std::string(FASTCONV_CLI) +
+                          " plan " + to_string(p) + " --mode measure --threads 1 >/dev/null 2>" + path + ".err";
+  const int status = std::system(cmd.c_str());
+  CHECK(WEXITSTATUS(status) == 0);
+  std::ifstream err(path + ".err");
+  const std::string log((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  CHECK_THAT(log, Catch::Contains("loaded wisdom") && Catch::Contains("from wisdom"));
+  std::remove(path.c_str());
+  std::remove((path + ".err").c_str());
+  forget_wisdom();
+}
+
+TEST_CASE("planner: FASTCONV_VERBOSE prints plans, executes and declined candidates", "[planner]") {
+  const std::string err = temp_path("verbose.err");
+  const std::string cmd = "FASTCONV_VERBOSE=2 " + std::string(FASTCONV_CLI) +
+                          " plan n1c3h9w9k4r3s3_st2 --threads 1 >/dev/null 2>" + err;
+  CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 0);
+  std::ifstream in(err);
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(log, Catch::Contains("fastconv: plan n1c3h9w9k4r3s3_st2"));
+  std::remove(err.c_str());
+}
