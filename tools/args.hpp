@@ -63,19 +63,26 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-// "12" -> 12; anything else (sign, junk, overflow past max) is a UsageError naming the option.
-inline int64_t parse_count(const std::string& text, const std::string& option, int64_t min, int64_t max) {
+// The whole text as a decimal integer, or nothing (empty, junk after the number, out of range).
+inline std::optional<int64_t> to_int64(const std::string& text) {
   std::size_t used = 0;
   long long v = 0;
   try {
     v = std::stoll(text, &used);
   } catch (const std::exception&) {
-    used = 0;
+    return std::nullopt;
   }
-  if (text.empty() || used != text.size() || v < min || v > max)
+  if (text.empty() || used != text.size()) return std::nullopt;
+  return v;
+}
+
+// "12" -> 12; anything else (sign, junk, overflow past max) is a UsageError naming the option.
+inline int64_t parse_count(const std::string& text, const std::string& option, int64_t min, int64_t max) {
+  const std::optional<int64_t> v = to_int64(text);
+  if (!v || *v < min || *v > max)
     throw UsageError("--" + option + " " + text + ": expected an integer from " + std::to_string(min) + " to " +
                      std::to_string(max));
-  return v;
+  return *v;
 }
 
 inline std::vector<int64_t> parse_list(const std::string& text, const std::string& option, int64_t min) {

@@ -1,5 +1,7 @@
 #include "suite.hpp"
 
+#include "args.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -22,15 +24,9 @@ std::string trim(const std::string& s) {
 
 int64_t parse_int(const std::string& text, const std::string& where, const char* field) {
   const std::string t = trim(text);
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(t, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (t.empty() || used != t.size()) throw Error(where + ": " + field + "='" + t + "' is not an integer");
-  return v;
+  const std::optional<int64_t> v = to_int64(t);
+  if (!v) throw Error(where + ": " + field + "='" + t + "' is not an integer");
+  return *v;
 }
 
 const char* const kColumns[] = {"N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
