@@ -1,0 +1,13 @@
+// FFTW's own wisdom (the plans FFTW_MEASURE found), saved and loaded beside fastconv's wisdom.
+#pragma once
+
+#include <string>
+
+namespace fastconv::detail {
+
+// FFTW's accumulated single-precision wisdom as text ("" when FFTW has none to give).
+std::string fft_export_wisdom();
+// Adds FFTW wisdom from text made by fft_export_wisdom; throws fastconv::Error when FFTW rejects it.
+void fft_import_wisdom(const std::string& text);
+
+}  // namespace fastconv::detail
