@@ -26,9 +26,54 @@
 namespace fastconv::detail {
 namespace {
 
-// Transform lengths considered: FFTW-friendly 2^a 3^b 5^c 7^d, even above 16 (r2c halves the last
-// dimension), up to a length no layer needs.
+// Transform lengths considered, with how fast FFTW runs them. FFTW's speed on a th x tw r2c + c2r pair
+// factors well into a row term and a column term; these were fitted to timings of every pair of the
+// lengths below on the development machine (FFTW 3.3.10, Zen 3), in GFLOP/s = base * row(th) * col(tw)
+// at 2.5 n log2 n per transform: within 8% under FFTW_ESTIMATE, within 2% under FFTW_MEASURE. Under
+// ESTIMATE some lengths get poor plans (30 and 40 as rows, 24 as columns): the choice avoids them.
+// Shorter lengths serve small images; longer ones large kernels, at a flat rate.
+struct LengthRate {
+  int64_t n;
+  double estimate_row, estimate_col, measure_row, measure_col;
+};
+constexpr double kEstimateBase = 10.8e9, kMeasureBase = 15.5e9;
+constexpr LengthRate kMeasuredLengths[] = {
+    {16, 0.87, 0.89, 1.08, 0.83},  {20, 1.22, 0.94, 1.06, 0.88},  {24, 0.85, 0.66, 0.78, 0.65},
+    {28, 0.93, 0.74, 0.81, 0.66},  {30, 0.41, 0.73, 0.77, 0.74},  {32, 1.40, 0.92, 1.13, 0.85},
+    {36, 0.95, 0.81, 0.85, 0.86},  {40, 0.59, 0.81, 0.94, 0.90},  {42, 0.93, 0.83, 0.79, 0.70},
+    {48, 1.07, 0.80, 0.96, 0.92},  {50, 0.81, 0.82, 0.85, 0.86},  {54, 0.76, 1.00, 0.81, 0.98},
+    {56, 1.04, 0.95, 0.94, 0.93},  {60, 0.70, 0.74, 0.98, 0.99},  {64, 1.50, 0.96, 1.17, 0.95},
+    {70, 0.85, 0.98, 0.88, 0.92},  {72, 1.00, 1.22, 1.00, 1.17},  {80, 1.18, 1.23, 1.06, 1.17},
+    {84, 1.12, 1.06, 0.99, 0.93},  {90, 0.81, 1.02, 0.92, 1.06},  {96, 0.89, 0.83, 1.10, 1.09},
+    {100, 1.11, 1.17, 1.00, 1.12}, {108, 1.15, 0.91, 1.02, 1.16}, {112, 1.06, 1.12, 1.05, 1.12},
+    {120, 1.09, 1.22, 1.10, 1.27}, {126, 1.00, 0.78, 0.89, 0.90}, {128, 1.47, 0.82, 1.14, 1.18},
+    {140, 0.94, 1.03, 1.02, 1.04}, {144, 1.28, 1.36, 1.14, 1.32}, {160, 1.29, 1.35, 1.16, 1.29},
+    {168, 1.02, 1.24, 1.02, 1.18}, {180, 1.07, 1.23, 1.11, 1.19}, {192, 1.29, 1.31, 1.19, 1.30},
+    {200, 1.14, 1.32, 1.12, 1.26}, {210, 0.74, 1.14, 0.96, 1.01}, {224, 0.98, 1.14, 1.11, 1.26},
+    {240, 1.31, 1.30, 1.24, 1.30}, {256, 1.28, 1.40, 1.21, 1.40},
+};
 constexpr int64_t kMaxLength = 4096;
+
+// Ascending: the FFTW-friendly lengths (2^a 3^b 5^c 7^d) below 16, the measured ones, then the even
+// friendly lengths above 256.
+const std::vector<LengthRate>& candidate_lengths() {
+  static const std::vector<LengthRate> lengths = [] {
+    auto friendly = [](int64_t n) {
+      for (int64_t p : {2, 3, 5, 7})
+        while (n % p == 0) n /= p;
+      return n == 1;
+    };
+    std::vector<LengthRate> v;
+    for (int64_t n = 1; n < 16; ++n)
+      if (friendly(n)) v.push_back({n, 0.8, 0.8, 0.8, 0.8});
+    for (const LengthRate& r : kMeasuredLengths) v.push_back(r);
+    for (int64_t n = 258; n <= kMaxLength; n += 2)
+      if (friendly(n)) v.push_back({n, 1.2, 1.2, 1.2, 1.2});
+    return v;
+  }();
+  return lengths;
+}
+
 // Per-thread transform buffers stay below 12 MiB; the tile choice keeps them far smaller (in L2)
 // unless the kernel itself is that large.
 constexpr int64_t kMaxArea = int64_t(1) << 20;
@@ -38,22 +83,6 @@ constexpr double kSpectraTarget = 8.0 * (1 << 20);
 constexpr double kCachedFilterBytes = 16.0 * (1 << 20);
 // Filter spectra are th*(tw/2+1)/(R*S) times the filters: beyond this the FFT declines.
 constexpr double kMaxPackedBytes = double(1 << 30);
-
-const std::vector<int64_t>& friendly_lengths() {
-  static const std::vector<int64_t> lengths = [] {
-    std::vector<int64_t> v;
-    for (int64_t n = 1; n <= kMaxLength; ++n) {
-      int64_t m = n;
-      for (int64_t p : {2, 3, 5, 7})
-        while (m % p == 0) m /= p;
-      if (m == 1 && (n <= 16 || n % 2 == 0)) v.push_back(n);
-    }
-    return v;
-  }();
-  return lengths;
-}
-
-bool is_power_of_two(int64_t n) { return (n & (n - 1)) == 0; }
 
 struct Tiling {
   int64_t th, tw;            // transform size
@@ -127,16 +156,16 @@ int64_t choose_batch(const Geometry& g, Tiling& t, int lanes, const PlanContext&
 }
 
 // Relative seconds, for the choice of tile size only (the planner prices work() with its own rates).
-// FFTW rates measured on this machine (2D r2c + c2r, 16..256 points a side): 12-23 GFLOP/s under
-// FFTW_MEASURE; under FFTW_ESTIMATE powers of two keep 12-19, other lengths fall to 6-13.
-double tiling_seconds(const Geometry& g, const Tiling& t, int lanes, PlanMode mode) {
+double tiling_seconds(const Geometry& g, const Tiling& t, const LengthRate& rows, const LengthRate& cols, int lanes,
+                      PlanMode mode) {
   const double area = double(t.th * t.tw);
-  double fft_rate = mode == PlanMode::Measure ? 16e9 : (is_power_of_two(t.th) && is_power_of_two(t.tw) ? 14e9 : 9e9);
-  if (area * 8.0 > double(1 << 20)) fft_rate *= 0.7;  // transform buffers out of L2
+  double fft_rate = mode == PlanMode::Measure ? kMeasureBase * rows.measure_row * cols.measure_col
+                                              : kEstimateBase * rows.estimate_row * cols.estimate_col;
+  if (area * 8.0 > double(1 << 20)) fft_rate *= 0.8;  // transform buffers out of L2
   const double transforms = double(g.N * t.tiles) * double(g.C + g.K);
   // Per transform: FFTW, plus moving the window in, the spectrum to blocks and the tile out.
-  const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.5e-9 + 0.2e-6);
-  const double products = 8.0 * double(g.N * t.tiles) * double(g.groups * g.Kg * g.Cg) * double(t.nbb * lanes) / 45e9;
+  const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.3e-9 + 0.2e-6);
+  const double products = 8.0 * double(g.N * t.tiles) * double(g.groups * g.Kg * g.Cg) * double(t.nbb * lanes) / 50e9;
   const double wb = filter_bytes(g, t, lanes);
   const double filters = wb > kCachedFilterBytes ? double(t.batches) * wb / 15e9 : 0.0;
   return fft + products + filters;
@@ -370,11 +399,12 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const FftKernels& kernels = fft_kernels(ctx.isa);
   const int lanes = kernels.lanes;
   const int64_t re = g.dil_h * (g.R - 1) + 1, se = g.dil_w * (g.S - 1) + 1;
-  const auto& lengths = friendly_lengths();
-  // No transform longer than the smallest one that covers the whole padded image.
+  const auto& lengths = candidate_lengths();
+  // No transform longer than the shortest one that covers the whole padded image.
   auto covering = [&](int64_t need) {
-    auto it = std::lower_bound(lengths.begin(), lengths.end(), need);
-    return it == lengths.end() ? kMaxLength : *it;
+    for (const LengthRate& l : lengths)
+      if (l.n >= need) return l.n;
+    return kMaxLength;
   };
   const int64_t h_max = covering(g.P + re - 1), w_max = covering(g.Q + se - 1);
 
@@ -382,14 +412,14 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   std::size_t min_workspace = SIZE_MAX;
   double min_filter_bytes = 1e300;
   bool any_size = false;
-  for (int64_t th : lengths) {
-    if (th < re) continue;
-    if (th > h_max) break;
-    for (int64_t tw : lengths) {
-      if (tw < se) continue;
-      if (tw > w_max) break;
+  for (const LengthRate& rows : lengths) {
+    if (rows.n < re) continue;
+    if (rows.n > h_max) break;
+    for (const LengthRate& cols : lengths) {
+      if (cols.n < se) continue;
+      if (cols.n > w_max) break;
       Tiling t;
-      if (!base_tiling(g, th, tw, lanes, t)) continue;
+      if (!base_tiling(g, rows.n, cols.n, lanes, t)) continue;
       any_size = true;
       const double fb = filter_bytes(g, t, lanes);
       min_filter_bytes = std::min(min_filter_bytes, fb);
@@ -399,7 +429,7 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
         min_workspace = std::min(min_workspace, make_layout(g, t, lanes, ctx.threads).total);
         continue;
       }
-      options.push_back({t, tiling_seconds(g, t, lanes, ctx.mode)});
+      options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode)});
     }
   }
   if (options.empty()) {
@@ -412,11 +442,13 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
       out.decline("fft", "filter spectra would take " + mib(min_filter_bytes) + " (over " + mib(kMaxPackedBytes) + ")");
     return;
   }
-  // The two cheapest tile sizes by the model above: the planner's Measure mode times both.
+  // Estimate: the cheapest tile size by the model above. Measure: the three cheapest, which the
+  // planner times.
   std::sort(options.begin(), options.end(), [](const Option& a, const Option& b) {
     return a.seconds < b.seconds || (a.seconds == b.seconds && a.tiling.th * a.tiling.tw < b.tiling.th * b.tiling.tw);
   });
-  for (std::size_t i = 0; i < std::min<std::size_t>(2, options.size()); ++i)
+  const std::size_t n = ctx.mode == PlanMode::Measure ? 3 : 1;
+  for (std::size_t i = 0; i < std::min(n, options.size()); ++i)
     out.add(std::make_unique<FftConv>(g, kernels, ctx.threads, options[i].tiling));
 }
 

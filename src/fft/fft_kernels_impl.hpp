@@ -2,6 +2,7 @@
 // Included only by the per-ISA translation units (fft_kernels__<isa>.cpp), each with its own flags.
 #pragma once
 
+#include <complex>
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
@@ -69,14 +70,21 @@ void fft_products(int64_t kg, int64_t cg, int64_t nt, const float* w, const floa
   }
 }
 
+// xsimd's complex batches load interleaved pairs as separate real and imaginary vectors (and store
+// them back interleaved) with the instruction set's shuffles. (xsimd 8.1's AVX load fills both
+// halves of registers it declares without a value: GCC's warning about it is noise.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 template <class Arch>
 void fft_split(const float* __restrict spectrum, int64_t bins, float* __restrict dst, int64_t dst_stride) {
-  constexpr int64_t L = int64_t(xsimd::batch<float, Arch>::size);
+  using C = xsimd::batch<std::complex<float>, Arch>;
+  constexpr int64_t L = int64_t(C::size);
+  const auto* s = reinterpret_cast<const std::complex<float>*>(spectrum);
   int64_t b = 0;
   for (; b + L <= bins; b += L, dst += dst_stride) {
-    const float* s = spectrum + 2 * b;
-#pragma GCC unroll 16
-    for (int64_t l = 0; l < L; ++l) dst[l] = s[2 * l], dst[L + l] = s[2 * l + 1];
+    const C z = C::load_unaligned(s + b);
+    z.real().store_aligned(dst);
+    z.imag().store_aligned(dst + L);
   }
   if (b < bins) {
     for (int64_t l = 0; l < L; ++l) {
@@ -89,15 +97,15 @@ void fft_split(const float* __restrict spectrum, int64_t bins, float* __restrict
 
 template <class Arch>
 void fft_merge(const float* __restrict src, int64_t src_stride, int64_t bins, float* __restrict spectrum) {
-  constexpr int64_t L = int64_t(xsimd::batch<float, Arch>::size);
+  using V = xsimd::batch<float, Arch>;
+  using C = xsimd::batch<std::complex<float>, Arch>;
+  constexpr int64_t L = int64_t(C::size);
+  auto* s = reinterpret_cast<std::complex<float>*>(spectrum);
   int64_t b = 0;
-  for (; b + L <= bins; b += L, src += src_stride) {
-    float* s = spectrum + 2 * b;
-#pragma GCC unroll 16
-    for (int64_t l = 0; l < L; ++l) s[2 * l] = src[l], s[2 * l + 1] = src[L + l];
-  }
+  for (; b + L <= bins; b += L, src += src_stride) C(V::load_aligned(src), V::load_aligned(src + L)).store_unaligned(s + b);
   for (int64_t l = 0; b + l < bins; ++l) spectrum[2 * (b + l)] = src[l], spectrum[2 * (b + l) + 1] = src[L + l];
 }
+#pragma GCC diagnostic pop
 
 template <class Arch, int MR, int NR>
 FftKernels make_fft_kernels(const char* isa, Isa level) {
