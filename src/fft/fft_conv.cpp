@@ -255,6 +255,11 @@ class FftConv final : public ConvImpl {
     // A real transform of n points costs about half a complex one: 2.5 n log2 n.
     w.fft_flops = pairs * double(g.C + g.K) * 2.5 * area * std::log2(std::max(area, 2.0));
     w.complex_flops = 8.0 * pairs * double(g.groups * g.Kg * g.Cg) * double(t_.nbb * k_.lanes);
+    // Floats moved around the transforms: windows in, spectra split into blocks and merged back, tiles
+    // out. Contiguous copies, counted at a quarter as im2col counts its contiguous packing.
+    const double moved = pairs * (double(g.C) * (area + 2.0 * double(t_.bins)) +
+                                  double(g.K) * (2.0 * double(t_.bins) + double(t_.oh * t_.ow)));
+    w.pack_elements = 0.25 * moved;
     const double wb = filter_bytes(g, t_, k_.lanes);
     w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image()) +
                    (wb > kCachedFilterBytes ? double(t_.batches) * wb : 0.0);
