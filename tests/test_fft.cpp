@@ -121,7 +121,9 @@ TEST_CASE("fft: large layers, dilation, groups and batch", "[isa][fft]") {
                               T().input(2, 6, 70, 90).kernel(10, 7, 7).pad(3).groups(2),
                               T().input(3, 4, 41, 37).kernel(5, 5, 3).pad(4, 0, 1, 3).dilation(3, 2),
                               T().input(1, 12, 33, 65).kernel(12, 7, 7).pad(3).groups(12),
-                              T().input(2, 3, 64, 64).kernel(2, 15, 15).pad(7).dilation(2)}) {
+                              T().input(2, 3, 64, 64).kernel(2, 15, 15).pad(7).dilation(2),
+                              T().input(1, 192, 23, 21).kernel(96, 5, 5).pad(2),  // long channel sums
+                              T().input(1, 7, 1, 200).kernel(9, 1, 31).pad(0, 15)}) {
     ConvTester(t).compare_threads({1, 3}).check(Algorithm::FFT);
   }
 }
