@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "conv_tester.hpp"
 #include "core/aligned_buffer.hpp"
@@ -284,6 +285,34 @@ TEST_CASE("fft: Estimate and Measure both plan and agree within tolerance", "[is
     CHECK(d.max_error <= 2e-5);
     CHECK(run_plan(plan, x, w, b.data()) == y);  // run after run
   }
+}
+
+TEST_CASE("fft: plans made, run and destroyed from several threads at once", "[fft][threads]") {
+  // FFTW's planner is not thread-safe: every planner call goes through one lock. The Measure plans
+  // use transforms longer than any of the Estimate ones: FFTW_ESTIMATE plans use wisdom that
+  // FFTW_MEASURE left for their size, which would make the bits depend on the order of events.
+  const ConvProblem p = ConvTester().input(1, 3, 48, 40).kernel(4, 7, 7).pad(3).get_problem();
+  const ConvProblem big = ConvTester().input(1, 2, 90, 80).kernel(3, 61, 61).pad(30).get_problem();
+  const auto x = make_data(p.input_elements(), Data::Random, 1);
+  const auto w = make_data(p.weight_elements(), Data::Random, 2);
+  const auto want = run_plan(Plan::create(p, fft_options(1)), x, w, nullptr);
+  std::vector<std::vector<float>> got(6);
+  std::vector<std::thread> pool;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    pool.emplace_back([&, i] {
+      for (int round = 0; round < 4; ++round) {
+        PlanOptions o = fft_options(1);
+        ConvProblem q = p;
+        if (i % 3 == 2) o.mode = PlanMode::Measure, q = big;  // FFTW_MEASURE while others plan and run
+        if (i % 3 == 1) q.in_width += 7;                      // other transform sizes too
+        const Plan plan = Plan::create(q, o);
+        const auto y = run_plan(plan, make_data(q.input_elements(), Data::Random, 1),
+                                make_data(q.weight_elements(), Data::Random, 2), nullptr);
+        if (i % 3 == 0) got[i] = y;
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (std::size_t i = 0; i < got.size(); i += 3) CHECK(got[i] == want);
 }
 
 TEST_CASE("fft: FFTW wisdom exports, imports, and refuses garbage", "[fft][wisdom]") {

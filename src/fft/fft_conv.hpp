@@ -5,6 +5,11 @@
 // Non-finite inputs: a NaN or Inf in an input channel spreads over whole tiles. Every output of
 // every channel of its group in each output tile whose input window (the tile plus the kernel's
 // halo) holds it becomes NaN or Inf, not only the outputs whose receptive field holds it.
+//
+// FFTW plans: FFTW_ESTIMATE under PlanMode::Estimate, FFTW_MEASURE under Measure, made in prepare().
+// FFTW_ESTIMATE takes wisdom FFTW already has for the size (left by a Measure plan or loaded with
+// fastconv's wisdom): such a plan is faster, and its bits may differ from one made before it. A plan,
+// once made, gives the same bits run after run and for any thread count.
 #pragma once
 
 #include <cstdint>

@@ -5,9 +5,11 @@
 
 namespace fastconv::detail {
 
-// FFTW's accumulated single-precision wisdom as text ("" when FFTW has none to give).
+// FFTW's accumulated single-precision wisdom as text, in FFTW's own format (an empty block when it has
+// none); fft_import_wisdom takes it back.
 std::string fft_export_wisdom();
-// Adds FFTW wisdom from text made by fft_export_wisdom; throws fastconv::Error when FFTW rejects it.
+// Adds FFTW wisdom from text made by fft_export_wisdom; throws fastconv::Error when FFTW rejects it
+// (an empty string included). Later plans of those sizes, Estimate ones too, use it.
 void fft_import_wisdom(const std::string& text);
 
 }  // namespace fastconv::detail
