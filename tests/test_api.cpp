@@ -187,6 +187,7 @@ TEST_CASE("wisdom round trip, and bad files refused", "[api][wisdom]") {
 
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("\nfftw ") && Catch::Contains("(fftw-3.3"));  // FFTW's wisdom rides along
   auto refused = [&](const std::string& content, const char* why) {
     const std::string bad = temp_path("bad_wisdom.txt");
     std::ofstream(bad) << content;
@@ -208,6 +209,15 @@ TEST_CASE("wisdom round trip, and bad files refused", "[api][wisdom]") {
   foreign.replace(foreign.find("cpu ") + 4, 1, "#");
   refused(foreign, "foreign");
   refused(text + "entry x y\n", "after the checksum");
+  std::string bad_fftw = text;
+  bad_fftw.replace(bad_fftw.find("(fftw-3.3"), 9, "(nonsense");
+  const std::string body = bad_fftw.substr(0, bad_fftw.find("checksum "));
+  // A section FFTW rejects is refused even with a valid checksum.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : body) h = (h ^ c) * 1099511628211ull;
+  char sum[17];
+  std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(h));
+  refused(body + "checksum " + sum + "\n", "FFTW refused");
   CHECK_THROWS_WITH(load_wisdom(temp_path("missing")), Catch::Contains("cannot open"));
   std::remove(path.c_str());
   forget_wisdom();

@@ -5,6 +5,7 @@
 //   library <version>            a file from another version is stale: refused
 //   cpu <brand string>           a file from another CPU model is foreign: refused
 //   entry <key> <implementation>
+//   fftw <n>                     then FFTW's own wisdom, n bytes, and a newline
 //   checksum <16 hex digits>     FNV-1a of every line above it: a damaged file is refused
 #include "planner/wisdom.hpp"
 
@@ -19,6 +20,7 @@
 #include <sstream>
 
 #include "core/verbose.hpp"
+#include "fft/fft_wisdom.hpp"
 
 namespace fastconv {
 namespace detail {
@@ -119,6 +121,8 @@ void save_wisdom(const std::string& path) {
     std::lock_guard<std::mutex> lock(detail::store().mutex);
     for (const auto& [key, impl] : detail::store().entries) body += "entry " + key + " " + impl + "\n";
   }
+  const std::string fftw = detail::fft_export_wisdom();
+  body += "fftw " + std::to_string(fftw.size()) + "\n" + fftw + "\n";
   body += "checksum " + detail::hex16(detail::fnv1a(body)) + "\n";
   // Write beside the target and rename, so that a failed save never leaves half a file.
   const std::string tmp = path + ".tmp";
@@ -148,6 +152,8 @@ void load_wisdom(const std::string& path) {
   std::istringstream lines(text);
   std::string line, body;
   std::map<std::string, std::string> entries;
+  std::string fftw;
+  bool have_fftw = false;
   int n = 0;
   bool sealed = false;
   while (std::getline(lines, line)) {
@@ -171,6 +177,18 @@ void load_wisdom(const std::string& path) {
       if (!(fields >> key >> impl) || (fields >> extra) || !detail::valid_token(key) || !detail::valid_token(impl))
         fail(at + "malformed entry");
       entries[key] = impl;
+    } else if (line.rfind("fftw ", 0) == 0) {
+      if (n < 4 || have_fftw) fail(at + "'fftw' out of place");
+      const std::string count = line.substr(5);
+      if (count.empty() || count.size() > 9 || count.find_first_not_of("0123456789") != std::string::npos)
+        fail(at + "malformed fftw section size");
+      if (std::stoul(count) > text.size()) fail(at + "fftw section larger than the file");
+      fftw.resize(std::stoul(count));
+      if (!lines.read(&fftw[0], std::streamsize(fftw.size())) || lines.get() != '\n')
+        fail(at + "fftw section truncated");
+      body += line + "\n" + fftw + "\n";
+      have_fftw = true;
+      continue;
     } else if (line.rfind("checksum ", 0) == 0) {
       if (line.substr(9) != detail::hex16(detail::fnv1a(body))) fail(at + "checksum mismatch: the file is damaged");
       sealed = true;
@@ -183,6 +201,13 @@ void load_wisdom(const std::string& path) {
   if (n == 0) fail("empty: not a fastconv wisdom file");
   if (n < 3) fail("truncated header");
   if (!sealed) fail("no checksum: the file is truncated");
+  if (have_fftw) {
+    try {
+      detail::fft_import_wisdom(fftw);
+    } catch (const Error& e) {
+      fail(std::string("FFTW refused its section: ") + e.what());
+    }
+  }
   std::lock_guard<std::mutex> lock(detail::store().mutex);
   for (auto& [key, impl] : entries) detail::store().entries[key] = impl;
 }
