@@ -92,6 +92,10 @@ struct Tiling {
   int64_t bins, nbb;         // th*(tw/2+1) complex bins, in nbb blocks of L
   int64_t zrows;             // spectra rows per group and bin block: max(Cg, Kg)
   int64_t batch, batches;    // (image, tile) pairs per batch
+  // FFTW's speed on this transform size relative to its typical speed (kEstimateBase or
+  // kMeasureBase): work() weights the transform flops with it, so that the planner's single FFT
+  // rate ranks tile sizes as the measured per-length speeds do.
+  double fft_speed = 1.0;
 };
 
 // Byte offsets of the workspace: the batch's spectra, then one block per thread.
@@ -156,12 +160,17 @@ int64_t choose_batch(const Geometry& g, Tiling& t, int lanes, const PlanContext&
 }
 
 // Relative seconds, for the choice of tile size only (the planner prices work() with its own rates).
+// FFTW's speed on a th x tw transform relative to its typical speed in that mode.
+double fft_speed(const Tiling& t, const LengthRate& rows, const LengthRate& cols, PlanMode mode) {
+  double speed = mode == PlanMode::Measure ? rows.measure_row * cols.measure_col : rows.estimate_row * cols.estimate_col;
+  if (double(t.th * t.tw) * 8.0 > double(1 << 20)) speed *= 0.8;  // transform buffers out of L2
+  return speed;
+}
+
 double tiling_seconds(const Geometry& g, const Tiling& t, const LengthRate& rows, const LengthRate& cols, int lanes,
                       PlanMode mode) {
   const double area = double(t.th * t.tw);
-  double fft_rate = mode == PlanMode::Measure ? kMeasureBase * rows.measure_row * cols.measure_col
-                                              : kEstimateBase * rows.estimate_row * cols.estimate_col;
-  if (area * 8.0 > double(1 << 20)) fft_rate *= 0.8;  // transform buffers out of L2
+  const double fft_rate = (mode == PlanMode::Measure ? kMeasureBase : kEstimateBase) * fft_speed(t, rows, cols, mode);
   const double transforms = double(g.N * t.tiles) * double(g.C + g.K);
   // Per transform: FFTW, plus moving the window in, the spectrum to blocks and the tile out.
   const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.3e-9 + 0.2e-6);
@@ -253,7 +262,7 @@ class FftConv final : public ConvImpl {
     const double area = double(t_.th * t_.tw), pairs = double(g.N * t_.tiles);
     WorkCounts w;
     // A real transform of n points costs about half a complex one: 2.5 n log2 n.
-    w.fft_flops = pairs * double(g.C + g.K) * 2.5 * area * std::log2(std::max(area, 2.0));
+    w.fft_flops = pairs * double(g.C + g.K) * 2.5 * area * std::log2(std::max(area, 2.0)) / t_.fft_speed;
     w.complex_flops = 8.0 * pairs * double(g.groups * g.Kg * g.Cg) * double(t_.nbb * k_.lanes);
     // Floats moved around the transforms: windows in, spectra split into blocks and merged back, tiles
     // out. Contiguous copies, counted at a quarter as im2col counts its contiguous packing.
@@ -434,6 +443,7 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
         min_workspace = std::min(min_workspace, make_layout(g, t, lanes, ctx.threads).total);
         continue;
       }
+      t.fft_speed = fft_speed(t, rows, cols, ctx.mode);
       options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode)});
     }
   }
@@ -447,13 +457,12 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
       out.decline("fft", "filter spectra would take " + mib(min_filter_bytes) + " (over " + mib(kMaxPackedBytes) + ")");
     return;
   }
-  // Estimate: the cheapest tile size by the model above. Measure: the three cheapest, which the
-  // planner times.
+  // The three cheapest tile sizes by the model above, as distinct candidates: the planner ranks them
+  // (and times them in Measure mode).
   std::sort(options.begin(), options.end(), [](const Option& a, const Option& b) {
     return a.seconds < b.seconds || (a.seconds == b.seconds && a.tiling.th * a.tiling.tw < b.tiling.th * b.tiling.tw);
   });
-  const std::size_t n = ctx.mode == PlanMode::Measure ? 3 : 1;
-  for (std::size_t i = 0; i < std::min(n, options.size()); ++i)
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, options.size()); ++i)
     out.add(std::make_unique<FftConv>(g, kernels, ctx.threads, options[i].tiling));
 }
 
