@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <sstream>
 
 #include "core/aligned_buffer.hpp"
@@ -36,6 +37,9 @@ constexpr double kCachedWeightBytes = 16.0 * 1024 * 1024;
 // bias included), counting an FMA as two: the cost model's transform_flops.
 double input_transform_flops(int m) { return m == 2 ? 32 : 12 * 22; }
 double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
+// Time per transform flop over time per product flop (measured: the products run near the FMA
+// peak, the transforms at a fraction of it).
+constexpr double kTransformCostRatio = 8;
 
 struct Blocking {
   int64_t tiles;         // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
@@ -227,11 +231,17 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   b.tile_groups = ceil_div(tiles, cap);
   b.tiles = std::min(cap, round_up(ceil_div(tiles, b.tile_groups), bl.nr));
   b.tile_groups = ceil_div(tiles, b.tiles);
-  // Too few tasks for the threads (small images): split the output channels too; each split
-  // transforms the input again, which costs little next to the products of many channels.
-  const int64_t wanted = ctx.threads == 1 ? 1 : 2 * int64_t(ctx.threads);
-  const int64_t tasks = g.N * g.groups * b.tile_groups;
-  b.splits = tasks >= wanted ? 1 : std::max<int64_t>(1, std::min(ceil_div(wanted, tasks), ceil_div(g.Kg, 4 * bl.mr)));
+  // Tasks that leave threads idle at the end (small images): split the output channels so that the
+  // tasks fill whole rounds. Each split transforms the input again, so only when that costs less
+  // than the idle time it saves.
+  const int64_t tasks = g.N * g.groups * b.tile_groups, threads = ctx.threads;
+  b.splits = 1;
+  if (threads > 1 && tasks % threads != 0 && tasks < 8 * threads) {
+    const int64_t splits = std::min(threads / std::gcd(tasks, threads), ceil_div(g.Kg, bl.mr));
+    const double idle = double(ceil_div(tasks, threads) * threads) / double(tasks) - 1;
+    const double redo = double(splits - 1) * kTransformCostRatio * input_transform_flops(m) / (2.0 * a2 * double(g.Kg));
+    if (idle > redo) b.splits = splits;
+  }
   b.split_rows = b.splits == 1 ? g.Kg : round_up(ceil_div(g.Kg, b.splits), bl.mr);
   b.splits = ceil_div(g.Kg, b.split_rows);
   b.chunk_rows = std::min(b.chunk_rows, round_up(b.split_rows, bl.mr));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
@@ -13,7 +14,7 @@ namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
 // The 1D transforms of F(m, 3) on the points 0, +-1, +-2: B^T d (alpha values to alpha) and A^T s
-// (alpha values to m). A 2D transform applies them down the columns first, then along the rows;
+// (alpha values to m). A 2D transform applies them along the rows first, then down the columns;
 // every path below does the same operations in that order, so a tile's bits never depend on
 // which path transformed it.
 template <int M>
@@ -59,215 +60,415 @@ struct Transform1d<4> {
   }
 };
 
-template <class F, int... Is>
-inline void static_for_impl(F&& f, std::integer_sequence<int, Is...>) {
-  (f(std::integral_constant<int, Is>{}), ...);
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// The few shuffles the transforms need, per instruction set. All of them work within 128-bit
+// blocks (B = lanes / 4 per vector), so one algorithm serves SSE2 (1 block), AVX2 (2) and AVX-512
+// (4): a vector holds B blocks, block q of a tile vector being the tiles 4q .. 4q+3.
+//   load4 / store4:   block q <-> 4 floats at p[q]
+//   load2x2 / store2x2: block q <-> 2 floats at p[2q] and 2 floats at p[2q+1]
+//   unpacklo, unpackhi, shuffle<imm> (two sources): as _mm_unpacklo_ps etc. in every block.
+template <class Arch>
+struct Blocks;
+
+inline __m128 load2x2_128(const float* p0, const float* p1) {
+  return _mm_loadh_pi(_mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(p0)),
+                      reinterpret_cast<const __m64*>(p1));
 }
-// f(integral_constant<int, 0>), ..., f(integral_constant<int, N - 1>).
-template <int N, class F>
-inline void static_for(F&& f) {
-  static_for_impl(f, std::make_integer_sequence<int, N>{});
+inline void store2x2_128(__m128 v, float* p0, float* p1) {
+  _mm_storel_pi(reinterpret_cast<__m64*>(p0), v);
+  _mm_storeh_pi(reinterpret_cast<__m64*>(p1), v);
 }
 
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+template <>
+struct Blocks<xsimd::sse2> {
+  using R = __m128;
+  static R load4(const float* const* p) { return _mm_loadu_ps(p[0]); }
+  static void store4(R v, float* const* p) { _mm_storeu_ps(p[0], v); }
+  static R load2x2(const float* const* p) { return load2x2_128(p[0], p[1]); }
+  static void store2x2(R v, float* const* p) { store2x2_128(v, p[0], p[1]); }
+  static R unpacklo(R a, R b) { return _mm_unpacklo_ps(a, b); }
+  static R unpackhi(R a, R b) { return _mm_unpackhi_ps(a, b); }
+  template <int Imm>
+  static R shuffle(R a, R b) { return _mm_shuffle_ps(a, b, Imm); }
+};
+
+#if defined(__AVX2__)
+inline __m256 load4_256(const float* const* p) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[0])), _mm_loadu_ps(p[1]), 1);
+}
+inline void store4_256(__m256 v, float* const* p) {
+  _mm_storeu_ps(p[0], _mm256_castps256_ps128(v));
+  _mm_storeu_ps(p[1], _mm256_extractf128_ps(v, 1));
+}
+inline __m256 load2x2_256(const float* const* p) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(load2x2_128(p[0], p[1])), load2x2_128(p[2], p[3]), 1);
+}
+inline void store2x2_256(__m256 v, float* const* p) {
+  store2x2_128(_mm256_castps256_ps128(v), p[0], p[1]);
+  store2x2_128(_mm256_extractf128_ps(v, 1), p[2], p[3]);
+}
+
+template <>
+struct Blocks<xsimd::fma3<xsimd::avx2>> {
+  using R = __m256;
+  static R load4(const float* const* p) { return load4_256(p); }
+  static void store4(R v, float* const* p) { store4_256(v, p); }
+  static R load2x2(const float* const* p) { return load2x2_256(p); }
+  static void store2x2(R v, float* const* p) { store2x2_256(v, p); }
+  static R unpacklo(R a, R b) { return _mm256_unpacklo_ps(a, b); }
+  static R unpackhi(R a, R b) { return _mm256_unpackhi_ps(a, b); }
+  template <int Imm>
+  static R shuffle(R a, R b) { return _mm256_shuffle_ps(a, b, Imm); }
+};
+#endif
+
+#if defined(__AVX512F__)
+inline __m512 join_256(__m256 lo, __m256 hi) {
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+inline __m256 half_256(__m512 v, std::integral_constant<int, 0>) { return _mm512_castps512_ps256(v); }
+inline __m256 half_256(__m512 v, std::integral_constant<int, 1>) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+template <>
+struct Blocks<xsimd::avx512f> {
+  using R = __m512;
+  static R load4(const float* const* p) { return join_256(load4_256(p), load4_256(p + 2)); }
+  static void store4(R v, float* const* p) {
+    store4_256(half_256(v, std::integral_constant<int, 0>{}), p);
+    store4_256(half_256(v, std::integral_constant<int, 1>{}), p + 2);
+  }
+  static R load2x2(const float* const* p) { return join_256(load2x2_256(p), load2x2_256(p + 4)); }
+  static void store2x2(R v, float* const* p) {
+    store2x2_256(half_256(v, std::integral_constant<int, 0>{}), p);
+    store2x2_256(half_256(v, std::integral_constant<int, 1>{}), p + 4);
+  }
+  static R unpacklo(R a, R b) { return _mm512_unpacklo_ps(a, b); }
+  static R unpackhi(R a, R b) { return _mm512_unpackhi_ps(a, b); }
+  template <int Imm>
+  static R shuffle(R a, R b) { return _mm512_shuffle_ps(a, b, Imm); }
+};
+#endif
 
 template <class Arch, int M>
 struct WinogradTile {
   using V = xsimd::batch<float, Arch>;
-  using U = xsimd::batch<uint32_t, Arch>;
+  using X = Blocks<Arch>;
   static constexpr int L = int(V::size);
+  static constexpr int B = L / 4;  // 128-bit blocks per vector
   static constexpr int A = M + 2;  // tile side (alpha)
+  static_assert(L % 4 == 0, "vectors of whole 128-bit blocks");
 
-  // Lane j of compress<I> is src[M*j + I] where src is M consecutive vectors: the element I of L
-  // consecutive tiles from a contiguous input row.
-  template <int I>
-  struct CompressLane {
-    static constexpr unsigned get(unsigned j, unsigned) { return (M * j + I) % L; }
-  };
-  template <int I, int K>
-  struct CompressFrom {
-    static constexpr bool get(unsigned j, unsigned) { return (M * j + I) / L == K; }
-  };
-  template <int I>
-  static V compress(const V* src) {
-    constexpr auto lane = xsimd::make_batch_constant<U, CompressLane<I>>();
-    V r = xsimd::swizzle(src[0], lane);
-    static_for<M - 1>([&](auto k) {
-      constexpr auto from = xsimd::make_batch_bool_constant<V, CompressFrom<I, decltype(k)::value + 1>>();
-      r = xsimd::select(from, xsimd::swizzle(src[k + 1], lane), r);
-    });
-    return r;
+  // Four vectors whose block q holds 4 consecutive values of the tiles 4q+0 .. 4q+3 (one tile per
+  // vector) -> four vectors of one value each, tiles in lane order: a 4x4 transpose per block.
+  static void transpose4(const V* in, V* out) {
+    const V t0 = X::unpacklo(in[0], in[1]), t1 = X::unpackhi(in[0], in[1]);
+    const V t2 = X::unpacklo(in[2], in[3]), t3 = X::unpackhi(in[2], in[3]);
+    out[0] = X::template shuffle<0x44>(t0, t2);
+    out[1] = X::template shuffle<0xEE>(t0, t2);
+    out[2] = X::template shuffle<0x44>(t1, t3);
+    out[3] = X::template shuffle<0xEE>(t1, t3);
   }
 
-  // Output vector Q of expand is columns [Q*L, Q*L + L) of the row formed by L tiles of M
-  // columns each: lane p is column c = (Q*L + p) % M of tile j = (Q*L + p) / M, from o[c].
-  template <int Q>
-  struct ExpandLane {
-    static constexpr unsigned get(unsigned p, unsigned) { return (Q * L + p) / M; }
-  };
-  template <int Q, int C>
-  struct ExpandFrom {
-    static constexpr bool get(unsigned p, unsigned) { return (Q * L + p) % M == C; }
-  };
-  template <int Q>
-  static V expand(const V* o) {
-    constexpr auto lane = xsimd::make_batch_constant<U, ExpandLane<Q>>();
-    V r = xsimd::swizzle(o[0], lane);
-    static_for<M - 1>([&](auto c) {
-      constexpr auto from = xsimd::make_batch_bool_constant<V, ExpandFrom<Q, decltype(c)::value + 1>>();
-      r = xsimd::select(from, xsimd::swizzle(o[c + 1], lane), r);
-    });
-    return r;
-  }
-
-  // d[r][i] of L consecutive tiles of one tile row, from the input row of each tile row r:
-  // loads M*(L+1) floats from `row`.
-  static void load_row(const float* row, V* d) {
-    V s0[M], s1[M];
-#pragma GCC unroll 8
-    for (int k = 0; k < M; ++k) {
-      s0[k] = V::load_unaligned(row + k * L);
-      s1[k] = V::load_unaligned(row + M + k * L);
+  // d[i] (i < A) = element i of row r of each tile, lane j being tile j; the row of tile j starts
+  // at p[j] (2M floats readable).
+  static void load_row(const float* const* p, V* d) {
+    if constexpr (M == 4) {
+      // Block q of in[k] = the first 4 columns of tile 4q+k, of in2[k] the next 4.
+      V in[4], in2[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const float* q0[B];
+        const float* q1[B];
+        for (int q = 0; q < B; ++q) q0[q] = p[4 * q + k], q1[q] = p[4 * q + k] + 4;
+        in[k] = X::load4(q0);
+        in2[k] = X::load4(q1);
+      }
+      finish_row(in, in2, d);
+    } else {
+      // Block q of in[k] = the first 2 columns of tiles 4q+2k and 4q+2k+1, of in2[k] the next 2.
+      V in[2], in2[2];
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        const float* q0[2 * B];
+        const float* q1[2 * B];
+        for (int q = 0; q < B; ++q)
+          for (int h = 0; h < 2; ++h) q0[2 * q + h] = p[4 * q + 2 * k + h], q1[2 * q + h] = p[4 * q + 2 * k + h] + 2;
+        in[k] = X::load2x2(q0);
+        in2[k] = X::load2x2(q1);
+      }
+      finish_row(in, in2, d);
     }
-    static_for<M>([&](auto i) { d[i] = compress<decltype(i)::value>(s0); });
-    static_for<A - M>([&](auto i) { d[M + i] = compress<decltype(i)::value>(s1); });
   }
 
-  // v[xr*A + xc] = (B^T d B)[xr][xc].
-  static void input_2d(V (&d)[A][A], V* v) {
-    V t[A][A];
-#pragma GCC unroll 8
-    for (int i = 0; i < A; ++i) {
-      V col[A], out[A];
-#pragma GCC unroll 8
-      for (int r = 0; r < A; ++r) col[r] = d[r][i];
-      Transform1d<M>::input(col, out);
-#pragma GCC unroll 8
-      for (int r = 0; r < A; ++r) t[r][i] = out[r];
+  // As load_row for L tiles side by side: tile j's row at row + M*j.
+  static void load_row_whole(const float* row, V* d) {
+    constexpr int K = M == 4 ? 4 : 2;
+    V in[K], in2[K];
+#pragma GCC unroll 4
+    for (int k = 0; k < K; ++k) {
+      // M == 2: the two tiles of a block are side by side, one 4-float load.
+      const float* q0[B];
+      const float* q1[B];
+      for (int q = 0; q < B; ++q) q0[q] = row + M * (4 * q + (4 / K) * k), q1[q] = q0[q] + (M == 4 ? 4 : 2);
+      in[k] = X::load4(q0);
+      in2[k] = X::load4(q1);
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < A; ++r) Transform1d<M>::input(t[r], v + r * A);
+    finish_row(in, in2, d);
   }
 
-  // o[r][c] = (A^T s A)[r][c] + bias.
-  static void output_2d(const V* s, V bias, V (&o)[M][M]) {
-    V u[M][A];
-#pragma GCC unroll 8
-    for (int c = 0; c < A; ++c) {
-      V col[A], out[M];
-#pragma GCC unroll 8
-      for (int r = 0; r < A; ++r) col[r] = s[r * A + c];
-      Transform1d<M>::output(col, out);
-#pragma GCC unroll 8
-      for (int r = 0; r < M; ++r) u[r][c] = out[r];
+  static void finish_row(const V* in, const V* in2, V* d) {
+    if constexpr (M == 4) {
+      transpose4(in, d);
+      const V t0 = X::unpacklo(in2[0], in2[1]), t2 = X::unpacklo(in2[2], in2[3]);
+      d[4] = X::template shuffle<0x44>(t0, t2);
+      d[5] = X::template shuffle<0xEE>(t0, t2);
+    } else {
+      d[0] = X::template shuffle<0x88>(in[0], in[1]);
+      d[1] = X::template shuffle<0xDD>(in[0], in[1]);
+      d[2] = X::template shuffle<0x88>(in2[0], in2[1]);
+      d[3] = X::template shuffle<0xDD>(in2[0], in2[1]);
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < M; ++r) {
-      Transform1d<M>::output(u[r], o[r]);
-#pragma GCC unroll 8
-      for (int c = 0; c < M; ++c) o[r][c] = o[r][c] + bias;
+  }
+
+  // Row r of the output of each tile (o[c], lane j = tile j) to M floats at p[j].
+  static void store_row(const V* o, float* const* p) {
+    if constexpr (M == 4) {
+      V out[4];
+      transpose4(o, out);  // block q of out[k]: the 4 values of tile 4q+k
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        float* q0[B];
+        for (int q = 0; q < B; ++q) q0[q] = p[4 * q + k];
+        X::store4(out[k], q0);
+      }
+    } else {
+      // Block q of out[k]: the 2 values of tiles 4q+2k and 4q+2k+1.
+      const V out[2] = {X::unpacklo(o[0], o[1]), X::unpackhi(o[0], o[1])};
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        float* q0[2 * B];
+        for (int q = 0; q < B; ++q)
+          for (int h = 0; h < 2; ++h) q0[2 * q + h] = p[4 * q + 2 * k + h];
+        X::store2x2(out[k], q0);
+      }
+    }
+  }
+
+  // As store_row for L tiles side by side: tile j's row at row + M*j.
+  static void store_row_whole(const V* o, float* row) {
+    V out[4];
+    constexpr int K = M == 4 ? 4 : 2;
+    if constexpr (M == 4) {
+      transpose4(o, out);
+    } else {
+      out[0] = X::unpacklo(o[0], o[1]), out[1] = X::unpackhi(o[0], o[1]);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < K; ++k) {
+      float* q0[B];
+      for (int q = 0; q < B; ++q) q0[q] = row + M * (4 * q + (4 / K) * k);
+      X::store4(out[k], q0);
     }
   }
 };
 
-template <class Arch, int M>
-void winograd_input_transform(const WinogradInputArgs& a) {
-  using T = WinogradTile<Arch, M>;
-  using V = typename T::V;
-  constexpr int L = T::L, A = T::A;
-  const int64_t HW = a.H * a.W, nr = a.nr;
-  alignas(64) float patch[A * A * L];  // [r][i][lane]: tiles the vector path cannot load
-  for (int64_t j0 = 0; j0 < a.columns; j0 += L) {
-    float* out = a.v + (j0 / nr) * a.channels * nr + j0 % nr;
-    const int64_t lanes = a.tiles - j0 < 0 ? 0 : min64(L, a.tiles - j0);
-    int64_t row0[L], col0[L];
-    for (int64_t j = 0; j < lanes; ++j) {
-      const int64_t t = a.t0 + j0 + j;
-      row0[j] = (t / a.tiles_w) * M - a.pad_top;
-      col0[j] = (t % a.tiles_w) * M - a.pad_left;
+// Rows of the input (or output) that a chunk of L tiles touches, for software prefetching: the
+// planes of the next channels are far apart and too many to be caught by hardware prefetchers.
+struct Span {
+  int64_t row, col_begin, col_end;
+};
+constexpr int kPrefetchChannels = 4;  // how far ahead: a few channels cover the memory latency
+
+// Up to two spans (a chunk crosses at most one tile-row boundary when the rows are wider than the
+// chunk); returns 0 when the tiles lie on more rows (small images, cached after the first touch).
+inline int chunk_spans(const int64_t* row0, const int64_t* col0, int64_t lanes, int64_t width, Span* spans) {
+  int n = 0;
+  for (int64_t j = 0; j < lanes; ++j) {
+    if (n > 0 && spans[n - 1].row == row0[j]) {
+      spans[n - 1].col_end = col0[j] + width;
+      continue;
     }
-    // L tiles of one tile row, all their rows inside the image and the row loads too.
-    const bool whole = lanes == L && row0[0] == row0[L - 1] && row0[0] >= 0 && row0[0] + A <= a.H && col0[0] >= 0 &&
-                       col0[0] + M * (L + 1) <= a.W;
-    if (!whole)
-      for (int i = 0; i < A * A * L; ++i) patch[i] = 0.0f;
-    for (int64_t c = 0; c < a.channels; ++c) {
-      const float* xc = a.x + c * HW;
-      V d[A][A];
-      if (whole) {
-        const float* base = xc + row0[0] * a.W + col0[0];
-#pragma GCC unroll 8
-        for (int r = 0; r < A; ++r) T::load_row(base + r * a.W, d[r]);
-      } else {
-        for (int64_t j = 0; j < lanes; ++j) {
-          const int64_t r0 = row0[j], c0 = col0[j];
-          if (r0 >= 0 && r0 + A <= a.H && c0 >= 0 && c0 + A <= a.W) {
-            const float* src = xc + r0 * a.W + c0;
-            for (int r = 0; r < A; ++r)
-              for (int i = 0; i < A; ++i) patch[(r * A + i) * L + j] = src[r * a.W + i];
-          } else {
-            for (int r = 0; r < A; ++r)
-              for (int i = 0; i < A; ++i) {
-                const int64_t y = r0 + r, x = c0 + i;
-                patch[(r * A + i) * L + j] = (y >= 0 && y < a.H && x >= 0 && x < a.W) ? xc[y * a.W + x] : 0.0f;
-              }
-          }
-        }
-#pragma GCC unroll 8
-        for (int r = 0; r < A; ++r)
-#pragma GCC unroll 8
-          for (int i = 0; i < A; ++i) d[r][i] = V::load_aligned(patch + (r * A + i) * L);
-      }
-      V v[A * A];
-      T::input_2d(d, v);
-      float* dst = out + c * nr;
-#pragma GCC unroll 36
-      for (int xi = 0; xi < A * A; ++xi) v[xi].store_aligned(dst + xi * a.xi_stride);
+    if (n == 2) return 0;
+    spans[n++] = {row0[j], col0[j], col0[j] + width};
+  }
+  return n;
+}
+
+// Prefetches rows [row, row + rows) x the columns of each span, clipped to the plane [H x W].
+template <bool Write>
+inline void prefetch_spans(const float* plane, const Span* spans, int n, int rows, int64_t H, int64_t W) {
+  for (int s = 0; s < n; ++s) {
+    const int64_t c0 = spans[s].col_begin < 0 ? 0 : spans[s].col_begin;
+    const int64_t c1 = spans[s].col_end > W ? W : spans[s].col_end;
+    if (c1 <= c0) continue;
+    for (int r = 0; r < rows; ++r) {
+      const int64_t y = spans[s].row + r;
+      if (y < 0 || y >= H) continue;
+      const float* row = plane + y * W;
+      for (int64_t c = c0; c < c1; c += 16) __builtin_prefetch(row + c, Write ? 1 : 0, 3);
+      __builtin_prefetch(row + c1 - 1, Write ? 1 : 0, 3);
     }
   }
 }
 
 template <class Arch, int M>
-void winograd_output_transform(const WinogradOutputArgs& a) {
+void winograd_input_transform(const WinogradInputArgs& args) {
   using T = WinogradTile<Arch, M>;
   using V = typename T::V;
   constexpr int L = T::L, A = T::A;
+  const WinogradInputArgs a = args;  // locals: the stores below cannot change them
+  const int64_t HW = a.H * a.W, nr = a.nr;
+  // Tiles not wholly inside the image, and lanes past the tiles: rows copied with zero padding.
+  alignas(64) float border[L][A][2 * M];
+  alignas(64) float h[A][A][L];  // a tile row transformed along its rows
+  for (int64_t j0 = 0; j0 < a.columns; j0 += L) {
+    float* out = a.v + (j0 / nr) * a.channels * nr + j0 % nr;
+    const int64_t lanes = a.tiles - j0 < 0 ? 0 : min64(L, a.tiles - j0);
+    int64_t row0[L], col0[L];
+    bool inside[L];
+    struct {
+      int64_t begin, end;
+    } rows[L], cols[L];  // of a border tile: the part of its rows inside the image
+    for (int64_t j = 0; j < L; ++j) {
+      inside[j] = false;
+      if (j < lanes) {
+        const int64_t t = a.t0 + j0 + j;
+        row0[j] = (t / a.tiles_w) * M - a.pad_top;
+        col0[j] = (t % a.tiles_w) * M - a.pad_left;
+        // The row loads read 2M columns (the tile needs M + 2).
+        inside[j] = row0[j] >= 0 && row0[j] + A <= a.H && col0[j] >= 0 && col0[j] + 2 * M <= a.W;
+      }
+      if (inside[j]) continue;
+      // Zero once per chunk; each channel then copies only the part inside the image.
+      for (int r = 0; r < A; ++r)
+        for (int i = 0; i < 2 * M; ++i) border[j][r][i] = 0.0f;
+      rows[j] = {0, 0}, cols[j] = {0, 0};
+      if (j < lanes) {
+        rows[j] = {row0[j] < 0 ? -row0[j] : 0, min64(A, a.H - row0[j])};
+        cols[j] = {col0[j] < 0 ? -col0[j] : 0, min64(2 * M, a.W - col0[j])};
+        if (rows[j].end < rows[j].begin) rows[j].end = rows[j].begin;
+        if (cols[j].end < cols[j].begin) cols[j].end = cols[j].begin;
+      }
+    }
+    // L tiles side by side in one tile row, all inside: plain vector loads of each row.
+    const bool whole = lanes == L && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
+    Span spans[2];
+    const int nspans = chunk_spans(row0, col0, lanes, 2 * M, spans);
+    for (int64_t c = 0; c < a.channels; ++c) {
+      const float* xc = a.x + c * HW;
+      if (c + kPrefetchChannels < a.channels)
+        prefetch_spans<false>(xc + kPrefetchChannels * HW, spans, nspans, A, a.H, a.W);
+      for (int64_t j = 0; j < lanes; ++j) {
+        if (inside[j]) continue;
+        for (int64_t r = rows[j].begin; r < rows[j].end; ++r) {
+          const float* src = xc + (row0[j] + r) * a.W + col0[j];
+          for (int64_t i = cols[j].begin; i < cols[j].end; ++i) border[j][r][i] = src[i];
+        }
+      }
+      // Along the rows as they are loaded, then down the columns straight into V (the rows'
+      // results wait in `h`, in L1: 36 vectors do not fit in registers anyway).
+      const float* p[L];
+      for (int j = 0; j < L; ++j) p[j] = inside[j] ? xc + row0[j] * a.W + col0[j] : border[j][0];
+#pragma GCC unroll 8
+      for (int r = 0; r < A; ++r) {
+        V d[A], t[A];
+        if (whole)
+          T::load_row_whole(p[0], d);
+        else
+          T::load_row(p, d);
+        for (int j = 0; j < L; ++j) p[j] += inside[j] ? a.W : 2 * M;
+        Transform1d<M>::input(d, t);
+#pragma GCC unroll 8
+        for (int i = 0; i < A; ++i) t[i].store_aligned(h[r][i]);
+      }
+      float* dst = out + c * nr;
+#pragma GCC unroll 8
+      for (int i = 0; i < A; ++i) {
+        V col[A], v[A];
+#pragma GCC unroll 8
+        for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][i]);
+        Transform1d<M>::input(col, v);
+#pragma GCC unroll 8
+        for (int r = 0; r < A; ++r) v[r].store_aligned(dst + (r * A + i) * a.xi_stride);
+      }
+    }
+  }
+}
+
+template <class Arch, int M>
+void winograd_output_transform(const WinogradOutputArgs& args) {
+  using T = WinogradTile<Arch, M>;
+  using V = typename T::V;
+  constexpr int L = T::L, A = T::A;
+  const WinogradOutputArgs a = args;  // locals: the stores below cannot change them
   const int64_t PQ = a.P * a.Q;
-  alignas(64) float patch[M * M * L];  // [r][c][lane]: tiles the vector path cannot store
+  // Tiles not wholly inside P x Q, and lanes past the tiles: written here, then clipped.
+  alignas(64) float border[L][M][M];
+  alignas(64) float h[A][M][L];  // M transformed along its rows
   for (int64_t j0 = 0; j0 < a.tiles; j0 += L) {
     const int64_t lanes = min64(L, a.tiles - j0);
     int64_t row0[L], col0[L];
-    for (int64_t j = 0; j < lanes; ++j) {
+    bool inside[L];
+    for (int64_t j = 0; j < L; ++j) {
+      inside[j] = false;
+      if (j >= lanes) continue;
       const int64_t t = a.t0 + j0 + j;
       row0[j] = (t / a.tiles_w) * M;
       col0[j] = (t % a.tiles_w) * M;
+      inside[j] = row0[j] + M <= a.P && col0[j] + M <= a.Q;
     }
-    // L whole tiles of one tile row.
-    const bool whole = lanes == L && row0[0] == row0[L - 1] && row0[0] + M <= a.P && col0[0] + M * L <= a.Q;
+    // L whole tiles side by side in one tile row: plain vector stores of each row.
+    const bool whole = lanes == L && row0[0] == row0[L - 1] && inside[L - 1];
+    Span spans[2];
+    const int nspans = chunk_spans(row0, col0, lanes, M, spans);
     for (int64_t k = 0; k < a.channels; ++k) {
-      const float* mk = a.m + k * a.ldm + j0;
-      V s[A * A];
-#pragma GCC unroll 36
-      for (int xi = 0; xi < A * A; ++xi) s[xi] = V::load_aligned(mk + xi * a.xi_stride);
-      V o[M][M];
-      T::output_2d(s, V(a.bias[k]), o);
       float* yk = a.y + k * PQ;
+      if (k + kPrefetchChannels < a.channels)
+        prefetch_spans<true>(yk + kPrefetchChannels * PQ, spans, nspans, M, a.P, a.Q);
+      // Along the rows of M, then down the columns, plus the bias: the 4 or 16 outputs of each tile.
+      const float* mk = a.m + k * a.ldm + j0;
+#pragma GCC unroll 8
+      for (int r = 0; r < A; ++r) {
+        V s[A], t[M];
+#pragma GCC unroll 8
+        for (int i = 0; i < A; ++i) s[i] = V::load_aligned(mk + (r * A + i) * a.xi_stride);
+        Transform1d<M>::output(s, t);
+#pragma GCC unroll 4
+        for (int c = 0; c < M; ++c) t[c].store_aligned(h[r][c]);
+      }
+      const V bias(a.bias[k]);
+      V o[M][M];
+#pragma GCC unroll 4
+      for (int c = 0; c < M; ++c) {
+        V col[A], t[M];
+#pragma GCC unroll 8
+        for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][c]);
+        Transform1d<M>::output(col, t);
+#pragma GCC unroll 4
+        for (int r = 0; r < M; ++r) o[r][c] = t[r] + bias;
+      }
       if (whole) {
-        float* base = yk + row0[0] * a.Q + col0[0];
+        float* row = yk + row0[0] * a.Q + col0[0];
 #pragma GCC unroll 4
-        for (int r = 0; r < M; ++r)
-          static_for<M>([&](auto q) { T::template expand<decltype(q)::value>(o[r]).store_unaligned(base + r * a.Q + q * L); });
-      } else {
+        for (int r = 0; r < M; ++r) T::store_row_whole(o[r], row + r * a.Q);
+        continue;
+      }
+      float* p[L];
+      for (int j = 0; j < L; ++j) p[j] = inside[j] ? yk + row0[j] * a.Q + col0[j] : border[j][0];
 #pragma GCC unroll 4
-        for (int r = 0; r < M; ++r)
-#pragma GCC unroll 4
-          for (int c = 0; c < M; ++c) o[r][c].store_aligned(patch + (r * M + c) * L);
-        for (int64_t j = 0; j < lanes; ++j) {
-          const int64_t rows = min64(M, a.P - row0[j]), cols = min64(M, a.Q - col0[j]);
-          float* dst = yk + row0[j] * a.Q + col0[j];
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < cols; ++c) dst[r * a.Q + c] = patch[(r * M + c) * L + j];
-        }
+      for (int r = 0; r < M; ++r) {
+        T::store_row(o[r], p);
+        for (int j = 0; j < L; ++j) p[j] += inside[j] ? a.Q : M;
+      }
+      for (int64_t j = 0; j < lanes; ++j) {
+        if (inside[j]) continue;
+        const int64_t rows = min64(M, a.P - row0[j]), cols = min64(M, a.Q - col0[j]);
+        float* dst = yk + row0[j] * a.Q + col0[j];
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) dst[r * a.Q + c] = border[j][r][c];
       }
     }
   }
