@@ -41,6 +41,8 @@ double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
 // peak, the transforms at a fraction of it).
 constexpr double kTransformCostRatio = 8;
 
+int64_t xi_stride(int64_t floats);
+
 struct Blocking {
   int64_t tiles;         // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
   int64_t tile_groups;   // per image
@@ -171,9 +173,8 @@ class WinogradConv final : public ConvImpl {
   int64_t alpha2() const { return alpha_ * alpha_; }
   int64_t a_panel_floats() const { return packed_a_floats(g_.Kg, g_.Cg, kernel_.blocking.mr); }
   int64_t group_floats() const { return alpha2() * a_panel_floats(); }
-  // Strides rounded to 16 floats keep every panel 64-byte aligned.
-  int64_t v_xi_stride() const { return round_up(b_.tiles * g_.Cg, 16); }
-  int64_t m_xi_stride() const { return round_up(b_.chunk_rows * b_.tiles, 16); }
+  int64_t v_xi_stride() const { return xi_stride(b_.tiles * g_.Cg); }
+  int64_t m_xi_stride() const { return xi_stride(b_.chunk_rows * b_.tiles); }
   int64_t v_floats() const { return alpha2() * v_xi_stride(); }
   std::size_t scratch_bytes() const {
     return align_up(std::size_t(v_floats()) * sizeof(float)) + align_up(std::size_t(alpha2() * m_xi_stride()) * sizeof(float));
@@ -190,10 +191,18 @@ class WinogradConv final : public ConvImpl {
   WinogradOutputFn output_;
 };
 
+// Floats between the transform elements of V or M: whole cache lines (64-byte aligned panels), an
+// odd number of them, so that the (m+2)^2 elements of one tile, written or read together, fall in
+// different L1 sets; a multiple of 4 KiB would put them all in one set and thrash it.
+int64_t xi_stride(int64_t floats) {
+  const int64_t lines = ceil_div(floats, 16);
+  return 16 * (lines % 2 == 0 ? lines + 1 : lines);
+}
+
 // Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
 double scratch_estimate(int m, const Geometry& g, double tiles, double rows) {
   const double a2 = double((m + 2) * (m + 2));
-  return a2 * 4.0 * (round_up(int64_t(tiles * double(g.Cg)), 16) + round_up(int64_t(rows * tiles), 16)) + 128;
+  return a2 * 4.0 * (double(xi_stride(int64_t(tiles * double(g.Cg)))) + double(xi_stride(int64_t(rows * tiles)))) + 128;
 }
 
 void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {

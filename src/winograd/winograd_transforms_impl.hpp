@@ -280,7 +280,7 @@ struct WinogradTile {
 struct Span {
   int64_t row, col_begin, col_end;
 };
-constexpr int kPrefetchChannels = 4;  // how far ahead: a few channels cover the memory latency
+constexpr int kPrefetchChannels = 8;  // how far ahead: a few channels cover the memory latency
 
 // Up to two spans (a chunk crosses at most one tile-row boundary when the rows are wider than the
 // chunk); returns 0 when the tiles lie on more rows (small images, cached after the first touch).
@@ -314,24 +314,28 @@ inline void prefetch_spans(const float* plane, const Span* spans, int n, int row
   }
 }
 
+// The input side of L tiles (one vector of tiles): where each tile's rows start, and for the tiles
+// not wholly inside the image (and lanes past the last tile) a zero-padded copy of their rows.
 template <class Arch, int M>
-void winograd_input_transform(const WinogradInputArgs& args) {
+struct InputChunk {
   using T = WinogradTile<Arch, M>;
   using V = typename T::V;
-  constexpr int L = T::L, A = T::A;
-  const WinogradInputArgs a = args;  // locals: the stores below cannot change them
-  const int64_t HW = a.H * a.W, nr = a.nr;
-  // Tiles not wholly inside the image, and lanes past the tiles: rows copied with zero padding.
+  static constexpr int L = T::L, A = T::A;
+  struct Range {
+    int64_t begin, end;
+  };
+
   alignas(64) float border[L][A][2 * M];
-  alignas(64) float h[A][A][L];  // a tile row transformed along its rows
-  for (int64_t j0 = 0; j0 < a.columns; j0 += L) {
-    float* out = a.v + (j0 / nr) * a.channels * nr + j0 % nr;
+  int64_t offset[L];    // of row 0 of each tile inside the image, in its channel plane
+  Range rows[L], cols[L];  // of a border tile: the part of its rows inside the image
+  bool inside[L];
+  bool whole;  // L tiles side by side in one tile row, all inside
+  int nspans;
+  Span spans[2];
+
+  void init(const WinogradInputArgs& a, int64_t j0) {
     const int64_t lanes = a.tiles - j0 < 0 ? 0 : min64(L, a.tiles - j0);
     int64_t row0[L], col0[L];
-    bool inside[L];
-    struct {
-      int64_t begin, end;
-    } rows[L], cols[L];  // of a border tile: the part of its rows inside the image
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
       if (j < lanes) {
@@ -340,9 +344,10 @@ void winograd_input_transform(const WinogradInputArgs& args) {
         col0[j] = (t % a.tiles_w) * M - a.pad_left;
         // The row loads read 2M columns (the tile needs M + 2).
         inside[j] = row0[j] >= 0 && row0[j] + A <= a.H && col0[j] >= 0 && col0[j] + 2 * M <= a.W;
+        offset[j] = row0[j] * a.W + col0[j];
       }
       if (inside[j]) continue;
-      // Zero once per chunk; each channel then copies only the part inside the image.
+      // Zeroed once; each channel then copies only the part inside the image.
       for (int r = 0; r < A; ++r)
         for (int i = 0; i < 2 * M; ++i) border[j][r][i] = 0.0f;
       rows[j] = {0, 0}, cols[j] = {0, 0};
@@ -353,122 +358,170 @@ void winograd_input_transform(const WinogradInputArgs& args) {
         if (cols[j].end < cols[j].begin) cols[j].end = cols[j].begin;
       }
     }
-    // L tiles side by side in one tile row, all inside: plain vector loads of each row.
-    const bool whole = lanes == L && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
-    Span spans[2];
-    const int nspans = chunk_spans(row0, col0, lanes, 2 * M, spans);
+    whole = lanes == L && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
+    nspans = chunk_spans(row0, col0, lanes, 2 * M, spans);
+  }
+
+  // V of channel plane xc: element xi of lane j at dst[xi * xi_stride + j].
+  void transform(const float* xc, int64_t W, float* dst, int64_t xi_stride) {
+    for (int j = 0; j < L; ++j) {
+      if (inside[j]) continue;
+      for (int64_t r = rows[j].begin; r < rows[j].end; ++r) {
+        const float* src = xc + offset[j] + r * W;
+        for (int64_t i = cols[j].begin; i < cols[j].end; ++i) border[j][r][i] = src[i];
+      }
+    }
+    // Along the rows as they are loaded, then down the columns straight into V (the rows'
+    // results wait in `h`, in L1: 36 vectors do not fit in registers anyway).
+    alignas(64) float h[A][A][L];
+    const float* p[L];
+    for (int j = 0; j < L; ++j) p[j] = inside[j] ? xc + offset[j] : border[j][0];
+#pragma GCC unroll 8
+    for (int r = 0; r < A; ++r) {
+      V d[A], t[A];
+      if (whole)
+        T::load_row_whole(p[0], d);
+      else
+        T::load_row(p, d);
+      for (int j = 0; j < L; ++j) p[j] += inside[j] ? W : 2 * M;
+      Transform1d<M>::input(d, t);
+#pragma GCC unroll 8
+      for (int i = 0; i < A; ++i) t[i].store_aligned(h[r][i]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < A; ++i) {
+      V col[A], v[A];
+#pragma GCC unroll 8
+      for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][i]);
+      Transform1d<M>::input(col, v);
+#pragma GCC unroll 8
+      for (int r = 0; r < A; ++r) v[r].store_aligned(dst + (r * A + i) * xi_stride);
+    }
+  }
+};
+
+// Chunks of L tiles transformed together: the chunks of one micro-panel, so that each line of V is
+// written whole while it is in L1 (NR / L of them; more go round again).
+constexpr int kChunksPerPass = 4;
+
+template <class Arch, int M>
+void winograd_input_transform(const WinogradInputArgs& args) {
+  using C = InputChunk<Arch, M>;
+  constexpr int L = C::L, A = C::A;
+  const WinogradInputArgs a = args;  // locals: the stores below cannot change them
+  const int64_t HW = a.H * a.W, nr = a.nr;
+  C chunks[kChunksPerPass];
+  for (int64_t j0 = 0; j0 < a.columns;) {
+    // Within one micro-panel (nr is a multiple of L).
+    const int64_t panel_end = min64((j0 / nr + 1) * nr, a.columns);
+    const int n = int(min64(kChunksPerPass, (panel_end - j0) / L));
+    for (int u = 0; u < n; ++u) chunks[u].init(a, j0 + u * L);
+    float* out = a.v + (j0 / nr) * a.channels * nr + j0 % nr;
     for (int64_t c = 0; c < a.channels; ++c) {
       const float* xc = a.x + c * HW;
       if (c + kPrefetchChannels < a.channels)
-        prefetch_spans<false>(xc + kPrefetchChannels * HW, spans, nspans, A, a.H, a.W);
-      for (int64_t j = 0; j < lanes; ++j) {
-        if (inside[j]) continue;
-        for (int64_t r = rows[j].begin; r < rows[j].end; ++r) {
-          const float* src = xc + (row0[j] + r) * a.W + col0[j];
-          for (int64_t i = cols[j].begin; i < cols[j].end; ++i) border[j][r][i] = src[i];
-        }
-      }
-      // Along the rows as they are loaded, then down the columns straight into V (the rows'
-      // results wait in `h`, in L1: 36 vectors do not fit in registers anyway).
-      const float* p[L];
-      for (int j = 0; j < L; ++j) p[j] = inside[j] ? xc + row0[j] * a.W + col0[j] : border[j][0];
-#pragma GCC unroll 8
-      for (int r = 0; r < A; ++r) {
-        V d[A], t[A];
-        if (whole)
-          T::load_row_whole(p[0], d);
-        else
-          T::load_row(p, d);
-        for (int j = 0; j < L; ++j) p[j] += inside[j] ? a.W : 2 * M;
-        Transform1d<M>::input(d, t);
-#pragma GCC unroll 8
-        for (int i = 0; i < A; ++i) t[i].store_aligned(h[r][i]);
-      }
-      float* dst = out + c * nr;
-#pragma GCC unroll 8
-      for (int i = 0; i < A; ++i) {
-        V col[A], v[A];
-#pragma GCC unroll 8
-        for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][i]);
-        Transform1d<M>::input(col, v);
-#pragma GCC unroll 8
-        for (int r = 0; r < A; ++r) v[r].store_aligned(dst + (r * A + i) * a.xi_stride);
-      }
+        for (int u = 0; u < n; ++u)
+          prefetch_spans<false>(xc + kPrefetchChannels * HW, chunks[u].spans, chunks[u].nspans, A, a.H, a.W);
+      for (int u = 0; u < n; ++u) chunks[u].transform(xc, a.W, out + c * nr + u * L, a.xi_stride);
     }
+    j0 += n * L;
   }
 }
 
-template <class Arch, int M>
-void winograd_output_transform(const WinogradOutputArgs& args) {
-  using T = WinogradTile<Arch, M>;
-  using V = typename T::V;
-  constexpr int L = T::L, A = T::A;
-  const WinogradOutputArgs a = args;  // locals: the stores below cannot change them
-  const int64_t PQ = a.P * a.Q;
-  // Tiles not wholly inside P x Q, and lanes past the tiles: written here, then clipped.
-  alignas(64) float border[L][M][M];
-  alignas(64) float h[A][M][L];  // M transformed along its rows
-  for (int64_t j0 = 0; j0 < a.tiles; j0 += L) {
-    const int64_t lanes = min64(L, a.tiles - j0);
+// The output side of L tiles: where each tile's outputs go, whether they all lie inside P x Q.
+template <int L, int M>
+struct OutputChunk {
+  int64_t offset[L];  // of each tile's first output in its channel plane
+  int64_t rows[L], cols[L];
+  bool inside[L];
+  bool whole;  // L whole tiles side by side in one tile row
+  int64_t lanes;
+  int nspans;
+  Span spans[2];
+
+  void init(const WinogradOutputArgs& a, int64_t j0) {
+    lanes = min64(L, a.tiles - j0);
     int64_t row0[L], col0[L];
-    bool inside[L];
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
       if (j >= lanes) continue;
       const int64_t t = a.t0 + j0 + j;
       row0[j] = (t / a.tiles_w) * M;
       col0[j] = (t % a.tiles_w) * M;
-      inside[j] = row0[j] + M <= a.P && col0[j] + M <= a.Q;
+      offset[j] = row0[j] * a.Q + col0[j];
+      rows[j] = min64(M, a.P - row0[j]), cols[j] = min64(M, a.Q - col0[j]);
+      inside[j] = rows[j] == M && cols[j] == M;
     }
-    // L whole tiles side by side in one tile row: plain vector stores of each row.
-    const bool whole = lanes == L && row0[0] == row0[L - 1] && inside[L - 1];
-    Span spans[2];
-    const int nspans = chunk_spans(row0, col0, lanes, M, spans);
+    whole = lanes == L && row0[0] == row0[L - 1] && inside[L - 1];
+    nspans = chunk_spans(row0, col0, lanes, M, spans);
+  }
+};
+
+constexpr int kOutputChunksPerPass = 16;
+
+template <class Arch, int M>
+void winograd_output_transform(const WinogradOutputArgs& args) {
+  using T = WinogradTile<Arch, M>;
+  using V = typename T::V;
+  constexpr int L = T::L, A = T::A;
+  using C = OutputChunk<L, M>;
+  const WinogradOutputArgs a = args;  // locals: the stores below cannot change them
+  const int64_t PQ = a.P * a.Q;
+  alignas(64) float border[L][M][M];  // tiles not wholly inside P x Q: written here, then clipped
+  alignas(64) float h[A][M][L];       // M transformed along its rows
+  C chunks[kOutputChunksPerPass];
+  // All chunks of a channel one after the other: each line of M is read whole.
+  for (int64_t t0 = 0; t0 < a.tiles; t0 += L * kOutputChunksPerPass) {
+    const int n = int(min64(kOutputChunksPerPass, (a.tiles - t0 + L - 1) / L));
+    for (int u = 0; u < n; ++u) chunks[u].init(a, t0 + u * L);
     for (int64_t k = 0; k < a.channels; ++k) {
       float* yk = a.y + k * PQ;
       if (k + kPrefetchChannels < a.channels)
-        prefetch_spans<true>(yk + kPrefetchChannels * PQ, spans, nspans, M, a.P, a.Q);
-      // Along the rows of M, then down the columns, plus the bias: the 4 or 16 outputs of each tile.
-      const float* mk = a.m + k * a.ldm + j0;
-#pragma GCC unroll 8
-      for (int r = 0; r < A; ++r) {
-        V s[A], t[M];
-#pragma GCC unroll 8
-        for (int i = 0; i < A; ++i) s[i] = V::load_aligned(mk + (r * A + i) * a.xi_stride);
-        Transform1d<M>::output(s, t);
-#pragma GCC unroll 4
-        for (int c = 0; c < M; ++c) t[c].store_aligned(h[r][c]);
-      }
+        for (int u = 0; u < n; ++u)
+          prefetch_spans<true>(yk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
       const V bias(a.bias[k]);
-      V o[M][M];
-#pragma GCC unroll 4
-      for (int c = 0; c < M; ++c) {
-        V col[A], t[M];
+      for (int u = 0; u < n; ++u) {
+        const C& ch = chunks[u];
+        // Along the rows of M, then down the columns, plus the bias: the outputs of each tile.
+        const float* mk = a.m + k * a.ldm + t0 + u * L;
 #pragma GCC unroll 8
-        for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][c]);
-        Transform1d<M>::output(col, t);
+        for (int r = 0; r < A; ++r) {
+          V s[A], t[M];
+#pragma GCC unroll 8
+          for (int i = 0; i < A; ++i) s[i] = V::load_aligned(mk + (r * A + i) * a.xi_stride);
+          Transform1d<M>::output(s, t);
 #pragma GCC unroll 4
-        for (int r = 0; r < M; ++r) o[r][c] = t[r] + bias;
-      }
-      if (whole) {
-        float* row = yk + row0[0] * a.Q + col0[0];
+          for (int c = 0; c < M; ++c) t[c].store_aligned(h[r][c]);
+        }
+        V o[M][M];
 #pragma GCC unroll 4
-        for (int r = 0; r < M; ++r) T::store_row_whole(o[r], row + r * a.Q);
-        continue;
-      }
-      float* p[L];
-      for (int j = 0; j < L; ++j) p[j] = inside[j] ? yk + row0[j] * a.Q + col0[j] : border[j][0];
+        for (int c = 0; c < M; ++c) {
+          V col[A], t[M];
+#pragma GCC unroll 8
+          for (int r = 0; r < A; ++r) col[r] = V::load_aligned(h[r][c]);
+          Transform1d<M>::output(col, t);
 #pragma GCC unroll 4
-      for (int r = 0; r < M; ++r) {
-        T::store_row(o[r], p);
-        for (int j = 0; j < L; ++j) p[j] += inside[j] ? a.Q : M;
-      }
-      for (int64_t j = 0; j < lanes; ++j) {
-        if (inside[j]) continue;
-        const int64_t rows = min64(M, a.P - row0[j]), cols = min64(M, a.Q - col0[j]);
-        float* dst = yk + row0[j] * a.Q + col0[j];
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < cols; ++c) dst[r * a.Q + c] = border[j][r][c];
+          for (int r = 0; r < M; ++r) o[r][c] = t[r] + bias;
+        }
+        if (ch.whole) {
+          float* row = yk + ch.offset[0];
+#pragma GCC unroll 4
+          for (int r = 0; r < M; ++r) T::store_row_whole(o[r], row + r * a.Q);
+          continue;
+        }
+        float* p[L];
+        for (int j = 0; j < L; ++j) p[j] = ch.inside[j] ? yk + ch.offset[j] : border[j][0];
+#pragma GCC unroll 4
+        for (int r = 0; r < M; ++r) {
+          T::store_row(o[r], p);
+          for (int j = 0; j < L; ++j) p[j] += ch.inside[j] ? a.Q : M;
+        }
+        for (int64_t j = 0; j < ch.lanes; ++j) {
+          if (ch.inside[j]) continue;
+          float* dst = yk + ch.offset[j];
+          for (int64_t r = 0; r < ch.rows[j]; ++r)
+            for (int64_t c = 0; c < ch.cols[j]; ++c) dst[r * a.Q + c] = border[j][r][c];
+        }
       }
     }
   }
