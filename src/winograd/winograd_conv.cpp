@@ -2,9 +2,10 @@
 // group of tiles, transforms their input (V = B^T d B, straight into the GEMM's packed-B panels),
 // runs the (m+2)^2 GEMMs M_xi [Kg x T] = U_xi [Kg x Cg] * V_xi [Cg x T] on the SGEMM macro-kernel
 // with the filter transforms U packed once as A panels, and transforms M back (y = A^T M A + bias).
-// Tile groups are sized so that a group's V and M stay in L2 within the workspace budget; the
-// channel reduction is never split, and the depth blocking (KC) is fixed, so the bits do not depend
-// on the blocking or the thread count.
+// Tile groups are sized so that a group's V and M stay in L2 within the workspace budget (with
+// hundreds of channels even one NR panel of tiles is larger: the products are then long enough to
+// be fed from L3). The channel reduction is never split and its depth blocking (KC) is fixed, so
+// the bits depend neither on the blocking nor on the thread count.
 #include "winograd/winograd_conv.hpp"
 
 #include <algorithm>
@@ -40,6 +41,9 @@ double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
 // Time per transform flop over time per product flop (measured: the products run near the FMA
 // peak, the transforms at a fraction of it).
 constexpr double kTransformCostRatio = 8;
+// Scalar work of the fixed costs, in the cost model's scalar_flops (plain-loop operations).
+constexpr double kCallOverheadFlops = 64;
+constexpr double kChunkOverheadFlops = 300;
 
 int64_t xi_stride(int64_t floats);
 
@@ -165,6 +169,12 @@ class WinogradConv final : public ConvImpl {
     // U is read once per tile group; from memory each time when it cannot stay cached.
     const double weight_reads = weight_bytes > kCachedWeightBytes ? double(g_.N * b_.tile_groups) : 1.0;
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image()) + weight_bytes * weight_reads;
+    // Fixed costs that matter only when the GEMMs are tiny (depthwise, few channels per group):
+    // per macro-kernel call (partial tiles through a buffer) and per vector of tiles (edge set-up).
+    const double calls = double(g_.N * g_.groups * b_.tile_groups) * double(alpha2()) * double(ceil_div(g_.Cg, b_.kc)) *
+                         double(ceil_div(g_.Kg, b_.chunk_rows) + b_.splits - 1);
+    const double chunks = double(g_.N * g_.groups * b_.splits) * columns / 8;
+    w.scalar_flops = kCallOverheadFlops * calls + kChunkOverheadFlops * chunks;
     w.parallel_tasks = double(parallel_tasks());
     return w;
   }
@@ -202,7 +212,7 @@ int64_t xi_stride(int64_t floats) {
 // Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
 double scratch_estimate(int m, const Geometry& g, double tiles, double rows) {
   const double a2 = double((m + 2) * (m + 2));
-  return a2 * 4.0 * (double(xi_stride(int64_t(tiles * double(g.Cg)))) + double(xi_stride(int64_t(rows * tiles)))) + 128;
+  return a2 * 4.0 * (double(xi_stride(int64_t(tiles * double(g.Cg)))) + double(xi_stride(int64_t(rows * tiles))));
 }
 
 void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {

@@ -4,10 +4,12 @@
 // multiplies, error <= 1e-4). The planner picks between them; PlanOptions::implementation =
 // "winograd_f2x2" forces the tighter one.
 //
-// Non-finite inputs: a NaN or Inf anywhere in a tile's input (m+2 x m+2 pixels) reaches every
-// output of that tile (2x2 or 4x4 pixels, every output channel), and through the overlap of tiles
-// a pixel on a tile border reaches the outputs of its neighbours too, even where the pixel is
-// outside the 3x3 receptive field of an output. Inf can turn into NaN (Inf - Inf).
+// Non-finite inputs: F(2x2,3x3) puts NaN/Inf exactly where direct convolution does (only outputs
+// whose 3x3 receptive field holds one). F(4x4,3x3) may spread it across its tile: a NaN or Inf on
+// an input row (column) at position 1 to 4 of a 6x6 tile reaches all 4 output rows (columns) of
+// that tile, not only the 2 or 3 whose receptive field holds it; through the overlap of tiles it
+// reaches at most the outputs of the tiles whose input holds it. Inf may turn into NaN (Inf - Inf).
+// Finite inputs above about 1e36 may overflow in the transforms.
 #pragma once
 
 #include "core/algorithm.hpp"
