@@ -320,7 +320,7 @@ TEST_CASE("winograd: layer-sized problems, and the accuracy of F(4x4,3x3) on ran
   }
 }
 
-TEST_CASE("winograd: every budget gives the same bits; below the minimum it declines with it", "[isa][winograd][workspace]") {
+TEST_CASE("winograd: every budget gives the same bits, and below the minimum it declines with it", "[isa][winograd][workspace]") {
   const ConvProblem p = ConvTester().input(2, 40, 21, 23).kernel(30, 3, 3).pad(1).get_problem();
   const auto x = make_data(p.input_elements(), Data::Random, 1);
   const auto w = make_data(p.weight_elements(), Data::Random, 2);
