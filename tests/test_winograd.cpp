@@ -244,7 +244,9 @@ std::vector<ConvProblem> winograd_cases() {
   using T = ConvTester;
   auto add = [&](const T& t) { out.push_back(t.get_problem()); };
   for (int64_t h : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13})  // partial tiles of both sizes, odd and even
-    add(T().input(1, 3, h, 2 * h + 3).kernel(4, 3, 3).pad(1));
+    add(T().input(1, 3, h, h % 2 ? 2 * h + 2 : 2 * h + 3).kernel(4, 3, 3).pad(1));
+  for (int64_t w : {4, 5, 6, 7, 10, 11, 18, 19})
+    add(T().input(1, 2, 11 - w % 3, w).kernel(3, 3, 3).pad(w % 2));
   for (int64_t p : {0, 1, 2}) add(T().input(2, 5, 11, 14).kernel(6, 3, 3).pad(p));
   add(T().input(1, 4, 10, 9).kernel(3, 3, 3).pad(0, 2, 1, 0));  // asymmetric
   add(T().input(1, 4, 9, 10).kernel(3, 3, 3).pad(2, 0, 0, 1));
