@@ -9,7 +9,6 @@
 #include "winograd/winograd_conv.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <sstream>
@@ -62,6 +61,7 @@ class WinogradConv final : public ConvImpl {
                const Blocking& b)
       : g_(g), m_(m), alpha_(m + 2), kernel_(kernel), threads_(threads), b_(b) {
     tiles_h_ = ceil_div(g.P, m), tiles_w_ = ceil_div(g.Q, m);
+    lanes_ = tr.lanes;
     input_ = m == 2 ? tr.input_f2x2 : tr.input_f4x4;
     output_ = m == 2 ? tr.output_f2x2 : tr.output_f4x4;
   }
@@ -173,7 +173,7 @@ class WinogradConv final : public ConvImpl {
     // per macro-kernel call (partial tiles through a buffer) and per vector of tiles (edge set-up).
     const double calls = double(g_.N * g_.groups * b_.tile_groups) * double(alpha2()) * double(ceil_div(g_.Cg, b_.kc)) *
                          double(ceil_div(g_.Kg, b_.chunk_rows) + b_.splits - 1);
-    const double chunks = double(g_.N * g_.groups * b_.splits) * columns / 8;
+    const double chunks = double(g_.N * g_.groups * b_.splits) * columns / double(lanes_);
     w.scalar_flops = kCallOverheadFlops * calls + kChunkOverheadFlops * chunks;
     w.parallel_tasks = double(parallel_tasks());
     return w;
@@ -197,6 +197,7 @@ class WinogradConv final : public ConvImpl {
   int threads_;
   Blocking b_;
   int64_t tiles_h_, tiles_w_;
+  int lanes_;
   WinogradInputFn input_;
   WinogradOutputFn output_;
 };

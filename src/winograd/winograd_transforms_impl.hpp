@@ -1,11 +1,11 @@
-// The Winograd tile transforms written once over the xsimd architecture, one tile per vector lane.
+// The Winograd tile transforms written once over the xsimd architecture, one tile per vector lane;
+// only the few shuffles that turn rows of tiles into lanes are per instruction set (Blocks).
 // Included only by the per-ISA translation units (winograd_transforms__<isa>.cpp), each compiled
 // with its own flags; everything here has internal linkage.
 #pragma once
 
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 #include <xsimd/xsimd.hpp>
 
 #include "winograd/winograd_transforms.hpp"
