@@ -173,64 +173,69 @@ struct WinogradTile {
   }
 
   // d[i] (i < A) = element i of row r of each tile, lane j being tile j; the row of tile j starts
-  // at p[j] (2M floats readable).
+  // at p[j] (A floats, nothing read past them).
   static void load_row(const float* const* p, V* d) {
     if constexpr (M == 4) {
-      // Block q of in[k] = the first 4 columns of tile 4q+k, of in2[k] the next 4.
-      V in[4], in2[4];
+      // Block q of in[k]: columns 0-3 of tile 4q+k; of in2[h]: columns 4-5 of tiles 4q+2h, 4q+2h+1.
+      V in[4], in2[2];
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const float* q0[B];
-        const float* q1[B];
-        for (int q = 0; q < B; ++q) q0[q] = p[4 * q + k], q1[q] = p[4 * q + k] + 4;
+        for (int q = 0; q < B; ++q) q0[q] = p[4 * q + k];
         in[k] = X::load4(q0);
-        in2[k] = X::load4(q1);
       }
-      finish_row(in, in2, d);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const float* q1[2 * B];
+        for (int q = 0; q < B; ++q)
+          for (int e = 0; e < 2; ++e) q1[2 * q + e] = p[4 * q + 2 * h + e] + 4;
+        in2[h] = X::load2x2(q1);
+      }
+      transpose4(in, d);
+      d[4] = X::template shuffle<0x88>(in2[0], in2[1]);
+      d[5] = X::template shuffle<0xDD>(in2[0], in2[1]);
     } else {
-      // Block q of in[k] = the first 2 columns of tiles 4q+2k and 4q+2k+1, of in2[k] the next 2.
+      // Block q of in[k]: columns 0-1 of tiles 4q+2k and 4q+2k+1, of in2[k] columns 2-3.
       V in[2], in2[2];
 #pragma GCC unroll 2
       for (int k = 0; k < 2; ++k) {
         const float* q0[2 * B];
         const float* q1[2 * B];
         for (int q = 0; q < B; ++q)
-          for (int h = 0; h < 2; ++h) q0[2 * q + h] = p[4 * q + 2 * k + h], q1[2 * q + h] = p[4 * q + 2 * k + h] + 2;
+          for (int e = 0; e < 2; ++e) q0[2 * q + e] = p[4 * q + 2 * k + e], q1[2 * q + e] = p[4 * q + 2 * k + e] + 2;
         in[k] = X::load2x2(q0);
         in2[k] = X::load2x2(q1);
       }
-      finish_row(in, in2, d);
+      finish_row2(in, in2, d);
     }
   }
 
   // As load_row for L tiles side by side: tile j's row at row + M*j.
   static void load_row_whole(const float* row, V* d) {
-    constexpr int K = M == 4 ? 4 : 2;
-    V in[K], in2[K];
-#pragma GCC unroll 4
-    for (int k = 0; k < K; ++k) {
-      // M == 2: the two tiles of a block are side by side, one 4-float load.
-      const float* q0[B];
-      const float* q1[B];
-      for (int q = 0; q < B; ++q) q0[q] = row + M * (4 * q + (4 / K) * k), q1[q] = q0[q] + (M == 4 ? 4 : 2);
-      in[k] = X::load4(q0);
-      in2[k] = X::load4(q1);
+    if constexpr (M == 4) {
+      const float* p[L];
+      for (int j = 0; j < L; ++j) p[j] = row + 4 * j;
+      load_row(p, d);
+    } else {
+      // The two tiles of a block are side by side: one 4-float load each.
+      V in[2], in2[2];
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        const float* q0[B];
+        const float* q1[B];
+        for (int q = 0; q < B; ++q) q0[q] = row + 8 * q + 4 * k, q1[q] = q0[q] + 2;
+        in[k] = X::load4(q0);
+        in2[k] = X::load4(q1);
+      }
+      finish_row2(in, in2, d);
     }
-    finish_row(in, in2, d);
   }
 
-  static void finish_row(const V* in, const V* in2, V* d) {
-    if constexpr (M == 4) {
-      transpose4(in, d);
-      const V t0 = X::unpacklo(in2[0], in2[1]), t2 = X::unpacklo(in2[2], in2[3]);
-      d[4] = X::template shuffle<0x44>(t0, t2);
-      d[5] = X::template shuffle<0xEE>(t0, t2);
-    } else {
-      d[0] = X::template shuffle<0x88>(in[0], in[1]);
-      d[1] = X::template shuffle<0xDD>(in[0], in[1]);
-      d[2] = X::template shuffle<0x88>(in2[0], in2[1]);
-      d[3] = X::template shuffle<0xDD>(in2[0], in2[1]);
-    }
+  static void finish_row2(const V* in, const V* in2, V* d) {
+    d[0] = X::template shuffle<0x88>(in[0], in[1]);
+    d[1] = X::template shuffle<0xDD>(in[0], in[1]);
+    d[2] = X::template shuffle<0x88>(in2[0], in2[1]);
+    d[3] = X::template shuffle<0xDD>(in2[0], in2[1]);
   }
 
   // Row r of the output of each tile (o[c], lane j = tile j) to M floats at p[j].
@@ -325,7 +330,7 @@ struct InputChunk {
     int64_t begin, end;
   };
 
-  alignas(64) float border[L][A][2 * M];
+  alignas(64) float border[L][A][A];
   int64_t offset[L];    // of row 0 of each tile inside the image, in its channel plane
   Range rows[L], cols[L];  // of a border tile: the part of its rows inside the image
   bool inside[L];
@@ -342,24 +347,23 @@ struct InputChunk {
         const int64_t t = a.t0 + j0 + j;
         row0[j] = (t / a.tiles_w) * M - a.pad_top;
         col0[j] = (t % a.tiles_w) * M - a.pad_left;
-        // The row loads read 2M columns (the tile needs M + 2).
-        inside[j] = row0[j] >= 0 && row0[j] + A <= a.H && col0[j] >= 0 && col0[j] + 2 * M <= a.W;
+        inside[j] = row0[j] >= 0 && row0[j] + A <= a.H && col0[j] >= 0 && col0[j] + A <= a.W;
         offset[j] = row0[j] * a.W + col0[j];
       }
       if (inside[j]) continue;
       // Zeroed once; each channel then copies only the part inside the image.
       for (int r = 0; r < A; ++r)
-        for (int i = 0; i < 2 * M; ++i) border[j][r][i] = 0.0f;
+        for (int i = 0; i < A; ++i) border[j][r][i] = 0.0f;
       rows[j] = {0, 0}, cols[j] = {0, 0};
       if (j < lanes) {
         rows[j] = {row0[j] < 0 ? -row0[j] : 0, min64(A, a.H - row0[j])};
-        cols[j] = {col0[j] < 0 ? -col0[j] : 0, min64(2 * M, a.W - col0[j])};
+        cols[j] = {col0[j] < 0 ? -col0[j] : 0, min64(A, a.W - col0[j])};
         if (rows[j].end < rows[j].begin) rows[j].end = rows[j].begin;
         if (cols[j].end < cols[j].begin) cols[j].end = cols[j].begin;
       }
     }
     whole = lanes == L && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
-    nspans = chunk_spans(row0, col0, lanes, 2 * M, spans);
+    nspans = chunk_spans(row0, col0, lanes, A, spans);
   }
 
   // V of channel plane xc: element xi of lane j at dst[xi * xi_stride + j].
@@ -383,7 +387,7 @@ struct InputChunk {
         T::load_row_whole(p[0], d);
       else
         T::load_row(p, d);
-      for (int j = 0; j < L; ++j) p[j] += inside[j] ? W : 2 * M;
+      for (int j = 0; j < L; ++j) p[j] += inside[j] ? W : A;
       Transform1d<M>::input(d, t);
 #pragma GCC unroll 8
       for (int i = 0; i < A; ++i) t[i].store_aligned(h[r][i]);
