@@ -77,8 +77,9 @@ class WinogradConv final : public ConvImpl {
     s << "F(" << m_ << "x" << m_ << ",3x3), " << alpha_ << "x" << alpha_ << " tiles (" << tiles_h_ << "x" << tiles_w_
       << " per image): " << alpha2() << " GEMMs [" << g_.Kg << " x " << g_.Cg << "] x [" << g_.Cg << " x tiles] on "
       << kernel_.name << " (MR " << kernel_.blocking.mr << ", NR " << kernel_.blocking.nr << ", KC " << b_.kc << "), "
-      << b_.tiles << " tiles per group, " << b_.chunk_rows << " output channels per block, " << parallel_tasks()
-      << " tasks, " << scratch_bytes() / 1024 << " KiB of V and M per thread";
+      << b_.tiles << " tiles per group, " << b_.chunk_rows << " output channels per block, ";
+    if (b_.splits > 1) s << "output channels split " << b_.splits << " ways, ";
+    s << parallel_tasks() << " tasks, " << scratch_bytes() / 1024 << " KiB of V and M per thread";
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * scratch_bytes(); }
