@@ -1,0 +1,307 @@
+// Winograd F(m x m, 3x3): per image and group, the output is cut into m x m tiles; each task takes a
+// group of tiles, transforms their input (V = B^T d B, straight into the GEMM's packed-B panels),
+// runs the (m+2)^2 GEMMs M_xi [Kg x T] = U_xi [Kg x Cg] * V_xi [Cg x T] on the SGEMM macro-kernel
+// with the filter transforms U packed once as A panels, and transforms M back (y = A^T M A + bias).
+// Tile groups are sized so that a group's V and M stay in L2 within the workspace budget (with
+// hundreds of channels even one NR panel of tiles is larger: the products are then long enough to
+// be fed from L3). The channel reduction is never split and its depth blocking (KC) is fixed, so
+// the bits depend neither on the blocking nor on the thread count.
+#include "winograd/winograd_conv.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "core/phase_stats.hpp"
+#include "gemm/macro_kernel.hpp"
+#include "gemm/pack.hpp"
+#include "gemm/sgemm_kernel.hpp"
+#include "winograd/winograd_transforms.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+// L2 per core on the measured machine (Zen 3). A tile group's V and M get half of it: the rest
+// holds the block of U being multiplied, the input rows and the output being written.
+constexpr double kL2Bytes = 512 * 1024;
+constexpr double kGroupBytes = kL2Bytes / 2;
+// Beyond this many tiles per group the products gain nothing and the transforms lose locality.
+constexpr int64_t kMaxTilesPerGroup = 128;
+// Above this size U cannot stay in the last-level cache between tile groups (32 MiB L3, shared).
+constexpr double kCachedWeightBytes = 16.0 * 1024 * 1024;
+
+// Floats of the transforms per tile and channel (input) or per tile and output channel (output,
+// bias included), counting an FMA as two: the cost model's transform_flops.
+double input_transform_flops(int m) { return m == 2 ? 32 : 12 * 22; }
+double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
+// Time per transform flop over time per product flop (measured: the products run near the FMA
+// peak, the transforms at a fraction of it).
+constexpr double kTransformCostRatio = 8;
+// Scalar work of the fixed costs, in the cost model's scalar_flops (plain-loop operations).
+constexpr double kCallOverheadFlops = 64;
+constexpr double kChunkOverheadFlops = 300;
+
+int64_t xi_stride(int64_t floats);
+
+struct Blocking {
+  int64_t tiles;         // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
+  int64_t tile_groups;   // per image
+  int64_t split_rows;    // output channels per task: a multiple of MR, or all of Kg
+  int64_t splits;        // tasks per (image, group, tile group); each transforms the input again
+  int64_t chunk_rows;    // output channels per M block inside a task: a multiple of MR, at most MC
+  int64_t kc;            // depth per GEMM block: min(KC, Cg)
+};
+
+class WinogradConv final : public ConvImpl {
+ public:
+  WinogradConv(const Geometry& g, int m, const SgemmKernel& kernel, const WinogradTransforms& tr, int threads,
+               const Blocking& b)
+      : g_(g), m_(m), alpha_(m + 2), kernel_(kernel), threads_(threads), b_(b) {
+    tiles_h_ = ceil_div(g.P, m), tiles_w_ = ceil_div(g.Q, m);
+    lanes_ = tr.lanes;
+    input_ = m == 2 ? tr.input_f2x2 : tr.input_f4x4;
+    output_ = m == 2 ? tr.output_f2x2 : tr.output_f4x4;
+  }
+
+  Algorithm algorithm() const override { return Algorithm::Winograd; }
+  std::string name() const override {
+    // "sgemm_ukernel_6x16__avx2" -> "winograd_f2x2_3x3_6x16__avx2"
+    return std::string(m_ == 2 ? "winograd_f2x2_3x3_" : "winograd_f4x4_3x3_") +
+           std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "F(" << m_ << "x" << m_ << ",3x3), " << alpha_ << "x" << alpha_ << " tiles (" << tiles_h_ << "x" << tiles_w_
+      << " per image): " << alpha2() << " GEMMs [" << g_.Kg << " x " << g_.Cg << "] x [" << g_.Cg << " x tiles] on "
+      << kernel_.name << " (MR " << kernel_.blocking.mr << ", NR " << kernel_.blocking.nr << ", KC " << b_.kc << "), "
+      << b_.tiles << " tiles per group, " << b_.chunk_rows << " output channels per block, ";
+    if (b_.splits > 1) s << "output channels split " << b_.splits << " ways, ";
+    s << parallel_tasks() << " tasks, " << scratch_bytes() / 1024 << " KiB of V and M per thread";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * scratch_bytes(); }
+  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
+
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    const int mr = kernel_.blocking.mr;
+    const int64_t Cg = g_.Cg, a_floats = a_panel_floats();
+    std::memset(static_cast<void*>(packed), 0, sizeof(float) * std::size_t(g_.groups * group_floats()));
+    double u[36];
+    for (int64_t grp = 0; grp < g_.groups; ++grp)
+      for (int64_t k = 0; k < g_.Kg; ++k)
+        for (int64_t c = 0; c < Cg; ++c) {
+          winograd_filter_transform(m_, w + ((grp * g_.Kg + k) * Cg + c) * 9, u);
+          float* dst = packed + grp * group_floats() + (k / mr) * Cg * mr + c * mr + k % mr;
+          for (int64_t xi = 0; xi < alpha2(); ++xi) dst[xi * a_floats] = float(u[xi]);
+        }
+    float* b = packed + g_.groups * group_floats();
+    for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
+  }
+
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    const GemmBlocking& bl = kernel_.blocking;
+    const int64_t tiles = tiles_h_ * tiles_w_, PQ = g.P * g.Q;
+    const float* bias = packed + g.groups * group_floats();
+    const int64_t per_image = g.groups * b_.tile_groups * b_.splits;
+    pool.for_each(g.N * per_image, [&](int64_t task, int slot) {
+      const int64_t n = task / per_image, grp = task / (b_.tile_groups * b_.splits) % g.groups;
+      const int64_t tg = task / b_.splits % b_.tile_groups, split = task % b_.splits;
+      const int64_t t0 = tg * b_.tiles, count = std::min(b_.tiles, tiles - t0);
+      const int64_t columns = round_up(count, bl.nr);
+      float* v = at_offset<float>(workspace, std::size_t(slot) * scratch_bytes());
+      float* mbuf = v + v_floats();
+      {
+        ScopedPhase phase(0, "input_transform");
+        WinogradInputArgs a;
+        a.x = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+        a.channels = g.Cg, a.H = g.H, a.W = g.W, a.pad_top = g.pad_t, a.pad_left = g.pad_l;
+        a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count, a.columns = columns, a.nr = bl.nr;
+        a.v = v, a.xi_stride = v_xi_stride();
+        input_(a);
+      }
+      const float* u = packed + grp * group_floats();
+      const int64_t k_end = std::min(g.Kg, (split + 1) * b_.split_rows);
+      for (int64_t k0 = split * b_.split_rows; k0 < k_end; k0 += b_.chunk_rows) {
+        const int64_t rows = std::min(b_.chunk_rows, k_end - k0);
+        {
+          ScopedPhase phase(1, "products");
+          for (int64_t xi = 0; xi < alpha2(); ++xi) {
+            const float* a = u + xi * a_panel_floats() + (k0 / bl.mr) * g.Cg * bl.mr;
+            for (int64_t p0 = 0; p0 < g.Cg; p0 += b_.kc) {
+              const int64_t kc = std::min(b_.kc, g.Cg - p0);
+              gemm_macro_kernel(kernel_, rows, columns, kc, a + p0 * bl.mr, g.Cg * bl.mr,
+                                v + xi * v_xi_stride() + p0 * bl.nr, g.Cg * bl.nr, mbuf + xi * m_xi_stride(),
+                                columns, p0 > 0, nullptr);
+            }
+          }
+        }
+        ScopedPhase phase(2, "output_transform");
+        WinogradOutputArgs a;
+        a.m = mbuf, a.ldm = columns, a.xi_stride = m_xi_stride(), a.channels = rows;
+        a.bias = bias + grp * g.Kg + k0;
+        a.y = y + (n * g.K + grp * g.Kg + k0) * PQ;
+        a.P = g.P, a.Q = g.Q, a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count;
+        output_(a);
+      }
+    });
+  }
+
+  WorkCounts work() const override {
+    const GemmBlocking& bl = kernel_.blocking;
+    const int64_t tiles = tiles_h_ * tiles_w_;
+    double columns = 0;  // GEMM columns per image, each group padded to NR
+    for (int64_t tg = 0; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
+    double rows = 0;  // GEMM rows, each block padded to MR
+    for (int64_t k0 = 0; k0 < g_.Kg; k0 += b_.split_rows) {
+      const int64_t k_end = std::min(g_.Kg, k0 + b_.split_rows);
+      for (int64_t c0 = k0; c0 < k_end; c0 += b_.chunk_rows) rows += double(round_up(std::min(b_.chunk_rows, k_end - c0), bl.mr));
+    }
+    const double images = double(g_.N * g_.groups);
+    WorkCounts w;
+    w.gemm_flops = 2.0 * images * double(alpha2()) * rows * columns * double(g_.Cg);
+    w.gemm_m = double(b_.chunk_rows), w.gemm_n = double(b_.tiles), w.gemm_k = double(g_.Cg);
+    w.transform_flops = images * (double(b_.splits) * columns * double(g_.Cg) * input_transform_flops(m_) +
+                                  double(tiles) * double(g_.Kg) * output_transform_flops(m_));
+    const double weight_bytes = 4.0 * double(packed_weights_floats());
+    // U is read once per tile group; from memory each time when it cannot stay cached.
+    const double weight_reads = weight_bytes > kCachedWeightBytes ? double(g_.N * b_.tile_groups) : 1.0;
+    w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image()) + weight_bytes * weight_reads;
+    // Fixed costs that matter only when the GEMMs are tiny (depthwise, few channels per group):
+    // per macro-kernel call (partial tiles through a buffer) and per vector of tiles (edge set-up).
+    const double calls = double(g_.N * g_.groups * b_.tile_groups) * double(alpha2()) * double(ceil_div(g_.Cg, b_.kc)) *
+                         double(ceil_div(g_.Kg, b_.chunk_rows) + b_.splits - 1);
+    const double chunks = double(g_.N * g_.groups * b_.splits) * columns / double(lanes_);
+    w.scalar_flops = kCallOverheadFlops * calls + kChunkOverheadFlops * chunks;
+    w.parallel_tasks = double(parallel_tasks());
+    return w;
+  }
+
+ private:
+  int64_t alpha2() const { return alpha_ * alpha_; }
+  int64_t a_panel_floats() const { return packed_a_floats(g_.Kg, g_.Cg, kernel_.blocking.mr); }
+  int64_t group_floats() const { return alpha2() * a_panel_floats(); }
+  int64_t v_xi_stride() const { return xi_stride(b_.tiles * g_.Cg); }
+  int64_t m_xi_stride() const { return xi_stride(b_.chunk_rows * b_.tiles); }
+  int64_t v_floats() const { return alpha2() * v_xi_stride(); }
+  std::size_t scratch_bytes() const {
+    return align_up(std::size_t(v_floats()) * sizeof(float)) + align_up(std::size_t(alpha2() * m_xi_stride()) * sizeof(float));
+  }
+  int64_t parallel_tasks() const { return g_.N * g_.groups * b_.tile_groups * b_.splits; }
+
+  Geometry g_;
+  int m_, alpha_;
+  const SgemmKernel& kernel_;
+  int threads_;
+  Blocking b_;
+  int64_t tiles_h_, tiles_w_;
+  int lanes_;
+  WinogradInputFn input_;
+  WinogradOutputFn output_;
+};
+
+// Floats between the transform elements of V or M: whole cache lines (64-byte aligned panels), an
+// odd number of them, so that the (m+2)^2 elements of one tile, written or read together, fall in
+// different L1 sets; a multiple of 4 KiB would put them all in one set and thrash it.
+int64_t xi_stride(int64_t floats) {
+  const int64_t lines = ceil_div(floats, 16);
+  return 16 * (lines % 2 == 0 ? lines + 1 : lines);
+}
+
+// Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
+double scratch_estimate(int m, const Geometry& g, double tiles, double rows) {
+  const double a2 = double((m + 2) * (m + 2));
+  return a2 * 4.0 * (double(xi_stride(int64_t(tiles * double(g.Cg)))) + double(xi_stride(int64_t(rows * tiles))));
+}
+
+void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const char* name = m == 2 ? "winograd_f2x2_3x3" : "winograd_f4x4_3x3";
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  const GemmBlocking& bl = kernel.blocking;
+  const int64_t a2 = (m + 2) * (m + 2);
+  const int64_t tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
+  // Sizes that cannot be represented are refused rather than wrapped.
+  const double packed_floats = double(g.groups) * double(a2) * double(round_up(g.Kg, bl.mr)) * double(g.Cg) + double(g.K);
+  if (packed_floats > 1e17 || double(g.Cg) * a2 * 4.0 * bl.nr > 1e17) {
+    out.decline(name, "transformed weights too large (" + std::to_string(int64_t(packed_floats)) + " floats)");
+    return;
+  }
+
+  Blocking b;
+  b.kc = std::min(bl.kc, g.Cg);
+  // Output channels per block: all of Kg up to MC (the A block of the macro-kernel), in equal blocks.
+  const int64_t blocks = ceil_div(g.Kg, bl.mc);
+  b.chunk_rows = round_up(ceil_div(g.Kg, blocks), bl.mr);
+  // Tiles per group: the most that keep V and M within the L2 share, at least one NR panel.
+  int64_t cap = std::min(kMaxTilesPerGroup, round_up(tiles, bl.nr));
+  while (cap > bl.nr && scratch_estimate(m, g, double(cap), double(b.chunk_rows)) > kGroupBytes) cap -= bl.nr;
+  // Then within the workspace budget: fewer tiles, then fewer output channels per block.
+  auto total = [&](int64_t t, int64_t rows) { return double(ctx.threads) * scratch_estimate(m, g, double(t), double(rows)); };
+  while (cap > bl.nr && total(cap, b.chunk_rows) > double(ctx.workspace_limit)) cap -= bl.nr;
+  while (b.chunk_rows > bl.mr && total(cap, b.chunk_rows) > double(ctx.workspace_limit))
+    b.chunk_rows = std::max<int64_t>(bl.mr, round_up(b.chunk_rows / 2, bl.mr));
+  if (total(cap, b.chunk_rows) > double(ctx.workspace_limit)) {
+    const double needed = total(bl.nr, bl.mr);
+    out.decline(name, workspace_too_small(needed > 1e18 ? std::size_t(-1) : std::size_t(needed), ctx.workspace_limit));
+    return;
+  }
+  // Equal groups of whole panels.
+  b.tile_groups = ceil_div(tiles, cap);
+  b.tiles = std::min(cap, round_up(ceil_div(tiles, b.tile_groups), bl.nr));
+  b.tile_groups = ceil_div(tiles, b.tiles);
+  // Tasks that leave threads idle at the end (small images): split the output channels so that the
+  // tasks fill whole rounds. Each split transforms the input again, so only when that costs less
+  // than the idle time it saves.
+  const int64_t tasks = g.N * g.groups * b.tile_groups, threads = ctx.threads;
+  b.splits = 1;
+  if (threads > 1 && tasks % threads != 0 && tasks < 8 * threads) {
+    const int64_t splits = std::min(threads / std::gcd(tasks, threads), ceil_div(g.Kg, bl.mr));
+    const double idle = double(ceil_div(tasks, threads) * threads) / double(tasks) - 1;
+    const double redo = double(splits - 1) * kTransformCostRatio * input_transform_flops(m) / (2.0 * a2 * double(g.Kg));
+    if (idle > redo) b.splits = splits;
+  }
+  b.split_rows = b.splits == 1 ? g.Kg : round_up(ceil_div(g.Kg, b.splits), bl.mr);
+  b.splits = ceil_div(g.Kg, b.split_rows);
+  b.chunk_rows = std::min(b.chunk_rows, round_up(b.split_rows, bl.mr));
+  out.add(std::make_unique<WinogradConv>(g, m, kernel, winograd_transforms(ctx.isa), ctx.threads, b));
+}
+
+}  // namespace
+
+void winograd_filter_transform(int m, const float* g, double* u) {
+  // G of F(2,3) and F(4,3) on the points 0, +-1, +-2 (and infinity).
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  const int a = m + 2;
+  auto G = [&](int i, int j) { return m == 2 ? G2[i][j] : G4[i][j]; };
+  double t[6][3];  // G g
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < 3; ++j) t[i][j] = G(i, 0) * g[j] + G(i, 1) * g[3 + j] + G(i, 2) * g[6 + j];
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < a; ++j) u[i * a + j] = t[i][0] * G(j, 0) + t[i][1] * G(j, 1) + t[i][2] * G(j, 2);
+}
+
+void propose_winograd(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  std::string why;
+  auto add = [&](const std::string& r) { why += (why.empty() ? "" : "; ") + r; };
+  auto pair = [](int64_t a, int64_t b) { return a == b ? std::to_string(a) : std::to_string(a) + "x" + std::to_string(b); };
+  if (g.R != 3 || g.S != 3) add("kernel " + std::to_string(g.R) + "x" + std::to_string(g.S) + " (needs 3x3)");
+  if (g.stride_h != 1 || g.stride_w != 1) add("stride " + pair(g.stride_h, g.stride_w) + " (needs 1)");
+  if (g.dil_h != 1 || g.dil_w != 1) add("dilation " + pair(g.dil_h, g.dil_w) + " (needs 1)");
+  if (!why.empty()) {
+    out.decline("winograd", why);
+    return;
+  }
+  propose_variant(2, g, ctx, out);
+  propose_variant(4, g, ctx, out);
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,25 @@
+// Algorithm::Winograd for 3x3 kernels at stride 1 and dilation 1 (any padding, groups, batch):
+// F(2x2,3x3) ("winograd_f2x2_3x3_<gemm tile>", 4x4 tiles, 2.25x fewer multiplies, error <= 1e-5,
+// exact on small integers) and F(4x4,3x3) ("winograd_f4x4_3x3_<gemm tile>", 6x6 tiles, 4x fewer
+// multiplies, error <= 1e-4). The planner picks between them; PlanOptions::implementation =
+// "winograd_f2x2" forces the tighter one.
+//
+// Non-finite inputs: F(2x2,3x3) puts NaN/Inf exactly where direct convolution does (only outputs
+// whose 3x3 receptive field holds one). F(4x4,3x3) may spread it across its tile: a NaN or Inf on
+// an input row (column) at position 1 to 4 of a 6x6 tile reaches all 4 output rows (columns) of
+// that tile, not only the 2 or 3 whose receptive field holds it; through the overlap of tiles it
+// reaches at most the outputs of the tiles whose input holds it. Inf may turn into NaN (Inf - Inf).
+// Finite inputs above about 1e36 may overflow in the transforms.
+#pragma once
+
+#include "core/algorithm.hpp"
+
+namespace fastconv::detail {
+
+void propose_winograd(const Geometry&, const PlanContext&, Proposals&);
+
+// U = G g G^T of one 3x3 filter g (row-major) for F(m x m, 3x3), m = 2 or 4, in double precision:
+// (m+2) x (m+2) values, row-major.
+void winograd_filter_transform(int m, const float* g, double* u);
+
+}  // namespace fastconv::detail

@@ -1,0 +1,61 @@
+// The tile transforms of Winograd F(m x m, 3x3) (m = 2: 4x4 tiles, m = 4: 6x6 tiles): input
+// transform into the GEMM's packed-B panels and output transform out of the GEMM's result, one
+// kernel per instruction set (winograd_transforms__<isa>.cpp), vectorised across tiles.
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu.hpp"
+
+namespace fastconv::detail {
+
+// V = B^T d B for every channel of one group and every tile of one tile group, written as the
+// GEMM's B micro-panels: element xi of tile column j (tile t0 + j) and channel c at
+//   v[xi * xi_stride + (j / nr) * channels * nr + c * nr + j % nr].
+// Tiles are numbered row-major over the image (tiles_w per row); tile t covers input rows
+// (t / tiles_w) * m - pad_top + [0, m + 2) and columns (t % tiles_w) * m - pad_left + [0, m + 2),
+// zero outside the image. Columns [tiles, columns) are written as zeros.
+struct WinogradInputArgs {
+  const float* x;  // the group's first channel of one image: [channels][H][W]
+  int64_t channels, H, W;
+  int64_t pad_top, pad_left;
+  int64_t tiles_w;
+  int64_t t0, tiles, columns;  // first tile, tiles in the group, columns (a multiple of nr)
+  int64_t nr;                  // the GEMM's NR: a multiple of the vector width
+  float* v;
+  int64_t xi_stride;
+};
+
+// y = A^T M A + bias for `channels` output channels and the tiles [t0, t0 + tiles), where M of
+// channel k, tile column j is m[xi * xi_stride + k * ldm + j]; only outputs inside [P x Q] are
+// written. Lanes past `tiles` are read (M must be finite there) but never stored.
+struct WinogradOutputArgs {
+  const float* m;
+  int64_t ldm, xi_stride;
+  int64_t channels;
+  const float* bias;  // bias of the first channel (zeros when the layer has none)
+  float* y;           // the first channel's output in one image: [channels][P][Q]
+  int64_t P, Q;
+  int64_t tiles_w;
+  int64_t t0, tiles;
+};
+
+using WinogradInputFn = void (*)(const WinogradInputArgs&);
+using WinogradOutputFn = void (*)(const WinogradOutputArgs&);
+
+struct WinogradTransforms {
+  const char* isa;
+  int lanes;  // vector width in floats: nr must be a multiple
+  WinogradInputFn input_f2x2, input_f4x4;
+  WinogradOutputFn output_f2x2, output_f4x4;
+};
+
+// The transforms for an instruction set (dispatch once per plan).
+const WinogradTransforms& winograd_transforms(Isa isa);
+
+// Per-ISA definitions (winograd_transforms__<isa>.cpp).
+WinogradTransforms winograd_transforms_sse2();
+WinogradTransforms winograd_transforms_avx2();
+WinogradTransforms winograd_transforms_avx512();
+
+}  // namespace fastconv::detail
