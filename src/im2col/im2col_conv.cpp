@@ -31,6 +31,11 @@ std::size_t im2col_block_bytes(int64_t kc, int64_t pixels, int nr) {
   return align_up(std::size_t(ceil_div(pixels, nr) * im2col_panel_stride(kc, nr)) * sizeof(float));
 }
 
+std::size_t im2col_thread_bytes(const Geometry& g, int64_t kc, int64_t pixels, int nr) {
+  const std::size_t runs = g.is_pointwise() ? 0 : std::size_t(max_pixel_runs(g, pixels, nr)) * sizeof(PixelRun);
+  return im2col_block_bytes(kc, pixels, nr) + align_up(runs);
+}
+
 struct Blocking {
   int64_t pixels;    // the widest pixel block (whole NR panels): sizes the packing buffer
   int64_t n_chunks;  // pixel blocks per image, of ceil(P*Q/NR) panels spread evenly
@@ -59,7 +64,7 @@ class Im2colConv final : public ConvImpl {
       << g_.N * g_.groups * b_.n_chunks * b_.m_chunks << " tasks";
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * block_bytes(); }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * thread_bytes(); }
   std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * panels_per_group() + g_.K); }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp)
@@ -83,8 +88,9 @@ class Im2colConv final : public ConvImpl {
       const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
       const float* a = packed + grp * panels_per_group() + (m0 / bl.mr) * kdim_ * bl.mr;
       float* yg = y + (n * g.K + grp * g.Kg + m0) * PQ + n0;
-      float* b_pack = at_offset<float>(workspace, std::size_t(slot) * block_bytes());
-      const std::vector<PixelRun> runs = pointwise_ ? std::vector<PixelRun>() : pixel_runs(g, n0, ncols, bl.nr);
+      float* b_pack = at_offset<float>(workspace, std::size_t(slot) * thread_bytes());
+      PixelRun* runs = at_offset<PixelRun>(b_pack, block_bytes());
+      const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, ncols, bl.nr, runs);
       for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
         const int64_t kc = std::min(b_.kc, kdim_ - p0);
         const bool last = p0 + kc == kdim_;
@@ -93,7 +99,7 @@ class Im2colConv final : public ConvImpl {
         if (pointwise_)
           pack_b_panels(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
         else
-          pack_im2col_(g, xg, p0, kc, runs.data(), int64_t(runs.size()), ncols, bl.nr, panel_stride, b_pack);
+          pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, b_pack);
         for (int64_t i0 = 0; i0 < mrows; i0 += bl.mc) {
           const int64_t rows = std::min(bl.mc, mrows - i0);
           gemm_macro_kernel(kernel_, rows, ncols, kc, a + (i0 / bl.mr) * kdim_ * bl.mr + p0 * bl.mr, kdim_ * bl.mr,
@@ -121,6 +127,8 @@ class Im2colConv final : public ConvImpl {
  private:
   int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.mr); }
   std::size_t block_bytes() const { return im2col_block_bytes(b_.kc, b_.pixels, kernel_.blocking.nr); }
+  // A thread's scratch: its packed block, then its pixel runs.
+  std::size_t thread_bytes() const { return im2col_thread_bytes(g_, b_.kc, b_.pixels, kernel_.blocking.nr); }
 
   Geometry g_;
   const SgemmKernel& kernel_;
@@ -140,7 +148,7 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   Blocking b;
   b.kc = std::min(bl.kc, kdim);
   auto bytes_for = [&](int64_t pixel_panels) {
-    return std::size_t(ctx.threads) * im2col_block_bytes(b.kc, pixel_panels * bl.nr, bl.nr);
+    return std::size_t(ctx.threads) * im2col_thread_bytes(g, b.kc, pixel_panels * bl.nr, bl.nr);
   };
   if (bytes_for(1) > ctx.workspace_limit) {
     out.decline("im2col", workspace_too_small(bytes_for(1), ctx.workspace_limit));

@@ -5,16 +5,16 @@
 
 namespace fastconv::detail {
 
-std::vector<PixelRun> pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr) {
-  std::vector<PixelRun> runs;
+int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr, PixelRun* out) {
+  int64_t count = 0;
   for (int64_t col = 0; col < ncols;) {
     const int64_t pixel = n0 + col, p = pixel / g.Q, q = pixel % g.Q;
     const int64_t to_panel_end = nr - col % nr;
     const int64_t length = std::min({g.Q - q, to_panel_end, ncols - col});
-    runs.push_back({col / nr, col % nr, p * g.stride_h, q, length});
+    out[count++] = {col / nr, col % nr, p * g.stride_h, q, length};
     col += length;
   }
-  return runs;
+  return count;
 }
 
 PackIm2colFn pack_b_im2col_for(Isa isa) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "core/cpu.hpp"
 #include "core/geometry.hpp"
@@ -17,7 +16,13 @@ struct PixelRun {
   int64_t iy0, q0;        // first input row of the output row (p * stride_h), first output column
   int64_t length;         // output columns in the run (never crosses a panel)
 };
-std::vector<PixelRun> pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr);
+// Writes the runs of pixels [n0, n0 + ncols) to `out` (room for max_pixel_runs); returns how many.
+int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr, PixelRun* out);
+// The most runs a block of `pixels` consecutive output pixels cuts into: a run ends at every panel
+// end and every output-row end.
+inline int64_t max_pixel_runs(const Geometry& g, int64_t pixels, int nr) {
+  return (pixels + nr - 1) / nr + (pixels + g.Q - 1) / g.Q + 1;
+}
 
 // Rows [k0, k0 + kc) (row k is kernel tap (c, r, s) = (k / RS, k / S % R, k % S) of the group) and
 // the columns of `runs` (ncols pixels) into ceil(ncols/nr) micro-panels of kc x nr floats, k-major,
