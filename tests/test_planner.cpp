@@ -135,3 +135,15 @@ TEST_CASE("planner: FASTCONV_VERBOSE prints plans, executes and declined candida
   CHECK_THAT(log, Catch::Contains("fastconv: plan n1c3h9w9k4r3s3_st2"));
   std::remove(err.c_str());
 }
+
+TEST_CASE("planner: Measure on a huge problem estimates instead of allocating it", "[planner]") {
+  forget_wisdom();
+  ConvProblem p = parse_problem("n64c256h224w224k256r3s3_p1");  // 3.3 GB of input alone
+  PlanOptions m;
+  m.mode = PlanMode::Measure;
+  const uint64_t before = detail::measurements_performed();
+  const Plan plan = Plan::create(p, m);
+  CHECK(detail::measurements_performed() == before);
+  CHECK_THAT(plan.describe(), Catch::Contains("not timed"));
+  CHECK(wisdom_size() == 0);  // an estimate is not wisdom
+}

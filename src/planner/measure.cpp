@@ -2,7 +2,8 @@
 // Budget: candidates run round-robin (interleaved, so that a noisy neighbour hurts all alike);
 // rounds continue until every candidate has 5 runs or 1 second has passed after the first round.
 // The median run counts. A candidate whose estimate is over 8x the best estimate is not timed:
-// it keeps its estimate (a model that far off would be a bug worth a test, not a timing).
+// it keeps its estimate (a model that far off would be a bug worth a test, not a timing). A problem
+// whose tensors exceed 1 GiB is not timed at all (measurable()): it keeps its estimates.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,8 @@ namespace fastconv::detail {
 namespace {
 
 constexpr int kRuns = 5;
+// Synthetic tensors beyond this are not allocated: such a problem keeps its estimates.
+constexpr double kMaxSyntheticBytes = double(1 << 30);
 constexpr double kBudgetSeconds = 1.0;
 constexpr double kHopelessRatio = 8.0;
 
@@ -36,7 +39,13 @@ std::atomic<uint64_t> measurements{0};
 
 uint64_t measurements_performed() { return measurements.load(); }
 
+bool measurable(const Geometry& g) {
+  const double floats = double(g.N) * double(g.input_image() + g.output_image()) + double(g.K * g.Cg * g.R * g.S);
+  return 4.0 * floats <= kMaxSyntheticBytes;
+}
+
 void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const PlanContext& ctx) {
+  if (!measurable(g)) return;
   ++measurements;
   double best_estimate = 1e300;
   for (const auto& c : cands) best_estimate = std::min(best_estimate, c.estimate_ms);

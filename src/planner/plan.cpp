@@ -159,11 +159,13 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
     const std::size_t n = ranking.ranked.size();
     chosen = std::move(ranking.ranked.front());
     std::ostringstream s;
-    s << (measure ? "fastest measured" : "fastest estimated") << " of " << n << " candidate" << (n > 1 ? "s" : "");
+    const bool timed = measure && detail::measurable(g);
+    s << (timed ? "fastest measured" : measure ? "fastest estimated (tensors over 1 GiB are not timed)" : "fastest estimated")
+      << " of " << n << " candidate" << (n > 1 ? "s" : "");
     if (n > 1) s << " (next: " << ranking.ranked[1].impl->name() << " " << format_ms(ranking.ranked[1].time_ms()) << " ms)";
     if (options.algorithm != Algorithm::Auto) s << ", algorithm forced to " << to_string(options.algorithm);
     why = s.str();
-    if (measure) detail::wisdom_remember(detail::wisdom_key(g, ctx, options), chosen.impl->name());
+    if (timed) detail::wisdom_remember(detail::wisdom_key(g, ctx, options), chosen.impl->name());
   }
   auto impl = std::make_shared<const detail::PlanImpl>(g, options, ctx, std::move(chosen), why);
   if (detail::verbose_level() >= 1) {
@@ -263,7 +265,7 @@ std::vector<Candidate> find_algorithms(const ConvProblem& problem, const PlanOpt
   const bool measure = options.mode == PlanMode::Measure;
   detail::Ranking r = detail::rank_candidates(g, ctx, options, measure);
   // What was measured is wisdom: a Plan::create in Measure mode that follows reuses this choice.
-  if (measure && !r.ranked.empty())
+  if (measure && detail::measurable(g) && !r.ranked.empty())
     detail::wisdom_remember(detail::wisdom_key(g, ctx, options), r.ranked.front().impl->name());
   std::vector<Candidate> out;
   for (const auto& c : r.ranked)

@@ -35,6 +35,8 @@ double estimate_seconds(const WorkCounts&, const PlanContext&);
 
 // Times the candidates, interleaved, and fills measured_ms (measure.cpp).
 void measure_candidates(std::vector<RankedImpl>&, const Geometry&, const PlanContext&);
+// Whether Measure mode times this problem (its synthetic tensors fit 1 GiB).
+bool measurable(const Geometry&);
 // How many times measure_candidates has run in this process (lets tests see that wisdom skips it).
 uint64_t measurements_performed();
 
