@@ -375,7 +375,6 @@ TEST_CASE("winograd declines what it cannot do, in words", "[winograd][validatio
   CHECK_THAT(reason(T().input(1, 4, 9, 9).kernel(4, 3, 3).stride(1, 2).get_problem()), Catch::Contains("stride 1x2 (needs 1)"));
   CHECK_THAT(reason(T().input(1, 4, 9, 9).kernel(4, 5, 5).get_problem()), Catch::Contains("kernel 5x5 (needs 3x3)"));
   CHECK_THAT(reason(T().input(1, 4, 9, 9).kernel(4, 1, 3).get_problem()), Catch::Contains("kernel 1x3 (needs 3x3)"));
-  CHECK_THAT(reason(T().input(1, 4, 9, 9).kernel(4, 3, 3).dilation(2).get_problem()), Catch::Contains("dilation 2 (needs 1)"));
   for (const ConvProblem& p : {T().input(1, 4, 9, 9).kernel(4, 3, 3).stride(2).get_problem(),
                                T().input(1, 4, 9, 9).kernel(4, 1, 1).get_problem()})
     ConvTester().problem(p).check_if_applicable(Algorithm::Winograd);  // declines, and Plan::create throws
@@ -425,4 +424,34 @@ TEST_CASE("winograd: where a NaN in the input reaches the output", "[isa][winogr
           CHECK(std::isnan(y[std::size_t(k * 100 + r * 10 + c)]) == expect_nan);
         }
   }
+}
+
+TEST_CASE("winograd: dilated 3x3 through input phases", "[isa][winograd][dilation]") {
+  using T = ConvTester;
+  // Every residue pattern: dilations 2 and 3, unequal ones, paddings that do and do not divide the
+  // dilation, outputs fewer than the dilation on an axis, groups and batch.
+  const ConvProblem cases[] = {
+      T().input(1, 6, 17, 19).kernel(5, 3, 3).pad(2).dilation(2).get_problem(),
+      T().input(2, 8, 20, 13).kernel(12, 3, 3).pad(3).dilation(3).groups(2).get_problem(),
+      T().input(1, 7, 15, 16).kernel(9, 3, 3).pad(1, 2, 0, 3).dilation(2, 3).get_problem(),
+      T().input(1, 5, 6, 30).kernel(4, 3, 3).dilation(2, 1).pad(1).get_problem(),
+      T().input(1, 3, 5, 6).kernel(2, 3, 3).dilation(2).get_problem(),        // one output row
+      T().input(1, 16, 33, 33).kernel(16, 3, 3).pad(2).dilation(2).get_problem(),
+      T().input(1, 4, 9, 9).kernel(4, 3, 3).pad(4).dilation(4).get_problem(),  // phases of padding only
+  };
+  for (const ConvProblem& p : cases)
+    for (const char* variant : {"winograd_f2x2", "winograd_f4x4"}) {
+      INFO(to_string(p) << " " << variant);
+      const std::string impl = T().problem(p).implementation(variant).compare_threads({1, 3}).check(Algorithm::Winograd);
+      CHECK_THAT(impl, Catch::StartsWith(std::string(variant) + "_3x3_dilated_"));
+    }
+  // The foundation sweep's dilated 3x3 stride-1 cases apply too.
+  int dilated = 0;
+  for (const ConvProblem& p : testing::foundation_sweep())
+    if (p.kernel_height == 3 && p.kernel_width == 3 && p.stride_h == 1 && p.stride_w == 1 &&
+        (p.dilation_h > 1 || p.dilation_w > 1)) {
+      T().problem(p).check(Algorithm::Winograd);
+      ++dilated;
+    }
+  CHECK(dilated > 0);
 }

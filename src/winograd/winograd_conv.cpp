@@ -17,6 +17,7 @@
 #include "core/checked.hpp"
 #include "core/phase_stats.hpp"
 #include "gemm/macro_kernel.hpp"
+#include "winograd/dilated_phases.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
 #include "winograd/winograd_transforms.hpp"
@@ -295,13 +296,31 @@ void propose_winograd(const Geometry& g, const PlanContext& ctx, Proposals& out)
   auto pair = [](int64_t a, int64_t b) { return a == b ? std::to_string(a) : std::to_string(a) + "x" + std::to_string(b); };
   if (g.R != 3 || g.S != 3) add("kernel " + std::to_string(g.R) + "x" + std::to_string(g.S) + " (needs 3x3)");
   if (g.stride_h != 1 || g.stride_w != 1) add("stride " + pair(g.stride_h, g.stride_w) + " (needs 1)");
-  if (g.dil_h != 1 || g.dil_w != 1) add("dilation " + pair(g.dil_h, g.dil_w) + " (needs 1)");
   if (!why.empty()) {
     out.decline("winograd", why);
     return;
   }
-  propose_variant(2, g, ctx, out);
-  propose_variant(4, g, ctx, out);
+  if (g.dil_h == 1 && g.dil_w == 1) {
+    propose_variant(2, g, ctx, out);
+    propose_variant(4, g, ctx, out);
+    return;
+  }
+  // Dilated: the same tiles over each input phase (dilated_phases.hpp).
+  for (int m : {2, 4}) {
+    const std::string family = m == 2 ? "winograd_f2x2_3x3" : "winograd_f4x4_3x3";
+    auto make = [m](const Geometry& phase, const PlanContext& c, std::string* reason) -> std::unique_ptr<ConvImpl> {
+      Proposals p;
+      propose_variant(m, phase, c, p);
+      if (!p.impls().empty()) return std::move(p.impls().front());
+      *reason = p.declined().empty() ? "no phase implementation" : p.declined().front().reason;
+      return nullptr;
+    };
+    std::string reason;
+    if (auto impl = make_dilated_by_phases(g, ctx, family, make, &reason))
+      out.add(std::move(impl));
+    else
+      out.decline(family + "_dilated", reason);
+  }
 }
 
 }  // namespace fastconv::detail

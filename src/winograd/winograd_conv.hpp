@@ -1,4 +1,5 @@
-// Algorithm::Winograd for 3x3 kernels at stride 1 and dilation 1 (any padding, groups, batch):
+// Algorithm::Winograd for 3x3 kernels at stride 1 (any padding, groups, batch; a dilated kernel
+// runs over each input phase, see dilated_phases.hpp, as "winograd_f4x4_3x3_dilated_..."):
 // F(2x2,3x3) ("winograd_f2x2_3x3_<gemm tile>", 4x4 tiles, 2.25x fewer multiplies, error <= 1e-5,
 // exact on small integers) and F(4x4,3x3) ("winograd_f4x4_3x3_<gemm tile>", 6x6 tiles, 4x fewer
 // multiplies, error <= 1e-4). The planner picks between them; PlanOptions::implementation =
