@@ -1,9 +1,9 @@
 #include "suite.hpp"
 
-#include "args.hpp"
-
 #include <fstream>
 #include <sstream>
+
+#include "args.hpp"
 
 namespace fastconv::tools {
 namespace {
