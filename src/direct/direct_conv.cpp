@@ -1,0 +1,415 @@
+// Algorithm::Direct. Each task copies the input rows it reads into a small buffer, zero padding
+// written out and each row split by column phase (column mod stride_w), so that every tap of any
+// stride, dilation and padding is a plain vector load; then register tiles sweep the buffer.
+//  - direct_general: MK output channels x NR rows x NV vectors per tile, taps listed in a table
+//    built at plan time (channel, kernel row, kernel column order). Covers every problem.
+//  - direct_depthwise_RxS: one input channel per group and fewer than 4 outputs per group, R = 3, 5
+//    or 7, vertical stride 1 or 2: a stencil over a strip of rows, each input vector feeding every
+//    output row it reaches.
+// Tasks split images, groups (channels), row blocks and output-channel blocks; each output is one
+// chain of FMAs in a fixed tap order, so the bits do not depend on the blocking or the threads.
+#include "direct/direct_conv.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "core/checked.hpp"
+#include "direct/direct_kernels.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+// The row buffer lives on each task's stack, sized like an L1 tile (32 KiB), so Direct needs no
+// workspace and stays applicable under any workspace limit.
+constexpr int64_t kBufferFloats = 8192;
+
+int log2_of(int v) {
+  int l = 0;
+  while ((1 << l) < v) ++l;
+  return l;
+}
+
+// Splits n items into `parts` runs whose sizes differ by at most one; begin of run i.
+int64_t run_begin(int64_t n, int64_t parts, int64_t i) { return i * (n / parts) + std::min(i, n % parts); }
+
+// Where a run of taps finds its input in the buffer: rows_per_c rows per channel, row_stride floats
+// per row, the row made of one segment of wph floats per column phase the taps read.
+struct RowLayout {
+  int64_t rows_per_c = 0, wph = 0, row_stride = 0;
+  std::vector<int32_t> phases;  // column phase of each segment
+  std::vector<int32_t> soff;    // offset in a row of tap s0 + i
+  int64_t floats_per_c() const { return rows_per_c * row_stride; }
+};
+
+// Layout for mp output rows, nr kernel rows, the ns kernel columns from s0, nvc vectors of width.
+RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  RowLayout l;
+  l.rows_per_c = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
+  l.wph = nvc * lanes + (ns - 1) * g.dil_w / g.stride_w;
+  for (int64_t i = 0; i < ns; ++i) {
+    const int32_t ph = int32_t(i * g.dil_w % g.stride_w);
+    if (std::find(l.phases.begin(), l.phases.end(), ph) == l.phases.end()) l.phases.push_back(ph);
+  }
+  std::sort(l.phases.begin(), l.phases.end());
+  l.row_stride = int64_t(l.phases.size()) * l.wph;
+  for (int64_t i = 0; i < ns; ++i) {
+    const int64_t d = i * g.dil_w;
+    const int64_t seg = std::find(l.phases.begin(), l.phases.end(), int32_t(d % g.stride_w)) - l.phases.begin();
+    l.soff.push_back(int32_t(seg * l.wph + d / g.stride_w));
+  }
+  return l;
+}
+
+// Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
+bool fits(const Geometry& g, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
+  const __int128 wph = __int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w;
+  const __int128 phases = std::min<__int128>(ns, g.stride_w);
+  return __int128(channels) * rows * phases * wph <= kBufferFloats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// General kernel.
+
+// A run of taps, contiguous in (channel, kernel row, kernel column) order: whole channels when
+// they fit the buffer, else kernel rows of one channel, else kernel columns of one row.
+struct TapBlock {
+  int64_t c0, nc, r0, nr, s0, ns;
+  int64_t rows_per_c, wph, row_stride;
+  int64_t phase_begin, nphases;
+  int64_t tap_begin, ntaps;
+};
+
+struct GeneralBlocking {
+  int mk;                  // output channels per k-block (the last one may be narrower)
+  int nr, nv;              // tile rows and vectors
+  int64_t mp;              // output rows per row block
+  int64_t nvc;             // vectors per width chunk
+  int64_t chunks;          // width chunks
+  int64_t row_blocks;
+  int64_t kblocks, kb_per_task, ksplits;
+  std::vector<TapBlock> blocks;
+  std::vector<int32_t> taps, phases;
+};
+
+class DirectGeneral final : public ConvImpl {
+ public:
+  DirectGeneral(const Geometry& g, const DirectKernels& kern, GeneralBlocking b)
+      : g_(g), kern_(kern), b_(std::move(b)), T_(g.Cg * g.R * g.S) {}
+
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return std::string("direct_general__") + isa_name(kern_.isa); }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "SIMD direct, tile " << b_.mk << " channels x " << b_.nr << " rows x " << b_.nv << " vectors of "
+      << kern_.lanes << ", " << b_.mp << " output rows x " << b_.nvc * kern_.lanes << " columns per packed block, "
+      << b_.blocks.size() << " tap block(s) of up to " << b_.blocks.front().ntaps << " taps, "
+      << tasks() << " tasks, no workspace";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    for (int64_t grp = 0; grp < g_.groups; ++grp) {
+      float* dst = packed + grp * group_floats();
+      for (int64_t kb = 0; kb < b_.kblocks; ++kb) {
+        const int64_t k0 = kb * b_.mk, mkb = block_width(kb), mkv = std::min<int64_t>(b_.mk, g_.Kg - k0);
+        float* d = dst + kb * b_.mk * T_;
+        for (int64_t t = 0; t < T_; ++t)
+          for (int64_t i = 0; i < mkb; ++i) d[t * mkb + i] = i < mkv ? w[(grp * g_.Kg + k0 + i) * T_ + t] : 0.0f;
+      }
+    }
+    float* b = packed + g_.groups * group_floats();
+    for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
+  }
+  void execute(const float* x, const float* packed, float* y, void*, const ThreadPool& pool) const override {
+    pool.for_each(tasks(), [&](int64_t task, int) { run_task(task, x, packed, y); });
+  }
+  WorkCounts work() const override {
+    WorkCounts w;
+    int64_t lanes_computed = 0;  // per output row, vectors rounded up
+    for (int64_t ch = 0; ch < b_.chunks; ++ch)
+      lanes_computed += round_up(std::min(b_.nvc * kern_.lanes, g_.Q - ch * b_.nvc * kern_.lanes), kern_.lanes);
+    int64_t channels_computed = 0;
+    for (int64_t kb = 0; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
+    w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
+                     double(lanes_computed) * double(T_);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * T_));
+    w.parallel_tasks = double(tasks());
+    return w;
+  }
+
+ private:
+  int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
+  // Packed width of k-block kb: MK, or for the last block the narrowest tile that holds the rest.
+  int64_t block_width(int64_t kb) const {
+    const int64_t rest = g_.Kg - kb * b_.mk;
+    return rest >= b_.mk ? b_.mk : int64_t(1) << log2_of(int(rest));
+  }
+  int64_t group_floats() const {
+    int64_t f = 0;
+    for (int64_t kb = 0; kb < b_.kblocks; ++kb) f += block_width(kb) * T_;
+    return f;
+  }
+
+  void run_task(int64_t task, const float* x, const float* packed, float* y) const {
+    const Geometry& g = g_;
+    const int L = kern_.lanes;
+    alignas(64) float buf[kBufferFloats];
+    const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
+    const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
+    const int64_t p0 = rb * b_.mp, mpv = std::min(b_.mp, g.P - p0);
+    const int64_t kb_begin = ks * b_.kb_per_task, kb_end = std::min(b_.kblocks, kb_begin + b_.kb_per_task);
+    const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+    const float* wg = packed + grp * group_floats();
+    const float* bias = packed + g.groups * group_floats() + grp * g.Kg;
+    float* yg = y + (n * g.K + grp * g.Kg) * g.P * g.Q;
+    for (int64_t ch = 0; ch < b_.chunks; ++ch) {
+      const int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
+      const int64_t nvq = ceil_div(qc, L);
+      const int lanes_last = int(qc - (nvq - 1) * L);
+      const int64_t vtiles = ceil_div(nvq, b_.nv);
+      for (std::size_t bi = 0; bi < b_.blocks.size(); ++bi) {
+        const TapBlock& blk = b_.blocks[bi];
+        RowPack pk;
+        pk.H = g.H, pk.W = g.W;
+        pk.iy0 = p0 * g.stride_h - g.pad_t + blk.r0 * g.dil_h;
+        pk.rows = (mpv - 1) * g.stride_h + (blk.nr - 1) * g.dil_h + 1;
+        pk.ix0 = q0 * g.stride_w + blk.s0 * g.dil_w - g.pad_l;
+        pk.sw = g.stride_w;
+        pk.phase = b_.phases.data() + blk.phase_begin;
+        pk.phases = blk.nphases, pk.wph = blk.wph, pk.row_stride = blk.row_stride;
+        for (int64_t c = 0; c < blk.nc; ++c) {
+          pk.x = xg + (blk.c0 + c) * g.H * g.W;
+          pk.dst = buf + c * blk.rows_per_c * blk.row_stride;
+          kern_.pack(pk);
+        }
+        DirectTile t;
+        t.taps = b_.taps.data() + blk.tap_begin;
+        t.ntaps = blk.ntaps;
+        t.row_off = g.stride_h * blk.row_stride;
+        t.out_k_stride = g.P * g.Q;
+        t.ldo = g.Q;
+        for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
+          const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
+          const int mki = log2_of(int(mkb));
+          t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
+          t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
+          t.bias = bi == 0 ? bias + k0 : nullptr;
+          for (int64_t r0 = 0; r0 < mpv; r0 += b_.nr) {
+            const int64_t nrt = std::min<int64_t>(b_.nr, mpv - r0);
+            for (int64_t vt = 0; vt < vtiles; ++vt) {
+              const int64_t v0 = run_begin(nvq, vtiles, vt), nvt = run_begin(nvq, vtiles, vt + 1) - v0;
+              t.buf = buf + r0 * t.row_off + v0 * L;
+              t.out = yg + (k0 * g.P + p0 + r0) * g.Q + q0 + v0 * L;
+              t.lanes_last = v0 + nvt == nvq ? lanes_last : L;
+              kern_.tile[mki][nrt - 1][nvt - 1](t);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  Geometry g_;
+  const DirectKernels& kern_;
+  GeneralBlocking b_;
+  int64_t T_;
+};
+
+void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, int64_t r0, int64_t nr, int64_t s0,
+               int64_t ns, int lanes) {
+  const RowLayout l = row_layout(g, b.mp, nr, ns, b.nvc, lanes);
+  TapBlock t{c0, nc, r0, nr, s0, ns, l.rows_per_c, l.wph, l.row_stride, int64_t(b.phases.size()),
+             int64_t(l.phases.size()), int64_t(b.taps.size()), nc * nr * ns};
+  b.phases.insert(b.phases.end(), l.phases.begin(), l.phases.end());
+  for (int64_t c = 0; c < nc; ++c)
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t s = 0; s < ns; ++s)
+        b.taps.push_back(int32_t((c * l.rows_per_c + r * g.dil_h) * l.row_stride + l.soff[std::size_t(s)]));
+  b.blocks.push_back(t);
+}
+
+GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads) {
+  const int L = kern.lanes;
+  GeneralBlocking b;
+  // Output channels per tile: the widest variant, or the narrowest that holds all of a small group.
+  const int widest = 1 << (kern.mk_variants - 1);
+  b.mk = g.Kg >= widest ? widest : 1 << log2_of(int(g.Kg));
+  const int64_t nvq = ceil_div(g.Q, L);
+  // Vectors along the width as many as the accumulators allow, split evenly; rows with the rest.
+  const int64_t max_nv = std::min<int64_t>(kMaxNv, kern.accumulators / b.mk);
+  b.nv = int(ceil_div(nvq, ceil_div(nvq, max_nv)));
+  b.nr = int(std::min<int64_t>({kMaxNr, kern.accumulators / (b.mk * b.nv), g.P}));
+  while (b.nr > 1 && !fits(g, 1, b.nr, g.R, g.S, 1, L)) --b.nr;
+
+  if (fits(g, 1, b.nr, g.R, g.S, 1, L)) {
+    // Whole channels per block. The widest chunk that fits, then the row block that balances the
+    // repacking of overlapping rows against extra passes over the output (blocks of channels).
+    b.nvc = nvq;
+    while (!fits(g, 1, b.nr, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+    double best = 0;
+    for (int64_t mp = b.nr; mp <= std::max<int64_t>(b.nr, std::min<int64_t>(g.P, 32)); mp += b.nr) {
+      if (!fits(g, 1, mp, g.R, g.S, b.nvc, L)) break;
+      const RowLayout l = row_layout(g, mp, g.R, g.S, b.nvc, L);
+      const int64_t cb = std::min(g.Cg, kBufferFloats / l.floats_per_c());
+      const int64_t passes = ceil_div(g.Cg, cb);
+      const double cost = double(g.Cg) * double(l.floats_per_c()) / double(mp) +
+                          double(2 * passes - 1) * double(g.Kg) * double(b.nvc * L);
+      if (mp == b.nr || cost < best) best = cost, b.mp = mp;
+    }
+    const int64_t cb = std::min(g.Cg, kBufferFloats / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
+    for (int64_t c0 = 0; c0 < g.Cg; c0 += cb) add_block(g, b, c0, std::min(cb, g.Cg - c0), 0, g.R, 0, g.S, L);
+  } else {
+    // Huge or widely dilated kernels: one channel's kernel rows, or one row's columns, per block.
+    b.nr = 1, b.nv = 1, b.mp = 1, b.nvc = 1;
+    if (fits(g, 1, 1, 1, g.S, 1, L)) {
+      int64_t rb = 1;
+      while (rb < g.R && fits(g, 1, 1, rb + 1, g.S, 1, L)) ++rb;
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t r0 = 0; r0 < g.R; r0 += rb) add_block(g, b, c, 1, r0, std::min(rb, g.R - r0), 0, g.S, L);
+    } else {
+      int64_t sb = 1;
+      while (sb < g.S && fits(g, 1, 1, 1, sb + 1, 1, L)) ++sb;
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s0 = 0; s0 < g.S; s0 += sb) add_block(g, b, c, 1, r, 1, s0, std::min(sb, g.S - s0), L);
+    }
+  }
+  b.chunks = ceil_div(nvq, b.nvc);
+  b.row_blocks = ceil_div(g.P, b.mp);
+  // Enough tasks for the threads: split the output channels too (each split packs its rows again).
+  b.kblocks = ceil_div(g.Kg, b.mk);
+  const int64_t base = g.N * g.groups * b.row_blocks, want = threads > 1 ? 4 * int64_t(threads) : 1;
+  b.ksplits = base >= want ? 1 : std::min(b.kblocks, ceil_div(want, base));
+  b.kb_per_task = ceil_div(b.kblocks, b.ksplits);
+  b.ksplits = ceil_div(b.kblocks, b.kb_per_task);
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise kernel.
+
+struct DepthwiseBlocking {
+  int64_t mp_max;  // rows per strip (strips are balanced, sizes differ by at most one)
+  int64_t strips;
+  int64_t nvc, chunks;
+  RowLayout layout;
+};
+
+class DirectDepthwise final : public ConvImpl {
+ public:
+  DirectDepthwise(const Geometry& g, const DirectKernels& kern, DepthwiseBlocking b)
+      : g_(g), kern_(kern), b_(std::move(b)), ridx_(int(g.R - 3) / 2) {}
+
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override {
+    return "direct_depthwise_" + std::to_string(g_.R) + "x" + std::to_string(g_.S) + "_s" +
+           std::to_string(g_.stride_h) + "__" + isa_name(kern_.isa);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "SIMD depthwise stencil, " << g_.R << " kernel rows in registers, strips of up to " << b_.mp_max
+      << " output rows x " << b_.nvc * kern_.lanes << " columns, " << g_.Kg << " output(s) per input channel, "
+      << tasks() << " tasks, no workspace";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t packed_weights_floats() const override { return std::size_t(g_.K * g_.R * g_.S + g_.K); }
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    const int64_t RS = g_.R * g_.S;
+    for (int64_t k = 0; k < g_.K; ++k)
+      for (int64_t r = 0; r < g_.R; ++r)
+        for (int64_t s = 0; s < g_.S; ++s) packed[k * RS + s * g_.R + r] = w[k * RS + r * g_.S + s];
+    for (int64_t k = 0; k < g_.K; ++k) packed[g_.K * RS + k] = bias ? bias[k] : 0.0f;
+  }
+  void execute(const float* x, const float* packed, float* y, void*, const ThreadPool& pool) const override {
+    pool.for_each(tasks(), [&](int64_t task, int) { run_task(task, x, packed, y); });
+  }
+  WorkCounts work() const override {
+    WorkCounts w;
+    const double lanes_computed = double(g_.P) * double(round_up(g_.Q, kern_.lanes));
+    w.depthwise_flops = 2.0 * double(g_.N * g_.K) * lanes_computed * double(g_.R * g_.S);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * g_.R * g_.S));
+    w.parallel_tasks = double(tasks());
+    return w;
+  }
+
+ private:
+  int64_t tasks() const { return g_.N * g_.C * b_.strips; }
+
+  void run_task(int64_t task, const float* x, const float* packed, float* y) const {
+    const Geometry& g = g_;
+    const int L = kern_.lanes;
+    alignas(64) float buf[kBufferFloats];
+    const int64_t st = task % b_.strips, nc = task / b_.strips, c = nc % g.C, n = nc / g.C;
+    const int64_t p0 = run_begin(g.P, b_.strips, st), mpv = run_begin(g.P, b_.strips, st + 1) - p0;
+    const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
+    const RowLayout& l = b_.layout;
+    RowPack pk;
+    pk.x = x + (n * g.C + c) * g.H * g.W;
+    pk.H = g.H, pk.W = g.W;
+    pk.iy0 = p0 * g.stride_h - g.pad_t;
+    pk.rows = (mpv - 1) * g.stride_h + g.R;
+    pk.sw = g.stride_w;
+    pk.phase = l.phases.data();
+    pk.phases = int64_t(l.phases.size()), pk.wph = l.wph, pk.row_stride = l.row_stride;
+    pk.dst = buf;
+    DwStrip a;
+    a.buf = buf;
+    a.row_stride = l.row_stride;
+    a.soff = l.soff.data();
+    a.S = g.S;
+    a.ldo = g.Q;
+    for (int64_t ch = 0; ch < b_.chunks; ++ch) {
+      const int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
+      pk.ix0 = q0 * g.stride_w - g.pad_l;
+      kern_.pack(pk);
+      a.nvec = ceil_div(qc, L);
+      a.lanes_last = int(qc - (a.nvec - 1) * L);
+      for (int64_t j = 0; j < g.Kg; ++j) {
+        const int64_t k = c * g.Kg + j;
+        a.w = packed + k * g.R * g.S;
+        a.bias = packed[g.K * g.R * g.S + k];
+        a.out = y + ((n * g.K + k) * g.P + p0) * g.Q + q0;
+        fn(a);
+      }
+    }
+  }
+
+  Geometry g_;
+  const DirectKernels& kern_;
+  DepthwiseBlocking b_;
+  int ridx_;
+};
+
+// The depthwise stencil applies to one input channel per group with 1 to 3 outputs each (from 4 on,
+// the general tile shares each input vector among 4 channels), R = 3, 5, 7, vertical stride 1 or
+// 2 without vertical dilation, and rows that fit the buffer.
+bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, DepthwiseBlocking& b) {
+  if (g.Cg != 1 || g.Kg > 3 || (g.R != 3 && g.R != 5 && g.R != 7) || g.stride_h > 2 || g.dil_h != 1) return false;
+  const int L = kern.lanes;
+  const int64_t mp_limit = kern.dw_rows[(g.R - 3) / 2];
+  b.strips = ceil_div(g.P, mp_limit);
+  b.mp_max = ceil_div(g.P, b.strips);
+  const int64_t nvq = ceil_div(g.Q, L);
+  b.nvc = nvq;
+  while (b.nvc > 1 && !fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+  if (!fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
+  b.chunks = ceil_div(nvq, b.nvc);
+  b.layout = row_layout(g, b.mp_max, g.R, g.S, b.nvc, L);
+  return true;
+}
+
+}  // namespace
+
+void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const DirectKernels& kern = direct_kernels(ctx.isa);
+  DepthwiseBlocking dw;
+  if (depthwise_blocking(g, kern, dw))
+    out.add(std::make_unique<DirectDepthwise>(g, kern, std::move(dw)));
+  else
+    out.add(std::make_unique<DirectGeneral>(g, kern, general_blocking(g, kern, ctx.threads)));
+}
+
+}  // namespace fastconv::detail
