@@ -45,7 +45,7 @@ struct RowLayout {
 RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
   RowLayout l;
   l.rows_per_c = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
-  l.wph = nvc * lanes + (ns - 1) * g.dil_w / g.stride_w;
+  l.wph = round_up(nvc * lanes + (ns - 1) * g.dil_w / g.stride_w, lanes);  // whole vectors
   for (int64_t i = 0; i < ns; ++i) {
     const int32_t ph = int32_t(i * g.dil_w % g.stride_w);
     if (std::find(l.phases.begin(), l.phases.end(), ph) == l.phases.end()) l.phases.push_back(ph);
@@ -63,7 +63,7 @@ RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int6
 // Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
 bool fits(const Geometry& g, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
   const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
-  const __int128 wph = __int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w;
+  const __int128 wph = (__int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w + lanes - 1) / lanes * lanes;
   const __int128 phases = std::min<__int128>(ns, g.stride_w);
   return __int128(channels) * rows * phases * wph <= kBufferFloats;
 }
@@ -291,10 +291,12 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
 // Depthwise kernel.
 
 struct DepthwiseBlocking {
-  int64_t mp_max;  // rows per strip (strips are balanced, sizes differ by at most one)
-  int64_t strips;
-  int64_t nvc, chunks;
+  int64_t mp_max;                    // output rows per strip, at most
+  std::vector<int64_t> strip_begin;  // strips + 1 row indices, strip sizes differ by at most one
+  int64_t nvc, chunks;               // vectors per width chunk, chunks
+  int64_t units, tasks;              // units: (image, channel, strip), run in `tasks` even runs
   RowLayout layout;
+  int64_t strips() const { return int64_t(strip_begin.size()) - 1; }
 };
 
 class DirectDepthwise final : public ConvImpl {
@@ -309,9 +311,9 @@ class DirectDepthwise final : public ConvImpl {
   }
   std::string describe() const override {
     std::ostringstream s;
-    s << "SIMD depthwise stencil, " << g_.R << " kernel rows in registers, strips of up to " << b_.mp_max
-      << " output rows x " << b_.nvc * kern_.lanes << " columns, " << g_.Kg << " output(s) per input channel, "
-      << tasks() << " tasks, no workspace";
+    s << "SIMD depthwise stencil, " << g_.R << " kernel rows in registers, " << b_.strips() << " strip(s) of up to "
+      << b_.mp_max << " output rows x " << b_.nvc * kern_.lanes << " columns, " << g_.Kg
+      << " output(s) per input channel, " << b_.tasks << " tasks, no workspace";
     return s.str();
   }
   std::size_t workspace_bytes() const override { return 0; }
@@ -324,33 +326,25 @@ class DirectDepthwise final : public ConvImpl {
     for (int64_t k = 0; k < g_.K; ++k) packed[g_.K * RS + k] = bias ? bias[k] : 0.0f;
   }
   void execute(const float* x, const float* packed, float* y, void*, const ThreadPool& pool) const override {
-    pool.for_each(tasks(), [&](int64_t task, int) { run_task(task, x, packed, y); });
+    pool.for_each(b_.tasks, [&](int64_t task, int) { run_task(task, x, packed, y); });
   }
   WorkCounts work() const override {
     WorkCounts w;
     const double lanes_computed = double(g_.P) * double(round_up(g_.Q, kern_.lanes));
     w.depthwise_flops = 2.0 * double(g_.N * g_.K) * lanes_computed * double(g_.R * g_.S);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * g_.R * g_.S));
-    w.parallel_tasks = double(tasks());
+    w.parallel_tasks = double(b_.tasks);
     return w;
   }
 
  private:
-  int64_t tasks() const { return g_.N * g_.C * b_.strips; }
-
   void run_task(int64_t task, const float* x, const float* packed, float* y) const {
     const Geometry& g = g_;
     const int L = kern_.lanes;
     alignas(64) float buf[kBufferFloats];
-    const int64_t st = task % b_.strips, nc = task / b_.strips, c = nc % g.C, n = nc / g.C;
-    const int64_t p0 = run_begin(g.P, b_.strips, st), mpv = run_begin(g.P, b_.strips, st + 1) - p0;
-    const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
     const RowLayout& l = b_.layout;
     RowPack pk;
-    pk.x = x + (n * g.C + c) * g.H * g.W;
     pk.H = g.H, pk.W = g.W;
-    pk.iy0 = p0 * g.stride_h - g.pad_t;
-    pk.rows = (mpv - 1) * g.stride_h + g.R;
     pk.sw = g.stride_w;
     pk.phase = l.phases.data();
     pk.phases = int64_t(l.phases.size()), pk.wph = l.wph, pk.row_stride = l.row_stride;
@@ -361,19 +355,38 @@ class DirectDepthwise final : public ConvImpl {
     a.soff = l.soff.data();
     a.S = g.S;
     a.ldo = g.Q;
-    for (int64_t ch = 0; ch < b_.chunks; ++ch) {
-      const int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
-      pk.ix0 = q0 * g.stride_w - g.pad_l;
-      kern_.pack(pk);
-      a.nvec = ceil_div(qc, L);
-      a.lanes_last = int(qc - (a.nvec - 1) * L);
-      for (int64_t j = 0; j < g.Kg; ++j) {
-        const int64_t k = c * g.Kg + j;
-        a.w = packed + k * g.R * g.S;
-        a.bias = packed[g.K * g.R * g.S + k];
-        a.out = y + ((n * g.K + k) * g.P + p0) * g.Q + q0;
-        fn(a);
+    // With one chunk every pack of this task writes the same columns: zero the buffer once and
+    // let each pack write only the columns inside the input.
+    if (b_.chunks == 1) {
+      std::fill(buf, buf + l.floats_per_c(), 0.0f);
+      pk.edges_zero = true;
+    }
+    const int64_t u0 = run_begin(b_.units, b_.tasks, task), u1 = run_begin(b_.units, b_.tasks, task + 1);
+    const int64_t strips = b_.strips();
+    int64_t st = u0 % strips, nc = u0 / strips;  // unit = (n*C + c)*strips + st
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t p0 = b_.strip_begin[std::size_t(st)], mpv = b_.strip_begin[std::size_t(st) + 1] - p0;
+      const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
+      const int64_t c = nc % g.C;
+      pk.x = x + nc * g.H * g.W;
+      pk.iy0 = p0 * g.stride_h - g.pad_t;
+      pk.rows = (mpv - 1) * g.stride_h + g.R;
+      for (int64_t ch = 0; ch < b_.chunks; ++ch) {
+        // The last chunk, when narrower than a vector, moves back to end at the row end.
+        int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
+        if (qc < L && g.Q >= L) q0 = g.Q - L, qc = L;
+        pk.ix0 = q0 * g.stride_w - g.pad_l;
+        kern_.pack(pk);
+        a.width = qc;
+        for (int64_t j = 0; j < g.Kg; ++j) {
+          const int64_t k = c * g.Kg + j;
+          a.w = packed + k * g.R * g.S;
+          a.bias = packed[g.K * g.R * g.S + k];
+          a.out = y + ((nc / g.C * g.K + k) * g.P + p0) * g.Q + q0;
+          fn(a);
+        }
       }
+      if (++st == strips) st = 0, ++nc;
     }
   }
 
@@ -386,18 +399,22 @@ class DirectDepthwise final : public ConvImpl {
 // The depthwise stencil applies to one input channel per group with 1 to 3 outputs each (from 4 on,
 // the general tile shares each input vector among 4 channels), R = 3, 5, 7, vertical stride 1 or
 // 2 without vertical dilation, and rows that fit the buffer.
-bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, DepthwiseBlocking& b) {
+bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int threads, DepthwiseBlocking& b) {
   if (g.Cg != 1 || g.Kg > 3 || (g.R != 3 && g.R != 5 && g.R != 7) || g.stride_h > 2 || g.dil_h != 1) return false;
   const int L = kern.lanes;
-  const int64_t mp_limit = kern.dw_rows[(g.R - 3) / 2];
-  b.strips = ceil_div(g.P, mp_limit);
-  b.mp_max = ceil_div(g.P, b.strips);
+  const int64_t strips = ceil_div(g.P, kern.dw_rows[(g.R - 3) / 2]);
+  b.mp_max = ceil_div(g.P, strips);
+  for (int64_t i = 0; i <= strips; ++i) b.strip_begin.push_back(run_begin(g.P, strips, i));
   const int64_t nvq = ceil_div(g.Q, L);
   b.nvc = nvq;
   while (b.nvc > 1 && !fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
   if (!fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
   b.chunks = ceil_div(nvq, b.nvc);
   b.layout = row_layout(g, b.mp_max, g.R, g.S, b.nvc, L);
+  // A few even runs of units per thread: enough to balance, few enough that a task is not all
+  // overhead on small layers.
+  b.units = g.N * g.C * strips;
+  b.tasks = std::min(b.units, threads > 1 ? 8 * int64_t(threads) : 1);
   return true;
 }
 
@@ -406,7 +423,7 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, DepthwiseB
 void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const DirectKernels& kern = direct_kernels(ctx.isa);
   DepthwiseBlocking dw;
-  if (depthwise_blocking(g, kern, dw))
+  if (depthwise_blocking(g, kern, ctx.threads, dw))
     out.add(std::make_unique<DirectDepthwise>(g, kern, std::move(dw)));
   else
     out.add(std::make_unique<DirectGeneral>(g, kern, general_blocking(g, kern, ctx.threads)));

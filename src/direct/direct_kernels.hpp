@@ -12,8 +12,9 @@
 namespace fastconv::detail {
 
 // Packs `rows` consecutive input rows, starting at input row iy0 (rows outside [0, H) become zeros),
-// into dst with row_stride floats per row. A row holds `phases` segments of wph floats; segment k
-// holds the columns ix = ix0 + phase[k] + j*sw for j in [0, wph) (zeros outside [0, W)).
+// into dst with row_stride floats per row. A row holds `phases` segments of wph floats (a multiple
+// of the vector width); segment k holds the columns ix = ix0 + phase[k] + j*sw for j in [0, wph)
+// (zeros outside [0, W)).
 struct RowPack {
   const float* x;  // one channel plane, H x W
   int64_t H, W;
@@ -22,6 +23,9 @@ struct RowPack {
   const int32_t* phase;  // `phases` column phases, each in [0, sw)
   int64_t phases, wph, row_stride;
   float* dst;
+  // The columns outside the input row already hold zeros in every row of dst (a buffer reused
+  // with the same columns): write only the inside.
+  bool edges_zero = false;
 };
 using RowPackFn = void (*)(const RowPack&);
 
@@ -57,8 +61,7 @@ struct DwStrip {
   float bias;
   float* out;       // first output row of the strip, first column of the chunk
   int64_t ldo;      // Q
-  int64_t nvec;     // vectors along the width
-  int lanes_last;   // valid lanes of the last vector
+  int64_t width;    // output columns of the chunk
 };
 using DwStripFn = void (*)(const DwStrip&);
 
