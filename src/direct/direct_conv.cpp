@@ -293,8 +293,9 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
 struct DepthwiseBlocking {
   int64_t mp_max;                    // output rows per strip, at most
   std::vector<int64_t> strip_begin;  // strips + 1 row indices, strip sizes differ by at most one
+  int64_t strips_per_unit;           // all strips (one pack per channel) or one
   int64_t nvc, chunks;               // vectors per width chunk, chunks
-  int64_t units, tasks;              // units: (image, channel, strip), run in `tasks` even runs
+  int64_t units, tasks;              // units: (image, channel, strips), run in `tasks` even runs
   RowLayout layout;
   int64_t strips() const { return int64_t(strip_begin.size()) - 1; }
 };
@@ -355,22 +356,16 @@ class DirectDepthwise final : public ConvImpl {
     a.soff = l.soff.data();
     a.S = g.S;
     a.ldo = g.Q;
-    // With one chunk every pack of this task writes the same columns: zero the buffer once and
-    // let each pack write only the columns inside the input.
-    if (b_.chunks == 1) {
-      std::fill(buf, buf + l.floats_per_c(), 0.0f);
-      pk.edges_zero = true;
-    }
     const int64_t u0 = run_begin(b_.units, b_.tasks, task), u1 = run_begin(b_.units, b_.tasks, task + 1);
-    const int64_t strips = b_.strips();
-    int64_t st = u0 % strips, nc = u0 / strips;  // unit = (n*C + c)*strips + st
+    const int64_t unit_strips = b_.strips_per_unit, units_per_c = b_.strips() / unit_strips;
+    int64_t us = u0 % units_per_c, nc = u0 / units_per_c;  // unit = (n*C + c)*units_per_c + us
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t p0 = b_.strip_begin[std::size_t(st)], mpv = b_.strip_begin[std::size_t(st) + 1] - p0;
-      const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
+      const std::size_t st0 = std::size_t(us * unit_strips), st1 = st0 + std::size_t(unit_strips);
+      const int64_t p0 = b_.strip_begin[st0], rows = b_.strip_begin[st1] - p0;
       const int64_t c = nc % g.C;
       pk.x = x + nc * g.H * g.W;
       pk.iy0 = p0 * g.stride_h - g.pad_t;
-      pk.rows = (mpv - 1) * g.stride_h + g.R;
+      pk.rows = (rows - 1) * g.stride_h + g.R;
       for (int64_t ch = 0; ch < b_.chunks; ++ch) {
         // The last chunk, when narrower than a vector, moves back to end at the row end.
         int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
@@ -378,15 +373,20 @@ class DirectDepthwise final : public ConvImpl {
         pk.ix0 = q0 * g.stride_w - g.pad_l;
         kern_.pack(pk);
         a.width = qc;
-        for (int64_t j = 0; j < g.Kg; ++j) {
-          const int64_t k = c * g.Kg + j;
-          a.w = packed + k * g.R * g.S;
-          a.bias = packed[g.K * g.R * g.S + k];
-          a.out = y + ((nc / g.C * g.K + k) * g.P + p0) * g.Q + q0;
-          fn(a);
+        for (std::size_t st = st0; st < st1; ++st) {
+          const int64_t sp0 = b_.strip_begin[st], mpv = b_.strip_begin[st + 1] - sp0;
+          const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
+          a.buf = buf + (sp0 - p0) * g.stride_h * l.row_stride;
+          for (int64_t j = 0; j < g.Kg; ++j) {
+            const int64_t k = c * g.Kg + j;
+            a.w = packed + k * g.R * g.S;
+            a.bias = packed[g.K * g.R * g.S + k];
+            a.out = y + ((nc / g.C * g.K + k) * g.P + sp0) * g.Q + q0;
+            fn(a);
+          }
         }
       }
-      if (++st == strips) st = 0, ++nc;
+      if (++us == units_per_c) us = 0, ++nc;
     }
   }
 
@@ -410,10 +410,13 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
   while (b.nvc > 1 && !fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
   if (!fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
   b.chunks = ceil_div(nvq, b.nvc);
-  b.layout = row_layout(g, b.mp_max, g.R, g.S, b.nvc, L);
+  // The whole channel in one pack when it fits (rows shared by two strips packed once).
+  const bool whole = fits(g, 1, g.P, g.R, g.S, b.nvc, L);
+  b.strips_per_unit = whole ? strips : 1;
+  b.layout = row_layout(g, whole ? g.P : b.mp_max, g.R, g.S, b.nvc, L);
   // A few even runs of units per thread: enough to balance, few enough that a task is not all
   // overhead on small layers.
-  b.units = g.N * g.C * strips;
+  b.units = g.N * g.C * (strips / b.strips_per_unit);
   b.tasks = std::min(b.units, threads > 1 ? 8 * int64_t(threads) : 1);
   return true;
 }

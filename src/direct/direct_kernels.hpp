@@ -22,10 +22,7 @@ struct RowPack {
   int64_t ix0, sw;
   const int32_t* phase;  // `phases` column phases, each in [0, sw)
   int64_t phases, wph, row_stride;
-  float* dst;
-  // The columns outside the input row already hold zeros in every row of dst (a buffer reused
-  // with the same columns): write only the inside.
-  bool edges_zero = false;
+  float* dst;  // aligned to the vector width
 };
 using RowPackFn = void (*)(const RowPack&);
 

@@ -13,6 +13,18 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
+// A loaded vector used by several FMAs: stops GCC from folding the load into each of them (one
+// load per use, half of them crossing cache lines).
+template <class V>
+inline V in_register(V v) {
+  typename V::register_type r = v;
+  if constexpr (V::size == 16)
+    asm("" : "+v"(r));
+  else
+    asm("" : "+x"(r));
+  return V(r);
+}
+
 // Lanes [lo, hi) from p[lo..hi), zeros elsewhere; memory outside [p + lo, p + hi) is not touched.
 template <class V>
 V load_masked(const float* p, int lo, int hi) {
@@ -93,9 +105,11 @@ void deinterleave(const V& a, const V& b, V& even, V& odd) {
 #endif
 #if defined(__AVX2__)
   if constexpr (L == 8) {
-    // In-lane shuffles give [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute puts the halves in order.
-    even = V(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
-    odd = V(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
+    // Swap 128-bit halves to [a0..a3 | b0..b3] and [a4..a7 | b4..b7], then in-lane shuffles
+    // (measured the cheapest on Zen 3).
+    const __m256 lo = _mm256_permute2f128_ps(a, b, 0x20), hi = _mm256_permute2f128_ps(a, b, 0x31);
+    even = V(_mm256_shuffle_ps(lo, hi, 0x88));
+    odd = V(_mm256_shuffle_ps(lo, hi, 0xDD));
     return;
   }
 #endif
@@ -137,69 +151,105 @@ void split_phases(const float* p, V (&out)[SW]) {
   }
 }
 
-// Rows into SW segments of wph floats (segment k: columns ix0 + k + SW*j). The columns are
-// planned once for all rows: where every phase lies inside the row ([J0, J1)) whole vectors are
-// copied, the last one overlapping the one before; the edges are zeroed first and their few inside
-// elements (at most one per phase and side) written one by one.
+// Loads of a vector whose lanes [lo, hi) lie inside the row, the same for every row of a column.
+template <class V>
+struct RangeLoad {
+  static constexpr int L = int(V::size);
+  int lo, hi;
+#if defined(__AVX512F__)
+  __mmask16 m16;
+#endif
+#if defined(__AVX2__)
+  __m256i m8;
+#endif
+  RangeLoad(int lo_, int hi_) : lo(lo_), hi(hi_) {
+#if defined(__AVX512F__)
+    if constexpr (L == 16) m16 = __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      m8 = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota),
+                            _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)));
+    }
+#endif
+  }
+  V load(const float* p) const {
+#if defined(__AVX512F__)
+    if constexpr (L == 16) return V(_mm512_maskz_loadu_ps(m16, p));
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) return V(_mm256_maskload_ps(p, m8));
+#endif
+    return hi > lo ? load_masked<V>(p, lo, hi) : V(0.0f);
+  }
+};
+
+// Rows into SW segments of wph floats (segment k: columns ix0 + k + SW*j, zeros outside the row).
+// Every segment vector is written once, aligned; the loads of the columns that reach past an edge
+// of the row are masked (the mask planned once per column, reused down the rows).
 template <class V, int SW>
 void pack_rows_phased(const RowPack& a) {
   constexpr int L = int(V::size);
-  const int64_t wph = a.wph, W = a.W;
-  int64_t jb[SW], je[SW], J0 = 0, J1 = wph;
-  for (int k = 0; k < SW; ++k) {
-    const int64_t first = a.ix0 + k;
-    jb[k] = first >= 0 ? 0 : (-first + SW - 1) / SW;
-    je[k] = first <= W - 1 ? (W - 1 - first) / SW + 1 : 0;
-    if (je[k] > wph) je[k] = wph;
-    if (jb[k] > je[k]) jb[k] = je[k];
-    J0 = J0 > jb[k] ? J0 : jb[k];
-    J1 = J1 < je[k] ? J1 : je[k];
-  }
-  const bool narrow = J1 - J0 < L;
-  int32_t edge[4 * SW];  // offsets in a packed row and in an input row of the edge elements
-  int64_t src_edge[4 * SW];
-  int nedge = 0;
-  if (!narrow) {
-    for (int k = 0; k < SW; ++k) {
-      for (int64_t j = jb[k]; j < J0; ++j) edge[nedge] = int32_t(k * wph + j), src_edge[nedge++] = a.ix0 + k + SW * j;
-      for (int64_t j = J1; j < je[k]; ++j) edge[nedge] = int32_t(k * wph + j), src_edge[nedge++] = a.ix0 + k + SW * j;
-    }
-  }
-  const int64_t zero_right = J1 / L * L;
+  const int64_t wph = a.wph, W = a.W, rs = a.row_stride;
+  // Rows inside the input: [i0, i1); the others are zeros.
+  int64_t i0 = -a.iy0, i1 = a.H - a.iy0;
+  i0 = i0 < 0 ? 0 : i0 > a.rows ? a.rows : i0;
+  i1 = i1 < i0 ? i0 : i1 > a.rows ? a.rows : i1;
   const V zero(0.0f);
   for (int64_t i = 0; i < a.rows; ++i) {
-    float* d = a.dst + i * a.row_stride;
-    const int64_t iy = a.iy0 + i;
-    if (iy < 0 || iy >= a.H) {
-      for (int64_t j = 0; j < SW * wph; j += L) zero.store_unaligned(d + j);
-      continue;
-    }
-    const float* src = a.x + iy * W;
-    if (narrow) {  // masked loads a vector at a time, every column written
-      for (int64_t j = 0; j < wph; j += L) {
-        alignas(64) float tmp[SW * L];
-        for (int t = 0; t < SW; ++t) load_range<V>(src, a.ix0 + SW * j + t * L, W).store_aligned(tmp + t * L);
+    if (i == i0) i = i1;
+    if (i == a.rows) break;
+    for (int64_t j = 0; j < SW * wph; j += L) zero.store_aligned(a.dst + i * rs + j);
+  }
+  const int64_t n = i1 - i0;
+  if (n == 0) return;
+  const float* x0 = a.x + (a.iy0 + i0) * W + a.ix0;  // column ix0 of the first inside row
+  float* d0 = a.dst + i0 * rs;
+  for (int64_t j = 0; j < wph; j += L) {
+    const float* s = x0 + SW * j;
+    float* d = d0 + j;
+    // Input columns [c, c + SW*L) relative to the row: plain loads when all inside.
+    const int64_t c = a.ix0 + SW * j;
+    if (c >= 0 && c + SW * L <= W) {
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
         V ph[SW];
-        split_phases<V, SW>(tmp, ph);
-        for (int k = 0; k < SW; ++k) ph[k].store_unaligned(d + k * wph + j);
+        split_phases<V, SW>(s, ph);
+        for (int k = 0; k < SW; ++k) ph[k].store_aligned(d + k * wph);
       }
       continue;
     }
-    if (!a.edges_zero) {
-      for (int64_t j = 0; j < J0; j += L)
-        for (int k = 0; k < SW; ++k) zero.store_unaligned(d + k * wph + j);
-      for (int64_t j = zero_right; j < wph; j += L)
-        for (int k = 0; k < SW; ++k) zero.store_unaligned(d + k * wph + j);
+    // Lanes inside the row per load (clamped before narrowing: padding can put c anywhere).
+    int lo[SW], hi[SW];
+    for (int t = 0; t < SW; ++t) {
+      const int64_t ct = c + t * L;
+      const int64_t l = -ct, h = W - ct;
+      lo[t] = l <= 0 ? 0 : l >= L ? L : int(l);
+      hi[t] = h <= 0 ? 0 : h >= L ? L : int(h);
+      if (hi[t] < lo[t]) hi[t] = lo[t];
     }
-    const float* s0 = src + a.ix0;
-    for (int64_t j = J0;; j += L) {
-      if (j > J1 - L) j = J1 - L;
-      V ph[SW];
-      split_phases<V, SW>(s0 + SW * j, ph);
-      for (int k = 0; k < SW; ++k) ph[k].store_unaligned(d + k * wph + j);
-      if (j == J1 - L) break;
+    if constexpr (SW == 1) {
+      const RangeLoad<V> m0(lo[0], hi[0]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) m0.load(s).store_aligned(d);
+    } else if constexpr (SW == 2) {
+      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        V e, o;
+        deinterleave(m0.load(s), m1.load(s + L), e, o);
+        e.store_aligned(d);
+        o.store_aligned(d + wph);
+      }
+    } else {
+      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]), m3(lo[3], hi[3]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        V e0, o0, e1, o1, p[4];
+        deinterleave(m0.load(s), m1.load(s + L), e0, o0);
+        deinterleave(m2.load(s + 2 * L), m3.load(s + 3 * L), e1, o1);
+        deinterleave(e0, e1, p[0], p[2]);
+        deinterleave(o0, o1, p[1], p[3]);
+        for (int k = 0; k < 4; ++k) p[k].store_aligned(d + k * wph);
+      }
     }
-    for (int e = 0; e < nedge; ++e) d[edge[e]] = src[src_edge[e]];
   }
 }
 
@@ -217,7 +267,7 @@ void pack_rows(const RowPack& a) {
     float* d = a.dst + i * a.row_stride;
     const int64_t iy = a.iy0 + i;
     if (iy < 0 || iy >= a.H) {
-      for (int64_t j = 0; j < a.phases * a.wph; j += L) V(0.0f).store_unaligned(d + j);
+      for (int64_t j = 0; j < a.phases * a.wph; j += L) V(0.0f).store_aligned(d + j);
       continue;
     }
     for (int64_t k = 0; k < a.phases; ++k)
@@ -261,7 +311,7 @@ void direct_tile(const DirectTile& t) {
       for (int r = 0; r < NR; ++r) {
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
-          const V x = V::load_unaligned(p + r * ro + v * L);
+          const V x = in_register(V::load_unaligned(p + r * ro + v * L));
 #pragma GCC unroll 8
           for (int i = 0; i < MK; ++i) acc[i][r][v] = xsimd::fma(wv[i], x, acc[i][r][v]);
         }
@@ -271,7 +321,7 @@ void direct_tile(const DirectTile& t) {
 #pragma GCC unroll 8
       for (int r = 0; r < NR; ++r) {
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) x[r][v] = V::load_unaligned(p + r * ro + v * L);
+        for (int v = 0; v < NV; ++v) x[r][v] = in_register(V::load_unaligned(p + r * ro + v * L));
       }
 #pragma GCC unroll 8
       for (int i = 0; i < MK; ++i) {
@@ -315,7 +365,7 @@ inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float
   V wr[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) wr[r] = V(ws[r]);
-  (dw_row<SH, MP, Is>(acc, wr, V::load_unaligned(c + Is * rs), std::make_integer_sequence<int, R>{}), ...);
+  (dw_row<SH, MP, Is>(acc, wr, in_register(V::load_unaligned(c + Is * rs)), std::make_integer_sequence<int, R>{}), ...);
 }
 
 template <class Arch, int R, int SH, int MP>
@@ -380,7 +430,7 @@ void fill_kernels(DirectKernels& k, Isa isa) {
   set_tiles_nr<Arch, Accs, 1>(k, std::make_integer_sequence<int, kMaxNr>{});
   set_tiles_nr<Arch, Accs, 2>(k, std::make_integer_sequence<int, kMaxNr>{});
   if constexpr (MkVariants > 3) set_tiles_nr<Arch, Accs, 3>(k, std::make_integer_sequence<int, kMaxNr>{});
-  constexpr int kSpare = Regs == 16 && Accs == 8 ? 2 : 1;  // SSE2: no FMA, a temporary
+  constexpr int kSpare = Regs == 16 && Accs == 8 ? 3 : 2;  // the input vector and a register of slack (SSE2: and a temporary)
   constexpr int kRows3 = Regs - 3 - kSpare < kMaxDwRows ? Regs - 3 - kSpare : kMaxDwRows;
   constexpr int kRows5 = Regs - 5 - kSpare < kMaxDwRows ? Regs - 5 - kSpare : kMaxDwRows;
   constexpr int kRows7 = Regs - 7 - kSpare < kMaxDwRows ? Regs - 7 - kSpare : kMaxDwRows;
