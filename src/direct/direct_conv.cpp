@@ -13,15 +13,41 @@
 #include <algorithm>
 #include <sstream>
 
+#include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "direct/direct_kernels.hpp"
 
 namespace fastconv::detail {
 namespace {
 
-// The row buffer lives on each task's stack, sized like an L1 tile (32 KiB), so Direct needs no
-// workspace and stays applicable under any workspace limit.
-constexpr int64_t kBufferFloats = 8192;
+// The row buffer of a task: up to 64 KiB per thread from the workspace (room for a few rows of
+// all channels of a stem layer), or, when the workspace limit does not allow that or the layer
+// needs little, 16 KiB on the task's stack, so that Direct applies under any workspace limit.
+constexpr int64_t kWorkspaceBufferFloats = 16384;
+constexpr int64_t kStackBufferFloats = 4096;
+
+// Where a task's row buffer comes from: `floats` per thread, from the workspace or the stack.
+struct BufferPlan {
+  int64_t cap;     // what the blocking may use
+  bool workspace;  // per-thread slices of the workspace (else the stack)
+  int64_t floats;  // what the blocking uses
+  std::size_t bytes_per_thread() const { return workspace ? align_up(std::size_t(floats) * sizeof(float)) : 0; }
+  // The buffer of the thread in `slot`; `stack` is the task's own array of kStackBufferFloats.
+  float* get(void* ws, int slot, float* stack) const {
+    return workspace ? at_offset<float>(ws, std::size_t(slot) * bytes_per_thread()) : stack;
+  }
+};
+
+BufferPlan buffer_capacity(const PlanContext& ctx) {
+  const bool ws = std::size_t(ctx.threads) * std::size_t(kWorkspaceBufferFloats) * sizeof(float) <= ctx.workspace_limit;
+  return {ws ? kWorkspaceBufferFloats : kStackBufferFloats, ws, 0};
+}
+
+// Once the blocking is known: a layer that needs no more than the stack buffer uses it.
+void settle_buffer(BufferPlan& b, int64_t floats) {
+  b.floats = floats;
+  if (floats <= kStackBufferFloats) b.workspace = false;
+}
 
 int log2_of(int v) {
   int l = 0;
@@ -61,11 +87,11 @@ RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int6
 }
 
 // Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
-bool fits(const Geometry& g, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+bool fits(const Geometry& g, int64_t cap, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
   const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
   const __int128 wph = (__int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w + lanes - 1) / lanes * lanes;
   const __int128 phases = std::min<__int128>(ns, g.stride_w);
-  return __int128(channels) * rows * phases * wph <= kBufferFloats;
+  return __int128(channels) * rows * phases * wph <= cap;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +108,7 @@ struct TapBlock {
 
 struct GeneralBlocking {
   int mk;                  // output channels per k-block (the last one may be narrower)
-  int nr, nv;              // tile rows and vectors
+  int nv;                  // vectors per tile, taken in row-major order over the row block
   int64_t mp;              // output rows per row block
   int64_t nvc;             // vectors per width chunk
   int64_t chunks;          // width chunks
@@ -94,20 +120,21 @@ struct GeneralBlocking {
 
 class DirectGeneral final : public ConvImpl {
  public:
-  DirectGeneral(const Geometry& g, const DirectKernels& kern, GeneralBlocking b)
-      : g_(g), kern_(kern), b_(std::move(b)), T_(g.Cg * g.R * g.S) {}
+  DirectGeneral(const Geometry& g, const DirectKernels& kern, int threads, GeneralBlocking b, BufferPlan buf)
+      : g_(g), kern_(kern), threads_(threads), b_(std::move(b)), buf_(buf), T_(g.Cg * g.R * g.S) {}
 
   Algorithm algorithm() const override { return Algorithm::Direct; }
   std::string name() const override { return std::string("direct_general__") + isa_name(kern_.isa); }
   std::string describe() const override {
     std::ostringstream s;
-    s << "SIMD direct, tile " << b_.mk << " channels x " << b_.nr << " rows x " << b_.nv << " vectors of "
+    s << "SIMD direct, tile " << b_.mk << " channels x " << b_.nv << " vectors of "
       << kern_.lanes << ", " << b_.mp << " output rows x " << b_.nvc * kern_.lanes << " columns per packed block, "
       << b_.blocks.size() << " tap block(s) of up to " << b_.blocks.front().ntaps << " taps, "
-      << tasks() << " tasks, no workspace";
+      << tasks() << " tasks, " << buf_.floats * 4 / 1024 << " KiB row buffer per thread on the "
+      << (buf_.workspace ? "workspace" : "stack");
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
   std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp) {
@@ -122,8 +149,8 @@ class DirectGeneral final : public ConvImpl {
     float* b = packed + g_.groups * group_floats();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
-  void execute(const float* x, const float* packed, float* y, void*, const ThreadPool& pool) const override {
-    pool.for_each(tasks(), [&](int64_t task, int) { run_task(task, x, packed, y); });
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+    pool.for_each(tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
   }
   WorkCounts work() const override {
     WorkCounts w;
@@ -152,10 +179,11 @@ class DirectGeneral final : public ConvImpl {
     return f;
   }
 
-  void run_task(int64_t task, const float* x, const float* packed, float* y) const {
+  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
     const Geometry& g = g_;
     const int L = kern_.lanes;
-    alignas(64) float buf[kBufferFloats];
+    alignas(64) float stack[kStackBufferFloats];
+    float* const buf = buf_.get(workspace, slot, stack);
     const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
     const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
     const int64_t p0 = rb * b_.mp, mpv = std::min(b_.mp, g.P - p0);
@@ -168,7 +196,8 @@ class DirectGeneral final : public ConvImpl {
       const int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
       const int64_t nvq = ceil_div(qc, L);
       const int lanes_last = int(qc - (nvq - 1) * L);
-      const int64_t vtiles = ceil_div(nvq, b_.nv);
+      // The row block's vectors in row-major order, split into even tiles of at most NV.
+      const int64_t nvec = mpv * nvq, ntiles = ceil_div(nvec, b_.nv);
       for (std::size_t bi = 0; bi < b_.blocks.size(); ++bi) {
         const TapBlock& blk = b_.blocks[bi];
         RowPack pk;
@@ -184,27 +213,37 @@ class DirectGeneral final : public ConvImpl {
           pk.dst = buf + c * blk.rows_per_c * blk.row_stride;
           kern_.pack(pk);
         }
+        const float* in[kMaxNv];
+        float* out[kMaxNv];
         DirectTile t;
+        t.in = in;
+        t.out = out;
         t.taps = b_.taps.data() + blk.tap_begin;
         t.ntaps = blk.ntaps;
-        t.row_off = g.stride_h * blk.row_stride;
         t.out_k_stride = g.P * g.Q;
-        t.ldo = g.Q;
+        t.lanes_partial = lanes_last;
         for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
           const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
-          const int mki = log2_of(int(mkb));
+          const DirectTileFn* fns = kern_.tile[log2_of(int(mkb))];
           t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
           t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
           t.bias = bi == 0 ? bias + k0 : nullptr;
-          for (int64_t r0 = 0; r0 < mpv; r0 += b_.nr) {
-            const int64_t nrt = std::min<int64_t>(b_.nr, mpv - r0);
-            for (int64_t vt = 0; vt < vtiles; ++vt) {
-              const int64_t v0 = run_begin(nvq, vtiles, vt), nvt = run_begin(nvq, vtiles, vt + 1) - v0;
-              t.buf = buf + r0 * t.row_off + v0 * L;
-              t.out = yg + (k0 * g.P + p0 + r0) * g.Q + q0 + v0 * L;
-              t.lanes_last = v0 + nvt == nvq ? lanes_last : L;
-              kern_.tile[mki][nrt - 1][nvt - 1](t);
+          float* yk = yg + (k0 * g.P + p0) * g.Q + q0;
+          int64_t row = 0, col = 0;  // of the tile's first vector
+          for (int64_t ti = 0; ti < ntiles; ++ti) {
+            const int64_t nt = run_begin(nvec, ntiles, ti + 1) - run_begin(nvec, ntiles, ti);
+            t.partial_mask = 0;
+            for (int64_t v = 0; v < nt; ++v) {
+              in[v] = buf + row * g.stride_h * blk.row_stride + col * L;
+              out[v] = yk + row * g.Q + col * L;
+              if (col == nvq - 1) {
+                if (lanes_last < L) t.partial_mask |= 1u << v;
+                col = 0, ++row;
+              } else {
+                ++col;
+              }
             }
+            fns[nt - 1](t);
           }
         }
       }
@@ -213,7 +252,9 @@ class DirectGeneral final : public ConvImpl {
 
   Geometry g_;
   const DirectKernels& kern_;
+  int threads_;
   GeneralBlocking b_;
+  BufferPlan buf_;
   int64_t T_;
 };
 
@@ -230,47 +271,55 @@ void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, in
   b.blocks.push_back(t);
 }
 
-GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads) {
+// Cycles per tap of a tile of n vectors: FMAs (two a cycle), the FMA latency (4 cycles per
+// accumulator), loads (two a cycle), loop overhead.
+double tile_cycles(int64_t n, int mk) {
+  return std::max({0.5 * double(n * mk), 4.0, 0.5 * double(n + mk)}) + 1.0;
+}
+
+GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap) {
   const int L = kern.lanes;
   GeneralBlocking b;
   // Output channels per tile: the widest variant, or the narrowest that holds all of a small group.
   const int widest = 1 << (kern.mk_variants - 1);
   b.mk = g.Kg >= widest ? widest : 1 << log2_of(int(g.Kg));
-  const int64_t nvq = ceil_div(g.Q, L);
-  // Vectors along the width as many as the accumulators allow, split evenly; rows with the rest.
-  const int64_t max_nv = std::min<int64_t>(kMaxNv, kern.accumulators / b.mk);
-  b.nv = int(ceil_div(nvq, ceil_div(nvq, max_nv)));
-  b.nr = int(std::min<int64_t>({kMaxNr, kern.accumulators / (b.mk * b.nv), g.P}));
-  while (b.nr > 1 && !fits(g, 1, b.nr, g.R, g.S, 1, L)) --b.nr;
+  b.nv = std::min(kMaxNv, kern.accumulators / b.mk);
+  b.kblocks = ceil_div(g.Kg, b.mk);
+  const int64_t nvq = ceil_div(g.Q, L), T = g.Cg * g.R * g.S;
 
-  if (fits(g, 1, b.nr, g.R, g.S, 1, L)) {
-    // Whole channels per block. The widest chunk that fits, then the row block that balances the
-    // repacking of overlapping rows against extra passes over the output (blocks of channels).
+  if (fits(g, cap, 1, 1, g.R, g.S, 1, L)) {
+    // Whole channels per block: the widest chunk that fits, then the row block with the fewest
+    // cycles per output row (the compute of its tiles, the repacking of overlapping rows, extra
+    // passes over the output when the channels need several blocks).
     b.nvc = nvq;
-    while (!fits(g, 1, b.nr, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+    while (!fits(g, cap, 1, 1, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
     double best = 0;
-    for (int64_t mp = b.nr; mp <= std::max<int64_t>(b.nr, std::min<int64_t>(g.P, 32)); mp += b.nr) {
-      if (!fits(g, 1, mp, g.R, g.S, b.nvc, L)) break;
+    for (int64_t mp = 1; mp <= std::min<int64_t>(g.P, 32); ++mp) {
+      if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) break;
       const RowLayout l = row_layout(g, mp, g.R, g.S, b.nvc, L);
-      const int64_t cb = std::min(g.Cg, kBufferFloats / l.floats_per_c());
+      const int64_t cb = std::min(g.Cg, cap / l.floats_per_c());
       const int64_t passes = ceil_div(g.Cg, cb);
-      const double cost = double(g.Cg) * double(l.floats_per_c()) / double(mp) +
-                          double(2 * passes - 1) * double(g.Kg) * double(b.nvc * L);
-      if (mp == b.nr || cost < best) best = cost, b.mp = mp;
+      const int64_t nvec = mp * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
+      const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
+      // A tile call also costs its set-up and the loads and stores of its accumulators.
+      const double cost = (double(b.kblocks) * double(T) * per_tap + double(b.kblocks * passes * tiles) * 60.0 +
+                           double(g.Cg) * double(l.floats_per_c() / L)) / double(mp) +
+                          double(2 * passes - 1) * double(g.Kg * b.nvc);
+      if (mp == 1 || cost < best) best = cost, b.mp = mp;
     }
-    const int64_t cb = std::min(g.Cg, kBufferFloats / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
+    const int64_t cb = std::min(g.Cg, cap / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
     for (int64_t c0 = 0; c0 < g.Cg; c0 += cb) add_block(g, b, c0, std::min(cb, g.Cg - c0), 0, g.R, 0, g.S, L);
   } else {
     // Huge or widely dilated kernels: one channel's kernel rows, or one row's columns, per block.
-    b.nr = 1, b.nv = 1, b.mp = 1, b.nvc = 1;
-    if (fits(g, 1, 1, 1, g.S, 1, L)) {
+    b.mp = 1, b.nvc = 1;
+    if (fits(g, cap, 1, 1, 1, g.S, 1, L)) {
       int64_t rb = 1;
-      while (rb < g.R && fits(g, 1, 1, rb + 1, g.S, 1, L)) ++rb;
+      while (rb < g.R && fits(g, cap, 1, 1, rb + 1, g.S, 1, L)) ++rb;
       for (int64_t c = 0; c < g.Cg; ++c)
         for (int64_t r0 = 0; r0 < g.R; r0 += rb) add_block(g, b, c, 1, r0, std::min(rb, g.R - r0), 0, g.S, L);
     } else {
       int64_t sb = 1;
-      while (sb < g.S && fits(g, 1, 1, 1, sb + 1, 1, L)) ++sb;
+      while (sb < g.S && fits(g, cap, 1, 1, 1, sb + 1, 1, L)) ++sb;
       for (int64_t c = 0; c < g.Cg; ++c)
         for (int64_t r = 0; r < g.R; ++r)
           for (int64_t s0 = 0; s0 < g.S; s0 += sb) add_block(g, b, c, 1, r, 1, s0, std::min(sb, g.S - s0), L);
@@ -279,7 +328,6 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
   b.chunks = ceil_div(nvq, b.nvc);
   b.row_blocks = ceil_div(g.P, b.mp);
   // Enough tasks for the threads: split the output channels too (each split packs its rows again).
-  b.kblocks = ceil_div(g.Kg, b.mk);
   const int64_t base = g.N * g.groups * b.row_blocks, want = threads > 1 ? 4 * int64_t(threads) : 1;
   b.ksplits = base >= want ? 1 : std::min(b.kblocks, ceil_div(want, base));
   b.kb_per_task = ceil_div(b.kblocks, b.ksplits);
@@ -302,8 +350,8 @@ struct DepthwiseBlocking {
 
 class DirectDepthwise final : public ConvImpl {
  public:
-  DirectDepthwise(const Geometry& g, const DirectKernels& kern, DepthwiseBlocking b)
-      : g_(g), kern_(kern), b_(std::move(b)), ridx_(int(g.R - 3) / 2) {}
+  DirectDepthwise(const Geometry& g, const DirectKernels& kern, int threads, DepthwiseBlocking b, BufferPlan buf)
+      : g_(g), kern_(kern), threads_(threads), b_(std::move(b)), buf_(buf), ridx_(int(g.R - 3) / 2) {}
 
   Algorithm algorithm() const override { return Algorithm::Direct; }
   std::string name() const override {
@@ -314,10 +362,11 @@ class DirectDepthwise final : public ConvImpl {
     std::ostringstream s;
     s << "SIMD depthwise stencil, " << g_.R << " kernel rows in registers, " << b_.strips() << " strip(s) of up to "
       << b_.mp_max << " output rows x " << b_.nvc * kern_.lanes << " columns, " << g_.Kg
-      << " output(s) per input channel, " << b_.tasks << " tasks, no workspace";
+      << " output(s) per input channel, " << b_.tasks << " tasks, " << buf_.floats * 4 / 1024
+      << " KiB row buffer per thread on the " << (buf_.workspace ? "workspace" : "stack");
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
   std::size_t packed_weights_floats() const override { return std::size_t(g_.K * g_.R * g_.S + g_.K); }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     const int64_t RS = g_.R * g_.S;
@@ -326,8 +375,8 @@ class DirectDepthwise final : public ConvImpl {
         for (int64_t s = 0; s < g_.S; ++s) packed[k * RS + s * g_.R + r] = w[k * RS + r * g_.S + s];
     for (int64_t k = 0; k < g_.K; ++k) packed[g_.K * RS + k] = bias ? bias[k] : 0.0f;
   }
-  void execute(const float* x, const float* packed, float* y, void*, const ThreadPool& pool) const override {
-    pool.for_each(b_.tasks, [&](int64_t task, int) { run_task(task, x, packed, y); });
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+    pool.for_each(b_.tasks, [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
   }
   WorkCounts work() const override {
     WorkCounts w;
@@ -339,10 +388,11 @@ class DirectDepthwise final : public ConvImpl {
   }
 
  private:
-  void run_task(int64_t task, const float* x, const float* packed, float* y) const {
+  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
     const Geometry& g = g_;
     const int L = kern_.lanes;
-    alignas(64) float buf[kBufferFloats];
+    alignas(64) float stack[kStackBufferFloats];
+    float* const buf = buf_.get(workspace, slot, stack);
     const RowLayout& l = b_.layout;
     RowPack pk;
     pk.H = g.H, pk.W = g.W;
@@ -392,14 +442,16 @@ class DirectDepthwise final : public ConvImpl {
 
   Geometry g_;
   const DirectKernels& kern_;
+  int threads_;
   DepthwiseBlocking b_;
+  BufferPlan buf_;
   int ridx_;
 };
 
 // The depthwise stencil applies to one input channel per group with 1 to 3 outputs each (from 4 on,
 // the general tile shares each input vector among 4 channels), R = 3, 5, 7, vertical stride 1 or
 // 2 without vertical dilation, and rows that fit the buffer.
-bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int threads, DepthwiseBlocking& b) {
+bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap, DepthwiseBlocking& b) {
   if (g.Cg != 1 || g.Kg > 3 || (g.R != 3 && g.R != 5 && g.R != 7) || g.stride_h > 2 || g.dil_h != 1) return false;
   const int L = kern.lanes;
   const int64_t strips = ceil_div(g.P, kern.dw_rows[(g.R - 3) / 2]);
@@ -407,11 +459,11 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
   for (int64_t i = 0; i <= strips; ++i) b.strip_begin.push_back(run_begin(g.P, strips, i));
   const int64_t nvq = ceil_div(g.Q, L);
   b.nvc = nvq;
-  while (b.nvc > 1 && !fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
-  if (!fits(g, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
+  while (b.nvc > 1 && !fits(g, cap, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+  if (!fits(g, cap, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
   b.chunks = ceil_div(nvq, b.nvc);
-  // The whole channel in one pack when it fits (rows shared by two strips packed once).
-  const bool whole = fits(g, 1, g.P, g.R, g.S, b.nvc, L);
+  // The whole channel in one pack when it stays in L1 (rows shared by two strips packed once).
+  const bool whole = fits(g, std::min(cap, kStackBufferFloats), 1, g.P, g.R, g.S, b.nvc, L);
   b.strips_per_unit = whole ? strips : 1;
   b.layout = row_layout(g, whole ? g.P : b.mp_max, g.R, g.S, b.nvc, L);
   // A few even runs of units per thread: enough to balance, few enough that a task is not all
@@ -425,11 +477,18 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
 
 void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const DirectKernels& kern = direct_kernels(ctx.isa);
+  BufferPlan buf = buffer_capacity(ctx);
   DepthwiseBlocking dw;
-  if (depthwise_blocking(g, kern, ctx.threads, dw))
-    out.add(std::make_unique<DirectDepthwise>(g, kern, std::move(dw)));
-  else
-    out.add(std::make_unique<DirectGeneral>(g, kern, general_blocking(g, kern, ctx.threads)));
+  if (depthwise_blocking(g, kern, ctx.threads, buf.cap, dw)) {
+    settle_buffer(buf, dw.layout.floats_per_c());
+    out.add(std::make_unique<DirectDepthwise>(g, kern, ctx.threads, std::move(dw), buf));
+    return;
+  }
+  GeneralBlocking b = general_blocking(g, kern, ctx.threads, buf.cap);
+  int64_t floats = 0;
+  for (const TapBlock& t : b.blocks) floats = std::max(floats, t.nc * t.rows_per_c * t.row_stride);
+  settle_buffer(buf, floats);
+  out.add(std::make_unique<DirectGeneral>(g, kern, ctx.threads, std::move(b), buf));
 }
 
 }  // namespace fastconv::detail

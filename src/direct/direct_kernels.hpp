@@ -26,22 +26,23 @@ struct RowPack {
 };
 using RowPackFn = void (*)(const RowPack&);
 
-// The general register tile: MK output channels x NR output rows x NV vectors along the width.
-// acc[i][r][v] = (bias ? bias[i] : out) + sum over taps t of w[t*MK + i] * buf[taps[t] + r*row_off + v*L]
-// stored to out + i*out_k_stride + r*ldo + v*L, channels i < mk, the last vector of each row only
-// `lanes_last` wide. Taps are summed in the order given: one chain per output, never split.
+// The general register tile: MK output channels x NV vectors of outputs, any NV vectors of a block
+// of output rows (a tile may span rows). Vector v reads the buffer at in[v] + taps[t] and writes
+// out[v] + i*out_k_stride for channel i:
+//   acc[i][v] = (bias ? bias[i] : out) + sum over taps t of w[t*MK + i] * in[v][taps[t] .. + L)
+// for channels i < mk; vectors whose bit is set in partial_mask are only lanes_partial wide. Taps
+// are summed in the order given: one chain of FMAs per output, never split.
 struct DirectTile {
-  const float* buf;
+  const float* const* in;  // NV pointers into the packed buffer
   const int32_t* taps;
   int64_t ntaps;
-  const float* w;        // ntaps x MK, channels past mk are zero
-  int64_t row_off;       // buffer floats between the tile's output rows
-  float* out;            // the tile's first channel, row and column
-  int64_t out_k_stride;  // P*Q
-  int64_t ldo;           // Q
-  int mk;                // valid channels, 1..MK
-  int lanes_last;        // valid lanes of the last vector, 1..L
-  const float* bias;     // mk values; null: accumulate onto out
+  const float* w;          // ntaps x MK, channels past mk are zero
+  float* const* out;       // NV pointers to the block's first channel
+  int64_t out_k_stride;    // P*Q
+  int mk;                  // valid channels, 1..MK
+  unsigned partial_mask;
+  int lanes_partial;
+  const float* bias;       // mk values; null: accumulate onto out
 };
 using DirectTileFn = void (*)(const DirectTile&);
 
@@ -63,8 +64,7 @@ struct DwStrip {
 using DwStripFn = void (*)(const DwStrip&);
 
 constexpr int kMkVariants = 4;  // MK = 1, 2, 4, 8 (as far as an instruction set goes)
-constexpr int kMaxNr = 6;
-constexpr int kMaxNv = 6;
+constexpr int kMaxNv = 8;       // a pointer register per vector
 constexpr int kDwKernels = 3;   // R = 3, 5, 7
 constexpr int kMaxDwRows = 16;  // MP
 
@@ -72,8 +72,8 @@ struct DirectKernels {
   Isa isa;
   int lanes;                 // floats per vector
   int mk_variants;           // how many of MK = 1, 2, 4, 8 exist
-  int accumulators;          // register budget of a tile: MK*NR*NV <= accumulators
-  DirectTileFn tile[kMkVariants][kMaxNr][kMaxNv];  // [log2 MK][NR-1][NV-1], null where over budget
+  int accumulators;          // register budget of a tile: MK*NV <= accumulators
+  DirectTileFn tile[kMkVariants][kMaxNv];  // [log2 MK][NV-1], null where over budget
   int dw_rows[kDwKernels];   // MP limit per R
   DwStripFn dw[kDwKernels][2][kMaxDwRows];  // [R index][SH-1][MP-1]
   RowPackFn pack;

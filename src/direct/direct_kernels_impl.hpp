@@ -277,72 +277,61 @@ void pack_rows(const RowPack& a) {
 
 #pragma GCC pop_options
 
-// MK channels x NR rows x NV vectors of accumulators. Per tap: the NR*NV input vectors and the MK
-// weights, whichever is fewer, stay in registers while the other is loaded once per use.
-template <class Arch, int MK, int NR, int NV>
+// MK channels x NV vectors of accumulators. Per tap: the NV input vectors and the MK weights,
+// whichever is fewer, stay in registers while the other is loaded once per use; one tap offset
+// serves every vector ([in[v] + offset]).
+template <class Arch, int MK, int NV>
 void direct_tile(const DirectTile& t) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
-  V acc[MK][NR][NV];
+  V acc[MK][NV];
+  const float* in[NV];
+  float* out[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) in[v] = t.in[v], out[v] = t.out[v];
+  auto lanes = [&](int v) { return (t.partial_mask >> v) & 1u ? t.lanes_partial : L; };
 #pragma GCC unroll 8
   for (int i = 0; i < MK; ++i) {
-#pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) {
-        if (i >= t.mk)
-          acc[i][r][v] = V(0.0f);
-        else if (t.bias)
-          acc[i][r][v] = V(t.bias[i]);
-        else
-          acc[i][r][v] = load_lanes<V>(t.out + i * t.out_k_stride + r * t.ldo + v * L, v == NV - 1 ? t.lanes_last : L);
-      }
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      if (i >= t.mk)
+        acc[i][v] = V(0.0f);
+      else if (t.bias)
+        acc[i][v] = V(t.bias[i]);
+      else
+        acc[i][v] = load_lanes<V>(out[v] + i * t.out_k_stride, lanes(v));
     }
   }
   const float* w = t.w;
-  const int64_t ro = t.row_off;
   for (int64_t k = 0; k < t.ntaps; ++k, w += MK) {
-    const float* p = t.buf + t.taps[k];
-    if constexpr (MK < NR * NV) {
+    const int64_t off = t.taps[k];
+    if constexpr (MK < NV) {
       V wv[MK];
 #pragma GCC unroll 8
       for (int i = 0; i < MK; ++i) wv[i] = V(w[i]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) {
+        const V x = in_register(V::load_unaligned(in[v] + off));
 #pragma GCC unroll 8
-      for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) {
-          const V x = in_register(V::load_unaligned(p + r * ro + v * L));
-#pragma GCC unroll 8
-          for (int i = 0; i < MK; ++i) acc[i][r][v] = xsimd::fma(wv[i], x, acc[i][r][v]);
-        }
+        for (int i = 0; i < MK; ++i) acc[i][v] = xsimd::fma(wv[i], x, acc[i][v]);
       }
     } else {
-      V x[NR][NV];
-#pragma GCC unroll 8
-      for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) x[r][v] = in_register(V::load_unaligned(p + r * ro + v * L));
-      }
+      V x[NV];
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) x[v] = in_register(V::load_unaligned(in[v] + off));
 #pragma GCC unroll 8
       for (int i = 0; i < MK; ++i) {
         const V wi(w[i]);
-#pragma GCC unroll 8
-        for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-          for (int v = 0; v < NV; ++v) acc[i][r][v] = xsimd::fma(wi, x[r][v], acc[i][r][v]);
-        }
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(wi, x[v], acc[i][v]);
       }
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MK; ++i) {
     if (i >= t.mk) break;
-#pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v)
-        store_lanes(t.out + i * t.out_k_stride + r * t.ldo + v * L, acc[i][r][v], v == NV - 1 ? t.lanes_last : L);
-    }
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
   }
 }
 
@@ -391,20 +380,15 @@ void dw_strip(const DwStrip& a) {
   }
 }
 
-template <class Arch, int Accs, int MkLog, int NR, int NV>
+template <class Arch, int Accs, int MkLog, int NV>
 void set_tile(DirectKernels& k) {
   constexpr int MK = 1 << MkLog;
-  if constexpr (MK * NR * NV <= Accs) k.tile[MkLog][NR - 1][NV - 1] = direct_tile<Arch, MK, NR, NV>;
+  if constexpr (MK * NV <= Accs) k.tile[MkLog][NV - 1] = direct_tile<Arch, MK, NV>;
 }
 
-template <class Arch, int Accs, int MkLog, int NR, int... NVs>
-void set_tiles_nv(DirectKernels& k, std::integer_sequence<int, NVs...>) {
-  (set_tile<Arch, Accs, MkLog, NR, NVs + 1>(k), ...);
-}
-
-template <class Arch, int Accs, int MkLog, int... NRs>
-void set_tiles_nr(DirectKernels& k, std::integer_sequence<int, NRs...>) {
-  (set_tiles_nv<Arch, Accs, MkLog, NRs + 1>(k, std::make_integer_sequence<int, kMaxNr>{}), ...);
+template <class Arch, int Accs, int MkLog, int... NVs>
+void set_tiles(DirectKernels& k, std::integer_sequence<int, NVs...>) {
+  (set_tile<Arch, Accs, MkLog, NVs + 1>(k), ...);
 }
 
 template <class Arch, int RIndex, int SH, int MaxRows, int M>
@@ -417,7 +401,7 @@ void set_dw(DirectKernels& k, std::integer_sequence<int, Ms...>) {
   (set_dw_one<Arch, RIndex, SH, MaxRows, Ms + 1>(k), ...);
 }
 
-// Regs: vector registers. A tile keeps MK*NR*NV accumulators plus its operands; the depthwise
+// Regs: vector registers. A tile keeps MK*NV accumulators plus its operands; the depthwise
 // strip keeps MP accumulators, R weights and one input vector (and a temporary without FMA).
 template <class Arch, int Regs, int Accs, int MkVariants>
 void fill_kernels(DirectKernels& k, Isa isa) {
@@ -426,10 +410,10 @@ void fill_kernels(DirectKernels& k, Isa isa) {
   k.lanes = int(xsimd::batch<float, Arch>::size);
   k.mk_variants = MkVariants;
   k.accumulators = Accs;
-  set_tiles_nr<Arch, Accs, 0>(k, std::make_integer_sequence<int, kMaxNr>{});
-  set_tiles_nr<Arch, Accs, 1>(k, std::make_integer_sequence<int, kMaxNr>{});
-  set_tiles_nr<Arch, Accs, 2>(k, std::make_integer_sequence<int, kMaxNr>{});
-  if constexpr (MkVariants > 3) set_tiles_nr<Arch, Accs, 3>(k, std::make_integer_sequence<int, kMaxNr>{});
+  set_tiles<Arch, Accs, 0>(k, std::make_integer_sequence<int, kMaxNv>{});
+  set_tiles<Arch, Accs, 1>(k, std::make_integer_sequence<int, kMaxNv>{});
+  set_tiles<Arch, Accs, 2>(k, std::make_integer_sequence<int, kMaxNv>{});
+  if constexpr (MkVariants > 3) set_tiles<Arch, Accs, 3>(k, std::make_integer_sequence<int, kMaxNv>{});
   constexpr int kSpare = Regs == 16 && Accs == 8 ? 3 : 2;  // the input vector and a register of slack (SSE2: and a temporary)
   constexpr int kRows3 = Regs - 3 - kSpare < kMaxDwRows ? Regs - 3 - kSpare : kMaxDwRows;
   constexpr int kRows5 = Regs - 5 - kSpare < kMaxDwRows ? Regs - 5 - kSpare : kMaxDwRows;
