@@ -272,7 +272,7 @@ void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, in
 }
 
 // Cycles per tap of a tile of n vectors: FMAs (two a cycle), the FMA latency (4 cycles per
-// accumulator), loads (two a cycle), loop overhead.
+// accumulator), loads (two a cycle), loop overhead. Only relative sizes matter.
 double tile_cycles(int64_t n, int mk) {
   return std::max({0.5 * double(n * mk), 4.0, 0.5 * double(n + mk)}) + 1.0;
 }
@@ -288,11 +288,13 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
   const int64_t nvq = ceil_div(g.Q, L), T = g.Cg * g.R * g.S;
 
   if (fits(g, cap, 1, 1, g.R, g.S, 1, L)) {
-    // Whole channels per block: the widest chunk that fits, then the row block with the fewest
-    // cycles per output row (the compute of its tiles, the repacking of overlapping rows, extra
-    // passes over the output when the channels need several blocks).
+    // Whole channels per block, the widest chunk that fits. Then the row block and the split of the
+    // output channels over tasks with the shortest estimated run: per task, packing its rows and
+    // its k-blocks' tiles (taps at tile_cycles, a fixed cost per tile call, extra passes over the
+    // output when the channels need several blocks), and whole tasks per thread.
     b.nvc = nvq;
     while (!fits(g, cap, 1, 1, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+    const double chunks = double(ceil_div(nvq, b.nvc));
     double best = 0;
     for (int64_t mp = 1; mp <= std::min<int64_t>(g.P, 32); ++mp) {
       if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) break;
@@ -301,17 +303,21 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
       const int64_t passes = ceil_div(g.Cg, cb);
       const int64_t nvec = mp * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
       const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
-      // A tile call also costs its set-up and the loads and stores of its accumulators.
-      const double cost = (double(b.kblocks) * double(T) * per_tap + double(b.kblocks * passes * tiles) * 60.0 +
-                           double(g.Cg) * double(l.floats_per_c() / L)) / double(mp) +
-                          double(2 * passes - 1) * double(g.Kg * b.nvc);
-      if (mp == 1 || cost < best) best = cost, b.mp = mp;
+      const double per_kblock =
+          chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
+      const double pack = chunks * double(g.Cg) * double(l.floats_per_c() / L);
+      const int64_t row_blocks = ceil_div(g.P, mp);
+      for (int64_t ks = 1; ks <= std::min<int64_t>(b.kblocks, 16); ++ks) {
+        const int64_t kb_per = ceil_div(b.kblocks, ks), tasks = g.N * g.groups * row_blocks * ceil_div(b.kblocks, kb_per);
+        const double t = double(ceil_div(tasks, threads)) * (pack + double(kb_per) * per_kblock);
+        if (best == 0 || t < best) best = t, b.mp = mp, b.ksplits = ks;
+      }
     }
     const int64_t cb = std::min(g.Cg, cap / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
     for (int64_t c0 = 0; c0 < g.Cg; c0 += cb) add_block(g, b, c0, std::min(cb, g.Cg - c0), 0, g.R, 0, g.S, L);
   } else {
     // Huge or widely dilated kernels: one channel's kernel rows, or one row's columns, per block.
-    b.mp = 1, b.nvc = 1;
+    b.mp = 1, b.nvc = 1, b.ksplits = 1;
     if (fits(g, cap, 1, 1, 1, g.S, 1, L)) {
       int64_t rb = 1;
       while (rb < g.R && fits(g, cap, 1, 1, rb + 1, g.S, 1, L)) ++rb;
@@ -327,9 +333,6 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
   }
   b.chunks = ceil_div(nvq, b.nvc);
   b.row_blocks = ceil_div(g.P, b.mp);
-  // Enough tasks for the threads: split the output channels too (each split packs its rows again).
-  const int64_t base = g.N * g.groups * b.row_blocks, want = threads > 1 ? 4 * int64_t(threads) : 1;
-  b.ksplits = base >= want ? 1 : std::min(b.kblocks, ceil_div(want, base));
   b.kb_per_task = ceil_div(b.kblocks, b.ksplits);
   b.ksplits = ceil_div(b.kblocks, b.kb_per_task);
   return b;
