@@ -213,37 +213,42 @@ class DirectGeneral final : public ConvImpl {
           pk.dst = buf + c * blk.rows_per_c * blk.row_stride;
           kern_.pack(pk);
         }
+        // Per tile one call for the task's full-width k-blocks (and one for a narrower last one).
+        const int64_t kb_full_end = std::min(kb_end, g.Kg / b_.mk);
         const float* in[kMaxNv];
         float* out[kMaxNv];
+        float* out0[kMaxNv];
         DirectTile t;
         t.in = in;
         t.out = out;
         t.taps = b_.taps.data() + blk.tap_begin;
         t.ntaps = blk.ntaps;
+        t.w_step = b_.mk * T_;
         t.out_k_stride = g.P * g.Q;
         t.lanes_partial = lanes_last;
-        for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
-          const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
-          const DirectTileFn* fns = kern_.tile[log2_of(int(mkb))];
-          t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
-          t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
-          t.bias = bi == 0 ? bias + k0 : nullptr;
-          float* yk = yg + (k0 * g.P + p0) * g.Q + q0;
-          int64_t row = 0, col = 0;  // of the tile's first vector
-          for (int64_t ti = 0; ti < ntiles; ++ti) {
-            const int64_t nt = run_begin(nvec, ntiles, ti + 1) - run_begin(nvec, ntiles, ti);
-            t.partial_mask = 0;
-            for (int64_t v = 0; v < nt; ++v) {
-              in[v] = buf + row * g.stride_h * blk.row_stride + col * L;
-              out[v] = yk + row * g.Q + col * L;
-              if (col == nvq - 1) {
-                if (lanes_last < L) t.partial_mask |= 1u << v;
-                col = 0, ++row;
-              } else {
-                ++col;
-              }
+        int64_t row = 0, col = 0;  // of the tile's first vector
+        for (int64_t ti = 0; ti < ntiles; ++ti) {
+          const int64_t nt = run_begin(nvec, ntiles, ti + 1) - run_begin(nvec, ntiles, ti);
+          t.partial_mask = 0;
+          for (int64_t v = 0; v < nt; ++v) {
+            in[v] = buf + row * g.stride_h * blk.row_stride + col * L;
+            out0[v] = yg + (p0 + row) * g.Q + q0 + col * L;
+            if (col == nvq - 1) {
+              if (lanes_last < L) t.partial_mask |= 1u << v;
+              col = 0, ++row;
+            } else {
+              ++col;
             }
-            fns[nt - 1](t);
+          }
+          for (int64_t kb = kb_begin; kb < kb_end;) {
+            const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
+            t.nk = kb < kb_full_end ? kb_full_end - kb : 1;
+            t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
+            t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
+            t.bias = bi == 0 ? bias + k0 : nullptr;
+            for (int64_t v = 0; v < nt; ++v) out[v] = out0[v] + k0 * g.P * g.Q;
+            kern_.tile[log2_of(int(mkb))][nt - 1](t);
+            kb += t.nk;
           }
         }
       }

@@ -31,13 +31,16 @@ using RowPackFn = void (*)(const RowPack&);
 // out[v] + i*out_k_stride for channel i:
 //   acc[i][v] = (bias ? bias[i] : out) + sum over taps t of w[t*MK + i] * in[v][taps[t] .. + L)
 // for channels i < mk; vectors whose bit is set in partial_mask are only lanes_partial wide. Taps
-// are summed in the order given: one chain of FMAs per output, never split.
+// are summed in the order given: one chain of FMAs per output, never split. The tile runs for nk
+// consecutive k-blocks: w, out and bias advance by w_step, MK*out_k_stride and MK.
 struct DirectTile {
   const float* const* in;  // NV pointers into the packed buffer
   const int32_t* taps;
   int64_t ntaps;
   const float* w;          // ntaps x MK, channels past mk are zero
-  float* const* out;       // NV pointers to the block's first channel
+  int64_t w_step;
+  int64_t nk;
+  float* const* out;       // NV pointers to the first channel
   int64_t out_k_stride;    // P*Q
   int mk;                  // valid channels, 1..MK
   unsigned partial_mask;

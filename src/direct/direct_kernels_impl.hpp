@@ -284,54 +284,62 @@ template <class Arch, int MK, int NV>
 void direct_tile(const DirectTile& t) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
-  V acc[MK][NV];
   const float* in[NV];
   float* out[NV];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) in[v] = t.in[v], out[v] = t.out[v];
   auto lanes = [&](int v) { return (t.partial_mask >> v) & 1u ? t.lanes_partial : L; };
-#pragma GCC unroll 8
-  for (int i = 0; i < MK; ++i) {
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) {
-      if (i >= t.mk)
-        acc[i][v] = V(0.0f);
-      else if (t.bias)
-        acc[i][v] = V(t.bias[i]);
-      else
-        acc[i][v] = load_lanes<V>(out[v] + i * t.out_k_stride, lanes(v));
-    }
-  }
   const float* w = t.w;
-  for (int64_t k = 0; k < t.ntaps; ++k, w += MK) {
-    const int64_t off = t.taps[k];
-    if constexpr (MK < NV) {
-      V wv[MK];
+  const float* bias = t.bias;
+  for (int64_t kb = 0; kb < t.nk; ++kb) {
+    V acc[MK][NV];
 #pragma GCC unroll 8
-      for (int i = 0; i < MK; ++i) wv[i] = V(w[i]);
+    for (int i = 0; i < MK; ++i) {
 #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
-        const V x = in_register(V::load_unaligned(in[v] + off));
-#pragma GCC unroll 8
-        for (int i = 0; i < MK; ++i) acc[i][v] = xsimd::fma(wv[i], x, acc[i][v]);
-      }
-    } else {
-      V x[NV];
-#pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) x[v] = in_register(V::load_unaligned(in[v] + off));
-#pragma GCC unroll 8
-      for (int i = 0; i < MK; ++i) {
-        const V wi(w[i]);
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(wi, x[v], acc[i][v]);
+        if (i >= t.mk)
+          acc[i][v] = V(0.0f);
+        else if (bias)
+          acc[i][v] = V(bias[i]);
+        else
+          acc[i][v] = load_lanes<V>(out[v] + i * t.out_k_stride, lanes(v));
       }
     }
-  }
+    const float* wk = w;
+    for (int64_t k = 0; k < t.ntaps; ++k, wk += MK) {
+      const int64_t off = t.taps[k];
+      if constexpr (MK < NV) {
+        V wv[MK];
 #pragma GCC unroll 8
-  for (int i = 0; i < MK; ++i) {
-    if (i >= t.mk) break;
+        for (int i = 0; i < MK; ++i) wv[i] = V(wk[i]);
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
+        for (int v = 0; v < NV; ++v) {
+          const V x = in_register(V::load_unaligned(in[v] + off));
+#pragma GCC unroll 8
+          for (int i = 0; i < MK; ++i) acc[i][v] = xsimd::fma(wv[i], x, acc[i][v]);
+        }
+      } else {
+        V x[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) x[v] = in_register(V::load_unaligned(in[v] + off));
+#pragma GCC unroll 8
+        for (int i = 0; i < MK; ++i) {
+          const V wi(wk[i]);
+#pragma GCC unroll 16
+          for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(wi, x[v], acc[i][v]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MK; ++i) {
+      if (i >= t.mk) break;
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
+    }
+    w += t.w_step;
+    if (bias) bias += MK;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) out[v] += MK * t.out_k_stride;
   }
 }
 
