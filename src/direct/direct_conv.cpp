@@ -109,7 +109,7 @@ struct TapBlock {
 struct GeneralBlocking {
   int mk;                  // output channels per k-block (the last one may be narrower)
   int nv;                  // vectors per tile, taken in row-major order over the row block
-  int64_t mp;              // output rows per row block
+  int64_t mp;              // output rows per row block, at most (sizes differ by at most one)
   int64_t nvc;             // vectors per width chunk
   int64_t chunks;          // width chunks
   int64_t row_blocks;
@@ -186,7 +186,7 @@ class DirectGeneral final : public ConvImpl {
     float* const buf = buf_.get(workspace, slot, stack);
     const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
     const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
-    const int64_t p0 = rb * b_.mp, mpv = std::min(b_.mp, g.P - p0);
+    const int64_t p0 = run_begin(g.P, b_.row_blocks, rb), mpv = run_begin(g.P, b_.row_blocks, rb + 1) - p0;
     const int64_t kb_begin = ks * b_.kb_per_task, kb_end = std::min(b_.kblocks, kb_begin + b_.kb_per_task);
     const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
     const float* wg = packed + grp * group_floats();
@@ -277,9 +277,10 @@ void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, in
 }
 
 // Cycles per tap of a tile of n vectors: FMAs (two a cycle), the FMA latency (4 cycles per
-// accumulator), loads (two a cycle), loop overhead. Only relative sizes matter.
+// accumulator: 8 accumulators are just short of enough), loads (two a cycle), loop overhead. Only
+// relative sizes matter.
 double tile_cycles(int64_t n, int mk) {
-  return std::max({0.5 * double(n * mk), 4.0, 0.5 * double(n + mk)}) + 1.0;
+  return std::max({0.5 * double(n * mk), 4.5, 0.5 * double(n + mk)}) + 1.0;
 }
 
 GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap) {
@@ -301,28 +302,36 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
     while (!fits(g, cap, 1, 1, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
     const double chunks = double(ceil_div(nvq, b.nvc));
     double best = 0;
-    for (int64_t mp = 1; mp <= std::min<int64_t>(g.P, 32); ++mp) {
-      if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) break;
+    // Row blocks of balanced sizes (mp and mp - 1 rows).
+    for (int64_t rb = ceil_div(g.P, 32); rb <= g.P; ++rb) {
+      const int64_t mp = ceil_div(g.P, rb);
+      if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) continue;
       const RowLayout l = row_layout(g, mp, g.R, g.S, b.nvc, L);
       const int64_t cb = std::min(g.Cg, cap / l.floats_per_c());
       const int64_t passes = ceil_div(g.Cg, cb);
-      const int64_t nvec = mp * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
-      const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
-      const double per_kblock =
-          chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
+      auto per_kblock = [&](int64_t m) {  // cycles of one k-block over a block of m rows
+        if (m == 0) return 0.0;
+        const int64_t nvec = m * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
+        const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
+        return chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
+      };
       const double pack = chunks * double(g.Cg) * double(l.floats_per_c() / L);
-      const int64_t row_blocks = ceil_div(g.P, mp);
+      const int64_t big = g.P - rb * (mp - 1), small = rb - big;
       for (int64_t ks = 1; ks <= std::min<int64_t>(b.kblocks, 16); ++ks) {
-        const int64_t kb_per = ceil_div(b.kblocks, ks), tasks = g.N * g.groups * row_blocks * ceil_div(b.kblocks, kb_per);
-        const double t = double(ceil_div(tasks, threads)) * (pack + double(kb_per) * per_kblock);
-        if (best == 0 || t < best) best = t, b.mp = mp, b.ksplits = ks;
+        const int64_t kb_per = ceil_div(b.kblocks, ks), splits = ceil_div(b.kblocks, kb_per);
+        const int64_t tasks = g.N * g.groups * rb * splits;
+        const double work = double(g.N * g.groups * splits) *
+                            (double(big) * (pack + double(kb_per) * per_kblock(mp)) +
+                             double(small) * (pack + double(kb_per) * per_kblock(mp - 1)));
+        const double t = double(ceil_div(tasks, threads)) * work / double(tasks);
+        if (best == 0 || t < best) best = t, b.mp = mp, b.row_blocks = rb, b.ksplits = ks;
       }
     }
     const int64_t cb = std::min(g.Cg, cap / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
     for (int64_t c0 = 0; c0 < g.Cg; c0 += cb) add_block(g, b, c0, std::min(cb, g.Cg - c0), 0, g.R, 0, g.S, L);
   } else {
     // Huge or widely dilated kernels: one channel's kernel rows, or one row's columns, per block.
-    b.mp = 1, b.nvc = 1, b.ksplits = 1;
+    b.mp = 1, b.nvc = 1, b.ksplits = 1, b.row_blocks = g.P;
     if (fits(g, cap, 1, 1, 1, g.S, 1, L)) {
       int64_t rb = 1;
       while (rb < g.R && fits(g, cap, 1, 1, rb + 1, g.S, 1, L)) ++rb;
@@ -337,7 +346,6 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
     }
   }
   b.chunks = ceil_div(nvq, b.nvc);
-  b.row_blocks = ceil_div(g.P, b.mp);
   b.kb_per_task = ceil_div(b.kblocks, b.ksplits);
   b.ksplits = ceil_div(b.kblocks, b.kb_per_task);
   return b;
