@@ -1,7 +1,6 @@
 #include "planner/solvers.hpp"
 
 #include "direct/direct_conv.hpp"
-#include "direct/direct_plain.hpp"
 #include "im2col/im2col_conv.hpp"
 
 namespace fastconv::detail {
@@ -10,7 +9,6 @@ const std::vector<Solver>& all_solvers() {
   static const std::vector<Solver> solvers = {
       {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Direct, "direct", propose_direct},
-      {Algorithm::Direct, "direct_plain", propose_direct_plain},
   };
   return solvers;
 }
