@@ -55,8 +55,9 @@ int log2_of(int v) {
   return l;
 }
 
-// Splits n items into `parts` runs whose sizes differ by at most one; begin of run i.
-int64_t run_begin(int64_t n, int64_t parts, int64_t i) { return i * (n / parts) + std::min(i, n % parts); }
+// Splits n items into `parts` runs whose sizes differ by at most one, the longer ones spread
+// evenly (so that any contiguous range of runs holds its share of the items); begin of run i.
+int64_t run_begin(int64_t n, int64_t parts, int64_t i) { return int64_t(__int128(i) * n / parts); }
 
 // Where a run of taps finds its input in the buffer: rows_per_c rows per channel, row_stride floats
 // per row, the row made of one segment of wph floats per column phase the taps read.

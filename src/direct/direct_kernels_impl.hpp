@@ -143,6 +143,22 @@ void split_phases(const float* p, V (&out)[SW]) {
   } else if constexpr (SW == 2) {
     deinterleave(V::load_unaligned(p), V::load_unaligned(p + L), out[0], out[1]);
   } else {
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      // 128-bit halves regrouped, then a 4x4 transpose in each lane: 12 shuffles instead of 16.
+      const __m256 a = V::load_unaligned(p), b = V::load_unaligned(p + L);
+      const __m256 c = V::load_unaligned(p + 2 * L), d = V::load_unaligned(p + 3 * L);
+      const __m256 r0 = _mm256_permute2f128_ps(a, c, 0x20), r1 = _mm256_permute2f128_ps(a, c, 0x31);
+      const __m256 r2 = _mm256_permute2f128_ps(b, d, 0x20), r3 = _mm256_permute2f128_ps(b, d, 0x31);
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      out[0] = V(_mm256_shuffle_ps(t0, t2, 0x44));
+      out[1] = V(_mm256_shuffle_ps(t0, t2, 0xEE));
+      out[2] = V(_mm256_shuffle_ps(t1, t3, 0x44));
+      out[3] = V(_mm256_shuffle_ps(t1, t3, 0xEE));
+      return;
+    }
+#endif
     V e0, o0, e1, o1;
     deinterleave(V::load_unaligned(p), V::load_unaligned(p + L), e0, o0);
     deinterleave(V::load_unaligned(p + 2 * L), V::load_unaligned(p + 3 * L), e1, o1);
@@ -306,6 +322,7 @@ void direct_tile(const DirectTile& t) {
       }
     }
     const float* wk = w;
+#pragma GCC unroll 2
     for (int64_t k = 0; k < t.ntaps; ++k, wk += MK) {
       const int64_t off = t.taps[k];
       if constexpr (MK < NV) {
