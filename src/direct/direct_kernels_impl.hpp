@@ -427,7 +427,7 @@ void set_dw(DirectKernels& k, std::integer_sequence<int, Ms...>) {
 }
 
 // Regs: vector registers. A tile keeps MK*NV accumulators plus its operands; the depthwise
-// strip keeps MP accumulators, R weights and one input vector (and a temporary without FMA).
+// strip keeps MP accumulators, R weights and one input vector.
 template <class Arch, int Regs, int Accs, int MkVariants>
 void fill_kernels(DirectKernels& k, Isa isa) {
   k = DirectKernels{};
@@ -439,10 +439,13 @@ void fill_kernels(DirectKernels& k, Isa isa) {
   set_tiles<Arch, Accs, 1>(k, std::make_integer_sequence<int, kMaxNv>{});
   set_tiles<Arch, Accs, 2>(k, std::make_integer_sequence<int, kMaxNv>{});
   if constexpr (MkVariants > 3) set_tiles<Arch, Accs, 3>(k, std::make_integer_sequence<int, kMaxNv>{});
-  constexpr int kSpare = Regs == 16 && Accs == 8 ? 3 : 2;  // the input vector and a register of slack (SSE2: and a temporary)
+  // Besides the input vector (and without FMA a temporary), a register of slack for the compiler,
+  // except at R = 7 where it would leave 7 accumulators, fewer than the 8 that two FMA pipes of
+  // latency 4 need.
+  constexpr int kSpare = Regs == 16 && Accs == 8 ? 3 : 2;
   constexpr int kRows3 = Regs - 3 - kSpare < kMaxDwRows ? Regs - 3 - kSpare : kMaxDwRows;
   constexpr int kRows5 = Regs - 5 - kSpare < kMaxDwRows ? Regs - 5 - kSpare : kMaxDwRows;
-  constexpr int kRows7 = Regs - 7 - kSpare < kMaxDwRows ? Regs - 7 - kSpare : kMaxDwRows;
+  constexpr int kRows7 = Regs - 7 - kSpare + 1 < kMaxDwRows ? Regs - 7 - kSpare + 1 : kMaxDwRows;
   k.dw_rows[0] = kRows3, k.dw_rows[1] = kRows5, k.dw_rows[2] = kRows7;
   set_dw<Arch, 0, 1, kRows3>(k, std::make_integer_sequence<int, kMaxDwRows>{});
   set_dw<Arch, 0, 2, kRows3>(k, std::make_integer_sequence<int, kMaxDwRows>{});
