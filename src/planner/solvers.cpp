@@ -1,6 +1,6 @@
 #include "planner/solvers.hpp"
 
-#include "direct/direct_plain.hpp"
+#include "direct/direct_conv.hpp"
 #include "fft/fft_conv.hpp"
 #include "im2col/im2col_conv.hpp"
 #include "winograd/winograd_conv.hpp"
@@ -12,7 +12,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Winograd, "winograd", propose_winograd},
       {Algorithm::FFT, "fft", propose_fft},
       {Algorithm::Im2col, "im2col", propose_im2col},
-      {Algorithm::Direct, "direct_plain", propose_direct_plain},
+      {Algorithm::Direct, "direct", propose_direct},
   };
   return solvers;
 }

@@ -1,0 +1,511 @@
+// Algorithm::Direct. Each task copies the input rows it reads into a small buffer, zero padding
+// written out and each row split by column phase (column mod stride_w), so that every tap of any
+// stride, dilation and padding is a plain vector load; then register tiles sweep the buffer.
+//  - direct_general: MK output channels x NR rows x NV vectors per tile, taps listed in a table
+//    built at plan time (channel, kernel row, kernel column order). Covers every problem.
+//  - direct_depthwise_RxS: one input channel per group and fewer than 4 outputs per group, R = 3, 5
+//    or 7, vertical stride 1 or 2: a stencil over a strip of rows, each input vector feeding every
+//    output row it reaches.
+// Tasks split images, groups (channels), row blocks and output-channel blocks; each output is one
+// chain of FMAs in a fixed tap order, so the bits do not depend on the blocking or the threads.
+#include "direct/direct_conv.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "direct/direct_kernels.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+// The row buffer of a task: up to 64 KiB per thread from the workspace (room for a few rows of
+// all channels of a stem layer), or, when the workspace limit does not allow that or the layer
+// needs little, 16 KiB on the task's stack, so that Direct applies under any workspace limit.
+constexpr int64_t kWorkspaceBufferFloats = 16384;
+constexpr int64_t kStackBufferFloats = 4096;
+
+// Where a task's row buffer comes from: `floats` per thread, from the workspace or the stack.
+struct BufferPlan {
+  int64_t cap;     // what the blocking may use
+  bool workspace;  // per-thread slices of the workspace (else the stack)
+  int64_t floats;  // what the blocking uses
+  std::size_t bytes_per_thread() const { return workspace ? align_up(std::size_t(floats) * sizeof(float)) : 0; }
+  // The buffer of the thread in `slot`; `stack` is the task's own array of kStackBufferFloats.
+  float* get(void* ws, int slot, float* stack) const {
+    return workspace ? at_offset<float>(ws, std::size_t(slot) * bytes_per_thread()) : stack;
+  }
+};
+
+BufferPlan buffer_capacity(const PlanContext& ctx) {
+  const bool ws = std::size_t(ctx.threads) * std::size_t(kWorkspaceBufferFloats) * sizeof(float) <= ctx.workspace_limit;
+  return {ws ? kWorkspaceBufferFloats : kStackBufferFloats, ws, 0};
+}
+
+// Once the blocking is known: a layer that needs no more than the stack buffer uses it.
+void settle_buffer(BufferPlan& b, int64_t floats) {
+  b.floats = floats;
+  if (floats <= kStackBufferFloats) b.workspace = false;
+}
+
+int log2_of(int v) {
+  int l = 0;
+  while ((1 << l) < v) ++l;
+  return l;
+}
+
+// Splits n items into `parts` runs whose sizes differ by at most one, the longer ones spread
+// evenly (so that any contiguous range of runs holds its share of the items); begin of run i.
+int64_t run_begin(int64_t n, int64_t parts, int64_t i) { return int64_t(__int128(i) * n / parts); }
+
+// Where a run of taps finds its input in the buffer: rows_per_c rows per channel, row_stride floats
+// per row, the row made of one segment of wph floats per column phase the taps read.
+struct RowLayout {
+  int64_t rows_per_c = 0, wph = 0, row_stride = 0;
+  std::vector<int32_t> phases;  // column phase of each segment
+  std::vector<int32_t> soff;    // offset in a row of tap s0 + i
+  int64_t floats_per_c() const { return rows_per_c * row_stride; }
+};
+
+// Layout for mp output rows, nr kernel rows, the ns kernel columns from s0, nvc vectors of width.
+RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  RowLayout l;
+  l.rows_per_c = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
+  l.wph = round_up(nvc * lanes + (ns - 1) * g.dil_w / g.stride_w, lanes);  // whole vectors
+  for (int64_t i = 0; i < ns; ++i) {
+    const int32_t ph = int32_t(i * g.dil_w % g.stride_w);
+    if (std::find(l.phases.begin(), l.phases.end(), ph) == l.phases.end()) l.phases.push_back(ph);
+  }
+  std::sort(l.phases.begin(), l.phases.end());
+  l.row_stride = int64_t(l.phases.size()) * l.wph;
+  for (int64_t i = 0; i < ns; ++i) {
+    const int64_t d = i * g.dil_w;
+    const int64_t seg = std::find(l.phases.begin(), l.phases.end(), int32_t(d % g.stride_w)) - l.phases.begin();
+    l.soff.push_back(int32_t(seg * l.wph + d / g.stride_w));
+  }
+  return l;
+}
+
+// Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
+bool fits(const Geometry& g, int64_t cap, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
+  const __int128 wph = (__int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w + lanes - 1) / lanes * lanes;
+  const __int128 phases = std::min<__int128>(ns, g.stride_w);
+  return __int128(channels) * rows * phases * wph <= cap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// General kernel.
+
+// A run of taps, contiguous in (channel, kernel row, kernel column) order: whole channels when
+// they fit the buffer, else kernel rows of one channel, else kernel columns of one row.
+struct TapBlock {
+  int64_t c0, nc, r0, nr, s0, ns;
+  int64_t rows_per_c, wph, row_stride;
+  int64_t phase_begin, nphases;
+  int64_t tap_begin, ntaps;
+};
+
+struct GeneralBlocking {
+  int mk;                  // output channels per k-block (the last one may be narrower)
+  int nv;                  // vectors per tile, taken in row-major order over the row block
+  int64_t mp;              // output rows per row block, at most (sizes differ by at most one)
+  int64_t nvc;             // vectors per width chunk
+  int64_t chunks;          // width chunks
+  int64_t row_blocks;
+  int64_t kblocks, kb_per_task, ksplits;
+  std::vector<TapBlock> blocks;
+  std::vector<int32_t> taps, phases;
+};
+
+class DirectGeneral final : public ConvImpl {
+ public:
+  DirectGeneral(const Geometry& g, const DirectKernels& kern, int threads, GeneralBlocking b, BufferPlan buf)
+      : g_(g), kern_(kern), threads_(threads), b_(std::move(b)), buf_(buf), T_(g.Cg * g.R * g.S) {}
+
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return std::string("direct_general__") + isa_name(kern_.isa); }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "SIMD direct, tile " << b_.mk << " channels x " << b_.nv << " vectors of "
+      << kern_.lanes << ", " << b_.mp << " output rows x " << b_.nvc * kern_.lanes << " columns per packed block, "
+      << b_.blocks.size() << " tap block(s) of up to " << b_.blocks.front().ntaps << " taps, "
+      << tasks() << " tasks, " << buf_.floats * 4 / 1024 << " KiB row buffer per thread on the "
+      << (buf_.workspace ? "workspace" : "stack");
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
+  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    for (int64_t grp = 0; grp < g_.groups; ++grp) {
+      float* dst = packed + grp * group_floats();
+      for (int64_t kb = 0; kb < b_.kblocks; ++kb) {
+        const int64_t k0 = kb * b_.mk, mkb = block_width(kb), mkv = std::min<int64_t>(b_.mk, g_.Kg - k0);
+        float* d = dst + kb * b_.mk * T_;
+        for (int64_t t = 0; t < T_; ++t)
+          for (int64_t i = 0; i < mkb; ++i) d[t * mkb + i] = i < mkv ? w[(grp * g_.Kg + k0 + i) * T_ + t] : 0.0f;
+      }
+    }
+    float* b = packed + g_.groups * group_floats();
+    for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
+  }
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+    pool.for_each(tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
+  }
+  WorkCounts work() const override {
+    WorkCounts w;
+    int64_t lanes_computed = 0;  // per output row, vectors rounded up
+    for (int64_t ch = 0; ch < b_.chunks; ++ch)
+      lanes_computed += round_up(std::min(b_.nvc * kern_.lanes, g_.Q - ch * b_.nvc * kern_.lanes), kern_.lanes);
+    int64_t channels_computed = 0;
+    for (int64_t kb = 0; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
+    w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
+                     double(lanes_computed) * double(T_);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * T_));
+    w.parallel_tasks = double(tasks());
+    return w;
+  }
+
+ private:
+  int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
+  // Packed width of k-block kb: MK, or for the last block the narrowest tile that holds the rest.
+  int64_t block_width(int64_t kb) const {
+    const int64_t rest = g_.Kg - kb * b_.mk;
+    return rest >= b_.mk ? b_.mk : int64_t(1) << log2_of(int(rest));
+  }
+  int64_t group_floats() const {
+    int64_t f = 0;
+    for (int64_t kb = 0; kb < b_.kblocks; ++kb) f += block_width(kb) * T_;
+    return f;
+  }
+
+  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
+    const Geometry& g = g_;
+    const int L = kern_.lanes;
+    alignas(64) float stack[kStackBufferFloats];
+    float* const buf = buf_.get(workspace, slot, stack);
+    const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
+    const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
+    const int64_t p0 = run_begin(g.P, b_.row_blocks, rb), mpv = run_begin(g.P, b_.row_blocks, rb + 1) - p0;
+    const int64_t kb_begin = ks * b_.kb_per_task, kb_end = std::min(b_.kblocks, kb_begin + b_.kb_per_task);
+    const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+    const float* wg = packed + grp * group_floats();
+    const float* bias = packed + g.groups * group_floats() + grp * g.Kg;
+    float* yg = y + (n * g.K + grp * g.Kg) * g.P * g.Q;
+    for (int64_t ch = 0; ch < b_.chunks; ++ch) {
+      const int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
+      const int64_t nvq = ceil_div(qc, L);
+      const int lanes_last = int(qc - (nvq - 1) * L);
+      // The row block's vectors in row-major order, split into even tiles of at most NV.
+      const int64_t nvec = mpv * nvq, ntiles = ceil_div(nvec, b_.nv);
+      for (std::size_t bi = 0; bi < b_.blocks.size(); ++bi) {
+        const TapBlock& blk = b_.blocks[bi];
+        RowPack pk;
+        pk.H = g.H, pk.W = g.W;
+        pk.iy0 = p0 * g.stride_h - g.pad_t + blk.r0 * g.dil_h;
+        pk.rows = (mpv - 1) * g.stride_h + (blk.nr - 1) * g.dil_h + 1;
+        pk.ix0 = q0 * g.stride_w + blk.s0 * g.dil_w - g.pad_l;
+        pk.sw = g.stride_w;
+        pk.phase = b_.phases.data() + blk.phase_begin;
+        pk.phases = blk.nphases, pk.wph = blk.wph, pk.row_stride = blk.row_stride;
+        for (int64_t c = 0; c < blk.nc; ++c) {
+          pk.x = xg + (blk.c0 + c) * g.H * g.W;
+          pk.dst = buf + c * blk.rows_per_c * blk.row_stride;
+          kern_.pack(pk);
+        }
+        // Per tile one call for the task's full-width k-blocks (and one for a narrower last one).
+        const int64_t kb_full_end = std::min(kb_end, g.Kg / b_.mk);
+        const float* in[kMaxNv];
+        float* out[kMaxNv];
+        float* out0[kMaxNv];
+        DirectTile t;
+        t.in = in;
+        t.out = out;
+        t.taps = b_.taps.data() + blk.tap_begin;
+        t.ntaps = blk.ntaps;
+        t.w_step = b_.mk * T_;
+        t.out_k_stride = g.P * g.Q;
+        t.lanes_partial = lanes_last;
+        int64_t row = 0, col = 0;  // of the tile's first vector
+        for (int64_t ti = 0; ti < ntiles; ++ti) {
+          const int64_t nt = run_begin(nvec, ntiles, ti + 1) - run_begin(nvec, ntiles, ti);
+          t.partial_mask = 0;
+          for (int64_t v = 0; v < nt; ++v) {
+            in[v] = buf + row * g.stride_h * blk.row_stride + col * L;
+            out0[v] = yg + (p0 + row) * g.Q + q0 + col * L;
+            if (col == nvq - 1) {
+              if (lanes_last < L) t.partial_mask |= 1u << v;
+              col = 0, ++row;
+            } else {
+              ++col;
+            }
+          }
+          for (int64_t kb = kb_begin; kb < kb_end;) {
+            const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
+            t.nk = kb < kb_full_end ? kb_full_end - kb : 1;
+            t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
+            t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
+            t.bias = bi == 0 ? bias + k0 : nullptr;
+            for (int64_t v = 0; v < nt; ++v) out[v] = out0[v] + k0 * g.P * g.Q;
+            kern_.tile[log2_of(int(mkb))][nt - 1](t);
+            kb += t.nk;
+          }
+        }
+      }
+    }
+  }
+
+  Geometry g_;
+  const DirectKernels& kern_;
+  int threads_;
+  GeneralBlocking b_;
+  BufferPlan buf_;
+  int64_t T_;
+};
+
+void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, int64_t r0, int64_t nr, int64_t s0,
+               int64_t ns, int lanes) {
+  const RowLayout l = row_layout(g, b.mp, nr, ns, b.nvc, lanes);
+  TapBlock t{c0, nc, r0, nr, s0, ns, l.rows_per_c, l.wph, l.row_stride, int64_t(b.phases.size()),
+             int64_t(l.phases.size()), int64_t(b.taps.size()), nc * nr * ns};
+  b.phases.insert(b.phases.end(), l.phases.begin(), l.phases.end());
+  for (int64_t c = 0; c < nc; ++c)
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t s = 0; s < ns; ++s)
+        b.taps.push_back(int32_t((c * l.rows_per_c + r * g.dil_h) * l.row_stride + l.soff[std::size_t(s)]));
+  b.blocks.push_back(t);
+}
+
+// Cycles per tap of a tile of n vectors: FMAs (two a cycle), the FMA latency (4 cycles per
+// accumulator: 8 accumulators are just short of enough), loads (two a cycle), loop overhead. Only
+// relative sizes matter.
+double tile_cycles(int64_t n, int mk) {
+  return std::max({0.5 * double(n * mk), 4.5, 0.5 * double(n + mk)}) + 1.0;
+}
+
+GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap) {
+  const int L = kern.lanes;
+  GeneralBlocking b;
+  // Output channels per tile: the widest variant, or the narrowest that holds all of a small group.
+  const int widest = 1 << (kern.mk_variants - 1);
+  b.mk = g.Kg >= widest ? widest : 1 << log2_of(int(g.Kg));
+  b.nv = std::min(kMaxNv, kern.accumulators / b.mk);
+  b.kblocks = ceil_div(g.Kg, b.mk);
+  const int64_t nvq = ceil_div(g.Q, L), T = g.Cg * g.R * g.S;
+
+  if (fits(g, cap, 1, 1, g.R, g.S, 1, L)) {
+    // Whole channels per block, the widest chunk that fits. Then the row block and the split of the
+    // output channels over tasks with the shortest estimated run: per task, packing its rows and
+    // its k-blocks' tiles (taps at tile_cycles, a fixed cost per tile call, extra passes over the
+    // output when the channels need several blocks), and whole tasks per thread.
+    b.nvc = nvq;
+    while (!fits(g, cap, 1, 1, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+    const double chunks = double(ceil_div(nvq, b.nvc));
+    double best = 0;
+    // Row blocks of balanced sizes (mp and mp - 1 rows).
+    for (int64_t rb = ceil_div(g.P, 32); rb <= g.P; ++rb) {
+      const int64_t mp = ceil_div(g.P, rb);
+      if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) continue;
+      const RowLayout l = row_layout(g, mp, g.R, g.S, b.nvc, L);
+      const int64_t cb = std::min(g.Cg, cap / l.floats_per_c());
+      const int64_t passes = ceil_div(g.Cg, cb);
+      auto per_kblock = [&](int64_t m) {  // cycles of one k-block over a block of m rows
+        if (m == 0) return 0.0;
+        const int64_t nvec = m * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
+        const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
+        return chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
+      };
+      const double pack = chunks * double(g.Cg) * double(l.floats_per_c() / L);
+      const int64_t big = g.P - rb * (mp - 1), small = rb - big;
+      for (int64_t ks = 1; ks <= std::min<int64_t>(b.kblocks, 16); ++ks) {
+        const int64_t kb_per = ceil_div(b.kblocks, ks), splits = ceil_div(b.kblocks, kb_per);
+        const int64_t tasks = g.N * g.groups * rb * splits;
+        const double work = double(g.N * g.groups * splits) *
+                            (double(big) * (pack + double(kb_per) * per_kblock(mp)) +
+                             double(small) * (pack + double(kb_per) * per_kblock(mp - 1)));
+        const double t = double(ceil_div(tasks, threads)) * work / double(tasks);
+        if (best == 0 || t < best) best = t, b.mp = mp, b.row_blocks = rb, b.ksplits = ks;
+      }
+    }
+    const int64_t cb = std::min(g.Cg, cap / row_layout(g, b.mp, g.R, g.S, b.nvc, L).floats_per_c());
+    for (int64_t c0 = 0; c0 < g.Cg; c0 += cb) add_block(g, b, c0, std::min(cb, g.Cg - c0), 0, g.R, 0, g.S, L);
+  } else {
+    // Huge or widely dilated kernels: one channel's kernel rows, or one row's columns, per block.
+    b.mp = 1, b.nvc = 1, b.ksplits = 1, b.row_blocks = g.P;
+    if (fits(g, cap, 1, 1, 1, g.S, 1, L)) {
+      int64_t rb = 1;
+      while (rb < g.R && fits(g, cap, 1, 1, rb + 1, g.S, 1, L)) ++rb;
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t r0 = 0; r0 < g.R; r0 += rb) add_block(g, b, c, 1, r0, std::min(rb, g.R - r0), 0, g.S, L);
+    } else {
+      int64_t sb = 1;
+      while (sb < g.S && fits(g, cap, 1, 1, 1, sb + 1, 1, L)) ++sb;
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s0 = 0; s0 < g.S; s0 += sb) add_block(g, b, c, 1, r, 1, s0, std::min(sb, g.S - s0), L);
+    }
+  }
+  b.chunks = ceil_div(nvq, b.nvc);
+  b.kb_per_task = ceil_div(b.kblocks, b.ksplits);
+  b.ksplits = ceil_div(b.kblocks, b.kb_per_task);
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise kernel.
+
+struct DepthwiseBlocking {
+  int64_t mp_max;                    // output rows per strip, at most
+  std::vector<int64_t> strip_begin;  // strips + 1 row indices, strip sizes differ by at most one
+  int64_t strips_per_unit;           // all strips (one pack per channel) or one
+  int64_t nvc, chunks;               // vectors per width chunk, chunks
+  int64_t units, tasks;              // units: (image, channel, strips), run in `tasks` even runs
+  RowLayout layout;
+  int64_t strips() const { return int64_t(strip_begin.size()) - 1; }
+};
+
+class DirectDepthwise final : public ConvImpl {
+ public:
+  DirectDepthwise(const Geometry& g, const DirectKernels& kern, int threads, DepthwiseBlocking b, BufferPlan buf)
+      : g_(g), kern_(kern), threads_(threads), b_(std::move(b)), buf_(buf), ridx_(int(g.R - 3) / 2) {}
+
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override {
+    return "direct_depthwise_" + std::to_string(g_.R) + "x" + std::to_string(g_.S) + "_s" +
+           std::to_string(g_.stride_h) + "__" + isa_name(kern_.isa);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "SIMD depthwise stencil, " << g_.R << " kernel rows in registers, " << b_.strips() << " strip(s) of up to "
+      << b_.mp_max << " output rows x " << b_.nvc * kern_.lanes << " columns, " << g_.Kg
+      << " output(s) per input channel, " << b_.tasks << " tasks, " << buf_.floats * 4 / 1024
+      << " KiB row buffer per thread on the " << (buf_.workspace ? "workspace" : "stack");
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
+  std::size_t packed_weights_floats() const override { return std::size_t(g_.K * g_.R * g_.S + g_.K); }
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    const int64_t RS = g_.R * g_.S;
+    for (int64_t k = 0; k < g_.K; ++k)
+      for (int64_t r = 0; r < g_.R; ++r)
+        for (int64_t s = 0; s < g_.S; ++s) packed[k * RS + s * g_.R + r] = w[k * RS + r * g_.S + s];
+    for (int64_t k = 0; k < g_.K; ++k) packed[g_.K * RS + k] = bias ? bias[k] : 0.0f;
+  }
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+    pool.for_each(b_.tasks, [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
+  }
+  WorkCounts work() const override {
+    WorkCounts w;
+    const double lanes_computed = double(g_.P) * double(round_up(g_.Q, kern_.lanes));
+    w.depthwise_flops = 2.0 * double(g_.N * g_.K) * lanes_computed * double(g_.R * g_.S);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * g_.R * g_.S));
+    w.parallel_tasks = double(b_.tasks);
+    return w;
+  }
+
+ private:
+  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
+    const Geometry& g = g_;
+    const int L = kern_.lanes;
+    alignas(64) float stack[kStackBufferFloats];
+    float* const buf = buf_.get(workspace, slot, stack);
+    const RowLayout& l = b_.layout;
+    RowPack pk;
+    pk.H = g.H, pk.W = g.W;
+    pk.sw = g.stride_w;
+    pk.phase = l.phases.data();
+    pk.phases = int64_t(l.phases.size()), pk.wph = l.wph, pk.row_stride = l.row_stride;
+    pk.dst = buf;
+    DwStrip a;
+    a.buf = buf;
+    a.row_stride = l.row_stride;
+    a.soff = l.soff.data();
+    a.S = g.S;
+    a.ldo = g.Q;
+    const int64_t u0 = run_begin(b_.units, b_.tasks, task), u1 = run_begin(b_.units, b_.tasks, task + 1);
+    const int64_t unit_strips = b_.strips_per_unit, units_per_c = b_.strips() / unit_strips;
+    int64_t us = u0 % units_per_c, nc = u0 / units_per_c;  // unit = (n*C + c)*units_per_c + us
+    for (int64_t u = u0; u < u1; ++u) {
+      const std::size_t st0 = std::size_t(us * unit_strips), st1 = st0 + std::size_t(unit_strips);
+      const int64_t p0 = b_.strip_begin[st0], rows = b_.strip_begin[st1] - p0;
+      const int64_t c = nc % g.C;
+      pk.x = x + nc * g.H * g.W;
+      pk.iy0 = p0 * g.stride_h - g.pad_t;
+      pk.rows = (rows - 1) * g.stride_h + g.R;
+      for (int64_t ch = 0; ch < b_.chunks; ++ch) {
+        // The last chunk, when narrower than a vector, moves back to end at the row end.
+        int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
+        if (qc < L && g.Q >= L) q0 = g.Q - L, qc = L;
+        pk.ix0 = q0 * g.stride_w - g.pad_l;
+        kern_.pack(pk);
+        a.width = qc;
+        for (std::size_t st = st0; st < st1; ++st) {
+          const int64_t sp0 = b_.strip_begin[st], mpv = b_.strip_begin[st + 1] - sp0;
+          const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
+          a.buf = buf + (sp0 - p0) * g.stride_h * l.row_stride;
+          for (int64_t j = 0; j < g.Kg; ++j) {
+            const int64_t k = c * g.Kg + j;
+            a.w = packed + k * g.R * g.S;
+            a.bias = packed[g.K * g.R * g.S + k];
+            a.out = y + ((nc / g.C * g.K + k) * g.P + sp0) * g.Q + q0;
+            fn(a);
+          }
+        }
+      }
+      if (++us == units_per_c) us = 0, ++nc;
+    }
+  }
+
+  Geometry g_;
+  const DirectKernels& kern_;
+  int threads_;
+  DepthwiseBlocking b_;
+  BufferPlan buf_;
+  int ridx_;
+};
+
+// The depthwise stencil applies to one input channel per group with 1 to 3 outputs each (from 4 on,
+// the general tile shares each input vector among 4 channels), R = 3, 5, 7, vertical stride 1 or
+// 2 without vertical dilation, and rows that fit the buffer.
+bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap, DepthwiseBlocking& b) {
+  if (g.Cg != 1 || g.Kg > 3 || (g.R != 3 && g.R != 5 && g.R != 7) || g.stride_h > 2 || g.dil_h != 1) return false;
+  const int L = kern.lanes;
+  const int64_t strips = ceil_div(g.P, kern.dw_rows[(g.R - 3) / 2]);
+  b.mp_max = ceil_div(g.P, strips);
+  for (int64_t i = 0; i <= strips; ++i) b.strip_begin.push_back(run_begin(g.P, strips, i));
+  const int64_t nvq = ceil_div(g.Q, L);
+  b.nvc = nvq;
+  while (b.nvc > 1 && !fits(g, cap, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
+  if (!fits(g, cap, 1, b.mp_max, g.R, g.S, b.nvc, L)) return false;
+  b.chunks = ceil_div(nvq, b.nvc);
+  // The whole channel in one pack when it stays in L1 (rows shared by two strips packed once).
+  const bool whole = fits(g, std::min(cap, kStackBufferFloats), 1, g.P, g.R, g.S, b.nvc, L);
+  b.strips_per_unit = whole ? strips : 1;
+  b.layout = row_layout(g, whole ? g.P : b.mp_max, g.R, g.S, b.nvc, L);
+  // A few even runs of units per thread: enough to balance, few enough that a task is not all
+  // overhead on small layers.
+  b.units = g.N * g.C * (strips / b.strips_per_unit);
+  b.tasks = std::min(b.units, threads > 1 ? 8 * int64_t(threads) : 1);
+  return true;
+}
+
+}  // namespace
+
+void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const DirectKernels& kern = direct_kernels(ctx.isa);
+  BufferPlan buf = buffer_capacity(ctx);
+  DepthwiseBlocking dw;
+  if (depthwise_blocking(g, kern, ctx.threads, buf.cap, dw)) {
+    settle_buffer(buf, dw.layout.floats_per_c());
+    out.add(std::make_unique<DirectDepthwise>(g, kern, ctx.threads, std::move(dw), buf));
+    return;
+  }
+  GeneralBlocking b = general_blocking(g, kern, ctx.threads, buf.cap);
+  int64_t floats = 0;
+  for (const TapBlock& t : b.blocks) floats = std::max(floats, t.nc * t.rows_per_c * t.row_stride);
+  settle_buffer(buf, floats);
+  out.add(std::make_unique<DirectGeneral>(g, kern, ctx.threads, std::move(b), buf));
+}
+
+}  // namespace fastconv::detail

@@ -1,0 +1,460 @@
+// The direct convolution kernels, written once over the xsimd architecture. Included only by the
+// per-ISA translation units (direct_kernels__<isa>.cpp), each compiled with its own flags.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include "direct/direct_kernels.hpp"
+
+namespace fastconv::detail {
+namespace {  // internal linkage: each instruction set keeps its own copy
+
+// A loaded vector used by several FMAs: stops GCC from folding the load into each of them (one
+// load per use, half of them crossing cache lines).
+template <class V>
+inline V in_register(V v) {
+  typename V::register_type r = v;
+  if constexpr (V::size == 16)
+    asm("" : "+v"(r));
+  else
+    asm("" : "+x"(r));
+  return V(r);
+}
+
+// Lanes [lo, hi) from p[lo..hi), zeros elsewhere; memory outside [p + lo, p + hi) is not touched.
+template <class V>
+V load_masked(const float* p, int lo, int hi) {
+  constexpr int L = int(V::size);
+#if defined(__AVX512F__)
+  if constexpr (L == 16) {
+    const __mmask16 m = __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+    return V(_mm512_maskz_loadu_ps(m, p));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (L == 8) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota),
+                                       _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)));
+    return V(_mm256_maskload_ps(p, m));
+  }
+#endif
+  alignas(64) float tmp[L] = {};
+  for (int l = lo; l < hi; ++l) tmp[l] = p[l];
+  return V::load_aligned(tmp);
+}
+
+// The first n lanes of v to p.
+template <class V>
+void store_lanes(float* p, const V& v, int n) {
+  constexpr int L = int(V::size);
+  if (n == L) {
+    v.store_unaligned(p);
+    return;
+  }
+#if defined(__AVX512F__)
+  if constexpr (L == 16) {
+    _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v);
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (L == 8) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(p, m, v);
+    return;
+  }
+#endif
+  alignas(64) float tmp[L];
+  v.store_aligned(tmp);
+  for (int l = 0; l < n; ++l) p[l] = tmp[l];
+}
+
+template <class V>
+V load_lanes(const float* p, int n) {
+  return n == int(V::size) ? V::load_unaligned(p) : load_masked<V>(p, 0, n);
+}
+
+// Lanes l of row[start + l], zeros where start + l lies outside [0, n).
+template <class V>
+V load_range(const float* row, int64_t start, int64_t n) {
+  constexpr int L = int(V::size);
+  if (start >= 0 && start + L <= n) return V::load_unaligned(row + start);
+  if (start + L <= 0 || start >= n) return V(0.0f);
+  const int lo = start < 0 ? int(-start) : 0;
+  const int hi = n - start < L ? int(n - start) : L;
+  return load_masked<V>(row + start, lo, hi);
+}
+
+// The even and odd elements of the 2L floats a:b.
+template <class V>
+void deinterleave(const V& a, const V& b, V& even, V& odd) {
+  constexpr int L = int(V::size);
+#if defined(__AVX512F__)
+  if constexpr (L == 16) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    even = V(_mm512_permutex2var_ps(a, ie, b));
+    odd = V(_mm512_permutex2var_ps(a, io, b));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (L == 8) {
+    // Swap 128-bit halves to [a0..a3 | b0..b3] and [a4..a7 | b4..b7], then in-lane shuffles
+    // (measured the cheapest on Zen 3).
+    const __m256 lo = _mm256_permute2f128_ps(a, b, 0x20), hi = _mm256_permute2f128_ps(a, b, 0x31);
+    even = V(_mm256_shuffle_ps(lo, hi, 0x88));
+    odd = V(_mm256_shuffle_ps(lo, hi, 0xDD));
+    return;
+  }
+#endif
+  if constexpr (L == 4) {
+    even = V(_mm_shuffle_ps(a, b, 0x88));
+    odd = V(_mm_shuffle_ps(a, b, 0xDD));
+  }
+}
+
+// Rows are short: keep GCC from turning the few zero stores of an edge into calls to memset.
+#pragma GCC push_options
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
+// Any stride, element by element: columns first + j*sw, zeros outside the row.
+void pack_segment_scalar(const float* src, int64_t W, int64_t first, int64_t sw, int64_t wph, float* dst) {
+  int64_t jb = first >= 0 ? 0 : (-first + sw - 1) / sw;
+  int64_t je = first <= W - 1 ? (W - 1 - first) / sw + 1 : 0;
+  if (je > wph) je = wph;
+  if (jb > je) jb = je;
+  for (int64_t j = 0; j < jb; ++j) dst[j] = 0.0f;
+  for (int64_t j = jb; j < je; ++j) dst[j] = src[first + j * sw];
+  for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
+}
+
+// The SW column phases of a vector of outputs: SW loads, split by a tree of de-interleaves.
+template <class V, int SW>
+void split_phases(const float* p, V (&out)[SW]) {
+  constexpr int L = int(V::size);
+  if constexpr (SW == 1) {
+    out[0] = V::load_unaligned(p);
+  } else if constexpr (SW == 2) {
+    deinterleave(V::load_unaligned(p), V::load_unaligned(p + L), out[0], out[1]);
+  } else {
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      // 128-bit halves regrouped, then a 4x4 transpose in each lane: 12 shuffles instead of 16.
+      const __m256 a = V::load_unaligned(p), b = V::load_unaligned(p + L);
+      const __m256 c = V::load_unaligned(p + 2 * L), d = V::load_unaligned(p + 3 * L);
+      const __m256 r0 = _mm256_permute2f128_ps(a, c, 0x20), r1 = _mm256_permute2f128_ps(a, c, 0x31);
+      const __m256 r2 = _mm256_permute2f128_ps(b, d, 0x20), r3 = _mm256_permute2f128_ps(b, d, 0x31);
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      out[0] = V(_mm256_shuffle_ps(t0, t2, 0x44));
+      out[1] = V(_mm256_shuffle_ps(t0, t2, 0xEE));
+      out[2] = V(_mm256_shuffle_ps(t1, t3, 0x44));
+      out[3] = V(_mm256_shuffle_ps(t1, t3, 0xEE));
+      return;
+    }
+#endif
+    V e0, o0, e1, o1;
+    deinterleave(V::load_unaligned(p), V::load_unaligned(p + L), e0, o0);
+    deinterleave(V::load_unaligned(p + 2 * L), V::load_unaligned(p + 3 * L), e1, o1);
+    deinterleave(e0, e1, out[0], out[2]);
+    deinterleave(o0, o1, out[1], out[3]);
+  }
+}
+
+// Loads of a vector whose lanes [lo, hi) lie inside the row, the same for every row of a column.
+template <class V>
+struct RangeLoad {
+  static constexpr int L = int(V::size);
+  int lo, hi;
+#if defined(__AVX512F__)
+  __mmask16 m16;
+#endif
+#if defined(__AVX2__)
+  __m256i m8;
+#endif
+  RangeLoad(int lo_, int hi_) : lo(lo_), hi(hi_) {
+#if defined(__AVX512F__)
+    if constexpr (L == 16) m16 = __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      m8 = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota),
+                            _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)));
+    }
+#endif
+  }
+  V load(const float* p) const {
+#if defined(__AVX512F__)
+    if constexpr (L == 16) return V(_mm512_maskz_loadu_ps(m16, p));
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) return V(_mm256_maskload_ps(p, m8));
+#endif
+    return hi > lo ? load_masked<V>(p, lo, hi) : V(0.0f);
+  }
+};
+
+// Rows into SW segments of wph floats (segment k: columns ix0 + k + SW*j, zeros outside the row).
+// Every segment vector is written once, aligned; the loads of the columns that reach past an edge
+// of the row are masked (the mask planned once per column, reused down the rows).
+template <class V, int SW>
+void pack_rows_phased(const RowPack& a) {
+  constexpr int L = int(V::size);
+  const int64_t wph = a.wph, W = a.W, rs = a.row_stride;
+  // Rows inside the input: [i0, i1); the others are zeros.
+  int64_t i0 = -a.iy0, i1 = a.H - a.iy0;
+  i0 = i0 < 0 ? 0 : i0 > a.rows ? a.rows : i0;
+  i1 = i1 < i0 ? i0 : i1 > a.rows ? a.rows : i1;
+  const V zero(0.0f);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    if (i == i0) i = i1;
+    if (i == a.rows) break;
+    for (int64_t j = 0; j < SW * wph; j += L) zero.store_aligned(a.dst + i * rs + j);
+  }
+  const int64_t n = i1 - i0;
+  if (n == 0) return;
+  const float* x0 = a.x + (a.iy0 + i0) * W + a.ix0;  // column ix0 of the first inside row
+  float* d0 = a.dst + i0 * rs;
+  for (int64_t j = 0; j < wph; j += L) {
+    const float* s = x0 + SW * j;
+    float* d = d0 + j;
+    // Input columns [c, c + SW*L) relative to the row: plain loads when all inside.
+    const int64_t c = a.ix0 + SW * j;
+    if (c >= 0 && c + SW * L <= W) {
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        V ph[SW];
+        split_phases<V, SW>(s, ph);
+        for (int k = 0; k < SW; ++k) ph[k].store_aligned(d + k * wph);
+      }
+      continue;
+    }
+    // Lanes inside the row per load (clamped before narrowing: padding can put c anywhere).
+    int lo[SW], hi[SW];
+    for (int t = 0; t < SW; ++t) {
+      const int64_t ct = c + t * L;
+      const int64_t l = -ct, h = W - ct;
+      lo[t] = l <= 0 ? 0 : l >= L ? L : int(l);
+      hi[t] = h <= 0 ? 0 : h >= L ? L : int(h);
+      if (hi[t] < lo[t]) hi[t] = lo[t];
+    }
+    if constexpr (SW == 1) {
+      const RangeLoad<V> m0(lo[0], hi[0]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) m0.load(s).store_aligned(d);
+    } else if constexpr (SW == 2) {
+      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        V e, o;
+        deinterleave(m0.load(s), m1.load(s + L), e, o);
+        e.store_aligned(d);
+        o.store_aligned(d + wph);
+      }
+    } else {
+      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]), m3(lo[3], hi[3]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        V e0, o0, e1, o1, p[4];
+        deinterleave(m0.load(s), m1.load(s + L), e0, o0);
+        deinterleave(m2.load(s + 2 * L), m3.load(s + 3 * L), e1, o1);
+        deinterleave(e0, e1, p[0], p[2]);
+        deinterleave(o0, o1, p[1], p[3]);
+        for (int k = 0; k < 4; ++k) p[k].store_aligned(d + k * wph);
+      }
+    }
+  }
+}
+
+// Segments are whole vectors (wph is a multiple of L). Stride 1, and strides 2 and 4 with every
+// phase present, go a vector at a time; other strides element by element.
+template <class Arch>
+void pack_rows(const RowPack& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  const bool all_phases = a.phases == a.sw;
+  if (a.sw == 1) return pack_rows_phased<V, 1>(a);
+  if (a.sw == 2 && all_phases) return pack_rows_phased<V, 2>(a);
+  if (a.sw == 4 && all_phases) return pack_rows_phased<V, 4>(a);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    float* d = a.dst + i * a.row_stride;
+    const int64_t iy = a.iy0 + i;
+    if (iy < 0 || iy >= a.H) {
+      for (int64_t j = 0; j < a.phases * a.wph; j += L) V(0.0f).store_aligned(d + j);
+      continue;
+    }
+    for (int64_t k = 0; k < a.phases; ++k)
+      pack_segment_scalar(a.x + iy * a.W, a.W, a.ix0 + a.phase[k], a.sw, a.wph, d + k * a.wph);
+  }
+}
+
+#pragma GCC pop_options
+
+// MK channels x NV vectors of accumulators. Per tap: the NV input vectors and the MK weights,
+// whichever is fewer, stay in registers while the other is loaded once per use; one tap offset
+// serves every vector ([in[v] + offset]).
+template <class Arch, int MK, int NV>
+void direct_tile(const DirectTile& t) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  const float* in[NV];
+  float* out[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) in[v] = t.in[v], out[v] = t.out[v];
+  auto lanes = [&](int v) { return (t.partial_mask >> v) & 1u ? t.lanes_partial : L; };
+  const float* w = t.w;
+  const float* bias = t.bias;
+  for (int64_t kb = 0; kb < t.nk; ++kb) {
+    V acc[MK][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MK; ++i) {
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) {
+        if (i >= t.mk)
+          acc[i][v] = V(0.0f);
+        else if (bias)
+          acc[i][v] = V(bias[i]);
+        else
+          acc[i][v] = load_lanes<V>(out[v] + i * t.out_k_stride, lanes(v));
+      }
+    }
+    const float* wk = w;
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < t.ntaps; ++k, wk += MK) {
+      const int64_t off = t.taps[k];
+      if constexpr (MK < NV) {
+        V wv[MK];
+#pragma GCC unroll 8
+        for (int i = 0; i < MK; ++i) wv[i] = V(wk[i]);
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) {
+          const V x = in_register(V::load_unaligned(in[v] + off));
+#pragma GCC unroll 8
+          for (int i = 0; i < MK; ++i) acc[i][v] = xsimd::fma(wv[i], x, acc[i][v]);
+        }
+      } else {
+        V x[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) x[v] = in_register(V::load_unaligned(in[v] + off));
+#pragma GCC unroll 8
+        for (int i = 0; i < MK; ++i) {
+          const V wi(wk[i]);
+#pragma GCC unroll 16
+          for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(wi, x[v], acc[i][v]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MK; ++i) {
+      if (i >= t.mk) break;
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
+    }
+    w += t.w_step;
+    if (bias) bias += MK;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) out[v] += MK * t.out_k_stride;
+  }
+}
+
+// One loaded input row vector (buffer row I) into every output row it reaches: output row m takes
+// kernel row I - m*SH.
+template <int SH, int MP, int I, class V, int R, int... Rs>
+inline void dw_row(V (&acc)[MP], const V (&wr)[R], const V& x, std::integer_sequence<int, Rs...>) {
+  (
+      [&] {
+        constexpr int d = I - Rs;
+        if constexpr (d >= 0 && d % SH == 0 && d / SH < MP) acc[d / SH] = xsimd::fma(wr[Rs], x, acc[d / SH]);
+      }(),
+      ...);
+}
+
+template <class Arch, int R, int SH, int MP, int... Is>
+inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float* c, int64_t rs, const float* ws,
+                      std::integer_sequence<int, Is...>) {
+  using V = xsimd::batch<float, Arch>;
+  V wr[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) wr[r] = V(ws[r]);
+  (dw_row<SH, MP, Is>(acc, wr, in_register(V::load_unaligned(c + Is * rs)), std::make_integer_sequence<int, R>{}), ...);
+}
+
+template <class Arch, int R, int SH, int MP>
+void dw_strip(const DwStrip& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  constexpr int kRows = (MP - 1) * SH + R;
+  // Rows at least a vector wide end on a whole vector that overlaps the one before (same bits);
+  // narrower rows store part of one vector.
+  const int64_t nvec = (a.width + L - 1) / L;
+  const int64_t last = a.width >= L ? a.width - L : 0;
+  const int lanes = a.width >= L ? L : int(a.width);
+  for (int64_t v = 0; v < nvec; ++v) {
+    const int64_t col = v * L < last ? v * L : last;
+    V acc[MP];
+#pragma GCC unroll 16
+    for (int m = 0; m < MP; ++m) acc[m] = V(a.bias);
+    for (int64_t s = 0; s < a.S; ++s)
+      dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
+                                 std::make_integer_sequence<int, kRows>{});
+#pragma GCC unroll 16
+    for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
+  }
+}
+
+template <class Arch, int Accs, int MkLog, int NV>
+void set_tile(DirectKernels& k) {
+  constexpr int MK = 1 << MkLog;
+  if constexpr (MK * NV <= Accs) k.tile[MkLog][NV - 1] = direct_tile<Arch, MK, NV>;
+}
+
+template <class Arch, int Accs, int MkLog, int... NVs>
+void set_tiles(DirectKernels& k, std::integer_sequence<int, NVs...>) {
+  (set_tile<Arch, Accs, MkLog, NVs + 1>(k), ...);
+}
+
+template <class Arch, int RIndex, int SH, int MaxRows, int M>
+void set_dw_one(DirectKernels& k) {
+  if constexpr (M <= MaxRows) k.dw[RIndex][SH - 1][M - 1] = dw_strip<Arch, 3 + 2 * RIndex, SH, M>;
+}
+
+template <class Arch, int RIndex, int SH, int MaxRows, int... Ms>
+void set_dw(DirectKernels& k, std::integer_sequence<int, Ms...>) {
+  (set_dw_one<Arch, RIndex, SH, MaxRows, Ms + 1>(k), ...);
+}
+
+// Regs: vector registers. A tile keeps MK*NV accumulators plus its operands; the depthwise
+// strip keeps MP accumulators, R weights and one input vector.
+template <class Arch, int Regs, int Accs, int MkVariants>
+void fill_kernels(DirectKernels& k, Isa isa) {
+  k = DirectKernels{};
+  k.isa = isa;
+  k.lanes = int(xsimd::batch<float, Arch>::size);
+  k.mk_variants = MkVariants;
+  k.accumulators = Accs;
+  set_tiles<Arch, Accs, 0>(k, std::make_integer_sequence<int, kMaxNv>{});
+  set_tiles<Arch, Accs, 1>(k, std::make_integer_sequence<int, kMaxNv>{});
+  set_tiles<Arch, Accs, 2>(k, std::make_integer_sequence<int, kMaxNv>{});
+  if constexpr (MkVariants > 3) set_tiles<Arch, Accs, 3>(k, std::make_integer_sequence<int, kMaxNv>{});
+  // Besides the input vector (and without FMA a temporary), a register of slack for the compiler,
+  // except at R = 7 where it would leave 7 accumulators, fewer than the 8 that two FMA pipes of
+  // latency 4 need.
+  constexpr int kSpare = Regs == 16 && Accs == 8 ? 3 : 2;
+  constexpr int kRows3 = Regs - 3 - kSpare < kMaxDwRows ? Regs - 3 - kSpare : kMaxDwRows;
+  constexpr int kRows5 = Regs - 5 - kSpare < kMaxDwRows ? Regs - 5 - kSpare : kMaxDwRows;
+  constexpr int kRows7 = Regs - 7 - kSpare + 1 < kMaxDwRows ? Regs - 7 - kSpare + 1 : kMaxDwRows;
+  k.dw_rows[0] = kRows3, k.dw_rows[1] = kRows5, k.dw_rows[2] = kRows7;
+  set_dw<Arch, 0, 1, kRows3>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  set_dw<Arch, 0, 2, kRows3>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  set_dw<Arch, 1, 1, kRows5>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  set_dw<Arch, 1, 2, kRows5>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  set_dw<Arch, 2, 1, kRows7>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  set_dw<Arch, 2, 2, kRows7>(k, std::make_integer_sequence<int, kMaxDwRows>{});
+  k.pack = pack_rows<Arch>;
+}
+
+}  // namespace
+}  // namespace fastconv::detail

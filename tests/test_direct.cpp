@@ -1,0 +1,184 @@
+// Algorithm::Direct against the reference beyond the foundation sweep: every stride, dilation and
+// padding, widths past every vector width, the depthwise and stem shapes (and that the intended
+// kernel runs), groups with ragged channel blocks, huge kernels, non-finite inputs; and the same
+// bits for any thread count and any workspace limit. [isa]: runs once per instruction set.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "conv_tester.hpp"
+
+using namespace fastconv;
+using fastconv::testing::ConvTester;
+using fastconv::testing::Data;
+using fastconv::testing::make_data;
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+std::vector<float> run_direct(const ConvProblem& p, std::size_t limit, int threads, const std::vector<float>& x,
+                              const std::vector<float>& w, const std::vector<float>& b, std::string* impl = nullptr) {
+  PlanOptions o;
+  o.algorithm = Algorithm::Direct;
+  o.workspace_limit = limit;
+  o.threads = threads;
+  const Plan plan = Plan::create(p, o);
+  REQUIRE(plan.workspace_bytes() <= limit);
+  if (impl) *impl = plan.implementation();
+  std::vector<float> y(p.output_elements());
+  plan.execute(x.data(), plan.pack_weights(w.data(), b.data()), y.data());
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("direct: strides, dilations and paddings", "[isa][direct]") {
+  int index = 0;
+  for (int64_t stride : {1, 2, 3, 4, 5})
+    for (int64_t dil : {1, 2, 3})
+      for (int64_t k : {1, 2, 3, 5}) {
+        ConvTester t;
+        t.input(1, 3, 13 + stride, 21 + 2 * stride).kernel(5, k, k).stride(stride, 1 + (stride + dil) % 3).dilation(dil, 1 + dil % 2);
+        // Symmetric, asymmetric and larger than the kernel.
+        switch (index % 3) {
+          case 0: t.pad(k / 2); break;
+          case 1: t.pad(0, k, k + 1, 1); break;
+          default: t.pad(k * dil + 2, 1, 0, k * dil + 3); break;
+        }
+        INFO("case " << index << ": " << to_string(t.get_problem()));
+        t.seed(uint32_t(100 + index++)).check(Algorithm::Direct);
+      }
+}
+
+TEST_CASE("direct: widths past every vector width and tile", "[isa][direct]") {
+  for (int64_t w = 1; w <= 40; ++w) {
+    INFO("width " << w);
+    ConvTester().input(1, 2, 4, w).kernel(9, 3, 3).pad(1).seed(uint32_t(w)).check(Algorithm::Direct);  // general
+    ConvTester().input(1, 3, 5, w).kernel(3, 3, 3).pad(1).groups(3).seed(uint32_t(w)).check(Algorithm::Direct);
+    ConvTester().input(1, 2, 9, w + 2).kernel(2, 3, 3).stride(2).pad(1).groups(2).seed(uint32_t(w)).check(Algorithm::Direct);
+  }
+  for (int64_t w : {63, 64, 65, 127, 129, 257})
+    ConvTester().input(1, 4, 3, w).kernel(6, 1, 5).pad(0, 2).seed(uint32_t(w)).check(Algorithm::Direct);
+}
+
+TEST_CASE("direct: depthwise kernels at stride 1 and 2, channel multipliers", "[isa][direct][depthwise]") {
+  for (int64_t r : {3, 5, 7})
+    for (int64_t stride : {1, 2})
+      for (int64_t mult : {1, 2, 3}) {
+        const ConvTester t = ConvTester()
+                                 .input(2, 5, 2 * r + 9, 3 * r + 14)
+                                 .kernel(5 * mult, r, r)
+                                 .stride(stride)
+                                 .pad(r / 2)
+                                 .groups(5)
+                                 .seed(uint32_t(r * 10 + stride + mult));
+        INFO(to_string(t.get_problem()));
+        const std::string impl = t.check(Algorithm::Direct);
+        CHECK(starts_with(impl, "direct_depthwise_" + std::to_string(r) + "x" + std::to_string(r) + "_s" +
+                                    std::to_string(stride) + "__"));
+      }
+  // Non-square, horizontal stride and dilation, asymmetric padding: still the stencil.
+  CHECK(starts_with(ConvTester().input(1, 4, 17, 30).kernel(4, 5, 3).stride(1, 3).dilation(1, 2).pad(1, 3, 0, 2).groups(4).check(Algorithm::Direct),
+                    "direct_depthwise_5x3_s1__"));
+  CHECK(starts_with(ConvTester().input(1, 6, 40, 9).kernel(6, 7, 7).stride(2).pad(3).groups(6).check(Algorithm::Direct),
+                    "direct_depthwise_7x7_s2__"));
+  // Tall images: several strips per channel, strips of different heights.
+  ConvTester().input(1, 2, 95, 37).kernel(2, 3, 3).pad(1).groups(2).check(Algorithm::Direct);
+  ConvTester().input(1, 2, 77, 19).kernel(4, 7, 7).stride(2).pad(3).groups(2).check(Algorithm::Direct);
+  // What the stencil does not take goes to the general kernel: vertical dilation or stride 3, other
+  // kernel heights, 4 or more outputs per group.
+  for (const ConvTester& t : {ConvTester().input(1, 3, 20, 20).kernel(3, 3, 3).dilation(2, 1).pad(2).groups(3),
+                              ConvTester().input(1, 3, 20, 20).kernel(3, 3, 3).stride(3).pad(1).groups(3),
+                              ConvTester().input(1, 3, 20, 20).kernel(3, 4, 4).pad(2).groups(3),
+                              ConvTester().input(1, 3, 20, 20).kernel(12, 3, 3).pad(1).groups(3)}) {
+    INFO(to_string(t.get_problem()));
+    CHECK(starts_with(t.check(Algorithm::Direct), "direct_general__"));
+  }
+}
+
+TEST_CASE("direct: first layers with few input channels", "[isa][direct][stem]") {
+  for (int64_t c : {1, 2, 3, 4}) {
+    INFO("channels " << c);
+    ConvTester().input(1, c, 47, 45).kernel(16, 7, 7).stride(2).pad(3).seed(uint32_t(c)).check(Algorithm::Direct);
+    ConvTester().input(1, c, 59, 63).kernel(12, 11, 11).stride(4).seed(uint32_t(c)).check(Algorithm::Direct);
+    ConvTester().input(2, c, 33, 31).kernel(8, 3, 3).stride(2).pad(1).seed(uint32_t(c)).check(Algorithm::Direct);
+  }
+}
+
+TEST_CASE("direct: groups, ragged output-channel blocks, many input channels", "[isa][direct]") {
+  for (int64_t kg : {1, 2, 3, 4, 5, 6, 7, 9, 13})
+    ConvTester().input(1, 6, 9, 11).kernel(2 * kg, 3, 3).pad(1).groups(2).seed(uint32_t(kg)).check(Algorithm::Direct);
+  // More input channels than one block of the row buffer holds: passes over the output.
+  ConvTester().input(1, 300, 12, 30).kernel(8, 3, 3).pad(1).check(Algorithm::Direct);
+  ConvTester().input(1, 96, 6, 70).kernel(6, 5, 5).stride(2).pad(2).groups(2).check(Algorithm::Direct);
+}
+
+TEST_CASE("direct: kernels too wide or tall for the row buffer", "[isa][direct]") {
+  // Under a zero workspace limit the row buffer is the 16 KiB stack tile: these need blocks of
+  // kernel rows and of kernel columns.
+  for (const ConvTester& t : {ConvTester().input(1, 2, 605, 10).kernel(3, 3, 3).dilation(300, 1).pad(0, 1),
+                              ConvTester().input(1, 2, 2, 4300).kernel(3, 2, 3).dilation(1, 2100),
+                              ConvTester().input(1, 1, 40, 37).kernel(2, 31, 31).pad(15).dilation(2, 1)}) {
+    INFO(to_string(t.get_problem()));
+    ConvTester(t).workspace_limit(0).check(Algorithm::Direct);
+    ConvTester(t).check(Algorithm::Direct);
+  }
+}
+
+TEST_CASE("direct: the same bits for 1, 2 and 3 threads and any workspace limit", "[isa][direct]") {
+  for (const ConvProblem& p :
+       {ConvTester().input(2, 19, 23, 29).kernel(21, 3, 3).pad(1).get_problem(),
+        ConvTester().input(1, 3, 61, 67).kernel(24, 7, 7).stride(2).pad(3).get_problem(),    // stem
+        ConvTester().input(1, 3, 63, 63).kernel(20, 11, 11).stride(4).get_problem(),         // stem
+        ConvTester().input(1, 16, 45, 41).kernel(16, 3, 3).pad(1).groups(16).get_problem(),  // depthwise
+        ConvTester().input(1, 8, 30, 33).kernel(16, 5, 5).stride(2).pad(2).groups(8).get_problem(),
+        ConvTester().input(1, 300, 12, 30).kernel(9, 3, 3).pad(1).get_problem(),             // passes
+        ConvTester().input(1, 2, 5, 90).kernel(6, 3, 5).dilation(1, 9).pad(1, 0).get_problem()}) {
+    INFO(to_string(p));
+    for (Data kind : {Data::Random, Data::SmallInt}) {
+      const auto x = make_data(p.input_elements(), kind, 1);
+      const auto w = make_data(p.weight_elements(), kind, 2);
+      const auto b = make_data(std::size_t(p.out_channels), kind, 3);
+      std::string impl;
+      const auto ref = run_direct(p, PlanOptions::kDefaultWorkspaceLimit, 1, x, w, b, &impl);
+      for (std::size_t limit : {PlanOptions::kDefaultWorkspaceLimit, std::size_t(0)})
+        for (int threads : {1, 2, 3}) {
+          INFO("limit " << limit << " threads " << threads);
+          std::string other;
+          CHECK(run_direct(p, limit, threads, x, w, b, &other) == ref);
+          CHECK(other == impl);
+        }
+    }
+  }
+}
+
+TEST_CASE("direct: non-finite inputs reach only the outputs whose receptive field holds them", "[isa][direct]") {
+  for (const ConvProblem& p : {ConvTester().input(1, 3, 19, 21).kernel(5, 3, 3).stride(2).pad(1).get_problem(),
+                               ConvTester().input(1, 4, 15, 17).kernel(4, 5, 5).pad(2).groups(4).get_problem(),
+                               ConvTester().input(1, 2, 23, 27).kernel(6, 7, 7).stride(2, 3).dilation(1, 2).pad(3).get_problem()}) {
+    INFO(to_string(p));
+    const int64_t H = p.in_height, W = p.in_width, P = p.out_height(), Q = p.out_width();
+    const int64_t cg = p.in_channels / p.groups, kg = p.out_channels / p.groups;
+    auto x = make_data(p.input_elements(), Data::Random, 7);
+    const auto w = make_data(p.weight_elements(), Data::Random, 8);
+    const auto b = make_data(std::size_t(p.out_channels), Data::Random, 9);
+    const int64_t c0 = 1 % p.in_channels, iy0 = H / 2, ix0 = W - 2;
+    x[std::size_t((c0 * H + iy0) * W + ix0)] = std::nanf("");
+    const auto y = run_direct(p, PlanOptions::kDefaultWorkspaceLimit, 2, x, w, b);
+    for (int64_t k = 0; k < p.out_channels; ++k)
+      for (int64_t py = 0; py < P; ++py)
+        for (int64_t qx = 0; qx < Q; ++qx) {
+          bool reaches = k / kg == c0 / cg;
+          bool in_field = false;
+          for (int64_t r = 0; r < p.kernel_height; ++r)
+            for (int64_t s = 0; s < p.kernel_width; ++s)
+              in_field |= py * p.stride_h - p.pad_top + r * p.dilation_h == iy0 &&
+                          qx * p.stride_w - p.pad_left + s * p.dilation_w == ix0;
+          reaches = reaches && in_field;
+          INFO("k " << k << " p " << py << " q " << qx);
+          CHECK(std::isnan(y[std::size_t((k * P + py) * Q + qx)]) == reaches);
+        }
+  }
+}
