@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Fits the rates of the planner's cost model to calibration data.
 
-Usage: fit_cost_model.py calibration.csv
+Usage: fit_cost_model.py calibration.csv [kind=rate ...]
 Reads the CSV of fastconv_calibrate_cost_model (one row per shape and implementation), fits one
 rate per kind of work by non-negative least squares on relative error, with the model's own
 parallel speedup, and prints the rates for the table in src/planner/cost_model.cpp, then how well
-the fitted model picks: the share of shapes where its pick is within 10% of the fastest."""
+the fitted model picks: the share of shapes where its pick is within 10% of the fastest. A kind=rate
+argument fixes that kind's rate (units/s) instead of fitting it, for kinds the data cannot separate
+(the Winograd transforms always come with their products)."""
 import csv
 import math
 import sys
@@ -46,17 +48,23 @@ def nnls(a, b, iterations=20000):
 
 def main():
     rows = list(csv.DictReader(open(sys.argv[1])))
+    fixed = {k: float(v) for k, v in (arg.split("=") for arg in sys.argv[2:])}
     threads = int(rows[0]["threads"])
     a, b = [], []
     for r in rows:
         ms = float(r["measured_ms"])
         s = speedup(float(r["parallel_tasks"]), threads)
-        # relative error: divide the row by the measured time
-        a.append([v / (ms * 1e-3 * s) for v in features(r)] + [1.0 / (ms * 1e-3)])
-        b.append(1.0)
+        f = features(r)
+        # relative error: divide the row by the measured time; fixed kinds move to the right side
+        known = sum(v / fixed[k] for k, v in zip(KINDS, f) if k in fixed) / s
+        a.append([0.0 if k in fixed else v / (ms * 1e-3 * s) for k, v in zip(KINDS, f)] + [1.0 / (ms * 1e-3)])
+        b.append(1.0 - known / (ms * 1e-3))
     a, b = np.array(a), np.array(b)
     scale = np.maximum(a.max(axis=0), 1e-30)
     x = nnls(a / scale, b) / scale
+    for i, k in enumerate(KINDS):
+        if k in fixed:
+            x[i] = 1.0 / fixed[k]
     print("fitted single-core rates (units/s) for", rows[0]["isa"])
     for kind, inv in zip(KINDS, x[:-1]):
         used = any(float(r[kind]) > 0 for r in rows)
