@@ -115,6 +115,7 @@ TEST_CASE("bad options are refused", "[api][validation]") {
   PlanOptions i;
   i.implementation = "no_such_kernel";
   CHECK_THROWS_WITH(Plan::create(p, i), Catch::Contains("not requested"));
+  CHECK_THROWS_WITH(Plan::create(p, i), Catch::Contains("implementation=no_such_kernel names no implementation"));
 }
 
 TEST_CASE("find_algorithms ranks every algorithm, applicable first", "[api][planner]") {

@@ -31,9 +31,9 @@ FASTCONV_API std::string to_string(Algorithm);
 FASTCONV_API Algorithm parse_algorithm(const std::string& name);  // "auto", "direct", "im2col", "winograd", "fft"
 
 // Estimate: a cost model picks, nothing runs. Measure: every applicable candidate runs on synthetic
-// data of the problem's size, interleaved: a warm-up, then up to 5 runs each within about 1 second
-// after the first two rounds (candidates estimated over 8x slower than the best are not run); the
-// median decides, and the choice is kept as wisdom. Like FFTW's ESTIMATE / MEASURE.
+// data of the problem's size, interleaved: a warm-up, then samples of at least 1 ms of back-to-back
+// runs, up to 9 per candidate, fewer (at least 3) past about 1 second (candidates estimated over 8x
+// slower than the best are not run); the median decides, and the choice is kept as wisdom. Like FFTW's ESTIMATE / MEASURE.
 enum class PlanMode { Estimate, Measure };
 FASTCONV_API std::string to_string(PlanMode);
 FASTCONV_API PlanMode parse_plan_mode(const std::string& name);  // "estimate", "measure"

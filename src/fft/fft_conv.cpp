@@ -390,7 +390,8 @@ class FftConv final : public ConvImpl {
 
 struct Option {
   Tiling tiling;
-  double seconds;
+  double seconds;           // by the rates of the plan's mode
+  double estimate_seconds;  // by the FFTW_ESTIMATE rates
 };
 
 }  // namespace
@@ -444,7 +445,8 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
         continue;
       }
       t.fft_speed = fft_speed(t, rows, cols, ctx.mode);
-      options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode)});
+      options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode),
+                         tiling_seconds(g, t, rows, cols, lanes, PlanMode::Estimate)});
     }
   }
   if (options.empty()) {
@@ -457,13 +459,24 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
       out.decline("fft", "filter spectra would take " + mib(min_filter_bytes) + " (over " + mib(kMaxPackedBytes) + ")");
     return;
   }
-  // The three cheapest tile sizes by the model above, as distinct candidates: the planner ranks them
-  // (and times them in Measure mode).
-  std::sort(options.begin(), options.end(), [](const Option& a, const Option& b) {
-    return a.seconds < b.seconds || (a.seconds == b.seconds && a.tiling.th * a.tiling.tw < b.tiling.th * b.tiling.tw);
-  });
-  for (std::size_t i = 0; i < std::min<std::size_t>(3, options.size()); ++i)
-    out.add(std::make_unique<FftConv>(g, kernels, ctx.threads, options[i].tiling));
+  // The three cheapest tile sizes by the model above, as distinct candidates: the planner ranks them.
+  // Measure mode also times the three cheapest by the FFTW_ESTIMATE rates: the per-length model is
+  // good to a few percent, and a size both tables like (powers of two) can win by more than that.
+  auto cheapest = [&](auto seconds) {
+    std::sort(options.begin(), options.end(), [&](const Option& a, const Option& b) {
+      const double sa = seconds(a), sb = seconds(b);
+      return sa < sb || (sa == sb && a.tiling.th * a.tiling.tw < b.tiling.th * b.tiling.tw);
+    });
+    std::vector<Tiling> v;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, options.size()); ++i) v.push_back(options[i].tiling);
+    return v;
+  };
+  std::vector<Tiling> chosen = cheapest([](const Option& o) { return o.seconds; });
+  if (ctx.mode == PlanMode::Measure)
+    for (const Tiling& t : cheapest([](const Option& o) { return o.estimate_seconds; }))
+      if (std::none_of(chosen.begin(), chosen.end(), [&](const Tiling& c) { return c.th == t.th && c.tw == t.tw; }))
+        chosen.push_back(t);
+  for (const Tiling& t : chosen) out.add(std::make_unique<FftConv>(g, kernels, ctx.threads, t));
 }
 
 }  // namespace fastconv::detail

@@ -1,7 +1,8 @@
 // Measure mode: time each candidate on synthetic data of the problem's size.
 // Budget: candidates run round-robin (interleaved, so that a noisy neighbour hurts all alike);
-// rounds continue until every candidate has 5 runs or 1 second has passed after the first round.
-// The median run counts. A candidate whose estimate is over 8x the best estimate is not timed:
+// a sample is back-to-back executes for at least 1 ms (so that a 50 us layer is not timed by one
+// run's jitter); rounds continue until every candidate has 9 samples, or 1 second has passed and
+// every candidate has 3. The median sample counts. A candidate whose estimate is over 8x the best estimate is not timed:
 // it keeps its estimate (a model that far off would be a bug worth a test, not a timing). A problem
 // whose tensors exceed 1 GiB is not timed at all (measurable()): it keeps its estimates.
 #include <algorithm>
@@ -15,7 +16,9 @@
 namespace fastconv::detail {
 namespace {
 
-constexpr int kRuns = 5;
+constexpr int kRounds = 9;
+constexpr int kMinRounds = 3;
+constexpr double kSampleSeconds = 1e-3;
 // Synthetic tensors beyond this are not allocated: such a problem keeps its estimates.
 constexpr double kMaxSyntheticBytes = double(1 << 30);
 constexpr double kBudgetSeconds = 1.0;
@@ -74,12 +77,18 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
     timed.push_back(std::move(t));
   }
   const auto start = std::chrono::steady_clock::now();
-  for (int round = 0; round < kRuns; ++round) {
-    if (round > 1 && seconds_since(start) > kBudgetSeconds) break;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round >= kMinRounds && seconds_since(start) > kBudgetSeconds) break;
     for (auto& t : timed) {
       const auto t0 = std::chrono::steady_clock::now();
-      t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);
-      t.runs.push_back(1e3 * seconds_since(t0));
+      int executes = 0;
+      double elapsed = 0;
+      do {
+        t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);
+        ++executes;
+        elapsed = seconds_since(t0);
+      } while (elapsed < kSampleSeconds);
+      t.runs.push_back(1e3 * elapsed / executes);
     }
   }
   for (auto& t : timed) {

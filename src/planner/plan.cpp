@@ -153,6 +153,10 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
       if (options.algorithm != Algorithm::Auto)
         throw Error("algorithm=" + to_string(options.algorithm) + " does not apply to " + to_string(problem) +
                     ": " + join_declined(ranking));
+      if (!options.implementation.empty())
+        throw Error("implementation=" + options.implementation + " names no implementation that applies to " +
+                    to_string(problem) + " within workspace_limit=" + std::to_string(options.workspace_limit) +
+                    ": " + join_declined(ranking));
       throw Error("workspace_limit=" + std::to_string(options.workspace_limit) + " fits no algorithm for " +
                   to_string(problem) + ": " + join_declined(ranking));
     }
