@@ -200,6 +200,32 @@ bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options) {
   return false;
 }
 
+std::vector<float> run_plan(const ConvProblem& p, const PlanOptions& options, const std::vector<float>& x,
+                            const std::vector<float>& w, const std::vector<float>& b, std::string* implementation) {
+  const Plan plan = Plan::create(p, options);
+  REQUIRE(plan.workspace_bytes() <= options.workspace_limit);
+  if (implementation) *implementation = plan.implementation();
+  std::vector<float> y(p.output_elements());
+  plan.execute(x.data(), plan.pack_weights(w.data(), b.data()), y.data());
+  return y;
+}
+
+std::string plan_error(const ConvProblem& p, const PlanOptions& options) {
+  try {
+    Plan::create(p, options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::size_t named_minimum(const std::string& message, const std::string& key) {
+  INFO(message);
+  const std::size_t at = message.find(key);
+  REQUIRE(at != std::string::npos);
+  return std::stoull(message.substr(at + key.size()));
+}
+
 std::string ConvTester::check_if_applicable(Algorithm a) const {
   if (applies(a, p_, options(a))) return check(a);
   // A decline names its reason and Plan::create refuses with Error.

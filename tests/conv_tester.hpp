@@ -82,6 +82,19 @@ class ConvTester {
 // Whether `a` applies to `p` under `options` (some candidate of that algorithm is applicable).
 bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options = {});
 
+// Plans `p` under `options` (checking the workspace is within the limit), packs w and b, runs it
+// on x: the output; the implementation's name in *implementation when asked.
+std::vector<float> run_plan(const ConvProblem& p, const PlanOptions& options, const std::vector<float>& x,
+                            const std::vector<float>& w, const std::vector<float>& b,
+                            std::string* implementation = nullptr);
+
+// The message of the Error that Plan::create throws for `p` under `options` ("" when it plans).
+std::string plan_error(const ConvProblem& p, const PlanOptions& options);
+
+// The byte count a refusal names after `key` ("... needs at least N bytes ..."); fails the test
+// when the message does not name one.
+std::size_t named_minimum(const std::string& message, const std::string& key = "needs at least ");
+
 // The sweep of the foundation issue: batch and single sample, one channel, strides, asymmetric
 // padding, dilation, groups and depthwise, non-square kernels and inputs, kernels larger than the
 // input with padding, odd sizes past every SIMD width and tile remainder. Seeded, deterministic.

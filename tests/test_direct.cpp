@@ -13,6 +13,7 @@ using namespace fastconv;
 using fastconv::testing::ConvTester;
 using fastconv::testing::Data;
 using fastconv::testing::make_data;
+using fastconv::testing::run_plan;
 
 namespace {
 
@@ -24,12 +25,7 @@ std::vector<float> run_direct(const ConvProblem& p, std::size_t limit, int threa
   o.algorithm = Algorithm::Direct;
   o.workspace_limit = limit;
   o.threads = threads;
-  const Plan plan = Plan::create(p, o);
-  REQUIRE(plan.workspace_bytes() <= limit);
-  if (impl) *impl = plan.implementation();
-  std::vector<float> y(p.output_elements());
-  plan.execute(x.data(), plan.pack_weights(w.data(), b.data()), y.data());
-  return y;
+  return run_plan(p, o, x, w, b, impl);
 }
 
 }  // namespace

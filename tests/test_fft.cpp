@@ -20,6 +20,8 @@ using namespace fastconv;
 using fastconv::testing::ConvTester;
 using fastconv::testing::Data;
 using fastconv::testing::make_data;
+using fastconv::testing::named_minimum;
+using fastconv::testing::plan_error;
 
 namespace {
 
@@ -341,14 +343,9 @@ TEST_CASE("fft: declines strided problems and budgets below its minimum, in word
   const ConvProblem p = ConvTester().input(1, 16, 64, 64).kernel(16, 9, 9).pad(4).get_problem();
   PlanOptions o = fft_options(2);
   o.workspace_limit = 1000;
-  std::string msg;
-  try {
-    Plan::create(p, o);
-  } catch (const Error& e) {
-    msg = e.what();
-  }
+  const std::string msg = plan_error(p, o);
   REQUIRE_THAT(msg, Catch::Contains("needs at least") && Catch::Contains("workspace_limit=1000"));
-  const std::size_t minimum = std::stoull(msg.substr(msg.find("needs at least ") + 15));
+  const std::size_t minimum = named_minimum(msg);
   o.workspace_limit = minimum;
   const Plan plan = Plan::create(p, o);
   CHECK(plan.workspace_bytes() <= minimum);

@@ -12,6 +12,9 @@ using namespace fastconv;
 using fastconv::testing::ConvTester;
 using fastconv::testing::Data;
 using fastconv::testing::make_data;
+using fastconv::testing::named_minimum;
+using fastconv::testing::plan_error;
+using fastconv::testing::run_plan;
 
 namespace {
 
@@ -21,11 +24,7 @@ std::vector<float> run_with(const ConvProblem& p, std::size_t limit, int threads
   o.algorithm = Algorithm::Im2col;
   o.workspace_limit = limit;
   o.threads = threads;
-  const Plan plan = Plan::create(p, o);
-  REQUIRE(plan.workspace_bytes() <= limit);
-  std::vector<float> y(p.output_elements());
-  plan.execute(x.data(), plan.pack_weights(w.data(), b.data()), y.data());
-  return y;
+  return run_plan(p, o, x, w, b);
 }
 
 // Peak resident set (VmHWM) in bytes, after optionally resetting it (Linux: clear_refs 5).
@@ -81,14 +80,7 @@ TEST_CASE("im2col: a budget below the minimum is refused with the minimum", "[im
   CHECK_THROWS_WITH(Plan::create(p, o), Catch::Contains("im2col") && Catch::Contains("needs at least") &&
                                            Catch::Contains("workspace_limit=1000"));
   // The minimum it names is enough.
-  std::string msg;
-  try {
-    Plan::create(p, o);
-  } catch (const Error& e) {
-    msg = e.what();
-  }
-  const auto at = msg.find("needs at least ") + 15;
-  const std::size_t minimum = std::stoull(msg.substr(at));
+  const std::size_t minimum = named_minimum(plan_error(p, o));
   o.workspace_limit = minimum;
   const Plan plan = Plan::create(p, o);
   CHECK(plan.workspace_bytes() == minimum);
