@@ -71,6 +71,31 @@ TEST_CASE("im2col: the same bits for every budget and thread count", "[isa][im2c
   }
 }
 
+// Stride 1 with an output as wide as the input packs each lowered row as one copy of the plane,
+// then zeroes what wrapped into the neighbouring row: kernels one column wide, 'same' widths,
+// asymmetric and dilated, a kernel reach as wide as the image, blocks starting mid-row (the
+// smallest budget), groups and a batch.
+TEST_CASE("im2col: stride-1 layers as wide as their input", "[isa][im2col]") {
+  for (const ConvProblem& p :
+       {ConvTester().input(1, 12, 17, 17).kernel(10, 7, 1).pad(3, 0).get_problem(),
+        ConvTester().input(1, 12, 17, 17).kernel(10, 1, 7).pad(0, 3).get_problem(),
+        ConvTester().input(2, 6, 13, 9).kernel(8, 5, 1).get_problem(),
+        ConvTester().input(1, 5, 11, 10).kernel(7, 3, 3).pad(1, 0, 2, 0).get_problem(),
+        ConvTester().input(1, 4, 9, 4).kernel(6, 3, 3).pad(3).dilation(3).get_problem(),
+        ConvTester().input(1, 3, 6, 2).kernel(5, 3, 3).pad(1, 1, 2, 2).dilation(1, 2).get_problem(),
+        ConvTester().input(2, 8, 10, 21).kernel(6, 3, 5).pad(1, 2).groups(2).get_problem()}) {
+    INFO(to_string(p));
+    REQUIRE(p.out_width() == p.in_width);
+    PlanOptions o;
+    o.algorithm = Algorithm::Im2col;
+    o.workspace_limit = 0;
+    o.threads = 3;  // the most threads run below: each needs its own block
+    const std::size_t minimum = named_minimum(plan_error(p, o));
+    for (std::size_t limit : {PlanOptions::kDefaultWorkspaceLimit, minimum})
+      ConvTester().problem(p).workspace_limit(limit).threads(2).compare_threads({1, 3}).check(Algorithm::Im2col);
+  }
+}
+
 TEST_CASE("im2col: a budget below the minimum is refused with the minimum", "[im2col][validation]") {
   const ConvProblem p = ConvTester().input(1, 64, 20, 20).kernel(64, 3, 3).pad(1).get_problem();
   PlanOptions o;

@@ -58,12 +58,64 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
   }
 }
 
+// Stride 1 and an output as wide as the input ('same' width, or a kernel one column wide): tap
+// (c, r, s) of output pixel f = p*W + q reads the input plane at f + off, off = dy*W + dx with
+// dy = r*dil_h - pad_t and dx = s*dil_w - pad_l, so a lowered row is one contiguous copy of the
+// plane, whole panels at a time. Outside the plane, and where the input row p + dy is outside the
+// image, it reads zeros; the columns that wrapped into the neighbouring row (q + dx outside [0, W))
+// are zeroed afterwards, |dx| per output row.
+template <int NR>
+void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, int64_t n0, int64_t ncols,
+                    int64_t panel_floats, float* dst) {
+  const int64_t RS = g.R * g.S, W = g.W, HW = g.H * g.W;
+  const int64_t p_first = n0 / W, p_last = (n0 + ncols - 1) / W;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t tap = k0 + k, c = tap / RS, r = tap / g.S % g.R, s = tap % g.S;
+    const int64_t dy = r * g.dil_h - g.pad_t, dx = s * g.dil_w - g.pad_l, off = dy * W + dx;
+    const float* xc = x + c * HW;
+    // Block columns [lo, hi) read inside the plane from an input row inside the image.
+    int64_t lo = -dy * W > -off ? -dy * W : -off, hi = (g.H - dy) * W < HW - off ? (g.H - dy) * W : HW - off;
+    lo -= n0, hi -= n0;
+    lo = lo < 0 ? 0 : lo > ncols ? ncols : lo;
+    hi = hi < lo ? lo : hi > ncols ? ncols : hi;
+    float* dk = dst + k * NR;
+    const int64_t base = n0 + off;  // block column col reads xc[base + col], for col in [lo, hi) only
+    for (int64_t col = 0; col < ncols; col += NR) {
+      float* d = dk + col / NR * panel_floats;
+      if (col >= lo && col + NR <= hi) {
+        for (int i = 0; i < NR; ++i) d[i] = xc[base + col + i];
+      } else {
+        const int64_t n = ncols - col < NR ? ncols - col : NR;
+        for (int64_t i = 0; i < n; ++i) d[i] = col + i >= lo && col + i < hi ? xc[base + col + i] : 0.0f;
+      }
+    }
+    if (dx == 0) continue;
+    // Wrapped columns: q < -dx when dx < 0, q >= W - dx when dx > 0.
+    int64_t q_lo = dx < 0 ? 0 : W - dx, q_hi = dx < 0 ? -dx : W;
+    q_lo = q_lo < 0 ? 0 : q_lo, q_hi = q_hi > W ? W : q_hi;
+    for (int64_t p = p_first; p <= p_last; ++p)
+      for (int64_t q = q_lo; q < q_hi; ++q) {
+        const int64_t col = p * W + q - n0;
+        if (col >= 0 && col < ncols) dk[col / NR * panel_floats + col % NR] = 0.0f;
+      }
+  }
+}
+
 void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
                         int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst) {
   // Columns of the last panel past ncols stay zero for every row.
   if (const int64_t tail = ncols % nr; tail != 0) {
     float* last = dst + (ncols / nr) * panel_stride;
     for (int64_t k = 0; k < kc; ++k) fill_zero(last + k * nr + tail, nr - tail);
+  }
+  if (g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W) {
+    const int64_t n0 = runs[0].iy0 * g.Q + runs[0].q0;  // the block's first pixel (stride 1: iy0 = p)
+    switch (nr) {
+      case 8: pack_rows_flat<8>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
+      case 16: pack_rows_flat<16>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
+      case 32: pack_rows_flat<32>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
+      default: break;
+    }
   }
   switch (g.stride_w) {
     case 1: pack_rows<1>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst); break;
