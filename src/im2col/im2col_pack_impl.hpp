@@ -32,8 +32,10 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
   const int64_t RS = g.R * g.S;
   // Row by row of the lowered matrix: one kernel tap, all pixels of the block. The input is read
   // along its rows; each run lands inside one panel.
-  for (int64_t k = 0; k < kc; ++k) {
-    const int64_t tap = k0 + k, c = tap / RS, r = tap / g.S % g.R, s = tap % g.S;
+  // Tap (c, r, s) of row k, stepped rather than divided out (a block row can be a few dozen floats).
+  int64_t c = k0 / RS, r = k0 / g.S % g.R, s = k0 % g.S;
+  for (int64_t k = 0; k < kc; ++k, s = s + 1 == g.S ? 0 : s + 1, r = s ? r : r + 1 == g.R ? 0 : r + 1,
+               c = s || r ? c : c + 1) {
     const float* xc = x + c * g.H * g.W;
     const int64_t y_off = r * g.dil_h - g.pad_t, x_off = s * g.dil_w - g.pad_l;
     // The output columns whose input column q*stride + x_off lies in [0, W).
@@ -58,6 +60,12 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
   }
 }
 
+// One full panel row; restrict lets the compiler copy it in vectors.
+template <int NR>
+inline void copy_panel_row(float* __restrict to, const float* __restrict from) {
+  for (int i = 0; i < NR; ++i) to[i] = from[i];
+}
+
 // Stride 1 and an output as wide as the input ('same' width, or a kernel one column wide): tap
 // (c, r, s) of output pixel f = p*W + q reads the input plane at f + off, off = dy*W + dx with
 // dy = r*dil_h - pad_t and dx = s*dil_w - pad_l, so a lowered row is one contiguous copy of the
@@ -69,8 +77,9 @@ void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, i
                     int64_t panel_floats, float* dst) {
   const int64_t RS = g.R * g.S, W = g.W, HW = g.H * g.W;
   const int64_t p_first = n0 / W, p_last = (n0 + ncols - 1) / W;
-  for (int64_t k = 0; k < kc; ++k) {
-    const int64_t tap = k0 + k, c = tap / RS, r = tap / g.S % g.R, s = tap % g.S;
+  int64_t c = k0 / RS, r = k0 / g.S % g.R, s = k0 % g.S;  // stepped as in pack_rows
+  for (int64_t k = 0; k < kc; ++k, s = s + 1 == g.S ? 0 : s + 1, r = s ? r : r + 1 == g.R ? 0 : r + 1,
+               c = s || r ? c : c + 1) {
     const int64_t dy = r * g.dil_h - g.pad_t, dx = s * g.dil_w - g.pad_l, off = dy * W + dx;
     const float* xc = x + c * HW;
     // Block columns [lo, hi) read inside the plane from an input row inside the image.
@@ -83,7 +92,7 @@ void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, i
     for (int64_t col = 0; col < ncols; col += NR) {
       float* d = dk + col / NR * panel_floats;
       if (col >= lo && col + NR <= hi) {
-        for (int i = 0; i < NR; ++i) d[i] = xc[base + col + i];
+        copy_panel_row<NR>(d, xc + (base + col));
       } else {
         const int64_t n = ncols - col < NR ? ncols - col : NR;
         for (int64_t i = 0; i < n; ++i) d[i] = col + i >= lo && col + i < hi ? xc[base + col + i] : 0.0f;
