@@ -31,9 +31,12 @@ std::size_t im2col_block_bytes(int64_t kc, int64_t pixels, int nr) {
   return align_up(std::size_t(ceil_div(pixels, nr) * im2col_panel_stride(kc, nr)) * sizeof(float));
 }
 
+// A thread's scratch: its packed block, then (unless pointwise) its pixel runs and one lowered row.
 std::size_t im2col_thread_bytes(const Geometry& g, int64_t kc, int64_t pixels, int nr) {
-  const std::size_t runs = g.is_pointwise() ? 0 : std::size_t(max_pixel_runs(g, pixels, nr)) * sizeof(PixelRun);
-  return im2col_block_bytes(kc, pixels, nr) + align_up(runs);
+  if (g.is_pointwise()) return im2col_block_bytes(kc, pixels, nr);
+  const std::size_t runs = std::size_t(max_pixel_runs(g, pixels)) * sizeof(PixelRun);
+  const std::size_t line = std::size_t(ceil_div(pixels, nr) * nr) * sizeof(float);
+  return im2col_block_bytes(kc, pixels, nr) + align_up(runs) + align_up(line);
 }
 
 struct Blocking {
@@ -90,7 +93,9 @@ class Im2colConv final : public ConvImpl {
       float* yg = y + (n * g.K + grp * g.Kg + m0) * PQ + n0;
       float* b_pack = at_offset<float>(workspace, std::size_t(slot) * thread_bytes());
       PixelRun* runs = at_offset<PixelRun>(b_pack, block_bytes());
-      const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, ncols, bl.nr, runs);
+      const std::size_t runs_bytes = align_up(std::size_t(max_pixel_runs(g, b_.pixels)) * sizeof(PixelRun));
+      float* line = pointwise_ ? nullptr : at_offset<float>(runs, runs_bytes);
+      const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, ncols, runs);
       for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
         const int64_t kc = std::min(b_.kc, kdim_ - p0);
         const bool last = p0 + kc == kdim_;
@@ -99,7 +104,7 @@ class Im2colConv final : public ConvImpl {
         if (pointwise_)
           pack_b_panels(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
         else
-          pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, b_pack);
+          pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, line, b_pack);
         for (int64_t i0 = 0; i0 < mrows; i0 += bl.mc) {
           const int64_t rows = std::min(bl.mc, mrows - i0);
           gemm_macro_kernel(kernel_, rows, ncols, kc, a + (i0 / bl.mr) * kdim_ * bl.mr + p0 * bl.mr, kdim_ * bl.mr,
@@ -127,7 +132,6 @@ class Im2colConv final : public ConvImpl {
  private:
   int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.mr); }
   std::size_t block_bytes() const { return im2col_block_bytes(b_.kc, b_.pixels, kernel_.blocking.nr); }
-  // A thread's scratch: its packed block, then its pixel runs.
   std::size_t thread_bytes() const { return im2col_thread_bytes(g_, b_.kc, b_.pixels, kernel_.blocking.nr); }
 
   Geometry g_;

@@ -5,13 +5,12 @@
 
 namespace fastconv::detail {
 
-int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr, PixelRun* out) {
+int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, PixelRun* out) {
   int64_t count = 0;
   for (int64_t col = 0; col < ncols;) {
     const int64_t pixel = n0 + col, p = pixel / g.Q, q = pixel % g.Q;
-    const int64_t to_panel_end = nr - col % nr;
-    const int64_t length = std::min({g.Q - q, to_panel_end, ncols - col});
-    out[count++] = {col / nr, col % nr, p * g.stride_h, q, length};
+    const int64_t length = std::min(g.Q - q, ncols - col);
+    out[count++] = {col, p * g.stride_h, q, length};
     col += length;
   }
   return count;

@@ -12,31 +12,29 @@ namespace fastconv::detail {
 // The output pixels [n0, n0 + ncols) of one task, cut into runs that stay within one output row:
 // what the packer walks for every row of the lowered matrix.
 struct PixelRun {
-  int64_t panel, column;  // where the run starts in the packed block
-  int64_t iy0, q0;        // first input row of the output row (p * stride_h), first output column
-  int64_t length;         // output columns in the run (never crosses a panel)
+  int64_t column;   // where the run starts among the block's pixels
+  int64_t iy0, q0;  // first input row of the output row (p * stride_h), first output column
+  int64_t length;   // output columns in the run
 };
 // Writes the runs of pixels [n0, n0 + ncols) to `out` (room for max_pixel_runs); returns how many.
-int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, int nr, PixelRun* out);
-// The most runs a block of `pixels` consecutive output pixels cuts into: a run ends at every panel
-// end and every output-row end.
-inline int64_t max_pixel_runs(const Geometry& g, int64_t pixels, int nr) {
-  return (pixels + nr - 1) / nr + (pixels + g.Q - 1) / g.Q + 1;
-}
+int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, PixelRun* out);
+// The most runs a block of `pixels` consecutive output pixels cuts into: one per output row it meets.
+inline int64_t max_pixel_runs(const Geometry& g, int64_t pixels) { return (pixels + g.Q - 1) / g.Q + 1; }
 
 // Rows [k0, k0 + kc) (row k is kernel tap (c, r, s) = (k / RS, k / S % R, k % S) of the group) and
 // the columns of `runs` (ncols pixels) into ceil(ncols/nr) micro-panels of kc x nr floats, k-major,
 // panel_stride floats apart; padding and the columns past ncols are zero. x: the first input channel
-// of the group in one image. One per instruction set (im2col_pack__<isa>.cpp).
+// of the group in one image; line: scratch for one lowered row (ncols floats rounded up to nr,
+// 64-byte aligned). One per instruction set (im2col_pack__<isa>.cpp).
 using PackIm2colFn = void (*)(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
-                              int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst);
+                              int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* line, float* dst);
 PackIm2colFn pack_b_im2col_for(Isa isa);
 void pack_b_im2col_sse2(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int, int64_t,
-                        float*);
+                        float*, float*);
 void pack_b_im2col_avx2(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int, int64_t,
-                        float*);
+                        float*, float*);
 void pack_b_im2col_avx512(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int,
-                          int64_t, float*);
+                          int64_t, float*, float*);
 
 // The panel stride for pack_b_im2col: kc*nr plus one cache line. It writes a row of every panel in
 // turn; panels a multiple of 4 KiB apart would all fall in one L1 set and evict each other.

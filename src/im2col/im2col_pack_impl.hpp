@@ -26,12 +26,28 @@ inline void gather(float* out, const float* src, int64_t n, int64_t stride) {
   }
 }
 
-template <int kStride>
-void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs, int64_t nruns, int nr,
-               int64_t panel_floats, float* dst) {
+// One full panel row; restrict lets the compiler copy it in vectors.
+template <int NR>
+inline void copy_panel_row(float* __restrict to, const float* __restrict from) {
+  for (int i = 0; i < NR; ++i) to[i] = from[i];
+}
+
+// The block's lowered row k in line[0, ncols) into row k of its panels: whole panel rows copied in
+// vectors, the last panel's ncols % NR columns one by one.
+template <int NR>
+inline void scatter_line(const float* line, int64_t ncols, int64_t panel_floats, float* dk) {
+  int64_t col = 0;
+  for (; col + NR <= ncols; col += NR) copy_panel_row<NR>(dk + col / NR * panel_floats, line + col);
+  for (float* d = dk + col / NR * panel_floats; col < ncols; ++col) *d++ = line[col];
+}
+
+// Row by row of the lowered matrix: one kernel tap, all pixels of the block. Each output row's run
+// of the block is gathered whole into a line (zeros where the tap falls in the padding), then the
+// line is cut into the panels: runs are as long as the output rows, not the panels.
+template <int kStride, int NR>
+void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs, int64_t nruns,
+               int64_t ncols, int64_t panel_floats, float* line, float* dst) {
   const int64_t RS = g.R * g.S;
-  // Row by row of the lowered matrix: one kernel tap, all pixels of the block. The input is read
-  // along its rows; each run lands inside one panel.
   // Tap (c, r, s) of row k, stepped rather than divided out (a block row can be a few dozen floats).
   int64_t c = k0 / RS, r = k0 / g.S % g.R, s = k0 % g.S;
   for (int64_t k = 0; k < kc; ++k, s = s + 1 == g.S ? 0 : s + 1, r = s ? r : r + 1 == g.R ? 0 : r + 1,
@@ -39,12 +55,11 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
     const float* xc = x + c * g.H * g.W;
     const int64_t y_off = r * g.dil_h - g.pad_t, x_off = s * g.dil_w - g.pad_l;
     // The output columns whose input column q*stride + x_off lies in [0, W).
-    int64_t valid_lo = x_off >= 0 ? 0 : (-x_off + g.stride_w - 1) / g.stride_w;
-    int64_t valid_hi = g.W - 1 - x_off >= 0 ? (g.W - 1 - x_off) / g.stride_w + 1 : 0;
-    float* dk = dst + k * nr;
+    const int64_t valid_lo = x_off >= 0 ? 0 : (-x_off + g.stride_w - 1) / g.stride_w;
+    const int64_t valid_hi = g.W - 1 - x_off >= 0 ? (g.W - 1 - x_off) / g.stride_w + 1 : 0;
     for (int64_t i = 0; i < nruns; ++i) {
       const PixelRun& run = runs[i];
-      float* d = dk + run.panel * panel_floats + run.column;
+      float* d = line + run.column;
       const int64_t iy = run.iy0 + y_off, q_end = run.q0 + run.length;
       const int64_t lo = valid_lo < run.q0 ? run.q0 : valid_lo > q_end ? q_end : valid_lo;
       const int64_t hi = valid_hi < lo ? lo : valid_hi > q_end ? q_end : valid_hi;
@@ -57,13 +72,18 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
       gather<kStride>(d + (lo - run.q0), xc + iy * g.W + lo * g.stride_w + x_off, hi - lo, g.stride_w);
       fill_zero(d + (hi - run.q0), q_end - hi);
     }
+    scatter_line<NR>(line, ncols, panel_floats, dst + k * NR);
   }
 }
 
-// One full panel row; restrict lets the compiler copy it in vectors.
 template <int NR>
-inline void copy_panel_row(float* __restrict to, const float* __restrict from) {
-  for (int i = 0; i < NR; ++i) to[i] = from[i];
+void pack_rows_strided(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
+                       int64_t nruns, int64_t ncols, int64_t panel_floats, float* line, float* dst) {
+  switch (g.stride_w) {
+    case 1: pack_rows<1, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst); break;
+    case 2: pack_rows<2, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst); break;
+    default: pack_rows<0, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst);
+  }
 }
 
 // Stride 1 and an output as wide as the input ('same' width, or a kernel one column wide): tap
@@ -111,25 +131,26 @@ void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, i
 }
 
 void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
-                        int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* dst) {
+                        int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* line, float* dst) {
   // Columns of the last panel past ncols stay zero for every row.
   if (const int64_t tail = ncols % nr; tail != 0) {
     float* last = dst + (ncols / nr) * panel_stride;
     for (int64_t k = 0; k < kc; ++k) fill_zero(last + k * nr + tail, nr - tail);
   }
-  if (g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W) {
-    const int64_t n0 = runs[0].iy0 * g.Q + runs[0].q0;  // the block's first pixel (stride 1: iy0 = p)
-    switch (nr) {
-      case 8: pack_rows_flat<8>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
-      case 16: pack_rows_flat<16>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
-      case 32: pack_rows_flat<32>(g, x, k0, kc, n0, ncols, panel_stride, dst); return;
-      default: break;
-    }
-  }
-  switch (g.stride_w) {
-    case 1: pack_rows<1>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst); break;
-    case 2: pack_rows<2>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst); break;
-    default: pack_rows<0>(g, x, k0, kc, runs, nruns, nr, panel_stride, dst);
+  const bool flat = g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W;
+  const int64_t n0 = runs[0].iy0 / g.stride_h * g.Q + runs[0].q0;  // the block's first pixel
+  switch (nr) {
+    case 8:
+      if (flat) return pack_rows_flat<8>(g, x, k0, kc, n0, ncols, panel_stride, dst);
+      return pack_rows_strided<8>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    case 16:
+      if (flat) return pack_rows_flat<16>(g, x, k0, kc, n0, ncols, panel_stride, dst);
+      return pack_rows_strided<16>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    case 32:
+      if (flat) return pack_rows_flat<32>(g, x, k0, kc, n0, ncols, panel_stride, dst);
+      return pack_rows_strided<32>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    default:
+      __builtin_trap();  // the GEMM tiles are 8, 16 or 32 columns wide
   }
 }
 
