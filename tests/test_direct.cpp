@@ -54,6 +54,7 @@ TEST_CASE("direct: widths past every vector width and tile", "[isa][direct]") {
     ConvTester().input(1, 2, 4, w).kernel(9, 3, 3).pad(1).seed(uint32_t(w)).check(Algorithm::Direct);  // general
     ConvTester().input(1, 3, 5, w).kernel(3, 3, 3).pad(1).groups(3).seed(uint32_t(w)).check(Algorithm::Direct);
     ConvTester().input(1, 2, 9, w + 2).kernel(2, 3, 3).stride(2).pad(1).groups(2).seed(uint32_t(w)).check(Algorithm::Direct);
+    ConvTester().input(2, 3, 11, w + 4).kernel(10, 5, 5).stride(3).pad(2).seed(uint32_t(w)).check(Algorithm::Direct);
   }
   for (int64_t w : {63, 64, 65, 127, 129, 257})
     ConvTester().input(1, 4, 3, w).kernel(6, 1, 5).pad(0, 2).seed(uint32_t(w)).check(Algorithm::Direct);

@@ -134,6 +134,19 @@ void pack_segment_scalar(const float* src, int64_t W, int64_t first, int64_t sw,
   for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
 }
 
+// pack_segment_scalar with the stride known at compile time, so that the compiler turns the strided
+// copy into vector loads and shuffles.
+template <int SW>
+void pack_segment_strided(const float* src, int64_t W, int64_t first, int64_t wph, float* dst) {
+  int64_t jb = first >= 0 ? 0 : (-first + SW - 1) / SW;
+  int64_t je = first <= W - 1 ? (W - 1 - first) / SW + 1 : 0;
+  if (je > wph) je = wph;
+  if (jb > je) jb = je;
+  for (int64_t j = 0; j < jb; ++j) dst[j] = 0.0f;
+  for (int64_t j = jb; j < je; ++j) dst[j] = src[first + j * SW];
+  for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
+}
+
 // The SW column phases of a vector of outputs: SW loads, split by a tree of de-interleaves.
 template <class V, int SW>
 void split_phases(const float* p, V (&out)[SW]) {
@@ -270,7 +283,8 @@ void pack_rows_phased(const RowPack& a) {
 }
 
 // Segments are whole vectors (wph is a multiple of L). Stride 1, and strides 2 and 4 with every
-// phase present, go a vector at a time; other strides element by element.
+// phase present, go a vector at a time; stride 3 through the compiler's strided copy; other strides
+// element by element.
 template <class Arch>
 void pack_rows(const RowPack& a) {
   using V = xsimd::batch<float, Arch>;
@@ -286,8 +300,14 @@ void pack_rows(const RowPack& a) {
       for (int64_t j = 0; j < a.phases * a.wph; j += L) V(0.0f).store_aligned(d + j);
       continue;
     }
-    for (int64_t k = 0; k < a.phases; ++k)
-      pack_segment_scalar(a.x + iy * a.W, a.W, a.ix0 + a.phase[k], a.sw, a.wph, d + k * a.wph);
+    for (int64_t k = 0; k < a.phases; ++k) {
+      const float* row = a.x + iy * a.W;
+      const int64_t first = a.ix0 + a.phase[k];
+      if (a.sw == 3)
+        pack_segment_strided<3>(row, a.W, first, a.wph, d + k * a.wph);
+      else
+        pack_segment_scalar(row, a.W, first, a.sw, a.wph, d + k * a.wph);
+    }
   }
 }
 
