@@ -123,27 +123,18 @@ void deinterleave(const V& a, const V& b, V& even, V& odd) {
 #pragma GCC push_options
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 
-// Any stride, element by element: columns first + j*sw, zeros outside the row.
-void pack_segment_scalar(const float* src, int64_t W, int64_t first, int64_t sw, int64_t wph, float* dst) {
+// Columns first + j*sw of a row, zeros outside it. kStride > 0 fixes the stride at compile time, so
+// that the compiler turns the strided copy into vector loads and shuffles; 0 takes sw, element by
+// element.
+template <int kStride>
+void pack_segment(const float* src, int64_t W, int64_t first, int64_t sw, int64_t wph, float* dst) {
+  if constexpr (kStride > 0) sw = kStride;
   int64_t jb = first >= 0 ? 0 : (-first + sw - 1) / sw;
   int64_t je = first <= W - 1 ? (W - 1 - first) / sw + 1 : 0;
   if (je > wph) je = wph;
   if (jb > je) jb = je;
   for (int64_t j = 0; j < jb; ++j) dst[j] = 0.0f;
   for (int64_t j = jb; j < je; ++j) dst[j] = src[first + j * sw];
-  for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
-}
-
-// pack_segment_scalar with the stride known at compile time, so that the compiler turns the strided
-// copy into vector loads and shuffles.
-template <int SW>
-void pack_segment_strided(const float* src, int64_t W, int64_t first, int64_t wph, float* dst) {
-  int64_t jb = first >= 0 ? 0 : (-first + SW - 1) / SW;
-  int64_t je = first <= W - 1 ? (W - 1 - first) / SW + 1 : 0;
-  if (je > wph) je = wph;
-  if (jb > je) jb = je;
-  for (int64_t j = 0; j < jb; ++j) dst[j] = 0.0f;
-  for (int64_t j = jb; j < je; ++j) dst[j] = src[first + j * SW];
   for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
 }
 
@@ -304,9 +295,9 @@ void pack_rows(const RowPack& a) {
       const float* row = a.x + iy * a.W;
       const int64_t first = a.ix0 + a.phase[k];
       if (a.sw == 3)
-        pack_segment_strided<3>(row, a.W, first, a.wph, d + k * a.wph);
+        pack_segment<3>(row, a.W, first, a.sw, a.wph, d + k * a.wph);
       else
-        pack_segment_scalar(row, a.W, first, a.sw, a.wph, d + k * a.wph);
+        pack_segment<0>(row, a.W, first, a.sw, a.wph, d + k * a.wph);
     }
   }
 }
