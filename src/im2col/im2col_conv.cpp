@@ -31,12 +31,16 @@ std::size_t im2col_block_bytes(int64_t kc, int64_t pixels, int nr) {
   return align_up(std::size_t(ceil_div(pixels, nr) * im2col_panel_stride(kc, nr)) * sizeof(float));
 }
 
+// The pixel runs of a block of `pixels`.
+std::size_t im2col_runs_bytes(const Geometry& g, int64_t pixels) {
+  return align_up(std::size_t(max_pixel_runs(g, pixels)) * sizeof(PixelRun));
+}
+
 // A thread's scratch: its packed block, then (unless pointwise) its pixel runs and one lowered row.
 std::size_t im2col_thread_bytes(const Geometry& g, int64_t kc, int64_t pixels, int nr) {
   if (g.is_pointwise()) return im2col_block_bytes(kc, pixels, nr);
-  const std::size_t runs = std::size_t(max_pixel_runs(g, pixels)) * sizeof(PixelRun);
-  const std::size_t line = std::size_t(ceil_div(pixels, nr) * nr) * sizeof(float);
-  return im2col_block_bytes(kc, pixels, nr) + align_up(runs) + align_up(line);
+  const std::size_t line = align_up(std::size_t(ceil_div(pixels, nr) * nr) * sizeof(float));
+  return im2col_block_bytes(kc, pixels, nr) + im2col_runs_bytes(g, pixels) + line;
 }
 
 struct Blocking {
@@ -93,8 +97,7 @@ class Im2colConv final : public ConvImpl {
       float* yg = y + (n * g.K + grp * g.Kg + m0) * PQ + n0;
       float* b_pack = at_offset<float>(workspace, std::size_t(slot) * thread_bytes());
       PixelRun* runs = at_offset<PixelRun>(b_pack, block_bytes());
-      const std::size_t runs_bytes = align_up(std::size_t(max_pixel_runs(g, b_.pixels)) * sizeof(PixelRun));
-      float* line = pointwise_ ? nullptr : at_offset<float>(runs, runs_bytes);
+      float* line = pointwise_ ? nullptr : at_offset<float>(runs, im2col_runs_bytes(g, b_.pixels));
       const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, ncols, runs);
       for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
         const int64_t kc = std::min(b_.kc, kdim_ - p0);

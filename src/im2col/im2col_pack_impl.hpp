@@ -32,6 +32,20 @@ inline void copy_panel_row(float* __restrict to, const float* __restrict from) {
   for (int i = 0; i < NR; ++i) to[i] = from[i];
 }
 
+// Kernel tap (c, r, s) of a lowered row, stepped from row to row: dividing it out per row costs more
+// than the copy of a short row.
+struct TapCursor {
+  int64_t c, r, s;
+  TapCursor(const Geometry& g, int64_t k) : c(k / (g.R * g.S)), r(k / g.S % g.R), s(k % g.S) {}
+  void next(const Geometry& g) {
+    if (++s < g.S) return;
+    s = 0;
+    if (++r < g.R) return;
+    r = 0;
+    ++c;
+  }
+};
+
 // The block's lowered row k in line[0, ncols) into row k of its panels: whole panel rows copied in
 // vectors, the last panel's ncols % NR columns one by one.
 template <int NR>
@@ -47,13 +61,10 @@ inline void scatter_line(const float* line, int64_t ncols, int64_t panel_floats,
 template <int kStride, int NR>
 void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs, int64_t nruns,
                int64_t ncols, int64_t panel_floats, float* line, float* dst) {
-  const int64_t RS = g.R * g.S;
-  // Tap (c, r, s) of row k, stepped rather than divided out (a block row can be a few dozen floats).
-  int64_t c = k0 / RS, r = k0 / g.S % g.R, s = k0 % g.S;
-  for (int64_t k = 0; k < kc; ++k, s = s + 1 == g.S ? 0 : s + 1, r = s ? r : r + 1 == g.R ? 0 : r + 1,
-               c = s || r ? c : c + 1) {
-    const float* xc = x + c * g.H * g.W;
-    const int64_t y_off = r * g.dil_h - g.pad_t, x_off = s * g.dil_w - g.pad_l;
+  TapCursor tap(g, k0);
+  for (int64_t k = 0; k < kc; ++k, tap.next(g)) {
+    const float* xc = x + tap.c * g.H * g.W;
+    const int64_t y_off = tap.r * g.dil_h - g.pad_t, x_off = tap.s * g.dil_w - g.pad_l;
     // The output columns whose input column q*stride + x_off lies in [0, W).
     const int64_t valid_lo = x_off >= 0 ? 0 : (-x_off + g.stride_w - 1) / g.stride_w;
     const int64_t valid_hi = g.W - 1 - x_off >= 0 ? (g.W - 1 - x_off) / g.stride_w + 1 : 0;
@@ -76,16 +87,6 @@ void pack_rows(const Geometry& g, const float* x, int64_t k0, int64_t kc, const 
   }
 }
 
-template <int NR>
-void pack_rows_strided(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
-                       int64_t nruns, int64_t ncols, int64_t panel_floats, float* line, float* dst) {
-  switch (g.stride_w) {
-    case 1: pack_rows<1, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst); break;
-    case 2: pack_rows<2, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst); break;
-    default: pack_rows<0, NR>(g, x, k0, kc, runs, nruns, ncols, panel_floats, line, dst);
-  }
-}
-
 // Stride 1 and an output as wide as the input ('same' width, or a kernel one column wide): tap
 // (c, r, s) of output pixel f = p*W + q reads the input plane at f + off, off = dy*W + dx with
 // dy = r*dil_h - pad_t and dx = s*dil_w - pad_l, so a lowered row is one contiguous copy of the
@@ -95,13 +96,12 @@ void pack_rows_strided(const Geometry& g, const float* x, int64_t k0, int64_t kc
 template <int NR>
 void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, int64_t n0, int64_t ncols,
                     int64_t panel_floats, float* dst) {
-  const int64_t RS = g.R * g.S, W = g.W, HW = g.H * g.W;
+  const int64_t W = g.W, HW = g.H * g.W;
   const int64_t p_first = n0 / W, p_last = (n0 + ncols - 1) / W;
-  int64_t c = k0 / RS, r = k0 / g.S % g.R, s = k0 % g.S;  // stepped as in pack_rows
-  for (int64_t k = 0; k < kc; ++k, s = s + 1 == g.S ? 0 : s + 1, r = s ? r : r + 1 == g.R ? 0 : r + 1,
-               c = s || r ? c : c + 1) {
-    const int64_t dy = r * g.dil_h - g.pad_t, dx = s * g.dil_w - g.pad_l, off = dy * W + dx;
-    const float* xc = x + c * HW;
+  TapCursor tap(g, k0);
+  for (int64_t k = 0; k < kc; ++k, tap.next(g)) {
+    const int64_t dy = tap.r * g.dil_h - g.pad_t, dx = tap.s * g.dil_w - g.pad_l, off = dy * W + dx;
+    const float* xc = x + tap.c * HW;
     // Block columns [lo, hi) read inside the plane from an input row inside the image.
     int64_t lo = -dy * W > -off ? -dy * W : -off, hi = (g.H - dy) * W < HW - off ? (g.H - dy) * W : HW - off;
     lo -= n0, hi -= n0;
@@ -130,6 +130,22 @@ void pack_rows_flat(const Geometry& g, const float* x, int64_t k0, int64_t kc, i
   }
 }
 
+// One packed block: one copy per lowered row where the output is as wide as the input (stride 1),
+// else the rows gathered run by run, with the stride fixed at compile time where it is 1 or 2.
+template <int NR>
+void pack_block(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs, int64_t nruns,
+                int64_t ncols, int64_t panel_stride, float* line, float* dst) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W) {
+    const int64_t n0 = runs[0].iy0 * g.Q + runs[0].q0;  // the block's first pixel (stride 1: iy0 = p)
+    return pack_rows_flat<NR>(g, x, k0, kc, n0, ncols, panel_stride, dst);
+  }
+  switch (g.stride_w) {
+    case 1: return pack_rows<1, NR>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    case 2: return pack_rows<2, NR>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    default: return pack_rows<0, NR>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+  }
+}
+
 void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t kc, const PixelRun* runs,
                         int64_t nruns, int64_t ncols, int nr, int64_t panel_stride, float* line, float* dst) {
   // Columns of the last panel past ncols stay zero for every row.
@@ -137,20 +153,11 @@ void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t k
     float* last = dst + (ncols / nr) * panel_stride;
     for (int64_t k = 0; k < kc; ++k) fill_zero(last + k * nr + tail, nr - tail);
   }
-  const bool flat = g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W;
-  const int64_t n0 = runs[0].iy0 / g.stride_h * g.Q + runs[0].q0;  // the block's first pixel
   switch (nr) {
-    case 8:
-      if (flat) return pack_rows_flat<8>(g, x, k0, kc, n0, ncols, panel_stride, dst);
-      return pack_rows_strided<8>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
-    case 16:
-      if (flat) return pack_rows_flat<16>(g, x, k0, kc, n0, ncols, panel_stride, dst);
-      return pack_rows_strided<16>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
-    case 32:
-      if (flat) return pack_rows_flat<32>(g, x, k0, kc, n0, ncols, panel_stride, dst);
-      return pack_rows_strided<32>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
-    default:
-      __builtin_trap();  // the GEMM tiles are 8, 16 or 32 columns wide
+    case 8: return pack_block<8>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    case 16: return pack_block<16>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    case 32: return pack_block<32>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
+    default: __builtin_trap();  // the GEMM tiles are 8, 16 or 32 columns wide
   }
 }
 
