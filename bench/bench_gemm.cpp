@@ -28,9 +28,8 @@ namespace {
 
 std::vector<float> random_vector(std::size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1, 1);
   std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
+  bench::fill_uniform(v.data(), n, rng);
   return v;
 }
 

@@ -21,16 +21,6 @@ namespace {
 
 ConvProblem layer() { return parse_problem("n1c256h56w56k256r3s3_p1"); }
 
-struct Data {
-  std::vector<float> x, w, b, y;
-  explicit Data(const ConvProblem& p) : x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)), y(p.output_elements()) {
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> d(-1, 1);
-    for (auto* v : {&x, &w, &b})
-      for (float& e : *v) e = d(rng);
-  }
-};
-
 int threads() { return detail::hardware_threads(); }
 
 void BM_Streaming(benchmark::State& state) {
@@ -39,7 +29,7 @@ void BM_Streaming(benchmark::State& state) {
   o.algorithm = Algorithm::Im2col;
   o.workspace_limit = std::size_t(state.range(0));
   const Plan plan = Plan::create(p, o);
-  Data d(p);
+  bench::LayerTensors d(p);
   const PackedWeights packed = plan.pack_weights(d.w.data(), d.b.data());
   std::vector<char> ws(plan.workspace_bytes() + 64);
   for (auto _ : state) plan.execute(d.x.data(), packed, d.y.data(), ws.data(), ws.size());
@@ -52,7 +42,7 @@ void BM_Streaming(benchmark::State& state) {
 void BM_FullLowering(benchmark::State& state) {
   const ConvProblem p = layer();
   const detail::Geometry g(p);
-  Data d(p);
+  bench::LayerTensors d(p);
   const int64_t kdim = g.C * g.R * g.S, PQ = g.P * g.Q;
   detail::AlignedBuffer<float> lowered(std::size_t(kdim * PQ));
   detail::ThreadPool pool(threads());

@@ -31,17 +31,6 @@ int bench_threads() {
   return t && *t ? std::atoi(t) : detail::hardware_threads();
 }
 
-struct LayerData {
-  std::vector<float> x, w, b, y;
-  explicit LayerData(const ConvProblem& p)
-      : x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)), y(p.output_elements()) {
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> d(-1, 1);
-    for (auto* v : {&x, &w, &b})
-      for (float& e : *v) e = d(rng);
-  }
-};
-
 void report(benchmark::State& state, const ConvProblem& p, int threads) {
   state.counters["GFLOP/s"] = benchmark::Counter(flop_count(p), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_GFLOP/s"] = bench::peak_gflops(threads);
@@ -49,7 +38,7 @@ void report(benchmark::State& state, const ConvProblem& p, int threads) {
 
 void BM_Layer(benchmark::State& state, ConvProblem p, PlanOptions o) {
   const Plan plan = Plan::create(p, o);
-  LayerData d(p);
+  bench::LayerTensors d(p);
   const PackedWeights packed = plan.pack_weights(d.w.data(), d.b.data());
   std::vector<char> ws(plan.workspace_bytes() + 64);
   auto& phases = detail::PhaseStats::global();
@@ -67,7 +56,7 @@ void BM_Layer(benchmark::State& state, ConvProblem p, PlanOptions o) {
 }
 
 void BM_Onednn(benchmark::State& state, ConvProblem p, int threads) {
-  LayerData d(p);
+  bench::LayerTensors d(p);
   tools::OnednnConv conv(p, d.w.data(), d.b.data(), threads);
   for (auto _ : state) conv.run(d.x.data(), d.y.data());
   report(state, p, threads);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "core/aligned_buffer.hpp"
 #include "core/geometry.hpp"
 #include "planner/planner.hpp"
@@ -27,9 +28,7 @@ double median_ms(const ConvImpl& impl, const Geometry& g, const ThreadPool& pool
       b(std::size_t(g.K)), y(std::size_t(g.N * g.output_image())), packed(impl.packed_weights_floats());
   AlignedBuffer<char> ws(impl.workspace_bytes());
   std::mt19937 rng(1);
-  std::uniform_real_distribution<float> d(-1, 1);
-  for (auto* v : {&x, &w, &b})
-    for (std::size_t i = 0; i < v->size(); ++i) (*v)[i] = d(rng);
+  for (auto* v : {&x, &w, &b}) bench::fill_uniform(v->data(), v->size(), rng);
   impl.pack_weights(w.data(), b.data(), packed.data());
   auto run = [&] { impl.execute(x.data(), packed.data(), y.data(), ws.data(), pool); };
   run();

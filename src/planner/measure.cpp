@@ -2,9 +2,10 @@
 // Budget: candidates run round-robin (interleaved, so that a noisy neighbour hurts all alike);
 // a sample is back-to-back executes for at least 1 ms (so that a 50 us layer is not timed by one
 // run's jitter); rounds continue until every candidate has 9 samples, or 1 second has passed and
-// every candidate has 3. The median sample counts. A candidate whose estimate is over 8x the best estimate is not timed:
-// it keeps its estimate (a model that far off would be a bug worth a test, not a timing). A problem
-// whose tensors exceed 1 GiB is not timed at all (measurable()): it keeps its estimates.
+// every candidate has 3. The median sample counts. A candidate whose estimate is over 8x the best
+// estimate is not timed: it keeps its estimate (a model that far off would be a bug worth a test,
+// not a timing). A problem whose tensors exceed 1 GiB is not timed at all (measurable()): it keeps
+// its estimates.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,10 +35,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace
-
-namespace {
 std::atomic<uint64_t> measurements{0};
+
 }  // namespace
 
 uint64_t measurements_performed() { return measurements.load(); }
