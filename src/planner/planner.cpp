@@ -28,6 +28,9 @@ PlanContext make_context(const PlanOptions& options) {
   ctx.threads = options.threads == 0 ? hardware_threads() : options.threads;
   ctx.workspace_limit = options.workspace_limit;
   ctx.mode = options.mode;
+  if (options.direction < Direction::Forward || options.direction > Direction::BackwardWeights)
+    throw Error("direction=" + std::to_string(static_cast<int>(options.direction)) + ": not a Direction");
+  ctx.direction = options.direction;
   return ctx;
 }
 
@@ -41,6 +44,7 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& options) {
   Ranking out;
   for (const Solver& solver : all_solvers()) {
+    if (solver.direction != ctx.direction) continue;
     if (options.algorithm != Algorithm::Auto && solver.algorithm != options.algorithm) continue;
     Proposals proposals;
     solver.propose(g, ctx, proposals);
@@ -77,6 +81,7 @@ Ranking rank_candidates(const Geometry& g, const PlanContext& ctx, const PlanOpt
 
 std::unique_ptr<ConvImpl> build_named(const Geometry& g, const PlanContext& ctx, const std::string& name) {
   for (const Solver& solver : all_solvers()) {
+    if (solver.direction != ctx.direction) continue;
     Proposals proposals;
     solver.propose(g, ctx, proposals);
     for (auto& impl : proposals.impls())

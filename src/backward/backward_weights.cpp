@@ -1,0 +1,277 @@
+// Backward-weights: dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] * x[n, c, p*sh - pt + r*dh, q*sw - pl + s*dw].
+//
+// Reproducibility: every implementation splits the work over disjoint parts of dw only (groups,
+// blocks of output channels, blocks of dw's columns), never inside a sum; each element of dw is
+// summed over images and over pixel blocks of a fixed size (kPixelBlock, independent of threads and
+// of the workspace limit) in one fixed order. So dw is bitwise the same for any thread count and
+// any budget.
+#include "backward/backward_weights.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "gemm/macro_kernel.hpp"
+#include "gemm/pack.hpp"
+#include "gemm/sgemm_kernel.hpp"
+
+namespace fastconv::detail {
+
+void bias_gradient(const Geometry& g, const float* dy, float* db, const ThreadPool& pool) {
+  if (!db) return;
+  const int64_t PQ = g.P * g.Q;
+  pool.for_each(g.K, [&](int64_t k, int) {
+    double sum = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* d = dy + (n * g.K + k) * PQ;
+      for (int64_t i = 0; i < PQ; ++i) sum += d[i];
+    }
+    db[k] = float(sum);
+  });
+}
+
+namespace {
+
+// Pixels summed by one microkernel call: the depth of the GEMM blocks. Fixed, so the order of the
+// sums is too.
+constexpr int64_t kPixelBlock = 256;
+// Widest block of dw columns lowered at once per task (the B block: kPixelBlock x this, 1 MiB).
+constexpr int64_t kMaxColumns = 1024;
+
+struct WeightsBlocking {
+  int64_t m_chunk, m_chunks;  // output channels per task (whole MR panels)
+  int64_t n_chunk, n_chunks;  // dw columns per task (whole NR panels)
+};
+
+std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
+  return align_up(std::size_t(round_up(b.m_chunk, mr) * kPixelBlock) * sizeof(float)) +
+         align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float));
+}
+
+// Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
+// k-major B micro-panels (pb x nr each, columns past `cols` zero).
+void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j0, int64_t cols, int nr,
+                   float* dst) {
+  const int64_t RS = g.R * g.S;
+  const int64_t padded = round_up(cols, nr);
+  for (int64_t jj = 0; jj < padded; ++jj) {
+    float* d = dst + (jj / nr) * pb * nr + (jj % nr);
+    if (jj >= cols) {
+      for (int64_t p = 0; p < pb; ++p) d[p * nr] = 0.0f;
+      continue;
+    }
+    const int64_t j = j0 + jj, c = j / RS, r = j / g.S % g.R, s = j % g.S;
+    const float* xc = xg + c * g.H * g.W;
+    const Range valid = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
+    int64_t p = p0;
+    while (p < p0 + pb) {
+      const int64_t oh = p / g.Q, ow0 = p % g.Q, ow1 = std::min(g.Q, ow0 + (p0 + pb - p));
+      float* out = d + (p - p0) * nr - ow0 * nr;
+      const int64_t ih = oh * g.stride_h - g.pad_t + r * g.dil_h;
+      if (ih < 0 || ih >= g.H) {
+        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow * nr] = 0.0f;
+      } else {
+        const float* xr = xc + ih * g.W + s * g.dil_w - g.pad_l;
+        const int64_t a = std::clamp(valid.begin, ow0, ow1), b = std::clamp(valid.end, a, ow1);
+        for (int64_t ow = ow0; ow < a; ++ow) out[ow * nr] = 0.0f;
+        if (g.stride_w == 1)
+          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow];
+        else
+          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow * g.stride_w];
+        for (int64_t ow = b; ow < ow1; ++ow) out[ow * nr] = 0.0f;
+      }
+      p += ow1 - ow0;
+    }
+  }
+}
+
+class BackwardWeightsGemm final : public ConvImpl {
+ public:
+  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
+      : g_(g), kernel_(kernel), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Im2col; }
+  std::string name() const override {
+    return "bwd_weights_gemm_" + std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "dY x col(X)^T per image and group, " << kernel_.name << ", " << kPixelBlock << " pixels per block, "
+      << b_.m_chunk << " channels x " << b_.n_chunk << " columns of dw per task, "
+      << g_.groups * b_.m_chunks * b_.n_chunks << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override {
+    return std::size_t(threads_) * gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr);
+  }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int64_t PQ = g.P * g.Q;
+    const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
+    const std::size_t thread_bytes = gemm_thread_bytes(b_, mr, nr);
+    const int64_t per_group = b_.m_chunks * b_.n_chunks;
+    pool.for_each(g.groups * per_group, [&](int64_t task, int slot) {
+      const int64_t grp = task / per_group, mc = task / b_.n_chunks % b_.m_chunks, nc = task % b_.n_chunks;
+      const int64_t m0 = mc * b_.m_chunk, rows = std::min(b_.m_chunk, g.Kg - m0);
+      const int64_t j0 = nc * b_.n_chunk, cols = std::min(b_.n_chunk, kdim_ - j0);
+      char* ws = static_cast<char*>(workspace) + std::size_t(slot) * thread_bytes;
+      float* a_pack = reinterpret_cast<float*>(ws);
+      float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
+      float* c = dw + (grp * g.Kg + m0) * kdim_ + j0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+        const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
+        for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
+          const int64_t pb = std::min(kPixelBlock, PQ - p0);
+          pack_a_panels(dyg + p0, PQ, rows, pb, mr, a_pack);
+          lower_columns(g, xg, p0, pb, j0, cols, nr, b_pack);
+          gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
+                            nullptr);
+        }
+      }
+    });
+    bias_gradient(g, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    const GemmBlocking& bl = kernel_.blocking;
+    const double PQ = double(g_.P * g_.Q);
+    WorkCounts w;
+    w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
+    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
+    // The lowering writes with a stride of NR: about twice the cost of the forward's packing.
+    w.pack_elements = 2.0 * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
+                      double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
+    w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
+    return w;
+  }
+
+ private:
+  Geometry g_;
+  const SgemmKernel& kernel_;
+  int threads_;
+  WeightsBlocking b_;
+  int64_t kdim_;
+};
+
+// Lanes of the direct kernel's accumulators: each lane sums its own pixels, the lanes are added in
+// a fixed tree at the end.
+constexpr int kLanes = 16;
+
+class BackwardWeightsDirect final : public ConvImpl {
+ public:
+  explicit BackwardWeightsDirect(const Geometry& g) : g_(g) {}
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return g_.is_depthwise() ? "bwd_weights_direct_depthwise" : "bwd_weights_direct"; }
+  std::string describe() const override {
+    return "loops over pixels with " + std::to_string(kLanes) + " lane accumulators, one task per output channel (" +
+           std::to_string(g_.K) + " tasks)";
+  }
+  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void*,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    pool.for_each(g.K, [&](int64_t k, int) {
+      const int64_t grp = k / g.Kg;
+      for (int64_t cg = 0; cg < g.Cg; ++cg)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s) {
+            float acc[kLanes] = {};
+            const Range cols = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
+            const Range rows = valid_outputs(g.P, g.stride_h, r * g.dil_h - g.pad_t, g.H);
+            const int64_t len = cols.size();
+            for (int64_t n = 0; n < g.N; ++n) {
+              const float* xc = x + (n * g.C + grp * g.Cg + cg) * g.H * g.W;
+              const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+              for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                const float* d = dyk + oh * g.Q + cols.begin;
+                const float* xr = xc + (oh * g.stride_h - g.pad_t + r * g.dil_h) * g.W +
+                                  cols.begin * g.stride_w - g.pad_l + s * g.dil_w;
+                int64_t i = 0;
+                if (g.stride_w == 1) {
+                  for (; i + kLanes <= len; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) acc[l] += d[i + l] * xr[i + l];
+                } else {
+                  for (; i + kLanes <= len; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) acc[l] += d[i + l] * xr[(i + l) * g.stride_w];
+                }
+                for (int l = 0; i + l < len; ++l) acc[l] += d[i + l] * xr[(i + l) * g.stride_w];
+              }
+            }
+            for (int width = kLanes / 2; width > 0; width /= 2)
+              for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+            dw[((k * g.Cg + cg) * g.R + r) * g.S + s] = acc[0];
+          }
+    });
+    bias_gradient(g, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    WorkCounts w;
+    const double flops = 2.0 * double(g_.N * g_.K * g_.Cg * g_.R * g_.S) * double(g_.P * g_.Q);
+    // Compiled for the baseline instruction set (plain loops the compiler vectorizes over the lanes).
+    if (g_.is_depthwise())
+      w.depthwise_flops = 2.0 * flops;
+    else
+      w.scalar_flops = flops;
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) * double(g_.Cg > 1 ? 1 : g_.R));
+    w.parallel_tasks = double(g_.K);
+    return w;
+  }
+
+ private:
+  Geometry g_;
+};
+
+}  // namespace
+
+void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+  const int64_t kdim = g.Cg * g.R * g.S;
+  WeightsBlocking b;
+  b.m_chunk = round_up(g.Kg, mr);
+  b.n_chunk = std::min(round_up(kdim, nr), kMaxColumns);
+  auto bytes = [&] { return std::size_t(ctx.threads) * gemm_thread_bytes(b, mr, nr); };
+  // Fit the budget: narrower column blocks first (each task lowers its own columns only), then
+  // fewer channels per task (each block of channels lowers its columns again).
+  while (bytes() > ctx.workspace_limit && b.n_chunk > nr) b.n_chunk = round_up(b.n_chunk / 2, nr);
+  while (bytes() > ctx.workspace_limit && b.m_chunk > mr) b.m_chunk = round_up(b.m_chunk / 2, mr);
+  if (bytes() > ctx.workspace_limit) {
+    out.decline("bwd_weights_gemm", workspace_too_small(bytes(), ctx.workspace_limit));
+    return;
+  }
+  // Enough tasks for the threads (two per thread): split the columns, then the channels.
+  const int64_t wanted = ctx.threads == 1 ? 1 : 2 * ctx.threads;
+  auto tasks = [&] { return g.groups * ceil_div(g.Kg, b.m_chunk) * ceil_div(kdim, b.n_chunk); };
+  while (tasks() < wanted && b.n_chunk > nr) b.n_chunk = round_up(ceil_div(b.n_chunk, 2), nr);
+  while (tasks() < wanted && b.m_chunk > mr) b.m_chunk = round_up(ceil_div(b.m_chunk, 2), mr);
+  b.m_chunks = ceil_div(g.Kg, b.m_chunk);
+  b.n_chunks = ceil_div(kdim, b.n_chunk);
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
+}
+
+void propose_backward_weights_direct(const Geometry& g, const PlanContext&, Proposals& out) {
+  out.add(std::make_unique<BackwardWeightsDirect>(g));
+}
+
+}  // namespace fastconv::detail
