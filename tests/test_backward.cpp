@@ -130,22 +130,33 @@ TEST_CASE("backward-data: the foundation sweep", "[isa][backward]") {
 }
 
 TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 threads bitwise", "[isa][backward]") {
+  int dot = 0;
   for (const ConvProblem& p : backward_sweep())
-    for (Algorithm a : {Algorithm::Direct, Algorithm::Im2col})
-      for (bool bias : {false, true})
-        ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).check_backward_weights(a);
+    for (bool bias : {false, true}) {
+      ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).check_backward_weights(Algorithm::Direct);
+      ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_gemm")
+          .check_backward_weights(Algorithm::Im2col);
+      dot += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_dot")
+                  .check_backward_weights_if_applicable(Algorithm::Im2col).empty();
+    }
+  CHECK(dot > 0);
   // Long reductions: the tolerance scales with N*P*Q (see ConvTester::check_backward_weights).
   ConvTester().input(4, 16, 40, 40).kernel(24, 3, 3).pad(1).compare_threads({1, 3}).check_backward_weights(
       Algorithm::Im2col);
   ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).check_backward_weights(Algorithm::Direct);
+  ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).implementation("bwd_weights_dot")
+      .check_backward_weights(Algorithm::Im2col);
   // Winograd and FFT have no backward-weights implementation: they decline, in words.
   CHECK_THROWS_WITH(ConvTester().input(1, 8, 8, 8).kernel(8, 3, 3).pad(1).check_backward_weights(Algorithm::Winograd),
                     Catch::Contains("not implemented"));
 }
 
 TEST_CASE("backward-weights: the foundation sweep", "[isa][backward]") {
-  for (const ConvProblem& p : testing::foundation_sweep())
-    for (Algorithm a : {Algorithm::Direct, Algorithm::Im2col}) ConvTester().problem(p).check_backward_weights(a);
+  for (const ConvProblem& p : testing::foundation_sweep()) {
+    ConvTester().problem(p).check_backward_weights(Algorithm::Direct);
+    ConvTester().problem(p).implementation("bwd_weights_gemm").check_backward_weights(Algorithm::Im2col);
+    ConvTester().problem(p).implementation("bwd_weights_dot").check_backward_weights_if_applicable(Algorithm::Im2col);
+  }
 }
 
 TEST_CASE("backward: the same bits for every workspace limit", "[isa][backward]") {

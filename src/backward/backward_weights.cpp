@@ -16,6 +16,7 @@
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
+#include "backward/dot_kernels.hpp"
 
 namespace fastconv::detail {
 
@@ -242,7 +243,175 @@ class BackwardWeightsDirect final : public ConvImpl {
   Geometry g_;
 };
 
+// Stride 1 without transposing anything: with x zero-padded to Hp x Wp and each row of dy padded
+// to Wp columns (zeros past Q), dw[k, c, r, s] is one dot product over the flat index f of
+// dy_pad[k][f] and x_pad[c][f + r*dh*Wp + s*dw]: rows of dy against shifted windows of x, both
+// contiguous. The dot-product tiles (dot_kernels.hpp) run over fixed chunks of f, images and
+// chunks in a fixed order. Padding the rows costs (Wp - Q)/Q extra work. A NaN or Inf in x reaches
+// every dw its window meets, including through the zeros of dy's row padding (0 * Inf = NaN).
+constexpr int64_t kDotChunk = 2048;  // floats of f per tile call: 4 rows of A in L1
+
+class BackwardWeightsDot final : public ConvImpl {
+ public:
+  BackwardWeightsDot(const Geometry& g, const DotKernels& kernels, Isa isa, int64_t col_block)
+      : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S) {
+    hp_ = g.H + g.pad_t + g.pad_b, wp_ = g.W + g.pad_l + g.pad_r;
+    row_ = round_up(g.P * wp_, kDotStep);
+    plane_ = round_up((g.R - 1) * g.dil_h * wp_ + (g.S - 1) * g.dil_w + row_, 16);
+    ma_ = g.Kg >= 4 ? 4 : 1;
+  }
+  static bool applies(const Geometry& g) { return g.stride_h == 1 && g.stride_w == 1; }
+  static std::size_t bytes(const Geometry& g) {
+    const int64_t wp = g.W + g.pad_l + g.pad_r, row = round_up(g.P * wp, kDotStep);
+    const int64_t plane = round_up((g.R - 1) * g.dil_h * wp + (g.S - 1) * g.dil_w + row, 16);
+    return align_up(std::size_t(g.C * plane) * sizeof(float)) + align_up(std::size_t(g.K * row) * sizeof(float));
+  }
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Im2col; }  // a GEMM of dot products
+  std::string name() const override {
+    return std::string(g_.is_depthwise() ? "bwd_weights_dot_depthwise__" : "bwd_weights_dot__") + isa_name(isa_);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "stride 1: dot products of dy rows with shifted windows of the padded input, " << ma_ << "x4 tiles, "
+      << kDotChunk << " floats per chunk, " << col_block_ << " column tiles per task, " << tasks() << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return bytes(g_); }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    float* xpad = static_cast<float*>(workspace);
+    float* dypad = reinterpret_cast<float*>(static_cast<char*>(workspace) +
+                                            align_up(std::size_t(g.C * plane_) * sizeof(float)));
+    const int64_t col_tiles = ceil_div(kdim_, 4), blocks = ceil_div(col_tiles, col_block_);
+    for (int64_t n = 0; n < g.N; ++n) {
+      // The padded copies of this image, channel by channel.
+      pool.for_each(g.C + g.K, [&](int64_t t, int) {
+        if (t < g.C) {
+          float* d = xpad + t * plane_;
+          const float* src = x + (n * g.C + t) * g.H * g.W;
+          std::memset(d, 0, sizeof(float) * std::size_t(plane_));
+          for (int64_t i = 0; i < g.H; ++i)
+            std::memcpy(d + (i + g.pad_t) * wp_ + g.pad_l, src + i * g.W, sizeof(float) * std::size_t(g.W));
+        } else {
+          const int64_t k = t - g.C;
+          float* d = dypad + k * row_;
+          const float* src = dy + (n * g.K + k) * g.P * g.Q;
+          std::memset(d, 0, sizeof(float) * std::size_t(row_));
+          for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wp_, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
+        }
+      });
+      pool.for_each(g.groups * blocks, [&](int64_t task, int) {
+        const int64_t grp = task / blocks, t0 = (task % blocks) * col_block_, t1 = std::min(col_tiles, t0 + col_block_);
+        for (int64_t f0 = 0; f0 < row_; f0 += kDotChunk) {
+          const int64_t len = std::min(kDotChunk, row_ - f0);
+          const bool accumulate = n > 0 || f0 > 0;
+          for (int64_t k0 = 0; k0 < g.Kg; k0 += ma_) {
+            const int64_t rows = std::min<int64_t>(ma_, g.Kg - k0);
+            const float* a[4];
+            for (int i = 0; i < 4; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row_ + f0;
+            for (int64_t t = t0; t < t1; ++t) {
+              const int64_t j0 = t * 4, cols = std::min<int64_t>(4, kdim_ - j0);
+              const float* b[4];
+              for (int j = 0; j < 4; ++j) {
+                const int64_t col = j0 + std::min<int64_t>(j, cols - 1);
+                const int64_t c = col / (g.R * g.S), r = col / g.S % g.R, s = col % g.S;
+                b[j] = xpad + (grp * g.Cg + c) * plane_ + r * g.dil_h * wp_ + s * g.dil_w + f0;
+              }
+              float* c = dw + (grp * g.Kg + k0) * kdim_ + j0;
+              const DotTileFn tile = ma_ == 4 ? k_.tile4x4 : k_.tile1x4;
+              if (rows == ma_ && cols == 4) {
+                tile(len, a, b, c, kdim_, accumulate);
+                continue;
+              }
+              // A partial tile: the same sums into a scratch tile, then the same add.
+              float part[16];
+              tile(len, a, b, part, 4, false);
+              for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < cols; ++j)
+                  c[i * kdim_ + j] = accumulate ? c[i * kdim_ + j] + part[i * 4 + j] : part[i * 4 + j];
+            }
+          }
+        }
+      });
+    }
+    bias_gradient(g, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    WorkCounts w;
+    const double flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, ma_)) *
+                         double(round_up(kdim_, 4)) * double(row_);
+    if (ma_ == 4) {
+      w.gemm_flops = flops;
+      w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = double(std::min(kDotChunk, row_));
+    } else {
+      w.depthwise_flops = flops;
+    }
+    w.pack_elements = 0.25 * double(g_.N) * double(g_.C * plane_ + g_.K * row_);
+    w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    w.parallel_tasks = double(tasks());
+    return w;
+  }
+
+ private:
+  int64_t tasks() const { return g_.groups * ceil_div(ceil_div(kdim_, 4), col_block_); }
+  Geometry g_;
+  const DotKernels& k_;
+  Isa isa_;
+  int64_t col_block_, kdim_, hp_, wp_, row_, plane_, ma_;
+};
+
 }  // namespace
+
+const DotKernels& dot_kernels(Isa isa) {
+  auto make = [](void (*fill)(DotKernels&)) {
+    DotKernels k;
+    fill(k);
+    return k;
+  };
+  switch (isa) {
+    case Isa::Avx512: {
+      static const DotKernels k = make(fill_dot_kernels_avx512);
+      return k;
+    }
+    case Isa::Avx2: {
+      static const DotKernels k = make(fill_dot_kernels_avx2);
+      return k;
+    }
+    default: {
+      static const DotKernels k = make(fill_dot_kernels_sse2);
+      return k;
+    }
+  }
+}
+
+void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (!BackwardWeightsDot::applies(g)) {
+    out.decline("bwd_weights_dot", "stride " + std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) +
+                                       " (needs 1: the windows of x must be contiguous)");
+    return;
+  }
+  const std::size_t need = BackwardWeightsDot::bytes(g);
+  if (need > ctx.workspace_limit) {
+    out.decline("bwd_weights_dot", workspace_too_small(need, ctx.workspace_limit) + " (padded copies of one image)");
+    return;
+  }
+  // Column tiles per task: a few tasks per thread.
+  const int64_t col_tiles = ceil_div(g.Cg * g.R * g.S, 4);
+  const int64_t wanted = ctx.threads == 1 ? 1 : 4 * ctx.threads;
+  const int64_t per_group = std::max<int64_t>(1, ceil_div(wanted, g.groups));
+  const int64_t block = std::max<int64_t>(1, ceil_div(col_tiles, per_group));
+  out.add(std::make_unique<BackwardWeightsDot>(g, dot_kernels(ctx.isa), ctx.isa, block));
+}
 
 void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);

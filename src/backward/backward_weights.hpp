@@ -8,6 +8,8 @@ namespace fastconv::detail {
 // dW_g [Kg x Cg*R*S] = sum over images and pixel blocks of dY_g [Kg x block] x col(X_g)^T, on the
 // packed SGEMM microkernel, col(X) lowered block by block into B panels under the budget.
 void propose_backward_weights_gemm(const Geometry&, const PlanContext&, Proposals&);
+// Stride 1: dot products of dy rows with shifted windows of the zero-padded input (no lowering).
+void propose_backward_weights_dot(const Geometry&, const PlanContext&, Proposals&);
 // Plain loops with lane accumulators, one task per output channel: for depthwise and tiny layers.
 void propose_backward_weights_direct(const Geometry&, const PlanContext&, Proposals&);
 
