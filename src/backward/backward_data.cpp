@@ -143,7 +143,8 @@ class BackwardDataConv final : public ConvImpl {
   }
 
   // input: dy [N, K, P, Q]; output: dx [N, C, H, W].
-  void execute(const float* dy, const float* packed, float* dx, void* workspace, const ThreadPool& pool) const override {
+  void execute(const float* dy, const float* packed, float* dx, void* workspace, const ThreadPool& pool,
+               const float* /*residual: backward plans have no post-ops*/) const override {
     const Geometry& g = g_;
     char* ws = static_cast<char*>(workspace);
     if (direct_mode_) {

@@ -110,7 +110,7 @@ class BackwardWeightsGemm final : public ConvImpl {
   }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
     throw Error(name() + ": a backward-weights implementation has no forward execute");
   }
 
@@ -184,7 +184,7 @@ class BackwardWeightsDirect final : public ConvImpl {
   std::size_t workspace_bytes() const override { return 0; }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
     throw Error(name() + ": a backward-weights implementation has no forward execute");
   }
 
@@ -281,7 +281,7 @@ class BackwardWeightsDot final : public ConvImpl {
   std::size_t workspace_bytes() const override { return bytes(g_); }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&) const override {
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
     throw Error(name() + ": a backward-weights implementation has no forward execute");
   }
 

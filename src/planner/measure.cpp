@@ -60,14 +60,17 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
   AlignedBuffer<float> weight(std::size_t(g.K * g.Cg * g.R * g.S));
   AlignedBuffer<float> bias(std::size_t(std::max(g.K, g.C)));
   AlignedBuffer<float> output(std::size_t(g.N * (backward_data ? g.input_image() : g.output_image())));
+  // A residual, when the plan has one, is the output itself: the in-place accumulation of a ResNet block.
+  const float* residual = ctx.epilogue.residual ? output.data() : nullptr;
   fill_random(input, 1), fill_random(weight, 2), fill_random(bias, 3);
+  output.zero();
   if (backward_weights) fill_random(output, 4);
   ThreadPool pool(ctx.threads);
   auto run = [&](const ConvImpl& impl, const float* packed, void* workspace) {
     if (backward_weights)
       impl.execute_backward_weights(input.data(), output.data(), weight.data(), bias.data(), workspace, pool);
     else
-      impl.execute(input.data(), packed, output.data(), workspace, pool);
+      impl.execute(input.data(), packed, output.data(), workspace, pool, residual);
   };
 
   struct Timed {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/verbose.hpp"
+#include "planner/padded_copy.hpp"
 #include "planner/solvers.hpp"
 
 namespace fastconv::detail {
@@ -31,6 +32,10 @@ PlanContext make_context(const PlanOptions& options) {
   if (options.direction < Direction::Forward || options.direction > Direction::BackwardWeights)
     throw Error("direction=" + std::to_string(static_cast<int>(options.direction)) + ": not a Direction");
   ctx.direction = options.direction;
+  ctx.epilogue = make_epilogue(options.post_ops, ctx.isa);
+  if (ctx.direction != Direction::Forward && ctx.epilogue.active())
+    throw Error("post_ops=" + to_string(options.post_ops) + ": direction=" + to_string(ctx.direction) +
+                " fuses no post-ops (only the forward does)");
   return ctx;
 }
 
@@ -40,6 +45,33 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
+// Asks one solver for its candidates. A padding mode other than zeros: the solver sees the problem
+// of the padded copy, under what the copy leaves of the budget, and its proposals are wrapped.
+// Every proposal gets the plan's epilogue.
+void propose(const Solver& solver, const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (solver.direction != Direction::Forward && g.problem.padding_mode != PadMode::Zeros) {
+    out.decline(solver.name, "padding_mode=" + to_string(g.problem.padding_mode) + ": the backward directions pad with zeros only");
+    return;
+  }
+  if (g.problem.padding_mode == PadMode::Zeros) {
+    solver.propose(g, ctx, out);
+  } else {
+    const std::size_t copy = padded_copy_bytes(g);
+    if (copy > ctx.workspace_limit) {
+      out.decline(solver.name, "the padded copy of the input for padding_mode=" + to_string(g.problem.padding_mode) +
+                                   " " + workspace_too_small(copy, ctx.workspace_limit));
+      return;
+    }
+    PlanContext inner_ctx = ctx;
+    inner_ctx.workspace_limit = ctx.workspace_limit - copy;
+    Proposals inner;
+    solver.propose(padded_copy_geometry(g), inner_ctx, inner);
+    for (auto& impl : inner.impls()) out.add(wrap_padded_copy(g, std::move(impl)));
+    for (const auto& d : inner.declined()) out.decline(d.name, d.reason);
+  }
+  for (auto& impl : out.impls()) impl->set_epilogue(ctx.epilogue);
+}
+
 // Asks every solver (of the requested algorithm) for its candidates.
 Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& options) {
   Ranking out;
@@ -47,7 +79,7 @@ Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& op
     if (solver.direction != ctx.direction) continue;
     if (options.algorithm != Algorithm::Auto && solver.algorithm != options.algorithm) continue;
     Proposals proposals;
-    solver.propose(g, ctx, proposals);
+    propose(solver, g, ctx, proposals);
     for (auto& impl : proposals.impls()) {
       if (!options.implementation.empty() && !starts_with(impl->name(), options.implementation)) {
         out.declined.push_back({impl->name(), "not requested (implementation=" + options.implementation + ")"});
@@ -83,7 +115,7 @@ std::unique_ptr<ConvImpl> build_named(const Geometry& g, const PlanContext& ctx,
   for (const Solver& solver : all_solvers()) {
     if (solver.direction != ctx.direction) continue;
     Proposals proposals;
-    solver.propose(g, ctx, proposals);
+    propose(solver, g, ctx, proposals);
     for (auto& impl : proposals.impls())
       if (impl->name() == name && impl->workspace_bytes() <= ctx.workspace_limit) return std::move(impl);
   }
