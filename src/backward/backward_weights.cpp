@@ -243,28 +243,41 @@ class BackwardWeightsDirect final : public ConvImpl {
   Geometry g_;
 };
 
-// Stride 1 without transposing anything: with x zero-padded to Hp x Wp and each row of dy padded
-// to Wp columns (zeros past Q), dw[k, c, r, s] is one dot product over the flat index f of
-// dy_pad[k][f] and x_pad[c][f + r*dh*Wp + s*dw]: rows of dy against shifted windows of x, both
-// contiguous. The dot-product tiles (dot_kernels.hpp) run over fixed chunks of f, images and
-// chunks in a fixed order. Padding the rows costs (Wp - Q)/Q extra work. A NaN or Inf in x reaches
-// every dw its window meets, including through the zeros of dy's row padding (0 * Inf = NaN).
+// Without transposing anything: x is zero-padded to Hp x Wp and split into its sh x sw stride phases
+// (plane (a, b) holds the padded pixels (i*sh + a, j*sw + b), Wq = ceil(Wp/sw) columns), and each
+// row of dy is padded to Wq columns (zeros past Q). Then dw[k, c, r, s] is one dot product over the
+// flat index f of dy_pad[k][f] and the phase plane ((r*dh) % sh, (s*dw) % sw) of c shifted by
+// (r*dh / sh) rows and (s*dw / sw) columns: rows of dy against shifted windows, both contiguous. The
+// dot-product tiles (dot_kernels.hpp) run over fixed chunks of f, images and chunks in a fixed
+// order. The row padding costs (Wq - Q)/Q extra work. A NaN or Inf in x reaches every dw its window
+// meets, including through the zeros of dy's row padding (0 * Inf = NaN).
 constexpr int64_t kDotChunk = 2048;  // floats of f per tile call: 4 rows of A in L1
 
 class BackwardWeightsDot final : public ConvImpl {
  public:
   BackwardWeightsDot(const Geometry& g, const DotKernels& kernels, Isa isa, int64_t col_block)
-      : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S) {
-    hp_ = g.H + g.pad_t + g.pad_b, wp_ = g.W + g.pad_l + g.pad_r;
-    row_ = round_up(g.P * wp_, kDotStep);
-    plane_ = round_up((g.R - 1) * g.dil_h * wp_ + (g.S - 1) * g.dil_w + row_, 16);
+      : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S), d_(dims(g)) {
     ma_ = g.Kg >= 4 ? 4 : 1;
   }
-  static bool applies(const Geometry& g) { return g.stride_h == 1 && g.stride_w == 1; }
+  struct Dims {
+    int64_t hq, wq;    // a stride phase of the padded input
+    int64_t row;       // floats of a padded dy row block: P * wq rounded up to kDotStep
+    int64_t plane;     // floats per phase plane: the largest window shift plus a row block
+    int64_t phases;    // sh * sw
+  };
+  static Dims dims(const Geometry& g) {
+    Dims d;
+    d.hq = ceil_div(g.H + g.pad_t + g.pad_b, g.stride_h), d.wq = ceil_div(g.W + g.pad_l + g.pad_r, g.stride_w);
+    d.row = round_up(g.P * d.wq, kDotStep);
+    const int64_t shift = (g.R - 1) * g.dil_h / g.stride_h * d.wq + (g.S - 1) * g.dil_w / g.stride_w;
+    d.plane = round_up(std::max(shift + d.row, d.hq * d.wq), 16);
+    d.phases = g.stride_h * g.stride_w;
+    return d;
+  }
   static std::size_t bytes(const Geometry& g) {
-    const int64_t wp = g.W + g.pad_l + g.pad_r, row = round_up(g.P * wp, kDotStep);
-    const int64_t plane = round_up((g.R - 1) * g.dil_h * wp + (g.S - 1) * g.dil_w + row, 16);
-    return align_up(std::size_t(g.C * plane) * sizeof(float)) + align_up(std::size_t(g.K * row) * sizeof(float));
+    const Dims d = dims(g);
+    return align_up(std::size_t(g.C * d.phases * d.plane) * sizeof(float)) +
+           align_up(std::size_t(g.K * d.row) * sizeof(float));
   }
 
   Direction direction() const override { return Direction::BackwardWeights; }
@@ -274,7 +287,8 @@ class BackwardWeightsDot final : public ConvImpl {
   }
   std::string describe() const override {
     std::ostringstream s;
-    s << "stride 1: dot products of dy rows with shifted windows of the padded input, " << ma_ << "x4 tiles, "
+    s << "dot products of dy rows with shifted windows of the padded input's " << d_.phases << " stride phase"
+      << (d_.phases > 1 ? "s, " : ", ") << ma_ << "x4 tiles, "
       << kDotChunk << " floats per chunk, " << col_block_ << " column tiles per task, " << tasks() << " tasks";
     return s.str();
   }
@@ -288,43 +302,59 @@ class BackwardWeightsDot final : public ConvImpl {
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
     const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
     float* xpad = static_cast<float*>(workspace);
     float* dypad = reinterpret_cast<float*>(static_cast<char*>(workspace) +
-                                            align_up(std::size_t(g.C * plane_) * sizeof(float)));
+                                            align_up(std::size_t(g.C * d_.phases * plane) * sizeof(float)));
     const int64_t col_tiles = ceil_div(kdim_, 4), blocks = ceil_div(col_tiles, col_block_);
     for (int64_t n = 0; n < g.N; ++n) {
-      // The padded copies of this image, channel by channel.
+      // The padded phase planes of this image's channels, and its padded dy rows.
       pool.for_each(g.C + g.K, [&](int64_t t, int) {
         if (t < g.C) {
-          float* d = xpad + t * plane_;
           const float* src = x + (n * g.C + t) * g.H * g.W;
-          std::memset(d, 0, sizeof(float) * std::size_t(plane_));
-          for (int64_t i = 0; i < g.H; ++i)
-            std::memcpy(d + (i + g.pad_t) * wp_ + g.pad_l, src + i * g.W, sizeof(float) * std::size_t(g.W));
+          for (int64_t a = 0; a < sh; ++a)
+            for (int64_t b = 0; b < sw; ++b) {
+              float* d = xpad + (t * d_.phases + a * sw + b) * plane;
+              std::memset(d, 0, sizeof(float) * std::size_t(plane));
+              // Phase columns j whose input column j*sw + b - pl lies in [0, W).
+              const Range cols = valid_outputs(wq, sw, b - g.pad_l, g.W);
+              for (int64_t i = 0; i < d_.hq; ++i) {
+                const int64_t ih = i * sh + a - g.pad_t;
+                if (ih < 0 || ih >= g.H) continue;
+                const float* in = src + ih * g.W + b - g.pad_l;
+                float* out = d + i * wq;
+                if (sw == 1)
+                  std::memcpy(out + cols.begin, in + cols.begin, sizeof(float) * std::size_t(cols.size()));
+                else
+                  for (int64_t j = cols.begin; j < cols.end; ++j) out[j] = in[j * sw];
+              }
+            }
         } else {
           const int64_t k = t - g.C;
-          float* d = dypad + k * row_;
+          float* d = dypad + k * row;
           const float* src = dy + (n * g.K + k) * g.P * g.Q;
-          std::memset(d, 0, sizeof(float) * std::size_t(row_));
-          for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wp_, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
+          std::memset(d, 0, sizeof(float) * std::size_t(row));
+          for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wq, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
         }
       });
       pool.for_each(g.groups * blocks, [&](int64_t task, int) {
         const int64_t grp = task / blocks, t0 = (task % blocks) * col_block_, t1 = std::min(col_tiles, t0 + col_block_);
-        for (int64_t f0 = 0; f0 < row_; f0 += kDotChunk) {
-          const int64_t len = std::min(kDotChunk, row_ - f0);
+        for (int64_t f0 = 0; f0 < row; f0 += kDotChunk) {
+          const int64_t len = std::min(kDotChunk, row - f0);
           const bool accumulate = n > 0 || f0 > 0;
           for (int64_t k0 = 0; k0 < g.Kg; k0 += ma_) {
             const int64_t rows = std::min<int64_t>(ma_, g.Kg - k0);
             const float* a[4];
-            for (int i = 0; i < 4; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row_ + f0;
+            for (int i = 0; i < 4; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row + f0;
             for (int64_t t = t0; t < t1; ++t) {
               const int64_t j0 = t * 4, cols = std::min<int64_t>(4, kdim_ - j0);
               const float* b[4];
               for (int j = 0; j < 4; ++j) {
                 const int64_t col = j0 + std::min<int64_t>(j, cols - 1);
                 const int64_t c = col / (g.R * g.S), r = col / g.S % g.R, s = col % g.S;
-                b[j] = xpad + (grp * g.Cg + c) * plane_ + r * g.dil_h * wp_ + s * g.dil_w + f0;
+                const int64_t dr = r * g.dil_h, ds = s * g.dil_w;
+                b[j] = xpad + ((grp * g.Cg + c) * d_.phases + (dr % sh) * sw + ds % sw) * plane + dr / sh * wq +
+                       ds / sw + f0;
               }
               float* c = dw + (grp * g.Kg + k0) * kdim_ + j0;
               const DotTileFn tile = ma_ == 4 ? k_.tile4x4 : k_.tile1x4;
@@ -351,16 +381,16 @@ class BackwardWeightsDot final : public ConvImpl {
     // Measured on the suite (AVX-512, 2 cores): the tiles run at about half the GEMM microkernel's
     // rate (unaligned window loads: one per FMA row), the 1x4 tiles at a third of the depthwise
     // rate, and each tile call pays its horizontal sums, about 200 floats' worth of work.
-    const double len = double(std::min(kDotChunk, row_));
+    const double len = double(std::min(kDotChunk, d_.row));
     const double flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, ma_)) *
-                         double(round_up(kdim_, 4)) * double(row_) * (ma_ == 4 ? 2.0 : 3.0) * (1.0 + 200.0 / len);
+                         double(round_up(kdim_, 4)) * double(d_.row) * (ma_ == 4 ? 2.0 : 3.0) * (1.0 + 200.0 / len);
     if (ma_ == 4) {
       w.gemm_flops = flops;
-      w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = double(std::min(kDotChunk, row_));
+      w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = len;
     } else {
       w.depthwise_flops = flops;
     }
-    w.pack_elements = 0.25 * double(g_.N) * double(g_.C * plane_ + g_.K * row_);
+    w.pack_elements = double(g_.N) * double(g_.C * d_.phases * d_.plane * (d_.phases > 1 ? 1.0 : 0.25) + 0.25 * double(g_.K * d_.row));
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
     w.parallel_tasks = double(tasks());
     return w;
@@ -371,7 +401,9 @@ class BackwardWeightsDot final : public ConvImpl {
   Geometry g_;
   const DotKernels& k_;
   Isa isa_;
-  int64_t col_block_, kdim_, hp_, wp_, row_, plane_, ma_;
+  int64_t col_block_, kdim_;
+  Dims d_;
+  int64_t ma_;
 };
 
 }  // namespace
@@ -399,11 +431,6 @@ const DotKernels& dot_kernels(Isa isa) {
 }
 
 void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  if (!BackwardWeightsDot::applies(g)) {
-    out.decline("bwd_weights_dot", "stride " + std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) +
-                                       " (needs 1: the windows of x must be contiguous)");
-    return;
-  }
   const std::size_t need = BackwardWeightsDot::bytes(g);
   if (need > ctx.workspace_limit) {
     out.decline("bwd_weights_dot", workspace_too_small(need, ctx.workspace_limit) + " (padded copies of one image)");
