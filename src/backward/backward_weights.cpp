@@ -251,13 +251,14 @@ class BackwardWeightsDirect final : public ConvImpl {
 // dot-product tiles (dot_kernels.hpp) run over fixed chunks of f, images and chunks in a fixed
 // order. The row padding costs (Wq - Q)/Q extra work. A NaN or Inf in x reaches every dw its window
 // meets, including through the zeros of dy's row padding (0 * Inf = NaN).
-constexpr int64_t kDotChunk = 2048;  // floats of f per tile call: 4 rows of A in L1
+constexpr int64_t kDotChunk = 1024;  // floats of f per tile call: 8 rows of A in L1
 
 class BackwardWeightsDot final : public ConvImpl {
  public:
   BackwardWeightsDot(const Geometry& g, const DotKernels& kernels, Isa isa, int64_t col_block)
       : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S), d_(dims(g)) {
-    ma_ = g.Kg >= 4 ? 4 : 1;
+    depthwise_ = g.Kg < 4;
+    ma_ = depthwise_ ? 1 : kernels.ma, nb_ = depthwise_ ? 4 : kernels.nb;
   }
   struct Dims {
     int64_t hq, wq;    // a stride phase of the padded input
@@ -288,7 +289,7 @@ class BackwardWeightsDot final : public ConvImpl {
   std::string describe() const override {
     std::ostringstream s;
     s << "dot products of dy rows with shifted windows of the padded input's " << d_.phases << " stride phase"
-      << (d_.phases > 1 ? "s, " : ", ") << ma_ << "x4 tiles, "
+      << (d_.phases > 1 ? "s, " : ", ") << ma_ << "x" << nb_ << " tiles, "
       << kDotChunk << " floats per chunk, " << col_block_ << " column tiles per task, " << tasks() << " tasks";
     return s.str();
   }
@@ -306,74 +307,93 @@ class BackwardWeightsDot final : public ConvImpl {
     float* xpad = static_cast<float*>(workspace);
     float* dypad = reinterpret_cast<float*>(static_cast<char*>(workspace) +
                                             align_up(std::size_t(g.C * d_.phases * plane) * sizeof(float)));
-    const int64_t col_tiles = ceil_div(kdim_, 4), blocks = ceil_div(col_tiles, col_block_);
+    const int64_t col_tiles = ceil_div(kdim_, nb_), blocks = ceil_div(col_tiles, col_block_);
+    // Work units in contiguous runs per task: a task per unit costs more than a small unit.
+    const int64_t copy_units = g.C + g.K, units = g.groups * blocks;
+    const int64_t copy_tasks = std::min<int64_t>(copy_units, 8 * pool.threads());
+    const int64_t tasks = std::min<int64_t>(units, 8 * pool.threads());
     for (int64_t n = 0; n < g.N; ++n) {
       // The padded phase planes of this image's channels, and its padded dy rows.
-      pool.for_each(g.C + g.K, [&](int64_t t, int) {
-        if (t < g.C) {
-          const float* src = x + (n * g.C + t) * g.H * g.W;
-          for (int64_t a = 0; a < sh; ++a)
-            for (int64_t b = 0; b < sw; ++b) {
-              float* d = xpad + (t * d_.phases + a * sw + b) * plane;
-              std::memset(d, 0, sizeof(float) * std::size_t(plane));
-              // Phase columns j whose input column j*sw + b - pl lies in [0, W).
-              const Range cols = valid_outputs(wq, sw, b - g.pad_l, g.W);
-              for (int64_t i = 0; i < d_.hq; ++i) {
-                const int64_t ih = i * sh + a - g.pad_t;
-                if (ih < 0 || ih >= g.H) continue;
-                const float* in = src + ih * g.W + b - g.pad_l;
-                float* out = d + i * wq;
-                if (sw == 1)
-                  std::memcpy(out + cols.begin, in + cols.begin, sizeof(float) * std::size_t(cols.size()));
-                else
-                  for (int64_t j = cols.begin; j < cols.end; ++j) out[j] = in[j * sw];
-              }
-            }
-        } else {
-          const int64_t k = t - g.C;
-          float* d = dypad + k * row;
-          const float* src = dy + (n * g.K + k) * g.P * g.Q;
-          std::memset(d, 0, sizeof(float) * std::size_t(row));
-          for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wq, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
-        }
+      pool.for_each(copy_tasks, [&](int64_t task, int) {
+        for (int64_t t = task * copy_units / copy_tasks; t < (task + 1) * copy_units / copy_tasks; ++t)
+          copy_unit(x, dy, n, t, xpad, dypad);
       });
-      pool.for_each(g.groups * blocks, [&](int64_t task, int) {
-        const int64_t grp = task / blocks, t0 = (task % blocks) * col_block_, t1 = std::min(col_tiles, t0 + col_block_);
-        for (int64_t f0 = 0; f0 < row; f0 += kDotChunk) {
-          const int64_t len = std::min(kDotChunk, row - f0);
-          const bool accumulate = n > 0 || f0 > 0;
-          for (int64_t k0 = 0; k0 < g.Kg; k0 += ma_) {
-            const int64_t rows = std::min<int64_t>(ma_, g.Kg - k0);
-            const float* a[4];
-            for (int i = 0; i < 4; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row + f0;
-            for (int64_t t = t0; t < t1; ++t) {
-              const int64_t j0 = t * 4, cols = std::min<int64_t>(4, kdim_ - j0);
-              const float* b[4];
-              for (int j = 0; j < 4; ++j) {
-                const int64_t col = j0 + std::min<int64_t>(j, cols - 1);
-                const int64_t c = col / (g.R * g.S), r = col / g.S % g.R, s = col % g.S;
-                const int64_t dr = r * g.dil_h, ds = s * g.dil_w;
-                b[j] = xpad + ((grp * g.Cg + c) * d_.phases + (dr % sh) * sw + ds % sw) * plane + dr / sh * wq +
-                       ds / sw + f0;
-              }
-              float* c = dw + (grp * g.Kg + k0) * kdim_ + j0;
-              const DotTileFn tile = ma_ == 4 ? k_.tile4x4 : k_.tile1x4;
-              if (rows == ma_ && cols == 4) {
-                tile(len, a, b, c, kdim_, accumulate);
-                continue;
-              }
-              // A partial tile: the same sums into a scratch tile, then the same add.
-              float part[16];
-              tile(len, a, b, part, 4, false);
-              for (int64_t i = 0; i < rows; ++i)
-                for (int64_t j = 0; j < cols; ++j)
-                  c[i * kdim_ + j] = accumulate ? c[i * kdim_ + j] + part[i * 4 + j] : part[i * 4 + j];
-            }
-          }
-        }
+      pool.for_each(tasks, [&](int64_t task, int) {
+        for (int64_t u = task * units / tasks; u < (task + 1) * units / tasks; ++u)
+          dot_unit(n, u / blocks, (u % blocks) * col_block_, std::min(col_tiles, (u % blocks + 1) * col_block_), xpad,
+                   dypad, dw);
       });
     }
     bias_gradient(g, dy, db, pool);
+  }
+
+  // Channel t of image n (t < C: the phase planes of x; else row block t - C of dy).
+  void copy_unit(const float* x, const float* dy, int64_t n, int64_t t, float* xpad, float* dypad) const {
+    const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    if (t < g.C) {
+      const float* src = x + (n * g.C + t) * g.H * g.W;
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b) {
+          float* d = xpad + (t * d_.phases + a * sw + b) * plane;
+          std::memset(d, 0, sizeof(float) * std::size_t(plane));
+          // Phase columns j whose input column j*sw + b - pl lies in [0, W).
+          const Range cols = valid_outputs(wq, sw, b - g.pad_l, g.W);
+          for (int64_t i = 0; i < d_.hq; ++i) {
+            const int64_t ih = i * sh + a - g.pad_t;
+            if (ih < 0 || ih >= g.H) continue;
+            const float* in = src + ih * g.W + b - g.pad_l;
+            float* out = d + i * wq;
+            if (sw == 1)
+              std::memcpy(out + cols.begin, in + cols.begin, sizeof(float) * std::size_t(cols.size()));
+            else
+              for (int64_t j = cols.begin; j < cols.end; ++j) out[j] = in[j * sw];
+          }
+        }
+    } else {
+      const int64_t k = t - g.C;
+      float* d = dypad + k * row;
+      const float* src = dy + (n * g.K + k) * g.P * g.Q;
+      std::memset(d, 0, sizeof(float) * std::size_t(row));
+      for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wq, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
+    }
+  }
+
+  // Column tiles [t0, t1) of group grp, all its output channels, over image n.
+  void dot_unit(int64_t n, int64_t grp, int64_t t0, int64_t t1, const float* xpad, const float* dypad, float* dw) const {
+    const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    const DotTileFn tile = depthwise_ ? k_.tile1x4 : k_.tile;
+    for (int64_t f0 = 0; f0 < row; f0 += kDotChunk) {
+      const int64_t len = std::min(kDotChunk, row - f0);
+      const bool accumulate = n > 0 || f0 > 0;
+      for (int64_t k0 = 0; k0 < g.Kg; k0 += ma_) {
+        const int64_t rows = std::min<int64_t>(ma_, g.Kg - k0);
+        const float* a[8];
+        for (int i = 0; i < ma_; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row + f0;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t j0 = t * nb_, cols = std::min<int64_t>(nb_, kdim_ - j0);
+          const float* b[8];
+          for (int j = 0; j < nb_; ++j) {
+            const int64_t col = j0 + std::min<int64_t>(j, cols - 1);
+            const int64_t c = col / (g.R * g.S), r = col / g.S % g.R, s = col % g.S;
+            const int64_t dr = r * g.dil_h, ds = s * g.dil_w;
+            b[j] = xpad + ((grp * g.Cg + c) * d_.phases + (dr % sh) * sw + ds % sw) * plane + dr / sh * wq + ds / sw + f0;
+          }
+          float* c = dw + (grp * g.Kg + k0) * kdim_ + j0;
+          if (rows == ma_ && cols == nb_) {
+            tile(len, a, b, c, kdim_, accumulate);
+            continue;
+          }
+          // A partial tile: the same sums into a scratch tile, then the same add.
+          float part[64];
+          tile(len, a, b, part, nb_, false);
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              c[i * kdim_ + j] = accumulate ? c[i * kdim_ + j] + part[i * nb_ + j] : part[i * nb_ + j];
+        }
+      }
+    }
   }
 
   WorkCounts work() const override {
@@ -383,8 +403,8 @@ class BackwardWeightsDot final : public ConvImpl {
     // rate, and each tile call pays its horizontal sums, about 200 floats' worth of work.
     const double len = double(std::min(kDotChunk, d_.row));
     const double flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, ma_)) *
-                         double(round_up(kdim_, 4)) * double(d_.row) * (ma_ == 4 ? 2.0 : 3.0) * (1.0 + 200.0 / len);
-    if (ma_ == 4) {
+                         double(round_up(kdim_, nb_)) * double(d_.row) * (depthwise_ ? 3.0 : 2.0) * (1.0 + 200.0 / len);
+    if (!depthwise_) {
       w.gemm_flops = flops;
       w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = len;
     } else {
@@ -397,13 +417,14 @@ class BackwardWeightsDot final : public ConvImpl {
   }
 
  private:
-  int64_t tasks() const { return g_.groups * ceil_div(ceil_div(kdim_, 4), col_block_); }
+  int64_t tasks() const { return g_.groups * ceil_div(ceil_div(kdim_, nb_), col_block_); }
   Geometry g_;
   const DotKernels& k_;
   Isa isa_;
   int64_t col_block_, kdim_;
   Dims d_;
-  int64_t ma_;
+  bool depthwise_;
+  int64_t ma_, nb_;
 };
 
 }  // namespace
@@ -437,7 +458,8 @@ void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Pro
     return;
   }
   // Column tiles per task: a few tasks per thread.
-  const int64_t col_tiles = ceil_div(g.Cg * g.R * g.S, 4);
+  const DotKernels& kernels = dot_kernels(ctx.isa);
+  const int64_t col_tiles = ceil_div(g.Cg * g.R * g.S, g.Kg < 4 ? 4 : kernels.nb);
   const int64_t wanted = ctx.threads == 1 ? 1 : 4 * ctx.threads;
   const int64_t per_group = std::max<int64_t>(1, ceil_div(wanted, g.groups));
   const int64_t block = std::max<int64_t>(1, ceil_div(col_tiles, per_group));

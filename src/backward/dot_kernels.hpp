@@ -9,7 +9,7 @@
 
 namespace fastconv::detail {
 
-// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + sum_{f < len} a[i][f] * b[j][f] for i < MA, j < 4,
+// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + sum_{f < len} a[i][f] * b[j][f] for i < MA, j < NB,
 // the sum first, then the add. len: a multiple of kDotStep; every row readable for len floats.
 // The sum runs in one fixed order (lanes, then a fixed reduction), whatever the caller's blocking.
 using DotTileFn = void (*)(int64_t len, const float* const* a, const float* const* b, float* c, int64_t ldc,
@@ -17,8 +17,9 @@ using DotTileFn = void (*)(int64_t len, const float* const* a, const float* cons
 constexpr int64_t kDotStep = 32;  // floats: two AVX-512 vectors
 
 struct DotKernels {
-  DotTileFn tile4x4;  // MA = 4
-  DotTileFn tile1x4;  // MA = 1
+  DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
+  int ma, nb;
+  DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
 };
 const DotKernels& dot_kernels(Isa isa);
 void fill_dot_kernels_sse2(DotKernels&);

@@ -3,6 +3,6 @@
 
 namespace fastconv::detail {
 
-void fill_dot_kernels_avx2(DotKernels& k) { fill_dot<xsimd::fma3<xsimd::avx2>>(k); }
+void fill_dot_kernels_avx2(DotKernels& k) { fill_dot<xsimd::fma3<xsimd::avx2>, 4, 3>(k); }
 
 }  // namespace fastconv::detail

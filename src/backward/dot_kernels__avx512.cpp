@@ -3,6 +3,6 @@
 
 namespace fastconv::detail {
 
-void fill_dot_kernels_avx512(DotKernels& k) { fill_dot<xsimd::avx512f>(k); }
+void fill_dot_kernels_avx512(DotKernels& k) { fill_dot<xsimd::avx512f, 8, 3>(k); }
 
 }  // namespace fastconv::detail

@@ -3,6 +3,6 @@
 
 namespace fastconv::detail {
 
-void fill_dot_kernels_sse2(DotKernels& k) { fill_dot<xsimd::sse2>(k); }
+void fill_dot_kernels_sse2(DotKernels& k) { fill_dot<xsimd::sse2, 4, 3>(k); }
 
 }  // namespace fastconv::detail

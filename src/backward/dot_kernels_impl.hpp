@@ -10,28 +10,28 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
-template <class Arch, int MA>
+template <class Arch, int MA, int NB>
 void dot_tile(int64_t len, const float* const* a, const float* const* b, float* c, int64_t ldc, bool accumulate) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
-  // MA x 4 accumulators; for one row of A, two sets (two steps of L per iteration) hide the FMA latency.
+  // MA x NB accumulators; for one row of A, two sets (two steps of L per iteration) hide the FMA latency.
   constexpr int U = MA == 1 ? 2 : 1;
-  V acc[U][MA][4];
+  V acc[U][MA][NB];
   for (int u = 0; u < U; ++u)
     for (int i = 0; i < MA; ++i)
-      for (int j = 0; j < 4; ++j) acc[u][i][j] = V(0.0f);
+      for (int j = 0; j < NB; ++j) acc[u][i][j] = V(0.0f);
   for (int64_t f = 0; f < len; f += U * L) {
     for (int u = 0; u < U; ++u) {
-      V bv[4];
-      for (int j = 0; j < 4; ++j) bv[j] = V::load_unaligned(b[j] + f + u * L);
+      V bv[NB];
+      for (int j = 0; j < NB; ++j) bv[j] = V::load_unaligned(b[j] + f + u * L);
       for (int i = 0; i < MA; ++i) {
         const V av = V::load_unaligned(a[i] + f + u * L);
-        for (int j = 0; j < 4; ++j) acc[u][i][j] = xsimd::fma(av, bv[j], acc[u][i][j]);
+        for (int j = 0; j < NB; ++j) acc[u][i][j] = xsimd::fma(av, bv[j], acc[u][i][j]);
       }
     }
   }
   for (int i = 0; i < MA; ++i)
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < NB; ++j) {
       V sum = acc[0][i][j];
       for (int u = 1; u < U; ++u) sum += acc[u][i][j];
       const float d = xsimd::hadd(sum);
@@ -39,11 +39,14 @@ void dot_tile(int64_t len, const float* const* a, const float* const* b, float* 
     }
 }
 
-template <class Arch>
+// MA x NB: the accumulators, NB window vectors and one row vector within the register file
+// (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
+template <class Arch, int MA, int NB>
 void fill_dot(DotKernels& k) {
   static_assert(kDotStep % (2 * xsimd::batch<float, Arch>::size) == 0, "kDotStep covers two vectors");
-  k.tile4x4 = dot_tile<Arch, 4>;
-  k.tile1x4 = dot_tile<Arch, 1>;
+  k.tile = dot_tile<Arch, MA, NB>;
+  k.ma = MA, k.nb = NB;
+  k.tile1x4 = dot_tile<Arch, 1, 4>;
 }
 
 }  // namespace
