@@ -19,7 +19,7 @@ __version__ = _C.__version__
 
 __all__ = [
     "Candidate", "Error", "Plan", "conv2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
-    "wisdom_size", "clear_plan_cache", "instruction_set", "post_ops_supported", "__version__",
+    "wisdom_size", "clear_plan_cache", "instruction_set", "__version__",
 ]
 
 
@@ -31,8 +31,3 @@ def save_wisdom(path):
 def load_wisdom(path):
     """Merges a file written by save_wisdom; a corrupt, foreign or stale file raises Error."""
     _C.load_wisdom(str(path))
-
-
-def post_ops_supported():
-    """True when this build fuses activation, residual and padding_mode into the convolution."""
-    return bool(getattr(_C, "HAS_POST_OPS", False))

@@ -43,7 +43,7 @@ def _pair(value, name):
 
 
 def _post_ops_args(activation, residual, padding_mode):
-    """The post-op options as the extension takes them; Error where this build lacks them."""
+    """The post-op options as the extension takes them (padding_mode goes into the problem)."""
     if padding_mode not in _PADDING_MODES:
         raise Error(f"padding_mode must be one of {', '.join(_PADDING_MODES)}, got {padding_mode!r}")
     if activation is not None and not isinstance(activation, str):
@@ -51,17 +51,7 @@ def _post_ops_args(activation, residual, padding_mode):
                     f"got {activation!r}")
     if activation in ("none", ""):
         activation = None
-    has = getattr(_C, "HAS_POST_OPS", False)
-    if not has:
-        if activation is not None:
-            raise Error(f"activation={activation!r}: fused activations are not supported by this build")
-        if residual:
-            raise Error("residual: a fused residual add is not supported by this build")
-        if padding_mode != "zeros":
-            raise Error(f"padding_mode={padding_mode!r}: padding modes other than 'zeros' are not supported "
-                        "by this build")
-        return {}
-    return {"activation": activation or "none", "residual": bool(residual), "padding_mode": padding_mode}
+    return {"activation": activation or "none", "residual": bool(residual)}
 
 
 def _problem_key(input_shape, weight_shape, stride, padding, dilation, groups):

@@ -130,16 +130,14 @@ def profile_layers(fast, x, reps=9):
     names = {m: n for n, m in fast.named_modules()}
     with torch.no_grad():
         for m, (xi, ri) in inputs.items():
-            state = m._fc_states.get(xi.shape)
+            state = m._fc_states.get(xi.shape if ri is None else (xi.shape, "residual"))
             if not isinstance(state, fct._ShapeState):
                 continue
-            if ri is not None and fastconv.post_ops_supported():
-                state = m._residual_state(state, xi.shape)
             packed = m._packed(state)
             out = torch.empty(state.out_shape)
             xn, on = xi.contiguous().numpy(), out.numpy()
             rn = ri.contiguous().numpy() if ri is not None else None
-            execute = (lambda: state.plan.execute(xn, packed, on, rn)) if state.fused_residual else \
+            execute = (lambda: state.plan.execute(xn, packed, on, rn)) if ri is not None else \
                 (lambda: state.plan.execute(xn, packed, on))
             call = lambda: m(xi, ri)
             ref = lambda: m._torch_forward(xi, ri, m.weight, m.bias)

@@ -123,13 +123,24 @@ class Conv2d(nn.Conv2d):
                  implementation=None, mode="estimate", threads=None, workspace_limit=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
-        if activation is not None:
-            _torch_activation(activation)  # refuses an unknown name now, not at the first forward
+        self._fc_states = {}
         self.activation = activation
         self.fastconv_options = _options(algorithm, implementation, mode, workspace_limit, 0)
         self._fc_threads = threads
         self._fc_states = {}
         self._fc_said = set()
+
+    @property
+    def activation(self):
+        """The fused post-op name (None: none); setting it replans."""
+        return self._fc_activation
+
+    @activation.setter
+    def activation(self, name):
+        if name is not None:
+            _torch_activation(name)  # refuses an unknown name now, not at the first forward
+        self._fc_activation = name
+        self._fc_states.clear()
 
     @classmethod
     def from_conv(cls, conv, *, activation=None, **options):
@@ -183,14 +194,15 @@ class Conv2d(nn.Conv2d):
     def forward(self, input, residual=None):
         reason = self._why_torch(input, residual)
         if reason is None and input.dim() in (3, 4):
-            state = self._fc_states.get(input.shape)
+            key = input.shape if residual is None else (input.shape, "residual")
+            state = self._fc_states.get(key)
             if state is None:
-                state = self._fc_states[input.shape] = self._make_state(input.shape)
+                state = self._fc_states[key] = self._make_state(input.shape, residual is not None)
             if isinstance(state, str):
                 reason = state
             else:
-                params_need_grad = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-                if torch.is_grad_enabled() and (params_need_grad or input.requires_grad or
+                if torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
+                                                (self.bias is not None and self.bias.requires_grad) or
                                                 (residual is not None and residual.requires_grad)):
                     return _FastconvFunction.apply(self, input, residual, self.weight, self.bias)
                 return self._fastconv_forward(input, residual, state)
@@ -205,43 +217,26 @@ class Conv2d(nn.Conv2d):
         act = _torch_activation(self.activation)
         return act(y) if act is not None else y
 
-    def _make_state(self, input_shape):
-        """The plan for one input shape, or a string saying why torch runs it."""
+    def _make_state(self, input_shape, residual):
+        """The plan for one input shape (with a fused residual add or not), or why torch runs it."""
         batched = tuple(input_shape) if len(input_shape) == 4 else (1,) + tuple(input_shape)
-        if self.padding_mode != "zeros" and isinstance(self.padding, str):
-            return f"padding={self.padding!r} with padding_mode={self.padding_mode!r}"
         try:
             key = _problem_key(batched, tuple(self.weight.shape), self.stride, self.padding, self.dilation,
                                self.groups)
-            # Without post-ops in this build the activation runs on torch after the conv (in place).
-            post = _post_ops_args(self.activation if _C_has_post_ops() else None, False, self.padding_mode)
+            post = _post_ops_args(self.activation, residual, self.padding_mode)
             options = dict(self.fastconv_options)
             options["threads"] = self._fc_threads if self._fc_threads is not None else torch.get_num_threads()
             plan = _C.Plan(_make_problem(key, self.padding_mode), **options, **post)
         except Error as e:
             return str(e)
-        return _ShapeState(plan, _output_shape(key), False)
-
-    def _residual_state(self, state, input_shape):
-        """The plan with a fused residual add for this shape (post-op builds only)."""
-        key = ("residual",) + tuple(input_shape)
-        rstate = self._fc_states.get(key)
-        if rstate is None:
-            plan = state.plan
-            post = _post_ops_args(self.activation, True, self.padding_mode)
-            options = dict(self.fastconv_options)
-            options["threads"] = plan.threads
-            rplan = _C.Plan(plan.problem, **options, **post)
-            rstate = self._fc_states[key] = _ShapeState(rplan, state.out_shape, True)
-        return rstate
+        return _ShapeState(plan, _output_shape(key), residual)
 
     def _packed(self, state):
         w, b = self.weight, self.bias
         key = (w._version, w.data_ptr()) if b is None else (w._version, w.data_ptr(), b._version, b.data_ptr())
         if state.weights_key != key:
-            wd = w.detach()
             bd = None if b is None else b.detach().contiguous().numpy()
-            state.packed = state.plan.pack_weights(wd.contiguous().numpy(), bd)
+            state.packed = state.plan.pack_weights(w.detach().contiguous().numpy(), bd)
             state.weights_key = key
         return state.packed
 
@@ -249,42 +244,24 @@ class Conv2d(nn.Conv2d):
         x = input.detach() if input.requires_grad else input
         unbatched = x.dim() == 3
         if state is None:
-            state = self._fc_states[input.shape]
+            state = self._fc_states[input.shape if residual is None else (input.shape, "residual")]
         if unbatched:
             x = x.unsqueeze(0)
         if not x.is_contiguous():
             x = x.contiguous()
         out = torch.empty(state.out_shape)
-        if residual is not None and _C_has_post_ops():
-            state = self._residual_state(state, input.shape)
-            r = residual.detach()
-            r = (r.unsqueeze(0) if unbatched else r).contiguous()
+        if residual is None:
+            state.plan.execute(x.numpy(), self._packed(state), out.numpy())
+        else:
+            r = residual.detach() if residual.requires_grad else residual
+            if unbatched:
+                r = r.unsqueeze(0)
             if r.shape != out.shape:
                 raise Error(f"residual: expected the output's size {list(out.shape)}, got {list(residual.shape)}")
+            if not r.is_contiguous():
+                r = r.contiguous()
             state.plan.execute(x.numpy(), self._packed(state), out.numpy(), r.numpy())
-        else:
-            state.plan.execute(x.numpy(), self._packed(state), out.numpy())
-            if not _C_has_post_ops():  # this build cannot fuse: the post-ops run on torch, in place
-                if residual is not None:
-                    out.add_(residual.unsqueeze(0) if unbatched else residual)
-                if self.activation is not None:
-                    _apply_activation_inplace(out, self.activation)
         return out.squeeze(0) if unbatched else out
-
-
-def _C_has_post_ops():
-    return bool(getattr(_C, "HAS_POST_OPS", False))
-
-
-def _apply_activation_inplace(y, name):
-    kind = name.partition(":")[0]
-    F = torch.nn.functional
-    if kind == "relu":
-        y.relu_()
-    elif kind == "relu6":
-        F.hardtanh_(y, 0.0, 6.0)
-    else:
-        y.copy_(_torch_activation(name)(y))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -479,10 +456,6 @@ def _static_reason(conv):
         return f"weights on {conv.weight.device}"
     if conv.weight.dtype != torch.float32:
         return f"dtype {conv.weight.dtype} (fastconv runs float32)"
-    if conv.padding_mode != "zeros" and not _C_has_post_ops():
-        return f"padding_mode={conv.padding_mode!r} not supported by this build"
-    if conv.padding_mode != "zeros" and isinstance(conv.padding, str):
-        return f"padding={conv.padding!r} with padding_mode={conv.padding_mode!r}"
     return None
 
 

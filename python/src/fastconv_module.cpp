@@ -50,7 +50,8 @@ Shape weight_shape(const fastconv::ConvProblem& p) {
 Shape output_dims(const fastconv::ConvProblem& p) { return {p.batch, p.out_channels, p.out_height(), p.out_width()}; }
 
 fastconv::PlanOptions make_options(const std::string& algorithm, const std::string& mode, std::size_t workspace_limit,
-                                   int threads, const std::string& implementation) {
+                                   int threads, const std::string& implementation, const std::string& activation,
+                                   bool residual) {
   fastconv::PlanOptions o;
   o.algorithm = fastconv::parse_algorithm(algorithm);
   o.mode = fastconv::parse_plan_mode(mode);
@@ -58,6 +59,8 @@ fastconv::PlanOptions make_options(const std::string& algorithm, const std::stri
   if (threads < 0) throw fastconv::Error("threads=" + std::to_string(threads) + ": must be >= 0 (0: all)");
   o.threads = threads;
   o.implementation = implementation;
+  o.post_ops = fastconv::parse_post_ops(activation);
+  o.post_ops.residual = residual;
   return o;
 }
 
@@ -65,6 +68,8 @@ fastconv::PlanOptions make_options(const std::string& algorithm, const std::stri
 struct PyPlan {
   fastconv::Plan plan;
   Shape in, weight, out;
+  bool residual;
+  std::string post_ops;  // e.g. "relu+residual"
 };
 
 // Packed weights remember which plan packed them (the C++ refuses others, this names them first).
@@ -78,7 +83,8 @@ PyPlan make_plan(const fastconv::ConvProblem& problem, const fastconv::PlanOptio
     py::gil_scoped_release release;  // Measure mode runs for a while
     return fastconv::Plan::create(problem, options);
   }();
-  return PyPlan{plan, input_shape(problem), weight_shape(problem), output_dims(problem)};
+  return PyPlan{plan, input_shape(problem), weight_shape(problem), output_dims(problem), options.post_ops.residual,
+                fastconv::to_string(options.post_ops)};
 }
 
 py::dict candidate_dict(const fastconv::Candidate& c) {
@@ -117,6 +123,9 @@ PYBIND11_MODULE(_fastconv, m) {
       .def_readwrite("dilation_h", &fastconv::ConvProblem::dilation_h)
       .def_readwrite("dilation_w", &fastconv::ConvProblem::dilation_w)
       .def_readwrite("groups", &fastconv::ConvProblem::groups)
+      .def_property(
+          "padding_mode", [](const fastconv::ConvProblem& p) { return fastconv::to_string(p.padding_mode); },
+          [](fastconv::ConvProblem& p, const std::string& mode) { p.padding_mode = fastconv::parse_pad_mode(mode); })
       .def("validate", &fastconv::ConvProblem::validate)
       .def_property_readonly("input_shape", [](const fastconv::ConvProblem& p) { return input_shape(p); })
       .def_property_readonly("weight_shape", [](const fastconv::ConvProblem& p) { return weight_shape(p); })
@@ -140,12 +149,15 @@ PYBIND11_MODULE(_fastconv, m) {
 
   py::class_<PyPlan>(m, "Plan")
       .def(py::init([](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
-                       std::size_t workspace_limit, int threads, const std::string& implementation) {
-             return make_plan(problem, make_options(algorithm, mode, workspace_limit, threads, implementation));
+                       std::size_t workspace_limit, int threads, const std::string& implementation,
+                       const std::string& activation, bool residual) {
+             return make_plan(problem, make_options(algorithm, mode, workspace_limit, threads, implementation,
+                                                    activation, residual));
            }),
            py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
            py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
-           py::arg("implementation") = "")
+           py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false)
+      .def_property_readonly("post_ops", [](const PyPlan& p) { return p.post_ops; })
       .def_property_readonly("problem", [](const PyPlan& p) { return p.plan.problem(); })
       .def_property_readonly("algorithm", [](const PyPlan& p) { return fastconv::to_string(p.plan.algorithm()); })
       .def_property_readonly("implementation", [](const PyPlan& p) { return p.plan.implementation(); })
@@ -169,19 +181,31 @@ PYBIND11_MODULE(_fastconv, m) {
       // while it computes, so many Python threads may run one plan at once.
       .def(
           "execute",
-          [](const PyPlan& p, const py::array& input, const PyPacked& packed, py::array& output) {
+          [](const PyPlan& p, const py::array& input, const PyPacked& packed, py::array& output,
+             const py::object& residual) {
             const float* x = float_data(input, "input", p.in);
             float* y = writable_float_data(output, "out", p.out);
-            py::gil_scoped_release release;
-            p.plan.execute(x, packed.packed, y);
+            if (p.residual != !residual.is_none())
+              throw fastconv::Error(p.residual ? "residual: this plan fuses a residual add; pass residual="
+                                               : "residual: this plan was made without residual=True");
+            if (residual.is_none()) {
+              py::gil_scoped_release release;
+              p.plan.execute(x, packed.packed, y);
+            } else {
+              const float* r = float_data(residual.cast<py::array>(), "residual", p.out);
+              py::gil_scoped_release release;
+              p.plan.execute(x, packed.packed, y, r);
+            }
           },
-          py::arg("input"), py::arg("packed"), py::arg("output"));
+          py::arg("input"), py::arg("packed"), py::arg("output"), py::arg("residual") = py::none());
 
   m.def(
       "find_algorithms",
       [](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
-         std::size_t workspace_limit, int threads, const std::string& implementation) {
-        const fastconv::PlanOptions o = make_options(algorithm, mode, workspace_limit, threads, implementation);
+         std::size_t workspace_limit, int threads, const std::string& implementation, const std::string& activation,
+         bool residual) {
+        const fastconv::PlanOptions o =
+            make_options(algorithm, mode, workspace_limit, threads, implementation, activation, residual);
         std::vector<fastconv::Candidate> candidates;
         {
           py::gil_scoped_release release;
@@ -193,7 +217,7 @@ PYBIND11_MODULE(_fastconv, m) {
       },
       py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
       py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
-      py::arg("implementation") = "");
+      py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false);
 
   m.def("apply_padding", [](fastconv::ConvProblem p, const std::string& mode) {
     if (mode != "same" && mode != "valid")

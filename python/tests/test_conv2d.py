@@ -195,3 +195,72 @@ def test_error_is_a_value_error_from_cpp():
         p = fastconv.Plan((1, 2, 5, 5), (2, 2, 3, 3))
         q = fastconv.Plan((1, 2, 6, 6), (2, 2, 3, 3))
         p.execute(np.zeros((1, 2, 5, 5), np.float32), q.pack_weights(np.zeros((2, 2, 3, 3), np.float32)))
+
+
+# --- post-ops and padding modes ------------------------------------------------------------------
+
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "relu6": F.relu6,
+    "leaky_relu:0.1": lambda y: F.leaky_relu(y, 0.1),
+    "clamp:-0.5,2": lambda y: torch.clamp(y, -0.5, 2.0),
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+    "gelu": lambda y: F.gelu(y, approximate="tanh"),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+}
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("with_residual", [False, True])
+def test_fused_activation_and_residual(rng, activation, with_residual):
+    x, w, b = data(rng, (2, 6, 10, 9), (8, 6, 3, 3))
+    r = rng.standard_normal((2, 8, 10, 9)).astype(np.float32) if with_residual else None
+    ref, mag = reference(x, w, b, padding=1)
+    pre = torch.from_numpy(ref) + (torch.from_numpy(r).double() if r is not None else 0)
+    expected = ACTIVATIONS[activation](pre).numpy()
+    y = fastconv.conv2d(x, w, b, padding=1, activation=activation, residual=r)
+    scale = mag + (np.abs(r).max() if r is not None else 0)
+    assert normwise_error(y, expected, scale) <= TOL
+    # the activation really ran: the plain conv differs
+    assert np.abs(y - fastconv.conv2d(x, w, b, padding=1)).max() > 1e-3
+
+
+def test_residual_unbatched_and_tensor(rng):
+    x, w, b = data(rng, (4, 7, 7), (4, 4, 1, 1))
+    r = rng.standard_normal((4, 7, 7)).astype(np.float32)
+    y = fastconv.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), residual=torch.from_numpy(r),
+                        activation="relu")
+    expected = torch.relu(F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)) + torch.from_numpy(r))
+    assert isinstance(y, torch.Tensor) and y.shape == (4, 7, 7)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same"])
+def test_padding_modes_match_nn_conv2d(rng, mode, padding):
+    layer = torch.nn.Conv2d(5, 6, 3, padding=padding, padding_mode=mode)
+    x = torch.from_numpy(rng.standard_normal((2, 5, 9, 8)).astype(np.float32))
+    with torch.no_grad():
+        expected = layer(x)
+    y = fastconv.conv2d(x, layer.weight.detach(), layer.bias.detach(), padding=padding, padding_mode=mode)
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    zeros = fastconv.conv2d(x, layer.weight.detach(), layer.bias.detach(), padding=padding)
+    assert (y - zeros).abs().max() > 1e-3  # the mode changed the border
+
+
+def test_plan_with_residual(rng):
+    x, w, b = data(rng, (1, 8, 12, 12), (8, 8, 3, 3))
+    r = rng.standard_normal((1, 8, 12, 12)).astype(np.float32)
+    plan = fastconv.Plan(x.shape, w.shape, padding=1, activation="relu6", residual=True)
+    packed = plan.pack_weights(w, b)
+    ref, mag = reference(x, w, b, padding=1)
+    y = plan.execute(x, packed, residual=r)
+    assert normwise_error(y, np.clip(ref + r, 0, 6), mag + np.abs(r).max()) <= TOL
+    with pytest.raises(fastconv.Error, match="residual"):
+        plan.execute(x, packed)
+    with pytest.raises(fastconv.Error, match="residual"):
+        plan.execute(x, packed, residual=r[:, :4].copy())
+    with pytest.raises(fastconv.Error, match="activation|swish"):
+        fastconv.Plan(x.shape, w.shape, activation="swish")
