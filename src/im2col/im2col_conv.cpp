@@ -182,9 +182,10 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   // Pixels in blocks no wider than the cap. When images x groups x blocks leave threads idle, split
   // further, into one task per thread: into more pixel blocks (each streams all the weights of its
   // channels) and/or channel blocks (each packs its pixels again), whichever moves the fewest floats.
-  // (Two tasks per thread, so that a thread slowed by a neighbour holds up less, measured 1.1-1.5x
-  // slower on the small images (7x7-17x17) on the AVX-512 Xeon, and no faster with AVX2 there: the
-  // second split packs every lowered element twice or halves the panels each weight block meets.)
+  // (Two tasks per thread, so that a thread slowed by a neighbour holds up less, measured 7-15%
+  // slower, interleaved in one process, on the small images (7x7-35x35) on the AVX-512 Xeon, and no
+  // faster with AVX2 there: the second split packs every lowered element twice or halves the panels
+  // each weight block meets.)
   const int64_t wanted_tasks = ctx.threads;
   const int64_t images = g.N * g.groups;
   b.n_chunks = ceil_div(panels, cap);
