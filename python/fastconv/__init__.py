@@ -14,11 +14,12 @@ torch itself: it recognises tensors only when the caller has imported torch alre
 from . import _fastconv as _C
 from ._fastconv import Error, clear_plan_cache, forget_wisdom, instruction_set, wisdom_size
 from ._api import Candidate, Plan, conv2d, find_algorithms
+from ._backward import conv_transpose2d
 
 __version__ = _C.__version__
 
 __all__ = [
-    "Candidate", "Error", "Plan", "conv2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
+    "Candidate", "Error", "Plan", "conv2d", "conv_transpose2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
     "wisdom_size", "clear_plan_cache", "instruction_set", "__version__",
 ]
 

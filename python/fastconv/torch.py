@@ -8,8 +8,10 @@ Conv2d plans once per input shape, packs its weights once per plan and repacks w
 bias changes (their version counters, bumped by every in-place update under torch.no_grad();
 `.data` edits bypass the counter: call `layer.repack()` after them). What fastconv cannot run
 (another dtype or device, a padding mode or post-op this build lacks, a shape the planner refuses)
-runs on torch instead, and the layer says so once (a warning). With autograd on, the forward runs on
-fastconv and the backward differentiates torch's own forward (recomputed), so training works.
+runs on torch instead, and the layer says so once (a warning). With autograd on, Conv2d trains on
+fastconv's backward-data and backward-weights plans (_autograd.py; a padding mode other than zeros or
+a post-op other than ReLU: the backward differentiates torch's own forward, recomputed), and so does
+ConvTranspose2d (a torch.nn.ConvTranspose2d running on fastconv).
 """
 
 import copy
@@ -21,8 +23,9 @@ import torch.nn as nn
 
 from . import _fastconv as _C
 from ._api import Error, _make_problem, _options, _output_shape, _post_ops_args, _problem_key
+from ._autograd import ConvTranspose2d, conv2d_autograd
 
-__all__ = ["Conv2d", "optimize", "OptimizeReport", "activation_of"]
+__all__ = ["Conv2d", "ConvTranspose2d", "optimize", "OptimizeReport", "activation_of"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,7 +207,7 @@ class Conv2d(nn.Conv2d):
                 if torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
                                                 (self.bias is not None and self.bias.requires_grad) or
                                                 (residual is not None and residual.requires_grad)):
-                    return _FastconvFunction.apply(self, input, residual, self.weight, self.bias)
+                    return conv2d_autograd(self, input, residual, _FastconvFunction)
                 return self._fastconv_forward(input, residual, state)
         if reason is not None:
             self._say_once(reason)

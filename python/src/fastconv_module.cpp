@@ -43,6 +43,14 @@ float* writable_float_data(py::array& a, const char* name, const Shape& expected
   return static_cast<float*>(a.mutable_data());
 }
 
+// A float32 array that is not C-contiguous, copied once into one that is (other arrays as they are:
+// float_data names their faults).
+py::array contiguous_input(const py::array& a) {
+  if (py::isinstance<py::array_t<float>>(a) && !(a.flags() & py::array::c_style))
+    return py::array_t<float, py::array::c_style>::ensure(a);
+  return a;
+}
+
 Shape input_shape(const fastconv::ConvProblem& p) { return {p.batch, p.in_channels, p.in_height, p.in_width}; }
 Shape weight_shape(const fastconv::ConvProblem& p) {
   return {p.out_channels, p.in_channels / p.groups, p.kernel_height, p.kernel_width};
@@ -51,8 +59,9 @@ Shape output_dims(const fastconv::ConvProblem& p) { return {p.batch, p.out_chann
 
 fastconv::PlanOptions make_options(const std::string& algorithm, const std::string& mode, std::size_t workspace_limit,
                                    int threads, const std::string& implementation, const std::string& activation,
-                                   bool residual) {
+                                   bool residual, const std::string& direction = "forward") {
   fastconv::PlanOptions o;
+  o.direction = fastconv::parse_direction(direction);
   o.algorithm = fastconv::parse_algorithm(algorithm);
   o.mode = fastconv::parse_plan_mode(mode);
   o.workspace_limit = workspace_limit;
@@ -70,6 +79,7 @@ struct PyPlan {
   Shape in, weight, out;
   bool residual;
   std::string post_ops;  // e.g. "relu+residual"
+  fastconv::Direction direction = fastconv::Direction::Forward;
 };
 
 // Packed weights remember which plan packed them (the C++ refuses others, this names them first).
@@ -78,13 +88,19 @@ struct PyPacked {
   bool has_bias;
 };
 
+void require_direction(const PyPlan& p, fastconv::Direction want, const char* method) {
+  if (p.direction != want)
+    throw fastconv::Error(std::string(method) + ": this plan's direction is '" + fastconv::to_string(p.direction) +
+                          "', expected '" + fastconv::to_string(want) + "' (Plan(..., direction=...))");
+}
+
 PyPlan make_plan(const fastconv::ConvProblem& problem, const fastconv::PlanOptions& options) {
   fastconv::Plan plan = [&] {
     py::gil_scoped_release release;  // Measure mode runs for a while
     return fastconv::Plan::create(problem, options);
   }();
   return PyPlan{plan, input_shape(problem), weight_shape(problem), output_dims(problem), options.post_ops.residual,
-                fastconv::to_string(options.post_ops)};
+                fastconv::to_string(options.post_ops), options.direction};
 }
 
 py::dict candidate_dict(const fastconv::Candidate& c) {
@@ -150,13 +166,15 @@ PYBIND11_MODULE(_fastconv, m) {
   py::class_<PyPlan>(m, "Plan")
       .def(py::init([](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
                        std::size_t workspace_limit, int threads, const std::string& implementation,
-                       const std::string& activation, bool residual) {
+                       const std::string& activation, bool residual, const std::string& direction) {
              return make_plan(problem, make_options(algorithm, mode, workspace_limit, threads, implementation,
-                                                    activation, residual));
+                                                    activation, residual, direction));
            }),
            py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
            py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
-           py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false)
+           py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false,
+           py::arg("direction") = "forward")
+      .def_property_readonly("direction", [](const PyPlan& p) { return fastconv::to_string(p.direction); })
       .def_property_readonly("post_ops", [](const PyPlan& p) { return p.post_ops; })
       .def_property_readonly("problem", [](const PyPlan& p) { return p.plan.problem(); })
       .def_property_readonly("algorithm", [](const PyPlan& p) { return fastconv::to_string(p.plan.algorithm()); })
@@ -172,7 +190,9 @@ PYBIND11_MODULE(_fastconv, m) {
           [](const PyPlan& p, const py::array& weight, const py::object& bias) {
             const float* w = float_data(weight, "weight", p.weight);
             const float* b = nullptr;
-            if (!bias.is_none()) b = float_data(bias.cast<py::array>(), "bias", {p.out[1]});
+            // the forward's bias is [K]; backward-data's (the transposed convolution's) is [C]
+            const int64_t bias_size = p.direction == fastconv::Direction::BackwardData ? p.in[1] : p.out[1];
+            if (!bias.is_none()) b = float_data(bias.cast<py::array>(), "bias", {bias_size});
             py::gil_scoped_release release;
             return PyPacked{p.plan.pack_weights(w, b), b != nullptr};
           },
@@ -197,7 +217,41 @@ PYBIND11_MODULE(_fastconv, m) {
               p.plan.execute(x, packed.packed, y, r);
             }
           },
-          py::arg("input"), py::arg("packed"), py::arg("output"), py::arg("residual") = py::none());
+          py::arg("input"), py::arg("packed"), py::arg("output"), py::arg("residual") = py::none())
+
+      // Backward-data plans: dy [N, K, P, Q] -> grad_input [N, C, H, W]; backward-weights plans: x and dy
+      // -> grad_weight [K, C/g, R, S] (and grad_bias [K] when given). Every argument is checked before
+      // anything is written; a non-contiguous float32 input costs one copy; the GIL is released.
+      .def(
+          "execute_backward_data",
+          [](const PyPlan& p, const py::array& grad_output, const PyPacked& packed, py::array& grad_input) {
+            require_direction(p, fastconv::Direction::BackwardData, "execute_backward_data");
+            const py::array dy = contiguous_input(grad_output);
+            const float* dy_data = float_data(dy, "grad_output", p.out);
+            float* dx = writable_float_data(grad_input, "grad_input", p.in);
+            py::gil_scoped_release release;
+            p.plan.execute_backward_data(dy_data, packed.packed, dx);
+          },
+          py::arg("grad_output"), py::arg("packed"), py::arg("grad_input"))
+      .def(
+          "execute_backward_weights",
+          [](const PyPlan& p, const py::array& input, const py::array& grad_output, py::array& grad_weight,
+             py::object grad_bias) {
+            require_direction(p, fastconv::Direction::BackwardWeights, "execute_backward_weights");
+            const py::array x = contiguous_input(input), dy = contiguous_input(grad_output);
+            const float* x_data = float_data(x, "input", p.in);
+            const float* dy_data = float_data(dy, "grad_output", p.out);
+            float* dw = writable_float_data(grad_weight, "grad_weight", p.weight);
+            float* db = nullptr;
+            py::array bias_array;
+            if (!grad_bias.is_none()) {
+              bias_array = grad_bias.cast<py::array>();
+              db = writable_float_data(bias_array, "grad_bias", {p.out[1]});
+            }
+            py::gil_scoped_release release;
+            p.plan.execute_backward_weights(x_data, dy_data, dw, db);
+          },
+          py::arg("input"), py::arg("grad_output"), py::arg("grad_weight"), py::arg("grad_bias") = py::none());
 
   m.def(
       "find_algorithms",
