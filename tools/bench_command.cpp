@@ -27,7 +27,7 @@ namespace {
 const char* kHelp =
     "usage: fastconv bench [--suite FILE.csv] [--threads N] [--json FILE] [--plot FILE.svg]\n"
     "                      [--baseline onednn] [--mode estimate|measure] [--runs N]\n"
-    "                      [--budget SECONDS] [--filter TEXT]\n"
+    "                      [--budget SECONDS] [--filter TEXT] [--post-ops relu|relu+residual|...]\n"
     "\n"
     "Times every implementation that applies and the planner's pick ('auto', planned with --mode)\n"
     "on each shape of the suite (default: the built-in suite, shapes/suite.csv), interleaved in\n"
@@ -37,6 +37,9 @@ const char* kHelp =
     "the fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
     "reorders included, weights prepared ahead, same threads; both libraries' threads are then\n"
     "pinned one per core, so that their two thread pools do not meet on one core).\n"
+    "--post-ops runs every implementation (and oneDNN, as its post-ops) with a fused epilogue:\n"
+    "an activation (relu, gelu, clamp:0,6, ...), '+residual' adding a residual tensor of the\n"
+    "output's shape (oneDNN: its sum post-op, the residual reordered into its destination first).\n"
     "--filter keeps the shapes whose name\n"
     "contains TEXT. Progress goes to stderr, the table to stdout.\n";
 
@@ -60,7 +63,8 @@ struct Runner {
 }  // namespace
 
 int bench_command(const std::vector<std::string>& argv) {
-  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter"}, {"help"});
+  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter", "post-ops"},
+            {"help"});
   if (args.flag("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -80,6 +84,19 @@ int bench_command(const std::vector<std::string>& argv) {
     with_onednn = true;
   }
   const std::string filter = args.value("filter").value_or("");
+  PostOps post_ops;
+  if (auto po = args.value("post-ops")) {
+    std::string act = *po;
+    const std::string suffix = "+residual";
+    if (act.size() >= suffix.size() && act.compare(act.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      act.erase(act.size() - suffix.size());
+      post_ops = parse_post_ops(act == "residual" || act.empty() ? "" : act);
+      post_ops.residual = true;
+    } else {
+      post_ops = parse_post_ops(act == "residual" ? "" : act);
+      post_ops.residual = act == "residual";
+    }
+  }
   // Between samples, a pause lets the previous runner's idle workers go to sleep: oneTBB's within
   // about a millisecond, OpenMP's (GOMP_SPINCOUNT) only after several on this machine.
   const int pause_ms = with_onednn ? 12 : 3;
@@ -88,6 +105,8 @@ int bench_command(const std::vector<std::string>& argv) {
   report.threads = threads;
   report.isa = instruction_set();
   report.mode = to_string(mode);
+  if (post_ops.activation != Activation::None || post_ops.residual)
+    std::fprintf(stderr, "fastconv bench: post-ops %s\n", to_string(post_ops).c_str());
   std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
   report.peak_gflops = detail::measure_fma_peak_gflops(detail::best_isa(), threads);
   std::fprintf(stderr, "fastconv bench: peak %.1f GFLOP/s (%s)\n", report.peak_gflops, report.isa.c_str());
@@ -106,12 +125,14 @@ int bench_command(const std::vector<std::string>& argv) {
     result.gflop = flop_count(p) / 1e9;
 
     std::vector<float> x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)),
-        y(p.output_elements());
-    fill_random(x, 1), fill_random(w, 2), fill_random(b, 3);
+        y(p.output_elements()), res(post_ops.residual ? p.output_elements() : 0);
+    fill_random(x, 1), fill_random(w, 2), fill_random(b, 3), fill_random(res, 4);
+    const float* residual = post_ops.residual ? res.data() : nullptr;
 
     std::vector<Runner> runners;
     PlanOptions base;
     base.threads = threads;
+    base.post_ops = post_ops;
     for (const Candidate& c : find_algorithms(p, base)) {
       if (!c.applicable) continue;
       PlanOptions o = base;
@@ -123,7 +144,7 @@ int bench_command(const std::vector<std::string>& argv) {
       r.entry.label = c.implementation;
       r.entry.algorithm = to_string(c.algorithm);
       r.entry.workspace_bytes = plan->workspace_bytes();
-      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      r.run = [plan, packed, &x, &y, residual] { plan->execute(x.data(), *packed, y.data(), residual); };
       runners.push_back(std::move(r));
     }
     {
@@ -136,17 +157,17 @@ int bench_command(const std::vector<std::string>& argv) {
       r.entry.algorithm = "auto";
       r.entry.note = plan->implementation();
       r.entry.workspace_bytes = plan->workspace_bytes();
-      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      r.run = [plan, packed, &x, &y, residual] { plan->execute(x.data(), *packed, y.data(), residual); };
       runners.push_back(std::move(r));
     }
     if (with_onednn) {
       try {
-        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads);
+        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads, post_ops);
         Runner r;
         r.entry.label = "onednn";
         r.entry.algorithm = "onednn";
         r.entry.note = conv->implementation();
-        r.run = [conv, &x, &y] { conv->run(x.data(), y.data()); };
+        r.run = [conv, &x, &y, residual] { conv->run(x.data(), y.data(), residual); };
         runners.push_back(std::move(r));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "  onednn: %s\n", e.what());

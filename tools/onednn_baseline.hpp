@@ -13,9 +13,12 @@ namespace fastconv::tools {
 class OnednnConv {
  public:
   // weight [K, C/groups, R, S]; bias may be null. threads: OpenMP threads oneDNN may use.
-  OnednnConv(const ConvProblem&, const float* weight, const float* bias, int threads);
+  // post_ops: as oneDNN post-ops (sum for the residual, then eltwise for the activation).
+  OnednnConv(const ConvProblem&, const float* weight, const float* bias, int threads, const PostOps& post_ops = {});
   ~OnednnConv();
-  void run(const float* input, float* output);  // reorders included
+  // Reorders included; residual (NCHW, the output's shape) when the post-ops have one: reordered
+  // into oneDNN's destination (or copied into output) before the call, for its sum post-op.
+  void run(const float* input, float* output, const float* residual = nullptr);
   std::string implementation() const;           // oneDNN's name for the kernel, e.g. "jit:avx2"
 
  private:

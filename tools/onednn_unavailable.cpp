@@ -4,11 +4,11 @@
 namespace fastconv::tools {
 
 struct OnednnConv::State {};
-OnednnConv::OnednnConv(const ConvProblem&, const float*, const float*, int) {
+OnednnConv::OnednnConv(const ConvProblem&, const float*, const float*, int, const PostOps&) {
   throw Error("this fastconv was built without oneDNN (install libdnnl-dev and rebuild)");
 }
 OnednnConv::~OnednnConv() = default;
-void OnednnConv::run(const float*, float*) {}
+void OnednnConv::run(const float*, float*, const float*) {}
 std::string OnednnConv::implementation() const { return ""; }
 bool onednn_available() { return false; }
 

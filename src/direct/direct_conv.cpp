@@ -170,14 +170,16 @@ class DirectGeneral final : public ConvImpl {
 
  private:
   int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
-  // f(first output, lanes, channel from the tile's first) for every vector a tile call writes: nk
-  // k-blocks of mkb channels (mk of them valid) x nt vectors.
+  // f(first output, columns, first channel) for every run of side-by-side vectors a tile call
+  // writes, per k-block: its t.mk channels are t.out_k_stride apart.
   template <class F>
-  static void for_tile_rows(const DirectTile& t, int64_t mkb, int64_t nt, int L, F&& f) {
+  static void for_tile_runs(const DirectTile& t, int64_t mkb, int64_t nt, int L, F&& f) {
     for (int64_t kb = 0; kb < t.nk; ++kb)
-      for (int64_t v = 0; v < nt; ++v) {
-        const int64_t lanes = (t.partial_mask >> v) & 1u ? t.lanes_partial : L;
-        for (int64_t i = 0; i < t.mk; ++i) f(t.out[v] + (kb * mkb + i) * t.out_k_stride, lanes, kb * mkb + i);
+      for (int64_t v0 = 0, v1; v0 < nt; v0 = v1) {
+        int64_t cols = 0;
+        for (v1 = v0; v1 < nt && t.out[v1] == t.out[v0] + cols; ++v1)
+          cols += (t.partial_mask >> v1) & 1u ? t.lanes_partial : L;
+        f(t.out[v0] + kb * mkb * t.out_k_stride, cols, kb * mkb);
       }
   }
   // Packed width of k-block kb: MK, or for the last block the narrowest tile that holds the rest.
@@ -266,19 +268,22 @@ class DirectGeneral final : public ConvImpl {
             t.bias = bi == 0 ? bias + k0 : nullptr;
             for (int64_t v = 0; v < nt; ++v) out[v] = out0[v] + k0 * g.P * g.Q;
             if (bi == 0 && seed) {
-              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t i) {
-                const float b = t.bias[i];
-                for (int64_t j = 0; j < lanes; ++j) o[j] = seed_scale * o[j] + b;
+              for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t c0) {
+                for (int64_t i = 0; i < t.mk; ++i) {
+                  const float b = t.bias[c0 + i];
+                  float* oi = o + i * t.out_k_stride;
+                  for (int64_t j = 0; j < cols; ++j) oi[j] = seed_scale * oi[j] + b;
+                }
               });
               t.bias = nullptr;
             }
             kern_.tile[log2_of(int(mkb))][nt - 1](t);
             if (bi + 1 == b_.blocks.size() && e.active())
-              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t) {
+              for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t) {
                 if (seed)
-                  e.activate_2d(o, 0, 1, lanes);
+                  e.activate_2d(o, t.out_k_stride, t.mk, cols);
                 else
-                  e.apply(o, residual ? residual + (o - y) : nullptr, lanes);
+                  e.apply_2d(o, residual ? residual + (o - y) : nullptr, t.out_k_stride, t.mk, cols);
               });
             kb += t.nk;
           }
