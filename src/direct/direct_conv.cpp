@@ -25,6 +25,8 @@ namespace {
 // needs little, 16 KiB on the task's stack, so that Direct applies under any workspace limit.
 constexpr int64_t kWorkspaceBufferFloats = 16384;
 constexpr int64_t kStackBufferFloats = 4096;
+// Outputs of one tile call that a residual seeds: a third of a 48 KiB L1.
+constexpr int64_t kPostOpsTileBytes = 16 << 10;
 
 // Where a task's row buffer comes from: `floats` per thread, from the workspace or the stack.
 struct BufferPlan {
@@ -263,6 +265,10 @@ class DirectGeneral final : public ConvImpl {
           for (int64_t kb = kb_begin; kb < kb_end;) {
             const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
             t.nk = kb < kb_full_end ? kb_full_end - kb : 1;
+            // When the residual seeds the tile, fewer k-blocks per call: the outputs seeded must
+            // still be in L1 when the kernel reads them.
+            if (bi == 0 && seed)
+              t.nk = std::min<int64_t>(t.nk, std::max<int64_t>(1, kPostOpsTileBytes / (mkb * nt * L * 8)));
             t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
             t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
             t.bias = bi == 0 ? bias + k0 : nullptr;
@@ -277,14 +283,19 @@ class DirectGeneral final : public ConvImpl {
               });
               t.bias = nullptr;
             }
-            kern_.tile[log2_of(int(mkb))][nt - 1](t);
-            if (bi + 1 == b_.blocks.size() && e.active())
+            if (bi + 1 == b_.blocks.size() && residual && !seed)  // on its way while the tile computes
               for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t) {
-                if (seed)
-                  e.activate_2d(o, t.out_k_stride, t.mk, cols);
-                else
-                  e.apply_2d(o, residual ? residual + (o - y) : nullptr, t.out_k_stride, t.mk, cols);
+                const float* ro = residual + (o - y);
+                for (int64_t i = 0; i < t.mk; ++i)
+                  for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(ro + i * t.out_k_stride + j, 0, 3);
               });
+            // The post-ops in registers at the store of the last block (the residual, when y itself,
+            // is already in the accumulation).
+            const bool post = bi + 1 == b_.blocks.size() && e.active();
+            t.post = post ? &e.params : nullptr;
+            t.residual = post && !seed ? residual : nullptr;
+            t.out_base = y;
+            kern_.tile[log2_of(int(mkb))][nt - 1](t);
             kb += t.nk;
           }
         }

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/cpu.hpp"
+#include "core/epilogue.hpp"
 
 namespace fastconv::detail {
 
@@ -46,6 +47,11 @@ struct DirectTile {
   unsigned partial_mask;
   int lanes_partial;
   const float* bias;       // mk values; null: accumulate onto out
+  // Post-ops in registers before the store (null: none): out = act(acc + scale * r), r of output
+  // out[v] + e at residual + (out[v] + e - out_base) (residual null: none).
+  const EpilogueParams* post = nullptr;
+  const float* residual = nullptr;
+  const float* out_base = nullptr;
 };
 using DirectTileFn = void (*)(const DirectTile&);
 
