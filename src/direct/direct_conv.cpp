@@ -460,6 +460,10 @@ class DirectDepthwise final : public ConvImpl {
     alignas(64) float stack[kStackBufferFloats];
     float* const buf = buf_.get(workspace, slot, stack);
     const bool post = epilogue_.active();
+    // Post-ops in registers at the strip's store; a residual that is y itself goes through a staging
+    // buffer instead (the strip stores overlapping vectors twice: the second would read a residual
+    // already replaced).
+    const bool staged = post && residual && residual == y;
     const RowLayout& l = b_.layout;
     RowPack pk;
     pk.H = g.H, pk.W = g.W;
@@ -468,6 +472,7 @@ class DirectDepthwise final : public ConvImpl {
     pk.phases = int64_t(l.phases.size()), pk.wph = l.wph, pk.row_stride = l.row_stride;
     pk.dst = buf;
     DwStrip a;
+    if (post && !staged) a.post = &epilogue_.params, a.residual = residual, a.out_base = y;
     a.buf = buf;
     a.row_stride = l.row_stride;
     a.soff = l.soff.data();
@@ -486,8 +491,8 @@ class DirectDepthwise final : public ConvImpl {
       for (int64_t ch = 0; ch < b_.chunks; ++ch) {
         // The last chunk, when narrower than a vector, moves back to end at the row end.
         int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
-        // (Not with post-ops: the outputs it computes again already hold their post-ops.)
-        if (qc < L && g.Q >= L && !post) q0 = g.Q - L, qc = L;
+        // (Not with a staged residual: the outputs it computes again already hold their post-ops.)
+        if (qc < L && g.Q >= L && !staged) q0 = g.Q - L, qc = L;
         pk.ix0 = q0 * g.stride_w - g.pad_l;
         kern_.pack(pk);
         a.width = qc;
@@ -500,8 +505,8 @@ class DirectDepthwise final : public ConvImpl {
             a.w = packed + k * g.R * g.S;
             a.bias = packed[g.K * g.R * g.S + k];
             a.out = y + ((nc / g.C * g.K + k) * g.P + sp0) * g.Q + q0;
-            if (post)
-              strip_with_post_ops(fn, a, mpv, residual ? residual + (a.out - y) : nullptr);
+            if (staged)
+              strip_with_post_ops(fn, a, mpv, residual + (a.out - y));
             else
               fn(a);
           }

@@ -69,6 +69,11 @@ struct DwStrip {
   float* out;       // first output row of the strip, first column of the chunk
   int64_t ldo;      // Q
   int64_t width;    // output columns of the chunk
+  // Post-ops in registers before the store, as DirectTile's (null: none). The residual must not be
+  // the output: overlapping vectors are stored twice.
+  const EpilogueParams* post = nullptr;
+  const float* residual = nullptr;
+  const float* out_base = nullptr;
 };
 using DwStripFn = void (*)(const DwStrip&);
 

@@ -427,6 +427,19 @@ inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float
   (dw_row<SH, MP, Is>(acc, wr, in_register(V::load_unaligned(c + Is * rs)), std::make_integer_sequence<int, R>{}), ...);
 }
 
+// The strip's store with the post-ops applied in registers.
+template <Activation A, class V, int MP>
+__attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
+  const EpilogueParams& p = *a.post;
+#pragma GCC unroll 16
+  for (int m = 0; m < MP; ++m) {
+    float* o = a.out + m * a.ldo + col;
+    V y = acc[m];
+    if (a.residual) y = xsimd::fma(V(p.residual_scale), load_lanes<V>(a.residual + (o - a.out_base), lanes), y);
+    store_lanes(o, activation<V, A>(p, y), lanes);
+  }
+}
+
 template <class Arch, int R, int SH, int MP>
 void dw_strip(const DwStrip& a) {
   using V = xsimd::batch<float, Arch>;
@@ -445,6 +458,21 @@ void dw_strip(const DwStrip& a) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
                                  std::make_integer_sequence<int, kRows>{});
+    if (a.post) {
+      switch (a.post->activation) {
+        case Activation::None: store_strip_post<Activation::None>(a, acc, col, lanes); break;
+        case Activation::Relu: store_strip_post<Activation::Relu>(a, acc, col, lanes); break;
+        case Activation::Relu6: store_strip_post<Activation::Relu6>(a, acc, col, lanes); break;
+        case Activation::LeakyRelu: store_strip_post<Activation::LeakyRelu>(a, acc, col, lanes); break;
+        case Activation::Clamp: store_strip_post<Activation::Clamp>(a, acc, col, lanes); break;
+        case Activation::Silu: store_strip_post<Activation::Silu>(a, acc, col, lanes); break;
+        case Activation::Hardswish: store_strip_post<Activation::Hardswish>(a, acc, col, lanes); break;
+        case Activation::Gelu: store_strip_post<Activation::Gelu>(a, acc, col, lanes); break;
+        case Activation::Sigmoid: store_strip_post<Activation::Sigmoid>(a, acc, col, lanes); break;
+        case Activation::Tanh: store_strip_post<Activation::Tanh>(a, acc, col, lanes); break;
+      }
+      continue;
+    }
 #pragma GCC unroll 16
     for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
   }
