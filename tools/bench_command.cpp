@@ -105,6 +105,7 @@ int bench_command(const std::vector<std::string>& argv) {
   report.threads = threads;
   report.isa = instruction_set();
   report.mode = to_string(mode);
+  report.post_ops = to_string(post_ops);
   if (post_ops.activation != Activation::None || post_ops.residual)
     std::fprintf(stderr, "fastconv bench: post-ops %s\n", to_string(post_ops).c_str());
   std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
