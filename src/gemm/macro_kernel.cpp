@@ -34,6 +34,11 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
       if (post && post->seed_scale != 1.0f)
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t q = 0; q < cols; ++q) ct[r * ldc + q] *= post->seed_scale;
+      if (post && post->residual)  // the tile's residual, on its way while the tile is computed
+        for (int64_t r = 0; r < rows; ++r) {
+          __builtin_prefetch(post->residual + (i0 + r) * ldc + j0, 0, 3);
+          __builtin_prefetch(post->residual + (i0 + r) * ldc + j0 + cols - 1, 0, 3);
+        }
       if (rows == mr && cols == width) {
         ukernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
         if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);
