@@ -11,7 +11,12 @@
 namespace fastconv::detail {
 
 std::mutex& fftw_planner_mutex() {
+  // FFTW's planner is global to the process: an application planning FFTW itself would race with
+  // this lock, which it cannot see. fftwf_make_planner_thread_safe() puts FFTW's own lock around
+  // every planner call (and plan destruction), whoever makes it; ours stays for wisdom import/export.
   static std::mutex m;
+  static const bool fftw_safe = (fftwf_make_planner_thread_safe(), true);
+  (void)fftw_safe;
   return m;
 }
 

@@ -4,15 +4,13 @@
 
 namespace fastconv::detail {
 
-namespace {
-constexpr int kMaxTile = 12 * 32;  // the largest MR x NR of the kernel table
-}
 
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
                        bool accumulate, const float* bias) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
-  alignas(64) float edge[kMaxTile];
+  // The edge tile on the stack: kMaxSgemmTile is checked against every tile of the table when it is built.
+  alignas(64) float edge[kMaxSgemmTile];
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, n - j0);
     const float* bp = b + (j0 / nr) * b_panel_stride;
