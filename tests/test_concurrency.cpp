@@ -29,10 +29,10 @@ constexpr int kScale = 1;
 #if __has_feature(thread_sanitizer)
 constexpr int kScale = 1;
 #else
-constexpr int kScale = 4;
+constexpr int kScale = 8;
 #endif
 #else
-constexpr int kScale = 4;
+constexpr int kScale = 8;
 #endif
 
 std::vector<float> uniform_data(std::size_t n, uint32_t seed) {

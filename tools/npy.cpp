@@ -199,7 +199,7 @@ NpyArray read_npy(const std::string& path) {
   try {
     detail::RegularFile f(path, "npy file");
     std::string head(std::size_t(std::min<uint64_t>(f.size(), 12 + kMaxHeader)), '\0');
-    if (!head.empty()) f.read_exact(&head[0], head.size());
+    if (!head.empty()) f.read_at(0, &head[0], head.size());
     if (head.size() >= 12) {  // cut to the header's own length before parsing
       const int major = static_cast<unsigned char>(head[6]);
       const std::size_t len_bytes = major == 1 ? 2 : 4;
@@ -211,7 +211,7 @@ NpyArray read_npy(const std::string& path) {
     NpyArray a;
     a.shape = l.shape;
     a.data.resize(std::size_t(l.count));
-    if (l.count) f.read_exact(a.data.data(), l.data_bytes);
+    if (l.count) f.read_at(l.data_at, a.data.data(), l.data_bytes);
     return a;
   } catch (const Error& e) {
     throw NpyError(e.what());

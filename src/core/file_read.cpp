@@ -30,14 +30,14 @@ RegularFile::~RegularFile() {
 
 void RegularFile::fail(const std::string& why) const { throw Error(prefix_ + why); }
 
-void RegularFile::read_exact(void* dst, std::size_t n) {
+void RegularFile::read_at(uint64_t offset, void* dst, std::size_t n) {
   char* p = static_cast<char*>(dst);
   while (n > 0) {
-    const ssize_t got = ::read(fd_, p, n);
+    const ssize_t got = ::pread(fd_, p, n, off_t(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail(std::string("read error: ") + std::strerror(errno));
     if (got == 0) fail("read error: the file is shorter than its size said (changed while read)");
-    p += got, n -= std::size_t(got);
+    p += got, n -= std::size_t(got), offset += uint64_t(got);
   }
 }
 
@@ -46,7 +46,7 @@ std::string read_regular_file(const std::string& path, std::size_t max_bytes, co
   if (f.size() > max_bytes)
     f.fail(std::to_string(f.size()) + " bytes, larger than " + std::to_string(max_bytes) + ": refused unread");
   std::string bytes(std::size_t(f.size()), '\0');
-  if (!bytes.empty()) f.read_exact(&bytes[0], bytes.size());
+  if (!bytes.empty()) f.read_at(0, &bytes[0], bytes.size());
   return bytes;
 }
 

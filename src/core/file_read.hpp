@@ -18,8 +18,8 @@ class RegularFile {
   RegularFile& operator=(const RegularFile&) = delete;
 
   uint64_t size() const { return size_; }
-  // Reads exactly n bytes at the current position (Error on a short read: the file shrank).
-  void read_exact(void* dst, std::size_t n);
+  // Reads exactly n bytes at `offset` (Error on a short read: the file shrank).
+  void read_at(uint64_t offset, void* dst, std::size_t n);
   [[noreturn]] void fail(const std::string& why) const;
 
  private:
