@@ -507,9 +507,10 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
     out.add(std::make_unique<DirectDepthwise>(g, kern, ctx.threads, std::move(dw), buf));
     return;
   }
-  // The general kernel keeps a table of one int32 offset per tap (c, r, s) of a group: past 2^24
-  // taps (64 MiB of table, far past any real layer) it declines rather than allocate it.
-  constexpr int64_t kMaxTaps = int64_t(1) << 24;
+  // The general kernel keeps a table of one int32 offset per tap (c, r, s) of a group, and its
+  // blocking walks every tap: past 2^22 taps (16 MiB of table, 20x the largest real layer) it
+  // declines rather than allocate the table and spend seconds planning.
+  constexpr int64_t kMaxTaps = int64_t(1) << 22;
   if (g.Cg * g.R * g.S > kMaxTaps) {
     out.decline("direct", "in_channels/groups*kernel = " + std::to_string(g.Cg * g.R * g.S) + " taps (at most " +
                               std::to_string(kMaxTaps) + ")");
