@@ -130,8 +130,43 @@ ConvTester& ConvTester::compare_threads(std::vector<int> counts) {
   return *this;
 }
 
+ConvTester& ConvTester::post_ops(const PostOps& po) {
+  post_ops_ = po;
+  return *this;
+}
+ConvTester& ConvTester::activation(Activation a, float alpha, float beta) {
+  post_ops_.activation = a, post_ops_.alpha = alpha, post_ops_.beta = beta;
+  return *this;
+}
+ConvTester& ConvTester::residual(float scale, bool aliased) {
+  post_ops_.residual = true, post_ops_.residual_scale = scale;
+  aliased_ = aliased;
+  return *this;
+}
+ConvTester& ConvTester::padding_mode(PadMode m) {
+  p_.padding_mode = m;
+  return *this;
+}
+
+bool exact_post_ops(const PostOps& po) {
+  auto power_of_two = [](float v) {
+    int e = 0;
+    return v == 0 || std::fabs(std::frexp(v, &e)) == 0.5f;
+  };
+  if (po.residual && !power_of_two(po.residual_scale)) return false;
+  switch (po.activation) {
+    case Activation::None:
+    case Activation::Relu:
+    case Activation::Relu6: return true;
+    case Activation::LeakyRelu: return power_of_two(po.alpha);
+    case Activation::Clamp: return po.alpha == std::floor(po.alpha) && po.beta == std::floor(po.beta);
+    default: return false;
+  }
+}
+
 PlanOptions ConvTester::options(Algorithm a) const {
   PlanOptions o;
+  o.post_ops = post_ops_;
   o.algorithm = a;
   o.threads = threads_;
   o.workspace_limit = workspace_limit_;
@@ -140,14 +175,26 @@ PlanOptions ConvTester::options(Algorithm a) const {
 }
 
 std::vector<float> ConvTester::run(const Plan& plan, const std::vector<float>& x, const std::vector<float>& w,
-                                   const std::vector<float>& b) const {
-  // The output sits between canaries; it starts as NaN so that an element never written shows.
+                                   const std::vector<float>& b, const std::vector<float>& r) const {
+  // The output sits between canaries; it starts as NaN so that an element never written shows
+  // (or as the residual, when the residual is the output).
   constexpr std::size_t kGuard = 67;
   const std::size_t n = p_.output_elements();
   std::vector<float> guarded(n + 2 * kGuard, std::nanf(""));
   for (std::size_t i = 0; i < kGuard; ++i) guarded[i] = guarded[kGuard + n + i] = 1234.5f;
+  float* y = guarded.data() + kGuard;
   const PackedWeights packed = plan.pack_weights(w.data(), bias_ ? b.data() : nullptr);
-  plan.execute(x.data(), packed, guarded.data() + kGuard);
+  if (post_ops_.residual) {
+    REQUIRE(r.size() == n);
+    if (aliased_) {
+      std::copy(r.begin(), r.end(), y);
+      plan.execute(x.data(), packed, y, y);
+    } else {
+      plan.execute(x.data(), packed, y, r.data());
+    }
+  } else {
+    plan.execute(x.data(), packed, y);
+  }
   for (std::size_t i = 0; i < kGuard; ++i) {
     REQUIRE(guarded[i] == 1234.5f);
     REQUIRE(guarded[kGuard + n + i] == 1234.5f);
@@ -159,7 +206,8 @@ std::string ConvTester::check(Algorithm a) const {
   const Plan plan = Plan::create(p_, options(a));
   const std::string impl = plan.implementation();
   INFO("implementation " << impl << " on " << to_string(p_) << (bias_ ? " with bias" : " without bias")
-                         << ", threads " << plan.threads());
+                         << ", threads " << plan.threads() << ", post-ops " << to_string(post_ops_)
+                         << (aliased_ ? " (residual is the output)" : ""));
   REQUIRE(plan.algorithm() == a);
   REQUIRE(plan.workspace_bytes() <= workspace_limit_);
 
@@ -167,15 +215,17 @@ std::string ConvTester::check(Algorithm a) const {
     const auto x = make_data(p_.input_elements(), kind, seed_);
     const auto w = make_data(p_.weight_elements(), kind, seed_ + 1);
     const auto b = make_data(std::size_t(p_.out_channels), kind, seed_ + 2);
+    const auto r = post_ops_.residual ? make_data(p_.output_elements(), kind, seed_ + 3) : std::vector<float>();
     std::vector<double> ref(p_.output_elements()), ref_abs(p_.output_elements());
     detail::reference_conv2d(p_, x.data(), w.data(), bias_ ? b.data() : nullptr, ref.data(), ref_abs.data());
-    const auto y = run(plan, x, w, b);
+    detail::reference_post_ops(post_ops_, r.empty() ? nullptr : r.data(), ref.data(), ref_abs.data(), ref.size());
+    const auto y = run(plan, x, w, b, r);
     const Diff d = diff_report(p_, y, ref, ref_abs);
     INFO((kind == Data::Random ? "random data: " : "small-integer data: ") << d.text);
     REQUIRE(d.finite);
     if (kind == Data::Random) {
       REQUIRE(d.max_error <= tolerance_for(impl));
-    } else if (exact_on_small_integers(impl)) {
+    } else if (exact_on_small_integers(impl) && exact_post_ops(post_ops_)) {
       REQUIRE(d.bitwise_equal);
     } else {
       REQUIRE(d.max_error <= tolerance_for(impl));
@@ -190,7 +240,7 @@ std::string ConvTester::check(Algorithm a) const {
         const Plan p2 = Plan::create(p_, o);
         REQUIRE(p2.implementation() == impl);
         INFO("threads " << t);
-        REQUIRE(other.run(p2, x, w, b) == y);
+        REQUIRE(other.run(p2, x, w, b, r) == y);
       }
     }
   }

@@ -54,6 +54,12 @@ class ConvTester {
   ConvTester& seed(uint32_t s);
   // Also run with these thread counts and require bitwise-identical output.
   ConvTester& compare_threads(std::vector<int> counts);
+  // Fused post-ops: y = act(conv + b + scale * r), checked against the reference followed by the
+  // post-ops in double. residual(scale, aliased): r random; aliased: r is the output buffer itself.
+  ConvTester& post_ops(const PostOps& po);
+  ConvTester& activation(Activation a, float alpha = 0, float beta = 0);
+  ConvTester& residual(float scale = 1, bool aliased = false);
+  ConvTester& padding_mode(PadMode m);
 
   const ConvProblem& get_problem() const { return p_; }
 
@@ -65,8 +71,11 @@ class ConvTester {
   std::string check_if_applicable(Algorithm a) const;
 
   // Runs a plan on the given data into a fresh output (guarded by canaries and NaN sentinels).
+  // With a residual (post_ops.residual): r, passed as is or (aliased) as the output's initial value.
   std::vector<float> run(const Plan& plan, const std::vector<float>& x, const std::vector<float>& w,
-                         const std::vector<float>& b) const;
+                         const std::vector<float>& b, const std::vector<float>& r = {}) const;
+  const PostOps& get_post_ops() const { return post_ops_; }
+  bool aliased_residual() const { return aliased_; }
   PlanOptions options(Algorithm a) const;
 
  private:
@@ -77,7 +86,13 @@ class ConvTester {
   std::string implementation_;
   uint32_t seed_ = 12345;
   std::vector<int> compare_threads_;
+  PostOps post_ops_;
+  bool aliased_ = false;
 };
+
+// Whether small-integer data stays exact through the post-ops (piecewise-linear activations with
+// power-of-two slopes and scales, integer clamp bounds).
+bool exact_post_ops(const PostOps& po);
 
 // Whether `a` applies to `p` under `options` (some candidate of that algorithm is applicable).
 bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options = {});

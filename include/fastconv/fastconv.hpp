@@ -38,6 +38,13 @@ enum class PlanMode { Estimate, Measure };
 FASTCONV_API std::string to_string(PlanMode);
 FASTCONV_API PlanMode parse_plan_mode(const std::string& name);  // "estimate", "measure"
 
+// How the border beyond the input is filled, as PyTorch's padding_mode: zeros; reflect (mirrored
+// without repeating the edge: needs padding < input size per axis); replicate (the edge repeated);
+// circular (wrapped around: needs padding <= input size per axis).
+enum class PadMode { Zeros, Reflect, Replicate, Circular };
+FASTCONV_API std::string to_string(PadMode);
+FASTCONV_API PadMode parse_pad_mode(const std::string& name);  // "zeros", "reflect", "replicate", "circular"
+
 // One conv2d layer: input [N, C, H, W], weights [K, C/groups, R, S], output [N, K, P, Q].
 struct FASTCONV_API ConvProblem {
   int64_t batch = 1, in_channels = 0, in_height = 0, in_width = 0;
@@ -46,6 +53,7 @@ struct FASTCONV_API ConvProblem {
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  PadMode padding_mode = PadMode::Zeros;  // what the padding holds
 
   // P and Q; they do not validate (a problem with an empty output gives a value <= 0).
   int64_t out_height() const;
@@ -64,8 +72,8 @@ struct FASTCONV_API ConvProblem {
   bool operator!=(const ConvProblem& other) const { return !(*this == other); }
 };
 
-// Canonical short name, e.g. "n1c64h56w56k64r3s3_p1" (stride, padding, dilation and groups appear
-// only when not the default). Used in logs, test and bench names and as the wisdom key.
+// Canonical short name, e.g. "n1c64h56w56k64r3s3_p1" (stride, padding, dilation, groups and a
+// padding mode other than zeros, e.g. "_reflect", appear only when not the default). Used in logs, test and bench names and as the wisdom key.
 FASTCONV_API std::string to_string(const ConvProblem&);
 // Parses the canonical name back; throws Error on anything else.
 FASTCONV_API ConvProblem parse_problem(const std::string& canonical);
@@ -92,6 +100,24 @@ struct LayerGeometry {
 };
 FASTCONV_API int64_t receptive_field(const std::vector<LayerGeometry>& layers);
 
+// Fused epilogue: y = act(conv(x, w) + b + residual_scale * r), applied where each algorithm writes
+// its output (never as a separate pass over y). r has the output's shape and may be the output
+// buffer itself (in-place accumulation, like oneDNN's sum post-op).
+enum class Activation { None, Relu, Relu6, LeakyRelu, Clamp, Silu, Hardswish, Gelu, Sigmoid, Tanh };
+// "none", "relu", "relu6", "leaky_relu", "clamp", "silu", "hardswish", "gelu", "sigmoid", "tanh"
+FASTCONV_API std::string to_string(Activation);
+struct PostOps {
+  Activation activation = Activation::None;
+  float alpha = 0, beta = 0;  // leaky_relu: slope alpha; clamp: [alpha, beta] = [lo, hi]
+  bool residual = false;      // execute takes a residual tensor (Plan::execute with `residual`)
+  float residual_scale = 1;
+};
+// The activation part, as the CLI writes it: "relu", "leaky_relu:0.1" (slope; default 0.01),
+// "clamp:0,6", "gelu" (tanh form), "none" or "". Throws Error on an unknown name or bad arguments.
+FASTCONV_API PostOps parse_post_ops(const std::string& activation);
+// E.g. "relu", "clamp:0,6+residual", "silu+residual*0.5", "none".
+FASTCONV_API std::string to_string(const PostOps&);
+
 struct PlanOptions {
   Algorithm algorithm = Algorithm::Auto;  // force one, or let the planner choose
   PlanMode mode = PlanMode::Estimate;
@@ -103,6 +129,7 @@ struct PlanOptions {
   // Restricts the choice to implementations whose name starts with this, e.g. "winograd_f2x2"
   // for the tighter error of F(2x2,3x3) over F(4x4,3x3). Empty: no restriction.
   std::string implementation;
+  PostOps post_ops;  // fused epilogue (bias is always fused: it comes with the packed weights)
 
   static constexpr std::size_t kDefaultWorkspaceLimit = std::size_t(64) << 20;
 };
@@ -142,6 +169,12 @@ class FASTCONV_API Plan {
   void execute(const float* input, const PackedWeights&, float* output) const;
   // As above, with scratch memory from the caller: at least workspace_bytes(), any alignment.
   void execute(const float* input, const PackedWeights&, float* output, void* workspace,
+               std::size_t workspace_size) const;
+  // With a residual r of the output's shape (plans whose post_ops.residual is set; the others refuse
+  // these, and those plans refuse the overloads without one). r may be `output` itself; any other
+  // overlap with output is refused.
+  void execute(const float* input, const PackedWeights&, float* output, const float* residual) const;
+  void execute(const float* input, const PackedWeights&, float* output, const float* residual, void* workspace,
                std::size_t workspace_size) const;
   // Packs the weights on each call (allocates); prefer pack_weights + execute in loops.
   void execute(const float* input, const float* weight, const float* bias, float* output) const;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu.hpp"
+#include "core/epilogue.hpp"
 #include "core/geometry.hpp"
 #include "core/parallel.hpp"
 #include "fastconv/fastconv.hpp"
@@ -22,6 +23,7 @@ struct PlanContext {
   int threads = 1;
   std::size_t workspace_limit = PlanOptions::kDefaultWorkspaceLimit;
   PlanMode mode = PlanMode::Estimate;
+  Epilogue epilogue;  // the fused post-ops every implementation gets (ConvImpl::set_epilogue)
 };
 
 // The work of one execute by kind, in units the cost model (src/planner/cost_model.cpp) prices with
@@ -60,9 +62,19 @@ class ConvImpl {
   // Writes packed_weights_floats() floats; bias may be null.
   virtual void pack_weights(const float* weight, const float* bias, float* packed) const = 0;
   // input [N,C,H,W] -> output [N,K,P,Q]. `workspace` is 64-byte aligned, workspace_bytes() long.
+  // The epilogue (set_epilogue) is applied where the output is written; `residual` (output-shaped,
+  // null unless the epilogue has one) may be `output` itself: each implementation reads a residual
+  // value before it overwrites that output.
   virtual void execute(const float* input, const float* packed, float* output, void* workspace,
-                       const ThreadPool& pool) const = 0;
+                       const ThreadPool& pool, const float* residual = nullptr) const = 0;
   virtual WorkCounts work() const = 0;
+
+  // The fused post-ops, set by the planner before the object is shared (none by default).
+  virtual void set_epilogue(const Epilogue& e) { epilogue_ = e; }
+  const Epilogue& epilogue() const { return epilogue_; }
+
+ protected:
+  Epilogue epilogue_;
 };
 
 // What a solver answers: implementations (fastest variant first is not required), or reasons.

@@ -65,7 +65,24 @@ bool ConvProblem::operator==(const ConvProblem& o) const {
          kernel_height == o.kernel_height && kernel_width == o.kernel_width &&
          stride_h == o.stride_h && stride_w == o.stride_w && pad_top == o.pad_top &&
          pad_bottom == o.pad_bottom && pad_left == o.pad_left && pad_right == o.pad_right &&
-         dilation_h == o.dilation_h && dilation_w == o.dilation_w && groups == o.groups;
+         dilation_h == o.dilation_h && dilation_w == o.dilation_w && groups == o.groups &&
+         padding_mode == o.padding_mode;
+}
+
+std::string to_string(PadMode m) {
+  switch (m) {
+    case PadMode::Zeros: return "zeros";
+    case PadMode::Reflect: return "reflect";
+    case PadMode::Replicate: return "replicate";
+    case PadMode::Circular: return "circular";
+  }
+  return "pad_mode(" + std::to_string(static_cast<int>(m)) + ")";
+}
+
+PadMode parse_pad_mode(const std::string& s) {
+  for (PadMode m : {PadMode::Zeros, PadMode::Reflect, PadMode::Replicate, PadMode::Circular})
+    if (s == to_string(m)) return m;
+  throw Error("padding_mode '" + s + "': expected zeros, reflect, replicate or circular");
 }
 
 namespace detail {
@@ -87,6 +104,24 @@ Geometry::Geometry(const ConvProblem& p) : problem(p) {
   require_at_least("pad_left", p.pad_left, 0);
   require_at_least("pad_right", p.pad_right, 0);
   require_at_least("groups", p.groups, 1);
+  if (p.padding_mode < PadMode::Zeros || p.padding_mode > PadMode::Circular)
+    bad_field("padding_mode", static_cast<int64_t>(p.padding_mode), "not a PadMode");
+  // As PyTorch: a reflection must not reach past the opposite edge (padding < size), a wrap-around
+  // not past the whole input (padding <= size).
+  if (p.padding_mode == PadMode::Reflect || p.padding_mode == PadMode::Circular) {
+    const bool reflect = p.padding_mode == PadMode::Reflect;
+    const std::string mode = reflect ? "reflect" : "circular";
+    auto check = [&](const char* field, int64_t pad, const char* size_name, int64_t size) {
+      if (reflect ? pad >= size : pad > size)
+        bad_field(field, pad,
+                  "padding_mode=" + mode + " needs padding " + (reflect ? "<" : "<=") + " the input size (" + size_name +
+                      "=" + std::to_string(size) + ")");
+    };
+    check("pad_top", p.pad_top, "in_height", p.in_height);
+    check("pad_bottom", p.pad_bottom, "in_height", p.in_height);
+    check("pad_left", p.pad_left, "in_width", p.in_width);
+    check("pad_right", p.pad_right, "in_width", p.in_width);
+  }
   if (p.in_channels % p.groups != 0)
     bad_field("groups", p.groups, "must divide in_channels=" + std::to_string(p.in_channels));
   if (p.out_channels % p.groups != 0)
@@ -153,6 +188,7 @@ std::string to_string(const ConvProblem& p) {
   }
   pair("d", p.dilation_h, p.dilation_w, 1);
   if (p.groups != 1) s << "_g" << p.groups;
+  if (p.padding_mode != PadMode::Zeros) s << '_' << to_string(p.padding_mode);
   return s.str();
 }
 
@@ -185,7 +221,7 @@ class NameParser {
   }
   [[noreturn]] void fail() const {
     throw Error("problem name '" + s_ +
-                "' is not canonical (expected like n1c64h56w56k64r3s3_st2_p1_d1_g1)");
+                "' is not canonical (expected like n1c64h56w56k64r3s3_st2_p1_d1_g1_reflect)");
   }
 
  private:
@@ -220,6 +256,11 @@ ConvProblem parse_problem(const std::string& name) {
   }
   if (in.accept("_d")) two(p.dilation_h, p.dilation_w);
   if (in.accept("_g")) p.groups = in.number();
+  for (PadMode m : {PadMode::Reflect, PadMode::Replicate, PadMode::Circular})
+    if (in.accept(("_" + to_string(m)).c_str())) {
+      p.padding_mode = m;
+      break;
+    }
   if (!in.at_end()) in.fail();
   return p;
 }
@@ -279,7 +320,8 @@ std::size_t std::hash<fastconv::ConvProblem>::operator()(const fastconv::ConvPro
   const int64_t fields[] = {p.batch,     p.in_channels,  p.in_height,   p.in_width,
                             p.out_channels, p.kernel_height, p.kernel_width, p.stride_h,
                             p.stride_w,  p.pad_top,      p.pad_bottom,  p.pad_left,
-                            p.pad_right, p.dilation_h,   p.dilation_w,  p.groups};
+                            p.pad_right, p.dilation_h,   p.dilation_w,  p.groups,
+                            static_cast<int64_t>(p.padding_mode)};
   std::size_t h = 1469598103934665603ull;  // FNV-1a over the fields
   for (int64_t f : fields) {
     h ^= static_cast<std::size_t>(f);

@@ -154,8 +154,9 @@ class DirectGeneral final : public ConvImpl {
     float* b = packed + g_.groups * group_floats();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
-    pool.for_each(tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
+    pool.for_each(tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, residual, workspace, slot); });
   }
   WorkCounts work() const override {
     WorkCounts w;
@@ -173,6 +174,16 @@ class DirectGeneral final : public ConvImpl {
 
  private:
   int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
+  // f(first output, lanes, channel from the tile's first) for every vector a tile call writes: nk
+  // k-blocks of mkb channels (mk of them valid) x nt vectors.
+  template <class F>
+  static void for_tile_rows(const DirectTile& t, int64_t mkb, int64_t nt, int L, F&& f) {
+    for (int64_t kb = 0; kb < t.nk; ++kb)
+      for (int64_t v = 0; v < nt; ++v) {
+        const int64_t lanes = (t.partial_mask >> v) & 1u ? t.lanes_partial : L;
+        for (int64_t i = 0; i < t.mk; ++i) f(t.out[v] + (kb * mkb + i) * t.out_k_stride, lanes, kb * mkb + i);
+      }
+  }
   // Packed width of k-block kb: MK, or for the last block the narrowest tile that holds the rest.
   int64_t block_width(int64_t kb) const {
     const int64_t rest = g_.Kg - kb * b_.mk;
@@ -184,11 +195,17 @@ class DirectGeneral final : public ConvImpl {
     return f;
   }
 
-  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
+  void run_task(int64_t task, const float* x, const float* packed, float* y, const float* residual, void* workspace,
+                int slot) const {
     const Geometry& g = g_;
     const int L = kern_.lanes;
     alignas(64) float stack[kStackBufferFloats];
     float* const buf = buf_.get(workspace, slot, stack);
+    // Post-ops on each tile after its last tap block, while it is in L1. A residual that is y itself
+    // seeds the tile instead (y = scale * y + bias before the first block, which then accumulates).
+    const Epilogue& e = epilogue_;
+    const bool seed = residual && residual == y;
+    const float seed_scale = e.params.residual_scale;
     const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
     const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
     const int64_t p0 = run_begin(g.P, b_.row_blocks, rb), mpv = run_begin(g.P, b_.row_blocks, rb + 1) - p0;
@@ -252,7 +269,21 @@ class DirectGeneral final : public ConvImpl {
             t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
             t.bias = bi == 0 ? bias + k0 : nullptr;
             for (int64_t v = 0; v < nt; ++v) out[v] = out0[v] + k0 * g.P * g.Q;
+            if (bi == 0 && seed) {
+              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t i) {
+                const float b = t.bias[i];
+                for (int64_t j = 0; j < lanes; ++j) o[j] = seed_scale * o[j] + b;
+              });
+              t.bias = nullptr;
+            }
             kern_.tile[log2_of(int(mkb))][nt - 1](t);
+            if (bi + 1 == b_.blocks.size() && e.active())
+              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t) {
+                if (seed)
+                  e.activate_2d(o, 0, 1, lanes);
+                else
+                  e.apply(o, residual ? residual + (o - y) : nullptr, lanes);
+              });
             kb += t.nk;
           }
         }
@@ -398,8 +429,9 @@ class DirectDepthwise final : public ConvImpl {
         for (int64_t s = 0; s < g_.S; ++s) packed[k * RS + s * g_.R + r] = w[k * RS + r * g_.S + s];
     for (int64_t k = 0; k < g_.K; ++k) packed[g_.K * RS + k] = bias ? bias[k] : 0.0f;
   }
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
-    pool.for_each(b_.tasks, [&](int64_t task, int slot) { run_task(task, x, packed, y, workspace, slot); });
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
+    pool.for_each(b_.tasks, [&](int64_t task, int slot) { run_task(task, x, packed, y, residual, workspace, slot); });
   }
   WorkCounts work() const override {
     WorkCounts w;
@@ -411,11 +443,13 @@ class DirectDepthwise final : public ConvImpl {
   }
 
  private:
-  void run_task(int64_t task, const float* x, const float* packed, float* y, void* workspace, int slot) const {
+  void run_task(int64_t task, const float* x, const float* packed, float* y, const float* residual, void* workspace,
+                int slot) const {
     const Geometry& g = g_;
     const int L = kern_.lanes;
     alignas(64) float stack[kStackBufferFloats];
     float* const buf = buf_.get(workspace, slot, stack);
+    const bool post = epilogue_.active();
     const RowLayout& l = b_.layout;
     RowPack pk;
     pk.H = g.H, pk.W = g.W;
@@ -442,7 +476,8 @@ class DirectDepthwise final : public ConvImpl {
       for (int64_t ch = 0; ch < b_.chunks; ++ch) {
         // The last chunk, when narrower than a vector, moves back to end at the row end.
         int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
-        if (qc < L && g.Q >= L) q0 = g.Q - L, qc = L;
+        // (Not with post-ops: the outputs it computes again already hold their post-ops.)
+        if (qc < L && g.Q >= L && !post) q0 = g.Q - L, qc = L;
         pk.ix0 = q0 * g.stride_w - g.pad_l;
         kern_.pack(pk);
         a.width = qc;
@@ -455,11 +490,31 @@ class DirectDepthwise final : public ConvImpl {
             a.w = packed + k * g.R * g.S;
             a.bias = packed[g.K * g.R * g.S + k];
             a.out = y + ((nc / g.C * g.K + k) * g.P + sp0) * g.Q + q0;
-            fn(a);
+            if (post)
+              strip_with_post_ops(fn, a, mpv, residual ? residual + (a.out - y) : nullptr);
+            else
+              fn(a);
           }
         }
       }
       if (++us == units_per_c) us = 0, ++nc;
+    }
+  }
+
+  // The strip in pieces of kStageColumns columns into a stack buffer, each then through the
+  // epilogue to y (a residual that is y is read before it is written).
+  void strip_with_post_ops(DwStripFn fn, const DwStrip& a, int64_t rows, const float* residual) const {
+    constexpr int64_t kStageColumns = 256;
+    alignas(64) float stage[kMaxDwRows * kStageColumns];
+    for (int64_t c0 = 0; c0 < a.width; c0 += kStageColumns) {
+      DwStrip piece = a;
+      piece.buf = a.buf + c0;
+      piece.out = stage;
+      piece.ldo = kStageColumns;
+      piece.width = std::min(kStageColumns, a.width - c0);
+      fn(piece);
+      epilogue_.apply_from(stage, kStageColumns, a.out + c0, residual ? residual + c0 : nullptr, a.ldo, rows,
+                           piece.width);
     }
   }
 

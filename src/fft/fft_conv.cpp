@@ -246,14 +246,15 @@ class FftConv final : public ConvImpl {
     for (int64_t k = 0; k < g.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
 
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
     require_plans();
     const int64_t pairs = g_.N * t_.tiles;
     for (int64_t first = 0; first < pairs; first += t_.batch) {
       const int64_t count = std::min(t_.batch, pairs - first);
       forward_phase(x, first, count, workspace, pool);
       products_phase(packed, count, workspace, pool);
-      inverse_phase(packed, first, count, y, workspace, pool);
+      inverse_phase(packed, first, count, y, residual, workspace, pool);
     }
   }
 
@@ -354,7 +355,7 @@ class FftConv final : public ConvImpl {
     });
   }
 
-  void inverse_phase(const float* packed, int64_t first, int64_t count, float* y, void* ws,
+  void inverse_phase(const float* packed, int64_t first, int64_t count, float* y, const float* residual, void* ws,
                      const ThreadPool& pool) const {
     const Geometry& g = g_;
     const int64_t L = k_.lanes, ld = t_.batch * 2 * L;
@@ -374,8 +375,16 @@ class FftConv final : public ConvImpl {
         const int64_t rows = std::min(t_.oh, g.P - p0), cols = std::min(t_.ow, g.Q - q0);
         const float b = bias[k];
         float* yk = y + ((n * g.K + k) * g.P + p0) * g.Q + q0;
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t q = 0; q < cols; ++q) yk[r * g.Q + q] = real[r * t_.tw + q] + b;
+        if (!epilogue_.active()) {
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t q = 0; q < cols; ++q) yk[r * g.Q + q] = real[r * t_.tw + q] + b;
+        } else {
+          // The bias in place, then the post-ops from the tile (in L1) to y: a residual that is y
+          // is read before it is written.
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t q = 0; q < cols; ++q) real[r * t_.tw + q] = real[r * t_.tw + q] + b;
+          epilogue_.apply_from(real, t_.tw, yk, residual ? residual + (yk - y) : nullptr, g.Q, rows, cols);
+        }
       }
     });
   }

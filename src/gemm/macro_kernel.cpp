@@ -4,10 +4,18 @@
 
 namespace fastconv::detail {
 
+namespace {
+void finish_tile(const TileEpilogue& post, float* ct, int64_t offset, int64_t ldc, int64_t rows, int64_t cols) {
+  if (post.residual)
+    post.epilogue->apply_2d(ct, post.residual + offset, ldc, rows, cols);
+  else
+    post.epilogue->activate_2d(ct, ldc, rows, cols);
+}
+}
 
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
-                       bool accumulate, const float* bias) {
+                       bool accumulate, const float* bias, const TileEpilogue* post) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   // The edge tile on the stack: kMaxSgemmTile is checked against every tile of the table when it is built.
   alignas(64) float edge[kMaxSgemmTile];
@@ -22,8 +30,12 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
       const int64_t rows = std::min<int64_t>(mr, m - i0);
       const float* ap = a + (i0 / mr) * a_panel_stride;
       float* ct = c + i0 * ldc + j0;
+      if (post && post->seed_scale != 1.0f)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t q = 0; q < cols; ++q) ct[r * ldc + q] *= post->seed_scale;
       if (rows == mr && cols == width) {
         ukernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
+        if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);
         continue;
       }
       // Same operations as the full tile: A*B, then + C, then + bias.
@@ -38,6 +50,7 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
           crow[q] = v;
         }
       }
+      if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);
     }
   }
 }

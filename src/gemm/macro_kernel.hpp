@@ -5,9 +5,21 @@
 
 #include <cstdint>
 
+#include "core/epilogue.hpp"
 #include "gemm/sgemm_kernel.hpp"
 
 namespace fastconv::detail {
+
+// What the macro-kernel does around each tile besides A*B, for fused post-ops:
+//   seed_scale (with accumulate): C = seed_scale * C first, on the tile in L1 (a residual held in C
+//     seeds the accumulation; 1: nothing to do);
+//   epilogue (last depth block): once the tile is stored, C = act(C + scale * R) on it while it is in
+//     L1, R at `residual` with C's leading dimension (null: the activation only).
+struct TileEpilogue {
+  const Epilogue* epilogue = nullptr;
+  const float* residual = nullptr;  // R's element (0, 0), at C's position
+  float seed_scale = 1.0f;
+};
 
 // C[m x n] (row-major, ldc) = (accumulate ? C : 0) + A * B (+ bias[i] on row i when not null).
 // A: micro-panels of kc x MR floats, panel i at a + i*a_panel_stride.
@@ -16,6 +28,6 @@ namespace fastconv::detail {
 // partial one, so results do not depend on how the caller blocks m and n.
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
-                       bool accumulate, const float* bias);
+                       bool accumulate, const float* bias, const TileEpilogue* post = nullptr);
 
 }  // namespace fastconv::detail

@@ -83,12 +83,14 @@ class Im2colConv final : public ConvImpl {
     float* b = packed + g_.groups * panels_per_group();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
     const Geometry& g = g_;
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t PQ = g.P * g.Q, panels = ceil_div(PQ, bl.nr);
     const float* bias = packed + g.groups * panels_per_group();
     const int64_t per_image = g.groups * b_.n_chunks * b_.m_chunks;
+    const bool seed = residual && residual == y;
     pool.for_each(g.N * per_image, [&](int64_t task, int slot) {
       const int64_t n = task / per_image, grp = task / (b_.n_chunks * b_.m_chunks) % g.groups;
       const int64_t nc = task / b_.m_chunks % b_.n_chunks, mc = task % b_.m_chunks;
@@ -112,11 +114,18 @@ class Im2colConv final : public ConvImpl {
           pack_b_panels(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
         else
           pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, line, b_pack);
+        // Post-ops on each tile of the last depth block. A residual that is the output itself seeds
+        // the accumulation instead (the first block adds onto it), since the first block's tiles
+        // overwrite it.
+        TileEpilogue post;
+        if (p0 == 0 && seed) post.seed_scale = epilogue_.params.residual_scale;
+        if (last && epilogue_.active()) post.epilogue = &epilogue_;
         for (int64_t i0 = 0; i0 < mrows; i0 += bl.mc) {
           const int64_t rows = std::min(bl.mc, mrows - i0);
+          if (last && residual && !seed) post.residual = residual + (yg - y) + i0 * PQ;
           gemm_macro_kernel(kernel_, rows, ncols, kc, a + (i0 / bl.mr) * kdim_ * bl.mr + p0 * bl.mr, kdim_ * bl.mr,
-                            b_pack, panel_stride, yg + i0 * PQ, PQ, p0 > 0,
-                            last ? bias + grp * g.Kg + m0 + i0 : nullptr);
+                            b_pack, panel_stride, yg + i0 * PQ, PQ, p0 > 0 || seed,
+                            last ? bias + grp * g.Kg + m0 + i0 : nullptr, &post);
         }
       }
     });

@@ -56,7 +56,10 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
   AlignedBuffer<float> weight(std::size_t(g.K * g.Cg * g.R * g.S));
   AlignedBuffer<float> bias(std::size_t(g.K));
   AlignedBuffer<float> output(std::size_t(g.N * g.output_image()));
+  // A residual, when the plan has one, is the output itself: the in-place accumulation of a ResNet block.
+  const float* residual = ctx.epilogue.residual ? output.data() : nullptr;
   fill_random(input, 1), fill_random(weight, 2), fill_random(bias, 3);
+  output.zero();
   ThreadPool pool(ctx.threads);
 
   struct Timed {
@@ -72,7 +75,7 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
     Timed t{&c, AlignedBuffer<float>(c.impl->packed_weights_floats()),
             AlignedBuffer<char>(c.impl->workspace_bytes()), {}};
     c.impl->pack_weights(weight.data(), bias.data(), t.packed.data());
-    c.impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);  // warm-up
+    c.impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool, residual);  // warm-up
     timed.push_back(std::move(t));
   }
   const auto start = std::chrono::steady_clock::now();
@@ -83,7 +86,7 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
       int executes = 0;
       double elapsed = 0;
       do {
-        t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool);
+        t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool, residual);
         ++executes;
         elapsed = seconds_since(t0);
       } while (elapsed < kSampleSeconds);

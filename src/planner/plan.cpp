@@ -195,6 +195,8 @@ std::string Plan::describe() const {
     << "blocking " << p.impl->describe() << "\n"
     << "workspace " << p.impl->workspace_bytes() << " bytes (limit " << p.options.workspace_limit << ")\n"
     << "packed weights " << p.impl->packed_weights_floats() * sizeof(float) << " bytes\n"
+    << "post-ops " << to_string(p.options.post_ops) << (p.ctx.epilogue.active() ? " (fused where the output is written)" : "")
+    << ", padding mode " << to_string(p.geom.problem.padding_mode) << "\n"
     << "threads " << p.ctx.threads << ", isa " << detail::isa_name(p.ctx.isa) << "\n"
     << (p.measured ? "measured " : "estimated ") << format_ms(p.time_ms) << " ms, "
     << (flop_count(p.geom.problem) / (p.time_ms * 1e6)) << " GFLOP/s\n"
@@ -215,11 +217,22 @@ PackedWeights Plan::pack_weights(const float* weight, const float* bias) const {
   return pw;
 }
 
-void Plan::execute(const float* input, const PackedWeights& weights, float* output, void* workspace,
-                   std::size_t workspace_size) const {
+void Plan::execute(const float* input, const PackedWeights& weights, float* output, const float* residual,
+                   void* workspace, std::size_t workspace_size) const {
   const auto& p = *impl_;
   if (!input) throw Error("input=null: an input tensor is required");
   if (!output) throw Error("output=null: an output tensor is required");
+  if (p.options.post_ops.residual && !residual)
+    throw Error("residual=null: this plan was made with post_ops.residual and needs a residual tensor");
+  if (!p.options.post_ops.residual && residual)
+    throw Error("residual: this plan was made without post_ops.residual (plan with post_ops.residual = true to add one)");
+  if (residual && residual != output) {
+    // The residual may be the output itself (in-place accumulation), but no other overlap.
+    const std::size_t n = p.geom.problem.output_elements();
+    const auto r0 = reinterpret_cast<std::uintptr_t>(residual), y0 = reinterpret_cast<std::uintptr_t>(output);
+    if (r0 < y0 + n * sizeof(float) && y0 < r0 + n * sizeof(float))
+      throw Error("residual: overlaps the output without being the same buffer (pass output itself to accumulate in place)");
+  }
   if (weights.empty()) throw Error("weights: empty PackedWeights (use Plan::pack_weights)");
   if (weights.data_->plan_id != p.id)
     throw Error("weights: packed for another plan (PackedWeights belong to the plan that packed them)");
@@ -249,7 +262,7 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
                             "): using the plan's own; pass workspace_bytes() + 63 bytes to avoid it");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  p.impl->execute(input, weights.data_->floats.data(), output, aligned, p.pool);
+  p.impl->execute(input, weights.data_->floats.data(), output, aligned, p.pool, residual);
   if (detail::verbose_level() >= 1) {
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     detail::verbose_print("execute " + to_string(p.geom.problem) + " " + p.impl->name() + " workspace=" +
@@ -258,7 +271,12 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
   }
 }
 
-void Plan::execute(const float* input, const PackedWeights& weights, float* output) const {
+void Plan::execute(const float* input, const PackedWeights& weights, float* output, void* workspace,
+                   std::size_t workspace_size) const {
+  execute(input, weights, output, nullptr, workspace, workspace_size);
+}
+
+void Plan::execute(const float* input, const PackedWeights& weights, float* output, const float* residual) const {
   const auto& p = *impl_;
   detail::AlignedBuffer<char> ws = p.take_workspace();
   struct Return {
@@ -266,7 +284,11 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
     detail::AlignedBuffer<char>& ws;
     ~Return() { p.give_back(std::move(ws)); }
   } give_back{p, ws};
-  execute(input, weights, output, ws.data(), ws.size());
+  execute(input, weights, output, residual, ws.data(), ws.size());
+}
+
+void Plan::execute(const float* input, const PackedWeights& weights, float* output) const {
+  execute(input, weights, output, static_cast<const float*>(nullptr));
 }
 
 void Plan::execute(const float* input, const float* weight, const float* bias, float* output) const {
@@ -309,9 +331,11 @@ struct CacheKey {
   std::size_t workspace_limit;
   int threads;
   std::string implementation;
+  std::string post_ops;  // to_string(PostOps) names every field that changes the plan
   bool operator==(const CacheKey& o) const {
     return problem == o.problem && algorithm == o.algorithm && mode == o.mode &&
-           workspace_limit == o.workspace_limit && threads == o.threads && implementation == o.implementation;
+           workspace_limit == o.workspace_limit && threads == o.threads && implementation == o.implementation &&
+           post_ops == o.post_ops;
   }
 };
 struct CacheKeyHash {
@@ -321,16 +345,23 @@ struct CacheKeyHash {
     h = h * 31 + static_cast<std::size_t>(k.mode);
     h = h * 31 + k.workspace_limit;
     h = h * 31 + static_cast<std::size_t>(k.threads);
-    return h ^ std::hash<std::string>()(k.implementation);
+    return h ^ std::hash<std::string>()(k.implementation) ^ (std::hash<std::string>()(k.post_ops) * 7);
   }
 };
+
+std::string post_ops_key(const PostOps& po) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%d/%a/%a/%d/%a", static_cast<int>(po.activation), double(po.alpha), double(po.beta),
+                int(po.residual), double(po.residual_scale));
+  return buf;
+}
 
 class PlanCache {
  public:
   static constexpr std::size_t kCapacity = 64;
   Plan get(const ConvProblem& problem, const PlanOptions& options) {
     CacheKey key{problem, options.algorithm, options.mode, options.workspace_limit, options.threads,
-                 options.implementation};
+                 options.implementation, post_ops_key(options.post_ops)};
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = index_.find(key);

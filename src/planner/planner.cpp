@@ -6,6 +6,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/verbose.hpp"
+#include "planner/padded_copy.hpp"
 #include "planner/solvers.hpp"
 
 namespace fastconv::detail {
@@ -29,6 +30,7 @@ PlanContext make_context(const PlanOptions& options) {
   ctx.threads = options.threads == 0 ? hardware_threads() : options.threads;
   ctx.workspace_limit = options.workspace_limit;
   ctx.mode = options.mode;
+  ctx.epilogue = make_epilogue(options.post_ops, ctx.isa);
   return ctx;
 }
 
@@ -48,13 +50,36 @@ std::string packed_weights_overflow(const ConvImpl& impl) {
   }
 }
 
+// Asks one solver for its candidates. A padding mode other than zeros: the solver sees the problem
+// of the padded copy, under what the copy leaves of the budget, and its proposals are wrapped.
+// Every proposal gets the plan's epilogue.
+void propose(const Solver& solver, const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (g.problem.padding_mode == PadMode::Zeros) {
+    solver.propose(g, ctx, out);
+  } else {
+    const std::size_t copy = padded_copy_bytes(g);
+    if (copy > ctx.workspace_limit) {
+      out.decline(solver.name, "the padded copy of the input for padding_mode=" + to_string(g.problem.padding_mode) +
+                                   " " + workspace_too_small(copy, ctx.workspace_limit));
+      return;
+    }
+    PlanContext inner_ctx = ctx;
+    inner_ctx.workspace_limit = ctx.workspace_limit - copy;
+    Proposals inner;
+    solver.propose(padded_copy_geometry(g), inner_ctx, inner);
+    for (auto& impl : inner.impls()) out.add(wrap_padded_copy(g, std::move(impl)));
+    for (const auto& d : inner.declined()) out.decline(d.name, d.reason);
+  }
+  for (auto& impl : out.impls()) impl->set_epilogue(ctx.epilogue);
+}
+
 // Asks every solver (of the requested algorithm) for its candidates.
 Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& options) {
   Ranking out;
   for (const Solver& solver : all_solvers()) {
     if (options.algorithm != Algorithm::Auto && solver.algorithm != options.algorithm) continue;
     Proposals proposals;
-    solver.propose(g, ctx, proposals);
+    propose(solver, g, ctx, proposals);
     for (auto& impl : proposals.impls()) {
       if (!options.implementation.empty() && !starts_with(impl->name(), options.implementation)) {
         out.declined.push_back({impl->name(), "not requested (implementation=" + options.implementation + ")"});
@@ -91,7 +116,7 @@ Ranking rank_candidates(const Geometry& g, const PlanContext& ctx, const PlanOpt
 std::unique_ptr<ConvImpl> build_named(const Geometry& g, const PlanContext& ctx, const std::string& name) {
   for (const Solver& solver : all_solvers()) {
     Proposals proposals;
-    solver.propose(g, ctx, proposals);
+    propose(solver, g, ctx, proposals);
     for (auto& impl : proposals.impls())
       if (impl->name() == name && impl->workspace_bytes() <= ctx.workspace_limit) return std::move(impl);
   }

@@ -68,7 +68,8 @@ class DilatedByPhases final : public ConvImpl {
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (std::size_t i = 0; i < subs_.size(); ++i) subs_[i]->pack_weights(w, bias, packed + packed_at_[i]);
   }
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
     const Geometry& g = g_;
     float* xin = static_cast<float*>(workspace);
     float* yout = at_offset<float>(workspace, align_up(in_floats_ * sizeof(float)));
@@ -98,9 +99,27 @@ class DilatedByPhases final : public ConvImpl {
       pool.for_each(g.N * g.K, [&](int64_t nk, int) {
         const float* src = yout + nk * s.P * s.Q;
         float* dst = y + nk * g.P * g.Q;
-        for (int64_t p = 0; p < s.P; ++p)
-          for (int64_t q = 0; q < s.Q; ++q)
-            dst[(p * g.dil_h + ph.h.residue) * g.Q + q * g.dil_w + ph.w.residue] = src[p * s.Q + q];
+        if (!epilogue_.active()) {
+          for (int64_t p = 0; p < s.P; ++p)
+            for (int64_t q = 0; q < s.Q; ++q)
+              dst[(p * g.dil_h + ph.h.residue) * g.Q + q * g.dil_w + ph.w.residue] = src[p * s.Q + q];
+          return;
+        }
+        // Post-ops as the outputs go out: a piece of a row and its residual gathered on the stack
+        // (the residual may be y: read before y is written), the epilogue, the scatter.
+        constexpr int64_t kPiece = 256;
+        alignas(64) float line[kPiece], res[kPiece];
+        const float* rk = residual ? residual + nk * g.P * g.Q : nullptr;
+        for (int64_t p = 0; p < s.P; ++p) {
+          const int64_t row = (p * g.dil_h + ph.h.residue) * g.Q + ph.w.residue;
+          for (int64_t q0 = 0; q0 < s.Q; q0 += kPiece) {
+            const int64_t n = std::min(kPiece, s.Q - q0);
+            if (rk)
+              for (int64_t q = 0; q < n; ++q) res[q] = rk[row + (q0 + q) * g.dil_w];
+            epilogue_.apply_from(src + p * s.Q + q0, 0, line, rk ? res : nullptr, 0, 1, n);
+            for (int64_t q = 0; q < n; ++q) dst[row + (q0 + q) * g.dil_w] = line[q];
+          }
+        }
       });
     }
   }

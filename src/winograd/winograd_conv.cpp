@@ -102,7 +102,8 @@ class WinogradConv final : public ConvImpl {
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
 
-  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool) const override {
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
     const Geometry& g = g_;
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = tiles_h_ * tiles_w_, PQ = g.P * g.Q;
@@ -145,6 +146,8 @@ class WinogradConv final : public ConvImpl {
         a.m = mbuf, a.ldm = columns, a.xi_stride = m_xi_stride(), a.channels = rows;
         a.bias = bias + grp * g.Kg + k0;
         a.y = y + (n * g.K + grp * g.Kg + k0) * PQ;
+        if (epilogue_.active()) a.epilogue = &epilogue_;
+        if (residual) a.residual = residual + (n * g.K + grp * g.Kg + k0) * PQ;
         a.P = g.P, a.Q = g.Q, a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count;
         output_(a);
       }

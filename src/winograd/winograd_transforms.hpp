@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/cpu.hpp"
+#include "core/epilogue.hpp"
 
 namespace fastconv::detail {
 
@@ -26,7 +27,7 @@ struct WinogradInputArgs {
   int64_t xi_stride;
 };
 
-// y = A^T M A + bias for `channels` output channels and the tiles [t0, t0 + tiles), where M of
+// y = A^T M A + bias (then the post-ops) for `channels` output channels and the tiles [t0, t0 + tiles), where M of
 // channel k, tile column j is m[xi * xi_stride + k * ldm + j]; only outputs inside [P x Q] are
 // written. Lanes past `tiles` are read (M must be finite there) but never stored.
 struct WinogradOutputArgs {
@@ -38,6 +39,10 @@ struct WinogradOutputArgs {
   int64_t P, Q;
   int64_t tiles_w;
   int64_t t0, tiles;
+  // Post-ops (null: none): y = act(A^T M A + bias + scale * r), r laid out as y (null: none; it
+  // may be y itself: each output's residual is read before the output is written).
+  const Epilogue* epilogue = nullptr;
+  const float* residual = nullptr;  // the first channel's residual
 };
 
 using WinogradInputFn = void (*)(const WinogradInputArgs&);

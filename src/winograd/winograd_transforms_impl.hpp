@@ -442,6 +442,8 @@ struct OutputChunk {
   int64_t lanes;
   int nspans;
   Span spans[2];
+  int nruns;         // runs of lanes in one tile row: their outputs are side by side in y
+  int run[L + 1];    // run i: lanes [run[i], run[i + 1])
 
   void init(const WinogradOutputArgs& a, int64_t j0) {
     lanes = min64(L, a.tiles - j0);
@@ -458,6 +460,10 @@ struct OutputChunk {
     }
     whole = lanes == L && row0[0] == row0[L - 1] && inside[L - 1];
     nspans = chunk_spans(row0, col0, lanes, M, spans);
+    nruns = 0;
+    for (int64_t j = 0; j < lanes; ++j)
+      if (j == 0 || row0[j] != row0[j - 1]) run[nruns++] = int(j);
+    run[nruns] = int(lanes);
   }
 };
 
@@ -473,6 +479,7 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
   const int64_t PQ = a.P * a.Q;
   alignas(64) float border[L][M][M];  // tiles not wholly inside P x Q: written here, then clipped
   alignas(64) float h[A][M][L];       // M transformed along its rows
+  alignas(64) float stage[M][L * M];  // with post-ops: the outputs of L tiles before they go to y
   C chunks[kOutputChunksPerPass];
   // All chunks of a channel one after the other: each line of M is read whole.
   for (int64_t t0 = 0; t0 < a.tiles; t0 += L * kOutputChunksPerPass) {
@@ -480,6 +487,7 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
     for (int u = 0; u < n; ++u) chunks[u].init(a, t0 + u * L);
     for (int64_t k = 0; k < a.channels; ++k) {
       float* yk = a.y + k * PQ;
+      const float* rk = a.residual ? a.residual + k * PQ : nullptr;
       if (k + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
           prefetch_spans<true>(yk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
@@ -506,6 +514,19 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
           Transform1d<M>::output(col, t);
 #pragma GCC unroll 4
           for (int r = 0; r < M; ++r) o[r][c] = t[r] + bias;
+        }
+        if (a.epilogue) {
+          // Post-ops: the tiles' rows side by side on the stack (as y holds whole tiles), then to y
+          // through the epilogue, run by run of tiles in one tile row, clipped to P x Q.
+#pragma GCC unroll 4
+          for (int r = 0; r < M; ++r) T::store_row_whole(o[r], stage[r]);
+          for (int i = 0; i < ch.nruns; ++i) {
+            const int j0 = ch.run[i], j1 = ch.run[i + 1];
+            const int64_t cols = int64_t(j1 - 1 - j0) * M + ch.cols[j1 - 1];
+            a.epilogue->apply_from(stage[0] + j0 * M, L * M, yk + ch.offset[j0],
+                                   rk ? rk + ch.offset[j0] : nullptr, a.Q, ch.rows[j0], cols);
+          }
+          continue;
         }
         if (ch.whole) {
           float* row = yk + ch.offset[0];
