@@ -90,7 +90,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     p.groups = field(in, 1, 9);
   }
 
+  const uint8_t pm = in.ConsumeIntegral<uint8_t>();  // padding mode: 252..255 not a PadMode
+  p.padding_mode = static_cast<PadMode>(pm < 128 ? 0 : pm < 252 ? pm % 4 : pm);
+
   PlanOptions o;
+  // Post-ops: every activation (and values that are none), parameters that are invalid now and then.
+  static const float kParam[] = {0.0f, 0.1f, -1.0f, 6.0f, 0.5f, -3.0f, 1e30f, std::numeric_limits<float>::quiet_NaN(),
+                                 std::numeric_limits<float>::infinity()};
+  const uint8_t act = in.ConsumeIntegral<uint8_t>();
+  o.post_ops.activation = static_cast<Activation>(act < 96 ? 0 : act < 252 ? act % 10 : act);
+  o.post_ops.alpha = kParam[in.ConsumeIntegral<uint8_t>() % 9];
+  o.post_ops.beta = kParam[in.ConsumeIntegral<uint8_t>() % 9];
+  const uint8_t res = in.ConsumeIntegral<uint8_t>();
+  o.post_ops.residual = res >= 192;
+  o.post_ops.residual_scale = res % 5 == 4 ? kParam[res % 9] : 1.0f;
   const uint8_t a = in.ConsumeIntegral<uint8_t>();
   o.algorithm = static_cast<Algorithm>(a < 250 ? a % 5 : a);  // 250..255: not an Algorithm
   static const char* kImpl[] = {"",         "",           "",       "",      "direct_general", "direct_depthwise",
@@ -111,12 +124,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   static const bool print = std::getenv("FASTCONV_FUZZ_PRINT") != nullptr;
   if (print)
     std::fprintf(stderr, "problem n%lldc%lldh%lldw%lldk%lldr%llds%lld st%lldx%lld p%lldx%lldx%lldx%lld d%lldx%lld g%lld; "
-                 "algorithm %d implementation '%s' threads %d workspace_limit %zu bias %d small_integers %d\n",
+                 "padding_mode %d post_ops '%s' algorithm %d implementation '%s' threads %d workspace_limit %zu "
+                 "bias %d small_integers %d\n",
                  (long long)p.batch, (long long)p.in_channels, (long long)p.in_height, (long long)p.in_width,
                  (long long)p.out_channels, (long long)p.kernel_height, (long long)p.kernel_width,
                  (long long)p.stride_h, (long long)p.stride_w, (long long)p.pad_top, (long long)p.pad_bottom,
                  (long long)p.pad_left, (long long)p.pad_right, (long long)p.dilation_h, (long long)p.dilation_w,
-                 (long long)p.groups, int(o.algorithm), o.implementation.c_str(), o.threads, o.workspace_limit,
+                 (long long)p.groups, int(p.padding_mode),
+                 int(o.post_ops.activation) >= 0 && int(o.post_ops.activation) <= 9 ? to_string(o.post_ops).c_str() : "?",
+                 int(o.algorithm), o.implementation.c_str(), o.threads, o.workspace_limit,
                  int(with_bias), int(small_integers));
   // Planning walks every kernel tap (direct's tap table): valid layers with millions of taps plan
   // in seconds under the sanitizers. Their sizes' arithmetic is still fuzzed through validate().
@@ -150,8 +166,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   for (float& v : b) v = next();
   const float* bias = with_bias ? b.data() : nullptr;
 
+  std::vector<float> residual;
+  if (o.post_ops.residual) {
+    residual.resize(p.output_elements());
+    for (float& v : residual) v = next();
+  }
+  const float* r = o.post_ops.residual ? residual.data() : nullptr;
   std::vector<double> ref(p.output_elements()), mag(p.output_elements());
   detail::reference_conv2d(p, x.data(), wt.data(), bias, ref.data(), mag.data());
+  detail::reference_post_ops(o.post_ops, r, ref.data(), mag.data(), ref.size());
   double scale = 0;
   for (double m : mag) scale = std::max(scale, m);
 
@@ -160,27 +183,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   auto check = [&](const std::vector<float>& y, const char* path) {
     double err = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
-      if (!std::isfinite(y[i])) finding(impl + " " + path + ": non-finite output on finite data, " + to_string(p));
+      if (!std::isfinite(y[i]) && std::isfinite(ref[i]))
+        finding(impl + " " + path + ": non-finite output on finite data, " + to_string(p));
       err = std::max(err, std::fabs(double(y[i]) - ref[i]));
     }
     const double normalised = scale > 0 ? err / scale : err;
-    if (small_integers && tolerance_for(impl) <= 1e-5 && impl.rfind("fft", 0) != 0 && err != 0)
+    const bool exact = small_integers && o.post_ops.activation == Activation::None && !o.post_ops.residual;
+    if (exact && tolerance_for(impl) <= 1e-5 && impl.rfind("fft", 0) != 0 && err != 0)
       finding(impl + " " + path + ": not exact on small integers (error " + std::to_string(err) + "), " + to_string(p));
     if (normalised > tolerance_for(impl))
       finding(impl + " " + path + ": error " + std::to_string(normalised) + " above " +
               std::to_string(tolerance_for(impl)) + ", " + to_string(p));
   };
 
-  // 1. Pack on the call.
-  std::vector<float> y1(p.output_elements(), kSentinel);
-  plan->execute(x.data(), wt.data(), bias, y1.data());
-  check(y1, "execute(weights)");
-  // 2. Packed weights and a caller workspace at any alignment: the same bits.
+  // 1. Pack on the call (with a residual: pack, then execute with it).
   const PackedWeights packed = plan->pack_weights(wt.data(), bias);
+  std::vector<float> y1(p.output_elements(), kSentinel);
+  if (r)
+    plan->execute(x.data(), packed, y1.data(), r);
+  else
+    plan->execute(x.data(), wt.data(), bias, y1.data());
+  check(y1, "execute");
+  // 2. A caller workspace at any alignment: the same bits. With a residual, in place half the time.
   std::vector<unsigned char> ws(need + 64 + misalign);
   const std::size_t room = (misalign & 1) ? need : need + 64;  // odd: no room to align
   std::vector<float> y2(p.output_elements(), kSentinel);
-  plan->execute(x.data(), packed, y2.data(), ws.data() + misalign, room);
+  if (r && (misalign & 2)) {
+    y2 = residual;
+    plan->execute(x.data(), packed, y2.data(), y2.data(), ws.data() + misalign, room);
+  } else if (r) {
+    plan->execute(x.data(), packed, y2.data(), r, ws.data() + misalign, room);
+  } else {
+    plan->execute(x.data(), packed, y2.data(), ws.data() + misalign, room);
+  }
   if (std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0)
     finding(impl + ": packed/caller-workspace execute differs from execute(weights), " + to_string(p));
   // 3. Errors leave the output untouched.
@@ -190,14 +225,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       if (v != kSentinel) finding(std::string(what) + ": output written on error, " + to_string(p));
   };
   try {
-    plan->execute(nullptr, packed, y3.data());
+    if (r)
+      plan->execute(nullptr, packed, y3.data(), r);
+    else
+      plan->execute(nullptr, packed, y3.data());
     finding("null input accepted");
   } catch (const Error&) {
     untouched("null input");
   }
   if (need > 0) {
     try {
-      plan->execute(x.data(), packed, y3.data(), ws.data(), need - 1);
+      if (r)
+        plan->execute(x.data(), packed, y3.data(), r, ws.data(), need - 1);
+      else
+        plan->execute(x.data(), packed, y3.data(), ws.data(), need - 1);
       finding("short workspace accepted");
     } catch (const Error&) {
       untouched("short workspace");
