@@ -77,7 +77,7 @@ TEST_CASE("microkernel: strided output, accumulate, bias, exact on small integer
   }
 }
 
-TEST_CASE("sgemm matches a naive GEMM; threads do not change the bits", "[isa][gemm][sgemm]") {
+TEST_CASE("sgemm matches a naive GEMM and threads do not change the bits", "[isa][gemm][sgemm]") {
   std::mt19937 rng(7);
   auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   for (const auto& kernel : testing::runnable_kernels()) {
