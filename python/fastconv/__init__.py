@@ -1,0 +1,33 @@
+"""fastconv: fast 2D convolution (float32, NCHW) on x86-64 CPUs, from Python.
+
+    import fastconv
+    y = fastconv.conv2d(x, w, b, stride=1, padding="same")        # like torch.nn.functional.conv2d
+    plan = fastconv.Plan(x.shape, w.shape, padding=1)              # plan once ...
+    packed = plan.pack_weights(w, b)                               # ... pack once ...
+    y = plan.execute(x, packed)                                    # ... run often, from any thread
+
+Inputs are NumPy float32 arrays or CPU float32 torch tensors; the result is of the input's kind.
+`import fastconv.torch` adds a drop-in `Conv2d` and `optimize(model)`. This package never imports
+torch itself: it recognises tensors only when the caller has imported torch already.
+"""
+
+from . import _fastconv as _C
+from ._fastconv import Error, clear_plan_cache, forget_wisdom, instruction_set, wisdom_size
+from ._api import Candidate, Plan, conv2d, find_algorithms
+
+__version__ = _C.__version__
+
+__all__ = [
+    "Candidate", "Error", "Plan", "conv2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
+    "wisdom_size", "clear_plan_cache", "instruction_set", "__version__",
+]
+
+
+def save_wisdom(path):
+    """Writes the choices Measure mode made (and FFTW's wisdom) to `path`."""
+    _C.save_wisdom(str(path))
+
+
+def load_wisdom(path):
+    """Merges a file written by save_wisdom; a corrupt, foreign or stale file raises Error."""
+    _C.load_wisdom(str(path))

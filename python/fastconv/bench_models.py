@@ -1,0 +1,274 @@
+"""Whole networks: torchvision models on PyTorch's CPU paths against fastconv.torch.optimize.
+
+    python3 -m fastconv.bench_models [--models resnet50,vgg16,mobilenet_v2] [--batch 1,8] [--threads N]
+                                     [--size 224] [--reps R] [--json F] [--plot F] [--profile]
+
+Models are built with weights=None (random weights, nothing is downloaded). For each model and batch
+it times, interleaved in one process, PyTorch eager (NCHW), eager channels_last, TorchScript
+(torch.jit.optimize_for_inference(torch.jit.script(model))) and fastconv.torch.optimize(model); prints
+the medians, the speedup of fastconv against the fastest PyTorch path, and each path's normwise
+difference from eager, max|y - y_eager| / max|y_eager|. torch.set_num_threads(N) and fastconv's
+threads=N alike. --profile adds, per conv layer of the optimized model, fastconv (the C++ execute and
+the whole Python call) against torch's conv of the same layer.
+"""
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+import fastconv
+import fastconv.torch as fct
+
+PATHS = ("eager", "channels_last", "torchscript", "fastconv")
+DEFAULT_MODELS = "resnet50,vgg16,mobilenet_v2"
+
+
+class TinyResNet(nn.Module):
+    """A small CNN with BatchNorm, a BasicBlock-like residual and a strided conv (tests, smoke runs)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.block = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU6(),
+                                   nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16))
+        self.down = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
+                                  nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.Hardswish())
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, classes))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = torch.relu(x + self.block(x))
+        return self.head(self.down(x))
+
+
+def build_model(name):
+    if name == "tiny":
+        return TinyResNet()
+    import torchvision.models as tvm
+
+    builder = getattr(tvm, name, None)
+    if builder is None or not callable(builder):
+        raise SystemExit(f"bench_models: unknown model {name!r} (a torchvision.models builder, or 'tiny')")
+    kwargs = {"weights": None}
+    if name.startswith(("fcn_", "deeplabv3", "lraspp")):
+        kwargs["weights_backbone"] = None
+    if name in ("googlenet", "inception_v3"):
+        kwargs["aux_logits"] = False
+        kwargs["init_weights"] = False
+    return builder(**kwargs)
+
+
+def _first_tensor(y):
+    if isinstance(y, torch.Tensor):
+        return y
+    if isinstance(y, dict):
+        return _first_tensor(next(iter(y.values())))
+    if isinstance(y, (tuple, list)):
+        return _first_tensor(y[0])
+    return y.logits if hasattr(y, "logits") else y
+
+
+def normwise_diff(y, ref):
+    y, ref = _first_tensor(y).double(), _first_tensor(ref).double()
+    return float((y - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+
+
+def make_paths(model, x, threads, mode):
+    """name -> (callable, input) for the four paths, each made ready (traced, planned) by one run."""
+    paths = {}
+    paths["eager"] = (model, x)
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    paths["channels_last"] = (cl, x.contiguous(memory_format=torch.channels_last))
+    with torch.no_grad():
+        scripted = torch.jit.optimize_for_inference(torch.jit.script(copy.deepcopy(model).eval()))
+    paths["torchscript"] = (scripted, x)
+    fast = fct.optimize(model, mode=mode, threads=threads)
+    paths["fastconv"] = (fast, x)
+    return paths, fast.fastconv_report
+
+
+def time_paths(paths, reps, progress, max_seconds):
+    """Interleaved: each round runs every path once, the order rotating; medians in ms."""
+    times = {name: [] for name in paths}
+    names = list(paths)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for r in range(reps):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                fn, x = paths[name]
+                t0 = time.perf_counter()
+                fn(x)
+                times[name].append(1e3 * (time.perf_counter() - t0))
+                progress.update(1)
+            if r >= 4 and time.perf_counter() - start > max_seconds:
+                progress.update((reps - r - 1) * len(names))
+                break
+    return {name: statistics.median(v) for name, v in times.items()}, {n: len(v) for n, v in times.items()}
+
+
+def profile_layers(fast, x, reps=9):
+    """Per conv layer of an optimized model: the C++ execute alone, the layer's whole Python call, and
+    torch's conv (+ the same post-ops) on the same input, medians in ms."""
+    inputs = {}
+
+    def keep_input(module, args, output):  # returns None: the output stays as it is
+        inputs.setdefault(module, (args[0], args[1] if len(args) > 1 else None))
+
+    hooks = [m.register_forward_hook(keep_input) for m in fast.modules() if isinstance(m, fct.Conv2d)]
+    with torch.no_grad():
+        fast(x)
+    for h in hooks:
+        h.remove()
+    rows = []
+    names = {m: n for n, m in fast.named_modules()}
+    with torch.no_grad():
+        for m, (xi, ri) in inputs.items():
+            state = m._fc_states.get(xi.shape if ri is None else (xi.shape, "residual"))
+            if not isinstance(state, fct._ShapeState):
+                continue
+            packed = m._packed(state)
+            out = torch.empty(state.out_shape)
+            xn, on = xi.contiguous().numpy(), out.numpy()
+            rn = ri.contiguous().numpy() if ri is not None else None
+            execute = (lambda: state.plan.execute(xn, packed, on, rn)) if ri is not None else \
+                (lambda: state.plan.execute(xn, packed, on))
+            call = lambda: m(xi, ri)
+            ref = lambda: m._torch_forward(xi, ri, m.weight, m.bias)
+            t = {"execute": [], "call": [], "torch": []}
+            for _ in range(reps):
+                for key, fn in (("execute", execute), ("call", call), ("torch", ref)):
+                    t0 = time.perf_counter()
+                    fn()
+                    t[key].append(1e3 * (time.perf_counter() - t0))
+            med = {k: statistics.median(v) for k, v in t.items()}
+            rows.append({"layer": names.get(m, "?"), "shape": list(xi.shape), "conv": fct._describe_conv(m),
+                         "implementation": state.plan.implementation, **{k + "_ms": v for k, v in med.items()}})
+    return rows
+
+
+def print_profile(model_name, batch, rows, file):
+    print(f"\nper-layer profile: {model_name} batch {batch} (ms, medians; call = Python layer incl. execute)",
+          file=file)
+    print(f"{'layer':34} {'conv':22} {'implementation':28} {'execute':>8} {'call':>8} {'torch':>8} {'x':>6}", file=file)
+    for r in rows:
+        print(f"{r['layer'][:34]:34} {r['conv'][:22]:22} {r['implementation'][:28]:28} {r['execute_ms']:8.3f} "
+              f"{r['call_ms']:8.3f} {r['torch_ms']:8.3f} {r['torch_ms'] / r['call_ms']:6.2f}", file=file)
+    ex, call, tr = (sum(r[k] for r in rows) for k in ("execute_ms", "call_ms", "torch_ms"))
+    print(f"{'sum':34} {'':22} {'':28} {ex:8.3f} {call:8.3f} {tr:8.3f} {tr / call:6.2f}", file=file)
+    print(f"Python overhead per layer (call - execute): {1e3 * (call - ex) / max(len(rows), 1):.1f} us median-sum "
+          f"over {len(rows)} layers", file=file)
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['model']}\nbatch {r['batch']}" for r in results]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(results)), 4))
+    width = 0.8 / len(PATHS)
+    for i, p in enumerate(PATHS):
+        ax.bar([j + (i - 1.5) * width for j in range(len(results))],
+               [r["best_torch_ms"] / r["ms"][p] for r in results], width, label=p)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(results)))
+    ax.set_xticklabels(labels)
+    ax.set_ylabel("speed vs fastest PyTorch path (x)")
+    ax.set_title(f"fastconv {fastconv.__version__} ({fastconv.instruction_set()}), {results[0]['threads']} threads")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m fastconv.bench_models", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=DEFAULT_MODELS,
+                    help=f"comma-separated torchvision model builders, or 'tiny' (default {DEFAULT_MODELS})")
+    ap.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default 1,8)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for torch (set_num_threads) and fastconv alike (default: all cores)")
+    ap.add_argument("--size", type=int, default=224, help="input height and width (default 224)")
+    ap.add_argument("--reps", type=int, default=11, help="interleaved rounds per model and batch (default 11)")
+    ap.add_argument("--max-seconds", type=float, default=60.0,
+                    help="stop a model's rounds after this long, keeping at least 5 (default 60)")
+    ap.add_argument("--mode", default="estimate", choices=("estimate", "measure"), help="fastconv planning mode")
+    ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--plot", help="write a bar chart (matplotlib: .png, .svg, .pdf)")
+    ap.add_argument("--profile", action="store_true", help="per-layer breakdown of fastconv against torch")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+
+    import os
+    threads = args.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    models = [m for m in args.models.split(",") if m]
+    batches = [int(b) for b in args.batch.split(",") if b]
+    torch.manual_seed(0)
+
+    from tqdm import tqdm
+
+    progress = tqdm(total=len(models) * len(batches) * args.reps * len(PATHS), file=sys.stderr, unit="run",
+                    disable=args.no_progress, dynamic_ncols=True)
+    results, profiles = [], []
+    for name in models:
+        model = build_model(name).eval()
+        for batch in batches:
+            progress.set_description(f"{name} b{batch}")
+            x = torch.randn(batch, 3, args.size, args.size)
+            paths, report = make_paths(model, x, threads, args.mode)
+            with torch.no_grad():
+                outputs = {p: fn(xi) for p, (fn, xi) in paths.items()}  # warm-up: plans, packs, JIT
+                for p, (fn, xi) in paths.items():
+                    fn(xi)
+            diffs = {p: normwise_diff(outputs[p], outputs["eager"]) for p in PATHS}
+            ms, runs = time_paths(paths, args.reps, progress, args.max_seconds)
+            best = min(ms[p] for p in PATHS if p != "fastconv")
+            best_name = min((p for p in PATHS if p != "fastconv"), key=lambda p: ms[p])
+            results.append({"model": name, "batch": batch, "size": args.size, "threads": threads, "ms": ms,
+                            "runs": runs, "best_torch": best_name, "best_torch_ms": best,
+                            "speedup": best / ms["fastconv"], "diff_vs_eager": diffs,
+                            "fastconv_layers": len(report.moved), "torch_conv_layers": len(report.stayed),
+                            "stayed": report.stayed})
+            if args.profile:
+                rows = profile_layers(paths["fastconv"][0], x)
+                profiles.append({"model": name, "batch": batch, "layers": rows})
+            del paths
+    progress.close()
+
+    out = sys.stdout
+    print(f"fastconv {fastconv.__version__} ({fastconv.instruction_set()}), torch {torch.__version__}, "
+          f"{threads} threads, {args.size}x{args.size}, medians of interleaved runs (ms)", file=out)
+    head = f"{'model':16} {'batch':>5} " + " ".join(f"{p:>13}" for p in PATHS) + \
+        f" {'fastest torch':>14} {'speedup':>8} {'conv on fc':>10} {'max diff vs eager':>18}"
+    print(head, file=out)
+    for r in results:
+        print(f"{r['model']:16} {r['batch']:5d} " + " ".join(f"{r['ms'][p]:13.2f}" for p in PATHS) +
+              f" {r['best_torch']:>14} {r['speedup']:7.2f}x {r['fastconv_layers']:>4}/{r['fastconv_layers'] + r['torch_conv_layers']:<5}"
+              f" {max(r['diff_vs_eager'][p] for p in PATHS if p != 'eager'):18.2e}", file=out)
+        for layer, why in r["stayed"]:
+            print(f"    on torch: {layer}: {why}", file=out)
+    print("max diff vs eager per path: " + "; ".join(
+        f"{r['model']} b{r['batch']}: " + ", ".join(f"{p} {r['diff_vs_eager'][p]:.1e}" for p in PATHS if p != "eager")
+        for r in results), file=out)
+    for pr in profiles:
+        print_profile(pr["model"], pr["batch"], pr["layers"], out)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"fastconv": fastconv.__version__, "isa": fastconv.instruction_set(), "torch": torch.__version__,
+                       "threads": threads, "results": results, "profiles": profiles}, f, indent=1)
+    if args.plot:
+        plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,494 @@
+"""fastconv.torch: fastconv inside PyTorch models (pure Python over the extension).
+
+    layer = fastconv.torch.Conv2d(64, 64, 3, padding=1)   # a torch.nn.Conv2d running on fastconv
+    fast = fastconv.torch.optimize(model)                  # an inference copy of a whole model
+    print(fast.fastconv_report)                            # which layers moved, which stayed, and why
+
+Conv2d plans once per input shape, packs its weights once per plan and repacks when the weight or
+bias changes (their version counters, bumped by every in-place update under torch.no_grad();
+`.data` edits bypass the counter: call `layer.repack()` after them). What fastconv cannot run
+(another dtype or device, a padding mode or post-op this build lacks, a shape the planner refuses)
+runs on torch instead, and the layer says so once (a warning). With autograd on, the forward runs on
+fastconv and the backward differentiates torch's own forward (recomputed), so training works.
+"""
+
+import copy
+import sys
+import warnings
+
+import torch
+import torch.nn as nn
+
+from . import _fastconv as _C
+from ._api import Error, _make_problem, _options, _output_shape, _post_ops_args, _problem_key
+
+__all__ = ["Conv2d", "optimize", "OptimizeReport", "activation_of"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Activations: torch modules <-> fastconv post-op names
+
+
+def activation_of(module):
+    """The fastconv post-op name of an activation module, or None when fastconv has no exact match
+    (e.g. nn.GELU() is the erf form; fastconv's gelu is the tanh form, nn.GELU(approximate='tanh'))."""
+    if isinstance(module, nn.ReLU):
+        return "relu"
+    if isinstance(module, nn.ReLU6):  # before Hardtanh: ReLU6 is one
+        return "relu6"
+    if isinstance(module, nn.Hardtanh):
+        return f"clamp:{float(module.min_val)!r},{float(module.max_val)!r}"
+    if isinstance(module, nn.LeakyReLU):
+        return f"leaky_relu:{float(module.negative_slope)!r}"
+    if isinstance(module, nn.SiLU):
+        return "silu"
+    if isinstance(module, nn.Hardswish):
+        return "hardswish"
+    if isinstance(module, nn.GELU) and getattr(module, "approximate", "none") == "tanh":
+        return "gelu"
+    if isinstance(module, nn.Sigmoid):
+        return "sigmoid"
+    if isinstance(module, nn.Tanh):
+        return "tanh"
+    return None
+
+
+def _torch_activation(name):
+    """The torch function of a post-op name (for the fallback and the backward)."""
+    if name is None:
+        return None
+    kind, _, args = name.partition(":")
+    values = [float(v) for v in args.split(",")] if args else []
+    F = torch.nn.functional
+    table = {
+        "relu": lambda y: F.relu(y),
+        "relu6": lambda y: F.relu6(y),
+        "leaky_relu": lambda y: F.leaky_relu(y, values[0] if values else 0.01),
+        "clamp": lambda y: torch.clamp(y, values[0], values[1]),
+        "silu": lambda y: F.silu(y),
+        "hardswish": lambda y: F.hardswish(y),
+        "gelu": lambda y: F.gelu(y, approximate="tanh"),
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+    }
+    if kind not in table:
+        raise Error(f"activation={name!r}: unknown (expected one of {', '.join(table)})")
+    return table[kind]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Conv2d
+
+
+class _ShapeState:
+    """What one input shape needs: the plan, its packed weights and which weights they are."""
+    __slots__ = ("plan", "packed", "weights_key", "out_shape", "fused_residual")
+
+    def __init__(self, plan, out_shape, fused_residual):
+        self.plan, self.out_shape, self.fused_residual = plan, out_shape, fused_residual
+        self.packed, self.weights_key = None, None
+
+
+class _FastconvFunction(torch.autograd.Function):
+    """Forward on fastconv; backward by differentiating the layer's torch forward, recomputed."""
+
+    @staticmethod
+    def forward(ctx, layer, input, residual, weight, bias):
+        ctx.layer = layer
+        ctx.save_for_backward(input, residual, weight, bias)
+        return layer._fastconv_forward(input, residual)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, residual, weight, bias = ctx.saved_tensors
+        leaves = [t.detach().requires_grad_(need) if t is not None else None
+                  for t, need in zip((input, residual, weight, bias), ctx.needs_input_grad[1:])]
+        with torch.enable_grad():
+            y = ctx.layer._torch_forward(leaves[0], leaves[1], leaves[2], leaves[3])
+            wanted = [t for t, need in zip(leaves, ctx.needs_input_grad[1:]) if t is not None and need]
+            grads = iter(torch.autograd.grad(y, wanted, grad_output)) if wanted else iter(())
+        return (None,) + tuple(next(grads) if t is not None and need else None
+                               for t, need in zip(leaves, ctx.needs_input_grad[1:]))
+
+
+class Conv2d(nn.Conv2d):
+    """torch.nn.Conv2d whose forward runs on fastconv. Same arguments, plus keyword-only:
+    activation (a post-op name, see fastconv.conv2d) fused after the bias; algorithm ('auto', ...);
+    implementation (a name prefix); mode ('estimate' or 'measure'); threads (None: torch's
+    get_num_threads() when the plan is made); workspace_limit (bytes, None: the default).
+    forward(input, residual=None): residual, of the output's shape, is added before the activation."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, activation=None, algorithm="auto",
+                 implementation=None, mode="estimate", threads=None, workspace_limit=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self._fc_states = {}
+        self.activation = activation
+        self.fastconv_options = _options(algorithm, implementation, mode, workspace_limit, 0)
+        self._fc_threads = threads
+        self._fc_states = {}
+        self._fc_said = set()
+
+    @property
+    def activation(self):
+        """The fused post-op name (None: none); setting it replans."""
+        return self._fc_activation
+
+    @activation.setter
+    def activation(self, name):
+        if name is not None:
+            _torch_activation(name)  # refuses an unknown name now, not at the first forward
+        self._fc_activation = name
+        self._fc_states.clear()
+
+    @classmethod
+    def from_conv(cls, conv, *, activation=None, **options):
+        """A fastconv Conv2d sharing `conv`'s parameters (no copy) and configuration."""
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    conv.groups, conv.bias is not None, conv.padding_mode, device="meta", dtype=conv.weight.dtype,
+                    activation=activation, **options)
+        layer.weight = conv.weight
+        layer.bias = conv.bias
+        layer.train(conv.training)
+        return layer
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        if self.activation:
+            s += f", activation={self.activation!r}"
+        return s + ", fastconv"
+
+    def repack(self):
+        """Forgets the packed weights (and plans): after editing the weights through `.data`."""
+        self._fc_states.clear()
+
+    def __getstate__(self):
+        # Plans and packed weights stay behind: a copy (deepcopy, pickle) plans again.
+        state = self.__dict__.copy()
+        state["_fc_states"] = {}
+        return state
+
+    # -- what fastconv cannot run --------------------------------------------------------------
+
+    def _why_torch(self, input, residual):
+        if not isinstance(input, torch.Tensor):
+            return None  # torch's own error follows
+        if input.device.type != "cpu" or self.weight.device.type != "cpu":
+            return f"device {input.device}"
+        if input.dtype != torch.float32 or self.weight.dtype != torch.float32:
+            return f"dtype {input.dtype} (fastconv runs float32)"
+        if input.dim() not in (3, 4):
+            return None
+        if residual is not None and (residual.dtype != torch.float32 or residual.device.type != "cpu"):
+            return f"residual of dtype {residual.dtype} on {residual.device}"
+        return None
+
+    def _say_once(self, reason):
+        if reason not in self._fc_said:
+            self._fc_said.add(reason)
+            warnings.warn(f"fastconv.torch.Conv2d({self.extra_repr()}): runs on torch: {reason}", stacklevel=3)
+
+    # -- forward -------------------------------------------------------------------------------
+
+    def forward(self, input, residual=None):
+        reason = self._why_torch(input, residual)
+        if reason is None and input.dim() in (3, 4):
+            key = input.shape if residual is None else (input.shape, "residual")
+            state = self._fc_states.get(key)
+            if state is None:
+                state = self._fc_states[key] = self._make_state(input.shape, residual is not None)
+            if isinstance(state, str):
+                reason = state
+            else:
+                if torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
+                                                (self.bias is not None and self.bias.requires_grad) or
+                                                (residual is not None and residual.requires_grad)):
+                    return _FastconvFunction.apply(self, input, residual, self.weight, self.bias)
+                return self._fastconv_forward(input, residual, state)
+        if reason is not None:
+            self._say_once(reason)
+        return self._torch_forward(input, residual, self.weight, self.bias)
+
+    def _torch_forward(self, input, residual, weight, bias):
+        y = self._conv_forward(input, weight, bias)
+        if residual is not None:
+            y = y + residual
+        act = _torch_activation(self.activation)
+        return act(y) if act is not None else y
+
+    def _make_state(self, input_shape, residual):
+        """The plan for one input shape (with a fused residual add or not), or why torch runs it."""
+        batched = tuple(input_shape) if len(input_shape) == 4 else (1,) + tuple(input_shape)
+        try:
+            key = _problem_key(batched, tuple(self.weight.shape), self.stride, self.padding, self.dilation,
+                               self.groups)
+            post = _post_ops_args(self.activation, residual, self.padding_mode)
+            options = dict(self.fastconv_options)
+            options["threads"] = self._fc_threads if self._fc_threads is not None else torch.get_num_threads()
+            plan = _C.Plan(_make_problem(key, self.padding_mode), **options, **post)
+        except Error as e:
+            return str(e)
+        return _ShapeState(plan, _output_shape(key), residual)
+
+    def _packed(self, state):
+        w, b = self.weight, self.bias
+        key = (w._version, w.data_ptr()) if b is None else (w._version, w.data_ptr(), b._version, b.data_ptr())
+        if state.weights_key != key:
+            bd = None if b is None else b.detach().contiguous().numpy()
+            state.packed = state.plan.pack_weights(w.detach().contiguous().numpy(), bd)
+            state.weights_key = key
+        return state.packed
+
+    def _fastconv_forward(self, input, residual, state=None):
+        x = input.detach() if input.requires_grad else input
+        unbatched = x.dim() == 3
+        if state is None:
+            state = self._fc_states[input.shape if residual is None else (input.shape, "residual")]
+        if unbatched:
+            x = x.unsqueeze(0)
+        if not x.is_contiguous():
+            x = x.contiguous()
+        out = torch.empty(state.out_shape)
+        if residual is None:
+            state.plan.execute(x.numpy(), self._packed(state), out.numpy())
+        else:
+            r = residual.detach() if residual.requires_grad else residual
+            if unbatched:
+                r = r.unsqueeze(0)
+            if r.shape != out.shape:
+                raise Error(f"residual: expected the output's size {list(out.shape)}, got {list(residual.shape)}")
+            if not r.is_contiguous():
+                r = r.contiguous()
+            state.plan.execute(x.numpy(), self._packed(state), out.numpy(), r.numpy())
+        return out.squeeze(0) if unbatched else out
+
+
+# ---------------------------------------------------------------------------------------------------
+# optimize
+
+
+class OptimizeReport:
+    """What optimize() did: moved (runs on fastconv, with what was folded or fused into it) and stayed
+    (runs on torch, and why), one (name, detail) pair per layer."""
+
+    def __init__(self):
+        self.moved, self.stayed = [], []
+
+    def __str__(self):
+        lines = [f"fastconv.torch.optimize: {len(self.moved)} conv layers on fastconv, {len(self.stayed)} on torch"]
+        lines += [f"  fastconv  {name}: {detail}" for name, detail in self.moved]
+        lines += [f"  torch     {name}: {detail}" for name, detail in self.stayed]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _fold_batchnorm(conv, bn):
+    """conv's weight and bias with the eval-mode BatchNorm that follows it folded in (in float64)."""
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps) if bn.affine else \
+        1.0 / torch.sqrt(bn.running_var.double() + bn.eps)
+    shift = (bn.bias.double() if bn.affine else 0.0) - bn.running_mean.double() * scale
+    w = conv.weight.double() * scale.reshape(-1, 1, 1, 1)
+    b = shift + (conv.bias.double() * scale if conv.bias is not None else 0.0)
+    conv.weight = nn.Parameter(w.float(), requires_grad=False)
+    conv.bias = nn.Parameter(b.float(), requires_grad=False)
+
+
+def _bn_follows(conv, module):
+    return (isinstance(module, nn.BatchNorm2d) and not module.training and module.track_running_stats and
+            module.running_mean is not None and module.num_features == conv.out_channels)
+
+
+def _as_fast(conv, options):
+    if isinstance(conv, Conv2d):
+        return conv
+    return Conv2d.from_conv(conv, **options)
+
+
+class _Notes(dict):
+    """What was folded or fused into each conv (by identity), for the report."""
+
+    def add(self, conv, what):
+        self.setdefault(id(conv), []).append(what)
+
+
+def _fuse_sequence(seq, options, notes):
+    """In one nn.Sequential: conv -> BatchNorm2d -> activation becomes one fastconv conv (the others
+    Identity). Returns the index of the last conv whose followers are all Identity, or None."""
+    children = list(seq._modules.items())
+    i = 0
+    while i < len(children):
+        name, m = children[i]
+        if isinstance(m, nn.Conv2d):
+            j = i + 1
+            conv = m
+            if j < len(children) and _bn_follows(conv, children[j][1]):
+                conv = _as_fast(conv, options)
+                _fold_batchnorm(conv, children[j][1])
+                notes.add(conv, "batchnorm folded")
+                seq._modules[children[j][0]] = nn.Identity()
+                j += 1
+            if j < len(children):
+                act = activation_of(children[j][1])
+                if act is not None and (not isinstance(conv, Conv2d) or conv.activation is None):
+                    conv = _as_fast(conv, options)
+                    conv.activation = act
+                    notes.add(conv, f"{act} fused")
+                    seq._modules[children[j][0]] = nn.Identity()
+                    j += 1
+            seq._modules[name] = conv
+            i = j
+        else:
+            i += 1
+
+
+def _is_torchvision(module, name):
+    t = type(module)
+    return t.__name__ == name and t.__module__.startswith("torchvision.models")
+
+
+class _ResidualBlock(nn.Module):
+    """A residual block with its add fused into its last conv: last(body(x), residual=shortcut(x))."""
+
+    def __init__(self, body, last, shortcut):
+        super().__init__()
+        self.body, self.last, self.shortcut = body, last, shortcut
+
+    def forward(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return self.last(self.body(x), identity)  # positional: forward hooks see it (profiling)
+
+
+def _fuse_blocks(module, options, notes):
+    """Rewrites torchvision's BasicBlock, Bottleneck and InvertedResidual (children of `module`,
+    recursively) as _ResidualBlock, and folds the ResNet stem."""
+    for name, child in list(module._modules.items()):
+        if child is None:
+            continue
+        if _is_torchvision(child, "Bottleneck") or _is_torchvision(child, "BasicBlock"):
+            convs = [child.conv1, child.conv2] + ([child.conv3] if hasattr(child, "conv3") else [])
+            bns = [child.bn1, child.bn2] + ([child.bn3] if hasattr(child, "bn3") else [])
+            if isinstance(child.relu, nn.ReLU) and all(_bn_follows(c, b) for c, b in zip(convs, bns)):
+                fast = []
+                for c, b in zip(convs, bns):
+                    c = _as_fast(c, options)
+                    _fold_batchnorm(c, b)
+                    c.activation = "relu"
+                    notes.add(c, "batchnorm folded")
+                    notes.add(c, "relu fused")
+                    fast.append(c)
+                notes.add(fast[-1], "residual add fused")
+                shortcut = child.downsample
+                if shortcut is not None:
+                    _fuse_blocks(shortcut, options, notes)
+                module._modules[name] = _ResidualBlock(nn.Sequential(*fast[:-1]), fast[-1], shortcut)
+                continue
+        if _is_torchvision(child, "InvertedResidual") and isinstance(child.conv, nn.Sequential):
+            _fuse_blocks(child.conv, options, notes)
+            _fuse_sequence(child.conv, options, notes)
+            if child.use_res_connect:
+                layers = _flatten_sequential(child.conv)
+                while layers and isinstance(layers[-1], nn.Identity):
+                    layers.pop()
+                if layers and isinstance(layers[-1], Conv2d):
+                    notes.add(layers[-1], "residual add fused")
+                    body = [m for m in layers[:-1] if not isinstance(m, nn.Identity)]
+                    module._modules[name] = _ResidualBlock(nn.Sequential(*body), layers[-1], None)
+            continue
+        _fuse_blocks(child, options, notes)
+    _fuse_resnet_stem(module, options, notes)
+    if isinstance(module, nn.Sequential):
+        _fuse_sequence(module, options, notes)
+
+
+def _fuse_resnet_stem(model, options, notes):
+    """torchvision's ResNet runs conv1, bn1, relu by name in its forward: fold and fuse them there."""
+    if not (_is_torchvision(model, "ResNet") and isinstance(model.conv1, nn.Conv2d) and
+            _bn_follows(model.conv1, model.bn1)):
+        return
+    conv = _as_fast(model.conv1, options)
+    _fold_batchnorm(conv, model.bn1)
+    notes.add(conv, "batchnorm folded")
+    model.conv1, model.bn1 = conv, nn.Identity()
+    if isinstance(model.relu, nn.ReLU):
+        conv.activation = "relu"
+        notes.add(conv, "relu fused")
+        model.relu = nn.Identity()
+
+
+def _flatten_sequential(seq):
+    out = []
+    for m in seq:
+        if type(m) is nn.Sequential or (isinstance(m, nn.Sequential) and _is_plain_sequential(m)):
+            out.extend(_flatten_sequential(m))
+        else:
+            out.append(m)
+    return out
+
+
+def _is_plain_sequential(m):
+    # torchvision's Conv2dNormActivation is an nn.Sequential subclass with the plain forward
+    return type(m).forward is nn.Sequential.forward
+
+
+def _replace_convs(module, options, notes, report, prefix=""):
+    for name, child in list(module._modules.items()):
+        if child is None:
+            continue
+        path = f"{prefix}{name}"
+        if isinstance(child, nn.Conv2d):
+            reason = _static_reason(child)
+            if reason is not None:
+                report.stayed.append((path, f"{_describe_conv(child)}: {reason}"))
+                continue
+            fast = _as_fast(child, options)
+            module._modules[name] = fast
+            what = notes.get(id(child), []) + (notes.get(id(fast), []) if fast is not child else [])
+            report.moved.append((path, _describe_conv(fast) + ("; " + ", ".join(what) if what else "")))
+        else:
+            _replace_convs(child, options, notes, report, path + ".")
+
+
+def _static_reason(conv):
+    """Why fastconv cannot run this conv whatever the input, or None."""
+    if conv.weight.device.type != "cpu":
+        return f"weights on {conv.weight.device}"
+    if conv.weight.dtype != torch.float32:
+        return f"dtype {conv.weight.dtype} (fastconv runs float32)"
+    return None
+
+
+def _describe_conv(c):
+    s = f"{c.in_channels}->{c.out_channels} {c.kernel_size[0]}x{c.kernel_size[1]}"
+    if c.stride != (1, 1):
+        s += f" s{c.stride[0]}" if c.stride[0] == c.stride[1] else f" s{c.stride}"
+    if c.groups != 1:
+        s += " depthwise" if c.groups == c.in_channels == c.out_channels else f" g{c.groups}"
+    return s
+
+
+def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=None, workspace_limit=None,
+             verbose=False):
+    """An inference copy of `model` (eval mode, no gradients) in which every nn.Conv2d fastconv can run
+    is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
+    a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
+    post-op, and the residual add of torchvision's BasicBlock, Bottleneck and InvertedResidual is fused
+    into the block's last conv. Patterns are found in nn.Sequential containers and those torchvision
+    blocks; anything else keeps running as written. mode: 'estimate' or 'measure' (time the
+    candidates once per layer shape, at the first forward). threads: None uses torch.get_num_threads().
+    The copy has `fastconv_report` (an OptimizeReport); verbose=True also prints it to stderr."""
+    options = {"algorithm": algorithm, "mode": mode, "threads": threads, "workspace_limit": workspace_limit}
+    _options(algorithm, None, mode, workspace_limit, 0)  # refuse bad options before copying the model
+    fast = copy.deepcopy(model).eval()
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    notes = _Notes()
+    if fuse:
+        _fuse_blocks(fast, options, notes)
+    report = OptimizeReport()
+    _replace_convs(fast, options, notes, report)
+    fast.fastconv_report = report
+    if verbose:
+        print(report, file=sys.stderr)
+    return fast

@@ -1,0 +1,242 @@
+// fastconv._fastconv: the thin pybind11 layer over the C++ API. NumPy arrays only (it never imports
+// torch); argument forms, torch tensors and PyTorch's semantics live in the Python package.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fastconv/fastconv.hpp>
+
+namespace py = pybind11;
+
+namespace {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Shape array_shape(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
+
+// The array's data when it is float32, C-contiguous and exactly `expected`; Error naming it otherwise.
+// The Python layer converts and checks first, so these are the last guard against a misread buffer.
+const float* float_data(const py::array& a, const char* name, const Shape& expected) {
+  if (!py::isinstance<py::array_t<float>>(a))
+    throw fastconv::Error(std::string(name) + ": expected dtype float32, got " + py::str(a.dtype()).cast<std::string>());
+  if (!(a.flags() & py::array::c_style))
+    throw fastconv::Error(std::string(name) + ": expected a C-contiguous array");
+  if (array_shape(a) != expected)
+    throw fastconv::Error(std::string(name) + ": expected shape " + shape_string(expected) + ", got " +
+                          shape_string(array_shape(a)));
+  return static_cast<const float*>(a.data());
+}
+
+float* writable_float_data(py::array& a, const char* name, const Shape& expected) {
+  float_data(a, name, expected);
+  if (!a.writeable()) throw fastconv::Error(std::string(name) + ": the array is read-only");
+  return static_cast<float*>(a.mutable_data());
+}
+
+Shape input_shape(const fastconv::ConvProblem& p) { return {p.batch, p.in_channels, p.in_height, p.in_width}; }
+Shape weight_shape(const fastconv::ConvProblem& p) {
+  return {p.out_channels, p.in_channels / p.groups, p.kernel_height, p.kernel_width};
+}
+Shape output_dims(const fastconv::ConvProblem& p) { return {p.batch, p.out_channels, p.out_height(), p.out_width()}; }
+
+fastconv::PlanOptions make_options(const std::string& algorithm, const std::string& mode, std::size_t workspace_limit,
+                                   int threads, const std::string& implementation, const std::string& activation,
+                                   bool residual) {
+  fastconv::PlanOptions o;
+  o.algorithm = fastconv::parse_algorithm(algorithm);
+  o.mode = fastconv::parse_plan_mode(mode);
+  o.workspace_limit = workspace_limit;
+  if (threads < 0) throw fastconv::Error("threads=" + std::to_string(threads) + ": must be >= 0 (0: all)");
+  o.threads = threads;
+  o.implementation = implementation;
+  o.post_ops = fastconv::parse_post_ops(activation);
+  o.post_ops.residual = residual;
+  return o;
+}
+
+// A plan with the problem it was made for, so execute can check shapes without asking C++ twice.
+struct PyPlan {
+  fastconv::Plan plan;
+  Shape in, weight, out;
+  bool residual;
+  std::string post_ops;  // e.g. "relu+residual"
+};
+
+// Packed weights remember which plan packed them (the C++ refuses others, this names them first).
+struct PyPacked {
+  fastconv::PackedWeights packed;
+  bool has_bias;
+};
+
+PyPlan make_plan(const fastconv::ConvProblem& problem, const fastconv::PlanOptions& options) {
+  fastconv::Plan plan = [&] {
+    py::gil_scoped_release release;  // Measure mode runs for a while
+    return fastconv::Plan::create(problem, options);
+  }();
+  return PyPlan{plan, input_shape(problem), weight_shape(problem), output_dims(problem), options.post_ops.residual,
+                fastconv::to_string(options.post_ops)};
+}
+
+py::dict candidate_dict(const fastconv::Candidate& c) {
+  py::dict d;
+  d["algorithm"] = fastconv::to_string(c.algorithm);
+  d["implementation"] = c.implementation;
+  d["applicable"] = c.applicable;
+  d["reason"] = c.reason;
+  d["time_ms"] = c.time_ms;
+  d["measured"] = c.measured;
+  d["workspace_bytes"] = c.workspace_bytes;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_fastconv, m) {
+  m.doc() = "fastconv's C++ core (NumPy only). Use the fastconv package, not this module.";
+  py::register_exception<fastconv::Error>(m, "Error", PyExc_ValueError);
+
+  py::class_<fastconv::ConvProblem>(m, "Problem")
+      .def(py::init<>())
+      .def_readwrite("batch", &fastconv::ConvProblem::batch)
+      .def_readwrite("in_channels", &fastconv::ConvProblem::in_channels)
+      .def_readwrite("in_height", &fastconv::ConvProblem::in_height)
+      .def_readwrite("in_width", &fastconv::ConvProblem::in_width)
+      .def_readwrite("out_channels", &fastconv::ConvProblem::out_channels)
+      .def_readwrite("kernel_height", &fastconv::ConvProblem::kernel_height)
+      .def_readwrite("kernel_width", &fastconv::ConvProblem::kernel_width)
+      .def_readwrite("stride_h", &fastconv::ConvProblem::stride_h)
+      .def_readwrite("stride_w", &fastconv::ConvProblem::stride_w)
+      .def_readwrite("pad_top", &fastconv::ConvProblem::pad_top)
+      .def_readwrite("pad_bottom", &fastconv::ConvProblem::pad_bottom)
+      .def_readwrite("pad_left", &fastconv::ConvProblem::pad_left)
+      .def_readwrite("pad_right", &fastconv::ConvProblem::pad_right)
+      .def_readwrite("dilation_h", &fastconv::ConvProblem::dilation_h)
+      .def_readwrite("dilation_w", &fastconv::ConvProblem::dilation_w)
+      .def_readwrite("groups", &fastconv::ConvProblem::groups)
+      .def_property(
+          "padding_mode", [](const fastconv::ConvProblem& p) { return fastconv::to_string(p.padding_mode); },
+          [](fastconv::ConvProblem& p, const std::string& mode) { p.padding_mode = fastconv::parse_pad_mode(mode); })
+      .def("validate", &fastconv::ConvProblem::validate)
+      .def_property_readonly("input_shape", [](const fastconv::ConvProblem& p) { return input_shape(p); })
+      .def_property_readonly("weight_shape", [](const fastconv::ConvProblem& p) { return weight_shape(p); })
+      .def_property_readonly("output_shape", [](const fastconv::ConvProblem& p) {
+        p.validate();
+        return output_dims(p);
+      })
+      .def_property_readonly("flops", [](const fastconv::ConvProblem& p) { return fastconv::flop_count(p); })
+      .def("__eq__", [](const fastconv::ConvProblem& a, const fastconv::ConvProblem& b) { return a == b; })
+      .def("__hash__", [](const fastconv::ConvProblem& p) { return std::hash<fastconv::ConvProblem>()(p); })
+      .def("__str__", [](const fastconv::ConvProblem& p) { return fastconv::to_string(p); })
+      .def("__repr__", [](const fastconv::ConvProblem& p) { return "Problem(" + fastconv::to_string(p) + ")"; })
+      .def_static("parse", &fastconv::parse_problem);
+
+  py::class_<PyPacked>(m, "PackedWeights")
+      .def_property_readonly("size_bytes", [](const PyPacked& w) { return w.packed.size_bytes(); })
+      .def_readonly("has_bias", &PyPacked::has_bias)
+      .def("__repr__", [](const PyPacked& w) {
+        return "PackedWeights(" + std::to_string(w.packed.size_bytes()) + " bytes)";
+      });
+
+  py::class_<PyPlan>(m, "Plan")
+      .def(py::init([](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
+                       std::size_t workspace_limit, int threads, const std::string& implementation,
+                       const std::string& activation, bool residual) {
+             return make_plan(problem, make_options(algorithm, mode, workspace_limit, threads, implementation,
+                                                    activation, residual));
+           }),
+           py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
+           py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
+           py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false)
+      .def_property_readonly("post_ops", [](const PyPlan& p) { return p.post_ops; })
+      .def_property_readonly("problem", [](const PyPlan& p) { return p.plan.problem(); })
+      .def_property_readonly("algorithm", [](const PyPlan& p) { return fastconv::to_string(p.plan.algorithm()); })
+      .def_property_readonly("implementation", [](const PyPlan& p) { return p.plan.implementation(); })
+      .def_property_readonly("threads", [](const PyPlan& p) { return p.plan.threads(); })
+      .def_property_readonly("workspace_bytes", [](const PyPlan& p) { return p.plan.workspace_bytes(); })
+      .def_readonly("input_shape", &PyPlan::in)
+      .def_readonly("weight_shape", &PyPlan::weight)
+      .def_readonly("output_shape", &PyPlan::out)
+      .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
+      .def(
+          "pack_weights",
+          [](const PyPlan& p, const py::array& weight, const py::object& bias) {
+            const float* w = float_data(weight, "weight", p.weight);
+            const float* b = nullptr;
+            if (!bias.is_none()) b = float_data(bias.cast<py::array>(), "bias", {p.out[1]});
+            py::gil_scoped_release release;
+            return PyPacked{p.plan.pack_weights(w, b), b != nullptr};
+          },
+          py::arg("weight"), py::arg("bias") = py::none())
+      // Writes into `output` (float32, C-contiguous, the plan's output shape); the GIL is released
+      // while it computes, so many Python threads may run one plan at once.
+      .def(
+          "execute",
+          [](const PyPlan& p, const py::array& input, const PyPacked& packed, py::array& output,
+             const py::object& residual) {
+            const float* x = float_data(input, "input", p.in);
+            float* y = writable_float_data(output, "out", p.out);
+            if (p.residual != !residual.is_none())
+              throw fastconv::Error(p.residual ? "residual: this plan fuses a residual add; pass residual="
+                                               : "residual: this plan was made without residual=True");
+            if (residual.is_none()) {
+              py::gil_scoped_release release;
+              p.plan.execute(x, packed.packed, y);
+            } else {
+              const float* r = float_data(residual.cast<py::array>(), "residual", p.out);
+              py::gil_scoped_release release;
+              p.plan.execute(x, packed.packed, y, r);
+            }
+          },
+          py::arg("input"), py::arg("packed"), py::arg("output"), py::arg("residual") = py::none());
+
+  m.def(
+      "find_algorithms",
+      [](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
+         std::size_t workspace_limit, int threads, const std::string& implementation, const std::string& activation,
+         bool residual) {
+        const fastconv::PlanOptions o =
+            make_options(algorithm, mode, workspace_limit, threads, implementation, activation, residual);
+        std::vector<fastconv::Candidate> candidates;
+        {
+          py::gil_scoped_release release;
+          candidates = fastconv::find_algorithms(problem, o);
+        }
+        py::list out;
+        for (const auto& c : candidates) out.append(candidate_dict(c));
+        return out;
+      },
+      py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
+      py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
+      py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false);
+
+  m.def("apply_padding", [](fastconv::ConvProblem p, const std::string& mode) {
+    if (mode != "same" && mode != "valid")
+      throw fastconv::Error("padding='" + mode + "': expected 'same' or 'valid'");
+    fastconv::apply_padding(p, mode == "same" ? fastconv::PaddingMode::Same : fastconv::PaddingMode::Valid);
+    return p;
+  });
+  m.def("save_wisdom", [](const std::string& path) {
+    py::gil_scoped_release release;
+    fastconv::save_wisdom(path);
+  });
+  m.def("load_wisdom", [](const std::string& path) {
+    py::gil_scoped_release release;
+    fastconv::load_wisdom(path);
+  });
+  m.def("forget_wisdom", &fastconv::forget_wisdom);
+  m.def("wisdom_size", &fastconv::wisdom_size);
+  m.def("clear_plan_cache", &fastconv::clear_plan_cache);
+  m.def("instruction_set", &fastconv::instruction_set);
+  m.def("default_workspace_limit", [] { return fastconv::PlanOptions::kDefaultWorkspaceLimit; });
+  m.attr("__version__") = fastconv::kVersion;
+}

@@ -1,0 +1,32 @@
+# Shared helpers for the Python tests: the double-precision torch oracle and the normwise error of
+# design.md section 8.
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fastconv
+
+
+def reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch's conv2d in float64 and the magnitude of the sum (conv(|x|, |w|) + |b|)."""
+    x, w = torch.as_tensor(np.asarray(x), dtype=torch.float64), torch.as_tensor(np.asarray(w), dtype=torch.float64)
+    b = None if b is None else torch.as_tensor(np.asarray(b), dtype=torch.float64)
+    y = F.conv2d(x, w, b, stride, padding, dilation, groups)
+    mag = F.conv2d(x.abs(), w.abs(), None if b is None else b.abs(), stride, padding, dilation, groups)
+    return y.numpy(), float(mag.max())
+
+
+def normwise_error(y, ref, magnitude):
+    y = np.asarray(y, dtype=np.float64)
+    assert y.shape == ref.shape, (y.shape, ref.shape)
+    return float(np.abs(y - ref).max() / max(magnitude, 1e-30))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def to_numpy(y):
+    return y.detach().numpy() if isinstance(y, torch.Tensor) else y

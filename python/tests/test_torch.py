@@ -1,0 +1,209 @@
+"""fastconv.torch: Conv2d against nn.Conv2d (forward, unbatched, channels_last, autograd), the repack
+when weights change, the fallback, optimize() on small CNNs with BatchNorm and residual blocks, and the
+model bench on a tiny model."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+import fastconv
+import fastconv.torch as fct
+from fastconv import bench_models
+
+
+def normwise(y, ref):
+    y, ref = y.detach().double(), ref.detach().double()
+    return float((y - ref).abs().max() / ref.abs().max())
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(7)
+
+
+CONFIGS = [
+    dict(in_channels=8, out_channels=16, kernel_size=3, padding=1),
+    dict(in_channels=8, out_channels=16, kernel_size=3, stride=2, padding=1, bias=False),
+    dict(in_channels=8, out_channels=8, kernel_size=3, padding="same", dilation=2, groups=8),
+    dict(in_channels=6, out_channels=4, kernel_size=(1, 5), padding="valid", groups=2),
+    dict(in_channels=8, out_channels=12, kernel_size=1),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[str(i) for i in range(len(CONFIGS))])
+def test_conv2d_layer_matches_nn_conv2d(cfg):
+    ref = nn.Conv2d(**cfg)
+    fast = fct.Conv2d.from_conv(ref)
+    assert isinstance(fast, nn.Conv2d) and fast.weight is ref.weight
+    x = torch.randn(2, cfg["in_channels"], 13, 11)
+    with torch.no_grad():
+        y, y_ref = fast(x), ref(x)
+        assert y.shape == y_ref.shape and normwise(y, y_ref) < 1e-5
+        # unbatched and channels_last inputs
+        assert normwise(fast(x[1]), ref(x[1])) < 1e-5 and fast(x[1]).dim() == 3
+        assert normwise(fast(x.contiguous(memory_format=torch.channels_last)), y_ref) < 1e-5
+    assert len(fast._fc_states) == 2  # one plan per input shape: (2, C, 13, 11) and (C, 13, 11)
+    assert all(isinstance(s, fct._ShapeState) for s in fast._fc_states.values())  # none fell back
+
+
+def test_constructor_like_nn_conv2d():
+    layer = fct.Conv2d(3, 8, 3, padding=1, activation="relu")
+    assert layer.weight.shape == (8, 3, 3, 3) and layer.bias.shape == (8,)
+    x = torch.randn(1, 3, 9, 9)
+    with torch.no_grad():
+        y = layer(x)
+        ref = torch.relu(nn.functional.conv2d(x, layer.weight, layer.bias, padding=1))
+    assert normwise(y, ref) < 1e-5 and (y >= 0).all() and (y == 0).any()
+    with pytest.raises(fastconv.Error, match="activation"):
+        fct.Conv2d(3, 8, 3, activation="swishy")
+
+
+def test_weight_change_repacks():
+    layer = fct.Conv2d(4, 4, 3, padding=1)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        y1 = layer(x)
+        state = layer._fc_states[x.shape]
+        packed = state.packed
+        layer(x)
+        assert state.packed is packed  # unchanged weights: no repack
+        layer.weight.mul_(2)  # in place: bumps the version counter
+        y2 = layer(x)
+        assert state.packed is not packed
+        ref = nn.functional.conv2d(x, layer.weight, layer.bias, padding=1)
+        assert normwise(y2, ref) < 1e-5 and normwise(y2, y1) > 0.1
+        packed = state.packed
+        layer.bias.add_(1.0)  # the bias too
+        y3 = layer(x)
+        assert state.packed is not packed
+        assert normwise(y3, nn.functional.conv2d(x, layer.weight, layer.bias, padding=1)) < 1e-5
+        layer.weight = nn.Parameter(torch.randn(4, 4, 3, 3))  # a new parameter
+        y4 = layer(x)
+        assert normwise(y4, nn.functional.conv2d(x, layer.weight, layer.bias, padding=1)) < 1e-5
+
+
+def test_fallback_runs_torch_and_says_so_once():
+    layer = fct.Conv2d(3, 5, 3).double()
+    x = torch.randn(1, 3, 7, 7, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with torch.no_grad():
+            y = layer(x)
+            layer(x)
+    said = [w for w in caught if "runs on torch" in str(w.message)]
+    assert len(said) == 1 and "float64" in str(said[0].message)
+    assert y.dtype == torch.float64
+    assert normwise(y, nn.functional.conv2d(x, layer.weight, layer.bias)) < 1e-12
+
+
+def test_autograd_through_fastconv_forward():
+    ref = nn.Conv2d(4, 6, 3, padding=1)
+    fast = fct.Conv2d.from_conv(copy_module(ref))
+    x1 = torch.randn(2, 4, 9, 9, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    fast(x1).square().sum().backward()
+    ref(x2).square().sum().backward()
+    assert normwise(x1.grad, x2.grad) < 1e-5
+    assert normwise(fast.weight.grad, ref.weight.grad) < 1e-5
+    assert normwise(fast.bias.grad, ref.bias.grad) < 1e-5
+    assert isinstance(fast._fc_states[x1.shape], fct._ShapeState)  # the forward did run on fastconv
+
+
+def copy_module(m):
+    import copy
+    return copy.deepcopy(m)
+
+
+def randomize_batchnorm(model):
+    """Non-trivial BatchNorm statistics and affine parameters, so that folding is really tested."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+SMALL_MODELS = {
+    "resnet_basic": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1],
+                                                             num_classes=10),
+    "resnet_bottleneck": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 2, 1, 1],
+                                                                  num_classes=10, width_per_group=16),
+    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
+    "tiny": lambda: bench_models.TinyResNet(),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL_MODELS))
+def test_optimize_matches_eager(name):
+    model = randomize_batchnorm(SMALL_MODELS[name]())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = fct.optimize(model)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        y_ref, y = model(x), fast(x)
+    assert normwise(y, y_ref) < 1e-4, normwise(y, y_ref)
+    # the original model is untouched
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # what moved: every conv, every BatchNorm after a conv folded, activations fused
+    report = fast.fastconv_report
+    n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert len(report.moved) == n_convs and not report.stayed
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    fast_convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    assert all(isinstance(m, fct.Conv2d) for m in fast_convs)
+    assert all(isinstance(s, fct._ShapeState) for m in fast_convs for s in m._fc_states.values())
+    assert sum(m.activation is not None for m in fast_convs) > 0
+    residual_blocks = sum(isinstance(m, fct._ResidualBlock) for m in fast.modules())
+    if name != "tiny":  # torchvision's blocks: the residual add is fused into the last conv
+        assert residual_blocks > 0 and "residual add fused" in str(report)
+    assert not any(p.requires_grad for p in fast.parameters())
+
+
+def test_optimize_options_and_report():
+    model = randomize_batchnorm(bench_models.TinyResNet())
+    fast = fct.optimize(model, fuse=False, algorithm="direct", threads=1)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert normwise(fast(x), model(x)) < 1e-4
+    assert any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())  # fuse=False keeps BatchNorm
+    for m in fast.modules():
+        if isinstance(m, fct.Conv2d):
+            st = next(iter(m._fc_states.values()))
+            assert st.plan.algorithm == "direct" and st.plan.threads == 1
+    text = str(fast.fastconv_report)
+    assert "conv layers on fastconv" in text and "3->16 3x3" in text
+    with pytest.raises(fastconv.Error):
+        fct.optimize(model, mode="fast")
+
+
+def test_optimize_keeps_what_fastconv_cannot_run():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3).double())
+    fast = fct.optimize(model)
+    assert len(fast.fastconv_report.moved) == 1
+    assert len(fast.fastconv_report.stayed) == 1 and "float64" in fast.fastconv_report.stayed[0][1]
+
+
+def test_bench_models_on_a_tiny_model(tmp_path, capsys):
+    js, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    rc = bench_models.main(["--models", "tiny", "--batch", "1,2", "--size", "32", "--reps", "3", "--threads", "1",
+                            "--json", str(js), "--plot", str(png), "--no-progress", "--profile"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "speedup" in out and "per-layer profile" in out
+    data = json.loads(js.read_text())
+    assert [r["batch"] for r in data["results"]] == [1, 2]
+    for r in data["results"]:
+        assert set(r["ms"]) == set(bench_models.PATHS) and all(v > 0 for v in r["ms"].values())
+        assert r["fastconv_layers"] == 5 and r["torch_conv_layers"] == 0
+        assert r["diff_vs_eager"]["fastconv"] < 1e-4 and r["diff_vs_eager"]["torchscript"] < 1e-4
+        assert r["speedup"] > 0 and r["best_torch"] in ("eager", "channels_last", "torchscript")
+    assert len(data["profiles"]) == 2 and len(data["profiles"][0]["layers"]) == 5
+    assert png.stat().st_size > 1000
