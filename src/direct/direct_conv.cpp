@@ -138,7 +138,11 @@ class DirectGeneral final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
-  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
+  std::size_t packed_weights_floats() const override {
+    // K rounded up to the tile can overflow where K*C*R*S did not: checked (group_floats() is at most this).
+    const int64_t per_group = checked_mul(round_up(g_.Kg, b_.mk), T_, "direct packed weights");
+    return std::size_t(checked_add(checked_mul(g_.groups, per_group, "direct packed weights"), g_.K, "direct packed weights"));
+  }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp) {
       float* dst = packed + grp * group_floats();
@@ -431,7 +435,9 @@ class DirectDepthwise final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
-  std::size_t packed_weights_floats() const override { return std::size_t(g_.K * g_.R * g_.S + g_.K); }
+  std::size_t packed_weights_floats() const override {
+    return std::size_t(checked_add(checked_mul(g_.K, g_.R * g_.S, "depthwise packed weights"), g_.K, "depthwise packed weights"));
+  }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     const int64_t RS = g_.R * g_.S;
     for (int64_t k = 0; k < g_.K; ++k)
@@ -575,6 +581,15 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   if (depthwise_blocking(g, kern, ctx.threads, buf.cap, dw)) {
     settle_buffer(buf, dw.layout.floats_per_c());
     out.add(std::make_unique<DirectDepthwise>(g, kern, ctx.threads, std::move(dw), buf));
+    return;
+  }
+  // The general kernel keeps a table of one int32 offset per tap (c, r, s) of a group, and its
+  // blocking walks every tap: past 2^22 taps (16 MiB of table, 20x the largest real layer) it
+  // declines rather than allocate the table and spend seconds planning.
+  constexpr int64_t kMaxTaps = int64_t(1) << 22;
+  if (g.Cg * g.R * g.S > kMaxTaps) {
+    out.decline("direct", "in_channels/groups*kernel = " + std::to_string(g.Cg * g.R * g.S) + " taps (at most " +
+                              std::to_string(kMaxTaps) + ")");
     return;
   }
   GeneralBlocking b = general_blocking(g, kern, ctx.threads, buf.cap);
