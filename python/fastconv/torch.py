@@ -323,7 +323,8 @@ def _fuse_sequence(seq, options, notes):
         if isinstance(m, nn.Conv2d):
             j = i + 1
             conv = m
-            if j < len(children) and _bn_follows(conv, children[j][1]):
+            has_activation = isinstance(conv, Conv2d) and conv.activation is not None  # BN would follow it
+            if j < len(children) and not has_activation and _bn_follows(conv, children[j][1]):
                 conv = _as_fast(conv, options)
                 _fold_batchnorm(conv, children[j][1])
                 notes.add(conv, "batchnorm folded")

@@ -231,3 +231,13 @@ def test_optimize_runs_torch_ops_with_torch_threads_and_restores():
     with torch.no_grad():
         untouched(torch.randn(1, 3, 8, 8))
     assert untouched.seen == [2]
+
+
+def test_optimize_never_folds_a_batchnorm_that_follows_an_activation():
+    model = nn.Sequential(fct.Conv2d(3, 4, 3, activation="relu"), nn.BatchNorm2d(4))
+    randomize_batchnorm(model)
+    fast = fct.optimize(model)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    x = torch.randn(1, 3, 9, 9)
+    with torch.no_grad():
+        assert normwise(fast(x), model(x)) < 1e-5
