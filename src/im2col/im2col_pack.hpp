@@ -36,6 +36,10 @@ void pack_b_im2col_avx2(const Geometry&, const float*, int64_t, int64_t, const P
 void pack_b_im2col_avx512(const Geometry&, const float*, int64_t, int64_t, const PixelRun*, int64_t, int64_t, int,
                           int64_t, float*, float*);
 
+// Whether pack_b_im2col copies each lowered row as one contiguous run of the input plane (stride 1
+// and an output as wide as the input; pack_block tests the same) rather than gathering it run by run.
+inline bool flat_packing(const Geometry& g) { return g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W; }
+
 // The panel stride for pack_b_im2col: kc*nr plus one cache line. It writes a row of every panel in
 // turn; panels a multiple of 4 KiB apart would all fall in one L1 set and evict each other.
 inline int64_t im2col_panel_stride(int64_t kc, int nr) { return kc * nr + 16; }

@@ -15,6 +15,9 @@ namespace {
 // transforms measure alone (the data cannot separate it from the products). These are effective
 // rates of the counts each implementation reports, not peaks. AVX-512 cannot run on the development
 // machine: its row is the AVX2 row scaled by the usual gain of twice the lanes at a lower clock.
+// Checked since against calibration runs on two AVX-512 machines (a Xeon, Sapphire/Emerald Rapids
+// class, and a Zen 5; docs/results/xeon-avx512/): a least-squares refit of this row on either picks
+// worse than the row as it is, so it stays (the gap was im2col's strided gather, now counted).
 struct Rates {
   double gemm, pack, direct, depthwise, scalar, transform, fft, complex, dram;
 };
