@@ -242,6 +242,178 @@ std::string ConvTester::check(Algorithm a) const {
   return impl;
 }
 
+namespace {
+
+// The forward implementations inside "bwd_data_x(a+b+c)".
+std::vector<std::string> inner_names(const std::string& impl) {
+  std::vector<std::string> out;
+  const auto open = impl.find('('), close = impl.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return {impl};
+  std::string inner = impl.substr(open + 1, close - open - 1);
+  std::size_t start = 0;
+  while (true) {
+    const auto plus = inner.find('+', start);
+    out.push_back(inner.substr(start, plus - start));
+    if (plus == std::string::npos) break;
+    start = plus + 1;
+  }
+  return out;
+}
+
+// Output between canaries, NaN where never written.
+struct Guarded {
+  static constexpr std::size_t kGuard = 67;
+  explicit Guarded(std::size_t n) : n(n), v(n + 2 * kGuard, std::nanf("")) {
+    for (std::size_t i = 0; i < kGuard; ++i) v[i] = v[kGuard + n + i] = 1234.5f;
+  }
+  float* data() { return v.data() + kGuard; }
+  std::vector<float> checked() const {
+    for (std::size_t i = 0; i < kGuard; ++i) {
+      REQUIRE(v[i] == 1234.5f);
+      REQUIRE(v[kGuard + n + i] == 1234.5f);
+    }
+    return std::vector<float>(v.begin() + kGuard, v.begin() + kGuard + std::ptrdiff_t(n));
+  }
+  std::size_t n;
+  std::vector<float> v;
+};
+
+std::size_t dy_elements(const ConvProblem& p) { return p.output_elements(); }
+
+}  // namespace
+
+double backward_tolerance(const std::string& impl) {
+  double tol = 0;
+  for (const auto& n : inner_names(impl)) tol = std::max(tol, tolerance_for(n));
+  return tol;
+}
+
+bool backward_exact_on_small_integers(const std::string& impl) {
+  for (const auto& n : inner_names(impl))
+    if (!exact_on_small_integers(n)) return false;
+  return true;
+}
+
+PlanOptions ConvTester::options(Algorithm a, Direction d) const {
+  PlanOptions o = options(a);
+  o.direction = d;
+  return o;
+}
+
+std::vector<float> ConvTester::run_backward_data(const Plan& plan, const std::vector<float>& dy,
+                                                 const std::vector<float>& w, const std::vector<float>& b) const {
+  Guarded dx(p_.input_elements());
+  const PackedWeights packed = plan.pack_weights(w.data(), bias_ ? b.data() : nullptr);
+  plan.execute_backward_data(dy.data(), packed, dx.data());
+  return dx.checked();
+}
+
+std::vector<float> ConvTester::run_backward_weights(const Plan& plan, const std::vector<float>& x,
+                                                    const std::vector<float>& dy) const {
+  Guarded dw(p_.weight_elements());
+  Guarded db(std::size_t(p_.out_channels));
+  plan.execute_backward_weights(x.data(), dy.data(), dw.data(), bias_ ? db.data() : nullptr);
+  std::vector<float> out = dw.checked();
+  if (bias_) {
+    const auto b = db.checked();
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
+}
+
+std::string ConvTester::check_backward_data(Algorithm a) const {
+  const Plan plan = Plan::create(p_, options(a, Direction::BackwardData));
+  const std::string impl = plan.implementation();
+  INFO("backward-data " << impl << " on " << to_string(p_) << (bias_ ? " with bias" : " without bias")
+                        << ", threads " << plan.threads());
+  REQUIRE(plan.direction() == Direction::BackwardData);
+  REQUIRE(plan.algorithm() == a);
+  REQUIRE(plan.workspace_bytes() <= workspace_limit_);
+  for (Data kind : {Data::Random, Data::SmallInt}) {
+    const auto dy = make_data(dy_elements(p_), kind, seed_);
+    const auto w = make_data(p_.weight_elements(), kind, seed_ + 1);
+    const auto b = make_data(std::size_t(p_.in_channels), kind, seed_ + 2);
+    std::vector<double> ref(p_.input_elements()), ref_abs(p_.input_elements());
+    detail::reference_backward_data(p_, dy.data(), w.data(), bias_ ? b.data() : nullptr, ref.data(), ref_abs.data());
+    const auto dx = run_backward_data(plan, dy, w, b);
+    const Diff d = diff_report(p_, dx, ref, ref_abs);
+    INFO((kind == Data::Random ? "random data: " : "small-integer data: ") << d.text);
+    REQUIRE(d.finite);
+    if (kind == Data::SmallInt && backward_exact_on_small_integers(impl))
+      REQUIRE(d.bitwise_equal);
+    else
+      REQUIRE(d.max_error <= backward_tolerance(impl));
+    if (kind == Data::Random)
+      for (int t : compare_threads_) {
+        ConvTester other = *this;
+        other.threads_ = t;
+        PlanOptions o = other.options(a, Direction::BackwardData);
+        o.implementation = impl;
+        // FFT picks its tile per thread count (forward too): another tile is another implementation.
+        if (impl.find("fft") != std::string::npos && !plan_error(p_, o).empty()) continue;
+        const Plan p2 = Plan::create(p_, o);
+        REQUIRE(p2.implementation() == impl);
+        INFO("threads " << t);
+        REQUIRE(other.run_backward_data(p2, dy, w, b) == dx);
+      }
+  }
+  return impl;
+}
+
+std::string ConvTester::check_backward_weights(Algorithm a) const {
+  const Plan plan = Plan::create(p_, options(a, Direction::BackwardWeights));
+  const std::string impl = plan.implementation();
+  INFO("backward-weights " << impl << " on " << to_string(p_) << (bias_ ? " with bias" : " without bias")
+                           << ", threads " << plan.threads());
+  REQUIRE(plan.direction() == Direction::BackwardWeights);
+  REQUIRE(plan.algorithm() == a);
+  REQUIRE(plan.workspace_bytes() <= workspace_limit_);
+  const double length = double(p_.batch * p_.out_height() * p_.out_width());
+  const double tol = 1e-5 * std::max(1.0, length / 4096.0);
+  for (Data kind : {Data::Random, Data::SmallInt}) {
+    const auto x = make_data(p_.input_elements(), kind, seed_);
+    const auto dy = make_data(dy_elements(p_), kind, seed_ + 1);
+    const std::size_t nw = p_.weight_elements(), nk = std::size_t(p_.out_channels);
+    std::vector<double> ref(nw + nk), ref_abs(nw + nk);
+    detail::reference_backward_weights(p_, x.data(), dy.data(), ref.data(), ref.data() + nw, ref_abs.data(),
+                                       ref_abs.data() + nw);
+    if (!bias_) ref.resize(nw), ref_abs.resize(nw);
+    const auto dw = run_backward_weights(plan, x, dy);
+    const Diff d = diff_report(p_, dw, ref, ref_abs);
+    INFO((kind == Data::Random ? "random data: " : "small-integer data: ") << d.text << " (tolerance " << tol << ")");
+    REQUIRE(d.finite);
+    // Small integers: every partial sum is an integer below 2^24 here, so the float sums are exact.
+    if (kind == Data::SmallInt && 64.0 * length < double(1 << 24))
+      REQUIRE(d.bitwise_equal);
+    else
+      REQUIRE(d.max_error <= tol);
+    if (kind == Data::Random)
+      for (int t : compare_threads_) {
+        ConvTester other = *this;
+        other.threads_ = t;
+        PlanOptions o = other.options(a, Direction::BackwardWeights);
+        o.implementation = impl;
+        const Plan p2 = Plan::create(p_, o);
+        REQUIRE(p2.implementation() == impl);
+        INFO("threads " << t);
+        REQUIRE(other.run_backward_weights(p2, x, dy) == dw);
+      }
+  }
+  return impl;
+}
+
+std::string ConvTester::check_backward_data_if_applicable(Algorithm a) const {
+  if (applies(a, p_, options(a, Direction::BackwardData))) return check_backward_data(a);
+  REQUIRE_THROWS_AS(Plan::create(p_, options(a, Direction::BackwardData)), Error);
+  return "";
+}
+
+std::string ConvTester::check_backward_weights_if_applicable(Algorithm a) const {
+  if (applies(a, p_, options(a, Direction::BackwardWeights))) return check_backward_weights(a);
+  REQUIRE_THROWS_AS(Plan::create(p_, options(a, Direction::BackwardWeights)), Error);
+  return "";
+}
+
 bool applies(Algorithm a, const ConvProblem& p, const PlanOptions& options) {
   PlanOptions o = options;
   o.algorithm = a;

@@ -31,6 +31,10 @@ Diff diff_report(const ConvProblem& p, const std::vector<float>& y, const std::v
 
 // The normwise tolerance of an implementation (design section 8).
 double tolerance_for(const std::string& implementation);
+// For a backward-data implementation ("bwd_data_im2col(im2col_gemm_..+direct_..)"): the largest
+// tolerance of the forward implementations it runs; exact when all of them are.
+double backward_tolerance(const std::string& implementation);
+bool backward_exact_on_small_integers(const std::string& implementation);
 // Whether an implementation must match the reference exactly on small-integer data.
 bool exact_on_small_integers(const std::string& implementation);
 
@@ -69,6 +73,24 @@ class ConvTester {
   // As check when the algorithm applies; returns "" when it declines (and verifies that it says
   // why, through find_algorithms, and that Plan::create throws Error).
   std::string check_if_applicable(Algorithm a) const;
+
+  // The backward directions (design section 11), against the reference's gradients by definition,
+  // on random and small-integer data; compare_threads applies. Backward-data: dy -> dx with the
+  // transposed convolution's bias [C] when bias(true); backward-weights: x, dy -> dw and db.
+  // Tolerances: backward-data as the forward's per algorithm (backward_tolerance); backward-weights
+  // sums N*P*Q products per element (the forward sums C/g*R*S): the forward's tolerance scaled by
+  // max(1, N*P*Q / 4096).
+  std::string check_backward_data(Algorithm a) const;
+  std::string check_backward_weights(Algorithm a) const;
+  // As check_backward_*, "" when the algorithm declines (verifying that it says why).
+  std::string check_backward_data_if_applicable(Algorithm a) const;
+  std::string check_backward_weights_if_applicable(Algorithm a) const;
+  std::vector<float> run_backward_data(const Plan& plan, const std::vector<float>& dy, const std::vector<float>& w,
+                                       const std::vector<float>& b) const;
+  // dw followed by db (K floats) when bias(true).
+  std::vector<float> run_backward_weights(const Plan& plan, const std::vector<float>& x,
+                                          const std::vector<float>& dy) const;
+  PlanOptions options(Algorithm a, Direction d) const;
 
   // Runs a plan on the given data into a fresh output (guarded by canaries and NaN sentinels).
   // With a residual (post_ops.residual): r, passed as is or (aliased) as the output's initial value.

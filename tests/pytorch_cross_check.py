@@ -3,7 +3,10 @@
 
 Usage: pytorch_cross_check.py /path/to/fastconv [cases]
 Every algorithm that applies is forced in turn; the normwise error must stay within design
-section 8 (1e-5; FFT 2e-5; Winograd's larger tiles 1e-4)."""
+section 8 (1e-5; FFT 2e-5; Winograd's larger tiles 1e-4). The backward directions
+(`--direction backward-data|backward-weights`) are compared with torch.autograd's gradients of the
+same layer, in float64: backward-data within the same tolerances, backward-weights within them
+scaled by max(1, N*P*Q/4096) (its sums run over N*P*Q products)."""
 import os
 import random
 import subprocess
@@ -37,7 +40,7 @@ def random_case(rng):
 
 
 def main():
-    exe = sys.argv[1]
+    exe = os.path.abspath(sys.argv[1])
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     rng = random.Random(20261122)
     failures = 0
@@ -86,8 +89,108 @@ def main():
                 if err > TOLERANCE[algo]:
                     print(f"case {i} {c} {algo}: normwise error {err:.3e} > {TOLERANCE[algo]}")
                     failures += 1
+            f, r = backward_checks(exe, tmp, i, c, x, w, b)
+            failures += f
+            runs += r
+        failures += shape_errors(exe, tmp)
     print(f"{runs} runs of fastconv against PyTorch {torch.__version__}, {failures} failures")
     return 1 if failures or runs == 0 else 0
+
+
+def conv_args(c):
+    return ["--stride", f"{c['sh']},{c['sw']}", "--padding", f"{c['pt']},{c['pb']},{c['pl']},{c['pr']}",
+            "--dilation", f"{c['dh']},{c['dw']}", "--groups", str(c["g"])]
+
+
+def backward_checks(exe, tmp, i, c, x, w, b):
+    """Both gradients of the layer against torch.autograd in float64; returns (failures, runs)."""
+    def layer(xv, wv, bv):
+        xp = torch.nn.functional.pad(xv, (c["pl"], c["pr"], c["pt"], c["pb"]))
+        return torch.nn.functional.conv2d(xp, wv, bv, stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]),
+                                          groups=c["g"])
+    xt = torch.from_numpy(x).double().requires_grad_()
+    wt = torch.from_numpy(w).double().requires_grad_()
+    bt = torch.from_numpy(b).double().requires_grad_()
+    y = layer(xt, wt, bt)
+    dy = np.random.default_rng(i + 3000).uniform(-1, 1, tuple(y.shape)).astype(np.float32)
+    dyt = torch.from_numpy(dy).double()
+    dx_ref, dw_ref, db_ref = torch.autograd.grad(y, [xt, wt, bt], dyt)
+    # Magnitudes that normalise the errors: the same sums over |terms|.
+    xa = torch.from_numpy(np.abs(x)).double().requires_grad_()
+    wa = torch.from_numpy(np.abs(w)).double().requires_grad_()
+    dx_mag, dw_mag = torch.autograd.grad(layer(xa, wa, None), [xa, wa], dyt.abs())
+    np.save(os.path.join(tmp, "dy.npy"), dy)
+    n, k, p, q = y.shape
+    failures = runs = 0
+    for algo in ["auto", "direct", "im2col", "winograd", "fft"]:
+        for direction in ["backward-data", "backward-weights"]:
+            out = os.path.join(tmp, "out.npy")
+            db_path = os.path.join(tmp, "db.npy")
+            for f in (out, db_path):
+                if os.path.exists(f):
+                    os.remove(f)
+            args = [exe, "run", "--direction", direction, "--grad-output", os.path.join(tmp, "dy.npy"),
+                    "--output", out, "--algo", algo] + conv_args(c)
+            if direction == "backward-data":
+                args += ["--weight", os.path.join(tmp, "w.npy"), "--input-shape", ",".join(map(str, x.shape))]
+                want, mag, tol = [dx_ref], [dx_mag], TOLERANCE[algo]
+            else:
+                args += ["--input", os.path.join(tmp, "x.npy"), "--weight-shape", ",".join(map(str, w.shape)),
+                         "--bias-grad", db_path]
+                want, mag = [dw_ref, db_ref], [dw_mag, dyt.abs().sum(dim=(0, 2, 3))]
+                tol = TOLERANCE[algo] * max(1.0, n * p * q / 4096)
+            proc = subprocess.run(args, capture_output=True, text=True)
+            if proc.returncode != 0:
+                if algo != "auto" and "does not apply" in proc.stderr:
+                    continue
+                print(f"case {i} {c} {direction} {algo}: exit {proc.returncode}: {proc.stderr.strip()}")
+                failures += 1
+                continue
+            got = [np.load(out)] + ([np.load(db_path)] if direction == "backward-weights" else [])
+            for g, r, m in zip(got, want, mag):
+                runs += 1
+                if g.shape != tuple(r.shape):
+                    print(f"case {i} {c} {direction} {algo}: shape {g.shape} != {tuple(r.shape)}")
+                    failures += 1
+                    continue
+                err = float((torch.from_numpy(g).double() - r).abs().max()) / max(float(m.max()), 1e-30)
+                if err > tol:
+                    print(f"case {i} {c} {direction} {algo}: normwise error {err:.3e} > {tol:.1e}")
+                    failures += 1
+    return failures, runs
+
+
+def shape_errors(exe, tmp):
+    """A dy that is not the forward output of the shapes given: an error, and no output file."""
+    failures = 0
+    np.save(os.path.join(tmp, "w3.npy"), np.ones((4, 3, 3, 3), np.float32))
+    np.save(os.path.join(tmp, "x3.npy"), np.ones((1, 3, 9, 9), np.float32))
+    np.save(os.path.join(tmp, "dy3.npy"), np.ones((1, 4, 5, 5), np.float32))  # stride 2, pad 1 of 9x9 or 10x10
+    out = os.path.join(tmp, "never.npy")
+    cases = [
+        (["--direction", "backward-data", "--weight", "w3.npy", "--input-shape", "1,3,12,12"], "grad-output"),
+        (["--direction", "backward-data", "--weight", "w3.npy", "--input-shape", "1,4,9,9"], "groups"),
+        (["--direction", "backward-weights", "--input", "x3.npy", "--weight-shape", "4,3,5,5"], "grad-output"),
+        (["--direction", "backward-weights", "--input", "x3.npy", "--weight-shape", "4,3,3,3", "--weight", "w3.npy"],
+         "does not apply"),
+    ]
+    for extra, word in cases:
+        args = [exe, "run", "--grad-output", "dy3.npy", "--output", out, "--stride", "2", "--padding", "1"] + extra
+        proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp)
+        if proc.returncode == 0 or word not in proc.stderr or os.path.exists(out):
+            print(f"{' '.join(extra)}: expected an error naming '{word}' and no output; got exit {proc.returncode}: "
+                  f"{proc.stderr.strip()}")
+            failures += 1
+    # Both 9x9 and 10x10 inputs give this dy (the transposed convolution's output_padding 0 or 1).
+    for size in (9, 10):
+        args = [exe, "run", "--direction", "backward-data", "--grad-output", "dy3.npy", "--weight", "w3.npy",
+                "--input-shape", f"1,3,{size},{size}", "--output", out, "--stride", "2", "--padding", "1"]
+        proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp)
+        if proc.returncode != 0 or np.load(out).shape != (1, 3, size, size):
+            print(f"backward-data to {size}x{size}: exit {proc.returncode}: {proc.stderr.strip()}")
+            failures += 1
+        os.remove(out) if os.path.exists(out) else None
+    return failures
 
 
 if __name__ == "__main__":

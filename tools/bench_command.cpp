@@ -28,6 +28,7 @@ const char* kHelp =
     "usage: fastconv bench [--suite FILE.csv] [--threads N] [--json FILE] [--plot FILE.svg]\n"
     "                      [--baseline onednn] [--mode estimate|measure] [--runs N]\n"
     "                      [--budget SECONDS] [--filter TEXT]\n"
+    "                      [--direction forward|backward-data|backward-weights]\n"
     "\n"
     "Times every implementation that applies and the planner's pick ('auto', planned with --mode)\n"
     "on each shape of the suite (default: the built-in suite, shapes/suite.csv), interleaved in\n"
@@ -37,6 +38,8 @@ const char* kHelp =
     "the fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
     "reorders included, weights prepared ahead, same threads; both libraries' threads are then\n"
     "pinned one per core, so that their two thread pools do not meet on one core).\n"
+    "--direction times that direction of each shape (design section 11), against oneDNN's\n"
+    "convolution_backward_data / convolution_backward_weights with the same reorders.\n"
     "--filter keeps the shapes whose name\n"
     "contains TEXT. Progress goes to stderr, the table to stdout.\n";
 
@@ -60,7 +63,7 @@ struct Runner {
 }  // namespace
 
 int bench_command(const std::vector<std::string>& argv) {
-  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter"}, {"help"});
+  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter", "direction"}, {"help"});
   if (args.flag("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -80,6 +83,7 @@ int bench_command(const std::vector<std::string>& argv) {
     with_onednn = true;
   }
   const std::string filter = args.value("filter").value_or("");
+  const Direction direction = args.value("direction") ? parse_direction(*args.value("direction")) : Direction::Forward;
   // Between samples, a pause lets the previous runner's idle workers go to sleep: oneTBB's within
   // about a millisecond, OpenMP's (GOMP_SPINCOUNT) only after several on this machine.
   const int pause_ms = with_onednn ? 12 : 3;
@@ -88,6 +92,7 @@ int bench_command(const std::vector<std::string>& argv) {
   report.threads = threads;
   report.isa = instruction_set();
   report.mode = to_string(mode);
+  report.direction = to_string(direction);
   std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
   report.peak_gflops = detail::measure_fma_peak_gflops(detail::best_isa(), threads);
   std::fprintf(stderr, "fastconv bench: peak %.1f GFLOP/s (%s)\n", report.peak_gflops, report.isa.c_str());
@@ -106,47 +111,62 @@ int bench_command(const std::vector<std::string>& argv) {
     result.gflop = flop_count(p) / 1e9;
 
     std::vector<float> x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)),
-        y(p.output_elements());
+        y(p.output_elements()), dw(p.weight_elements()), db(std::size_t(p.out_channels));
     fill_random(x, 1), fill_random(w, 2), fill_random(b, 3);
+    if (direction != Direction::Forward) fill_random(y, 4);  // dy
+    // One run of a plan in the bench's direction (backward-data writes dx over x).
+    auto runner_for = [&](std::shared_ptr<Plan> plan) -> std::function<void()> {
+      if (direction == Direction::BackwardWeights)
+        return [plan, &x, &y, &dw, &db] { plan->execute_backward_weights(x.data(), y.data(), dw.data(), db.data()); };
+      auto packed = std::make_shared<PackedWeights>(
+          plan->pack_weights(w.data(), direction == Direction::Forward ? b.data() : nullptr));
+      if (direction == Direction::BackwardData)
+        return [plan, packed, &x, &y] { plan->execute_backward_data(y.data(), *packed, x.data()); };
+      return [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+    };
 
     std::vector<Runner> runners;
     PlanOptions base;
     base.threads = threads;
+    base.direction = direction;
     for (const Candidate& c : find_algorithms(p, base)) {
       if (!c.applicable) continue;
       PlanOptions o = base;
       o.algorithm = c.algorithm;
       o.implementation = c.implementation;
       auto plan = std::make_shared<Plan>(Plan::create(p, o));
-      auto packed = std::make_shared<PackedWeights>(plan->pack_weights(w.data(), b.data()));
       Runner r;
       r.entry.label = c.implementation;
       r.entry.algorithm = to_string(c.algorithm);
       r.entry.workspace_bytes = plan->workspace_bytes();
-      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      r.run = runner_for(plan);
       runners.push_back(std::move(r));
     }
     {
       PlanOptions o = base;
       o.mode = mode;
       auto plan = std::make_shared<Plan>(Plan::create(p, o));
-      auto packed = std::make_shared<PackedWeights>(plan->pack_weights(w.data(), b.data()));
       Runner r;
       r.entry.label = "auto";
       r.entry.algorithm = "auto";
       r.entry.note = plan->implementation();
       r.entry.workspace_bytes = plan->workspace_bytes();
-      r.run = [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      r.run = runner_for(plan);
       runners.push_back(std::move(r));
     }
     if (with_onednn) {
       try {
-        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads);
+        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads, direction);
         Runner r;
         r.entry.label = "onednn";
         r.entry.algorithm = "onednn";
         r.entry.note = conv->implementation();
-        r.run = [conv, &x, &y] { conv->run(x.data(), y.data()); };
+        if (direction == Direction::BackwardWeights)
+          r.run = [conv, &x, &y, &dw, &db] { conv->run_backward_weights(x.data(), y.data(), dw.data(), db.data()); };
+        else if (direction == Direction::BackwardData)
+          r.run = [conv, &x, &y] { conv->run(y.data(), x.data()); };
+        else
+          r.run = [conv, &x, &y] { conv->run(x.data(), y.data()); };
         runners.push_back(std::move(r));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "  onednn: %s\n", e.what());

@@ -31,6 +31,7 @@ struct BenchShape {
 struct BenchReport {
   int threads = 1;
   std::string isa, mode;
+  std::string direction = "forward";
   double peak_gflops = 0;
   double seconds = 0;
   std::vector<BenchShape> shapes;

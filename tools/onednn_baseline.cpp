@@ -22,9 +22,28 @@ struct OnednnConv::State {
   dnnl::reorder src_reorder, dst_reorder;  // made once: the best case for oneDNN
   int threads = 1;
   std::string impl;
+  // The backward primitives (design section 11), NCHW in and out like the forward.
+  Direction direction = Direction::Forward;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights bwd_weights;
+  memory::desc user_w;
+  memory diff_dst, diff_weights, diff_bias;  // in the primitive's layouts
+  bool reorder_diff_dst = false, reorder_diff_weights = false;
+  dnnl::reorder diff_dst_reorder, diff_weights_reorder;
 };
 
-OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* bias, int threads)
+namespace {
+
+// A reorder from one layout to another, made once; none when the layouts agree.
+bool make_reorder(const dnnl::engine& e, const memory::desc& from, const memory::desc& to, dnnl::reorder& r) {
+  if (from == to) return false;
+  r = dnnl::reorder(dnnl::reorder::primitive_desc(e, from, e, to));
+  return true;
+}
+
+}  // namespace
+
+OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* bias, int threads, Direction direction)
     : s_(std::make_unique<State>()) {
   p.validate();
   auto& s = *s_;
@@ -45,6 +64,46 @@ OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* b
   const memory::desc user_w(w_dims, f32, grouped ? tag::goihw : tag::oihw);
   const memory::desc bias_md({p.out_channels}, f32, tag::x);
   // oneDNN's dilation counts the gaps: PyTorch's dilation minus one.
+  s.direction = direction;
+  s.user_w = user_w;
+  if (direction != Direction::Forward) {
+    // The backward primitives take a forward_training primitive_desc as their hint.
+    const memory::dims strides{p.stride_h, p.stride_w}, dil{p.dilation_h - 1, p.dilation_w - 1},
+        pad_l{p.pad_top, p.pad_left}, pad_r{p.pad_bottom, p.pad_right};
+    const memory::desc any_src(src_dims, f32, tag::any), any_w(w_dims, f32, tag::any), any_dst(dst_dims, f32, tag::any);
+    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_src,
+                                       any_w, bias_md, any_dst, strides, dil, pad_l, pad_r);
+    const dnnl::convolution_forward::primitive_desc hint(fd, s.engine);
+    if (direction == Direction::BackwardData) {
+      dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, any_src, any_w, any_dst, strides,
+                                               dil, pad_l, pad_r);
+      dnnl::convolution_backward_data::primitive_desc pd(bd, s.engine, hint);
+      s.bwd_data = dnnl::convolution_backward_data(pd);
+      s.impl = pd.impl_info_str();
+      memory w_user(user_w, s.engine, const_cast<float*>(weight));
+      s.weights = memory(pd.weights_desc(), s.engine);
+      dnnl::reorder(w_user, s.weights).execute(s.stream, w_user, s.weights);
+      s.diff_dst = memory(pd.diff_dst_desc(), s.engine);
+      s.src = memory(pd.diff_src_desc(), s.engine);  // dx in the primitive's layout
+      s.reorder_diff_dst = make_reorder(s.engine, s.user_dst, pd.diff_dst_desc(), s.diff_dst_reorder);
+      s.reorder_src = make_reorder(s.engine, pd.diff_src_desc(), s.user_src, s.src_reorder);
+    } else {
+      dnnl::convolution_backward_weights::desc bd(dnnl::algorithm::convolution_direct, any_src, any_w, bias_md,
+                                                  any_dst, strides, dil, pad_l, pad_r);
+      dnnl::convolution_backward_weights::primitive_desc pd(bd, s.engine, hint);
+      s.bwd_weights = dnnl::convolution_backward_weights(pd);
+      s.impl = pd.impl_info_str();
+      s.src = memory(pd.src_desc(), s.engine);
+      s.diff_dst = memory(pd.diff_dst_desc(), s.engine);
+      s.diff_weights = memory(pd.diff_weights_desc(), s.engine);
+      s.diff_bias = memory(pd.diff_bias_desc(), s.engine);
+      s.reorder_src = make_reorder(s.engine, s.user_src, pd.src_desc(), s.src_reorder);
+      s.reorder_diff_dst = make_reorder(s.engine, s.user_dst, pd.diff_dst_desc(), s.diff_dst_reorder);
+      s.reorder_diff_weights = make_reorder(s.engine, pd.diff_weights_desc(), user_w, s.diff_weights_reorder);
+    }
+    s.stream.wait();
+    return;
+  }
   dnnl::convolution_forward::desc d(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
       memory::desc(src_dims, f32, tag::any), memory::desc(w_dims, f32, tag::any), bias_md,
@@ -76,6 +135,18 @@ OnednnConv::~OnednnConv() = default;
 void OnednnConv::run(const float* input, float* output) {
   auto& s = *s_;
   omp_set_num_threads(s.threads);
+  if (s.direction == Direction::BackwardData) {
+    memory dy(s.user_dst, s.engine, const_cast<float*>(input));
+    memory dx(s.user_src, s.engine, output);
+    if (s.reorder_diff_dst) s.diff_dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, dy}, {DNNL_ARG_TO, s.diff_dst}});
+    s.bwd_data.execute(s.stream, {{DNNL_ARG_DIFF_DST, s.reorder_diff_dst ? s.diff_dst : dy},
+                                  {DNNL_ARG_WEIGHTS, s.weights},
+                                  {DNNL_ARG_DIFF_SRC, s.reorder_src ? s.src : dx}});
+    if (s.reorder_src) s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.src}, {DNNL_ARG_TO, dx}});
+    s.stream.wait();
+    return;
+  }
+  if (s.direction != Direction::Forward) throw Error("oneDNN baseline: run() is for forward and backward-data");
   memory in(s.user_src, s.engine, const_cast<float*>(input));
   memory out(s.user_dst, s.engine, output);
   memory& src = s.reorder_src ? s.src : in;
@@ -84,6 +155,26 @@ void OnednnConv::run(const float* input, float* output) {
   s.conv.execute(s.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_BIAS, s.bias}, {DNNL_ARG_DST, dst}});
   if (s.reorder_dst) s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst}, {DNNL_ARG_TO, out}});
   s.stream.wait();
+}
+
+void OnednnConv::run_backward_weights(const float* input, const float* grad_output, float* grad_weight,
+                                      float* grad_bias) {
+  auto& s = *s_;
+  if (s.direction != Direction::BackwardWeights) throw Error("oneDNN baseline: not a backward-weights primitive");
+  omp_set_num_threads(s.threads);
+  memory x(s.user_src, s.engine, const_cast<float*>(input));
+  memory dy(s.user_dst, s.engine, const_cast<float*>(grad_output));
+  memory dw(s.user_w, s.engine, grad_weight);
+  if (s.reorder_src) s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, s.src}});
+  if (s.reorder_diff_dst) s.diff_dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, dy}, {DNNL_ARG_TO, s.diff_dst}});
+  s.bwd_weights.execute(s.stream, {{DNNL_ARG_SRC, s.reorder_src ? s.src : x},
+                                   {DNNL_ARG_DIFF_DST, s.reorder_diff_dst ? s.diff_dst : dy},
+                                   {DNNL_ARG_DIFF_WEIGHTS, s.reorder_diff_weights ? s.diff_weights : dw},
+                                   {DNNL_ARG_DIFF_BIAS, s.diff_bias}});
+  if (s.reorder_diff_weights)
+    s.diff_weights_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.diff_weights}, {DNNL_ARG_TO, dw}});
+  s.stream.wait();
+  if (grad_bias) std::memcpy(grad_bias, s.diff_bias.get_data_handle(), s.diff_bias.get_desc().get_size());
 }
 
 std::string OnednnConv::implementation() const { return s_->impl; }

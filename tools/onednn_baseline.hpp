@@ -13,9 +13,15 @@ namespace fastconv::tools {
 class OnednnConv {
  public:
   // weight [K, C/groups, R, S]; bias may be null. threads: OpenMP threads oneDNN may use.
-  OnednnConv(const ConvProblem&, const float* weight, const float* bias, int threads);
+  // direction: Forward (convolution_forward), BackwardData (convolution_backward_data: weight
+  // needed, bias ignored) or BackwardWeights (convolution_backward_weights: weight and bias ignored).
+  OnednnConv(const ConvProblem&, const float* weight, const float* bias, int threads,
+             Direction direction = Direction::Forward);
   ~OnednnConv();
-  void run(const float* input, float* output);  // reorders included
+  // Forward: input x, output y. Backward-data: input dy, output dx. Reorders included.
+  void run(const float* input, float* output);
+  // Backward-weights: x, dy -> dw [K, C/g, R, S] and db [K]. Reorders included.
+  void run_backward_weights(const float* input, const float* grad_output, float* grad_weight, float* grad_bias);
   std::string implementation() const;           // oneDNN's name for the kernel, e.g. "jit:avx2"
 
  private:

@@ -13,6 +13,7 @@ namespace {
 const char* kHelp =
     "usage: fastconv plan <shape> [--mode estimate|measure] [--workspace-limit BYTES] [--threads N]\n"
     "                     [--algo auto|direct|im2col|winograd|fft]\n"
+    "                     [--direction forward|backward-data|backward-weights]\n"
     "\n"
     "<shape> is a canonical problem name (n1c64h56w56k64r3s3_p1, with optional _st<stride>,\n"
     "_p<pad>, _d<dilation>, _g<groups>), the name of a shape of the built-in suite\n"
@@ -23,7 +24,7 @@ const char* kHelp =
 }  // namespace
 
 int plan_command(const std::vector<std::string>& argv) {
-  Args args(argv, {"mode", "workspace-limit", "threads", "algo"}, {"help"});
+  Args args(argv, {"mode", "workspace-limit", "threads", "algo", "direction"}, {"help"});
   if (args.flag("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -36,12 +37,13 @@ int plan_command(const std::vector<std::string>& argv) {
     options.workspace_limit = std::size_t(parse_count(*w, "workspace-limit", 0, INT64_MAX));
   if (auto t = args.value("threads")) options.threads = int(parse_count(*t, "threads", 0, 4096));
   if (auto a = args.value("algo")) options.algorithm = parse_algorithm(*a);
+  if (auto d = args.value("direction")) options.direction = parse_direction(*d);
 
   const ConvProblem& p = shape.problem;
   const double gflop = flop_count(p) / 1e9;
   const auto candidates = find_algorithms(p, options);
-  std::printf("problem %s%s, %.3f GFLOP, mode %s, workspace limit %s, isa %s\n\n", to_string(p).c_str(),
-              shape.name != to_string(p) ? (" (" + shape.name + ")").c_str() : "", gflop,
+  std::printf("problem %s%s, direction %s, %.3f GFLOP, mode %s, workspace limit %s, isa %s\n\n", to_string(p).c_str(),
+              shape.name != to_string(p) ? (" (" + shape.name + ")").c_str() : "", to_string(options.direction).c_str(), gflop,
               to_string(options.mode).c_str(), human_bytes(options.workspace_limit).c_str(),
               instruction_set().c_str());
   std::printf("%s%s%s%s%s%s%s\n", cell("rank", 5).c_str(), cell("implementation", 34).c_str(),

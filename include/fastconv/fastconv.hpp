@@ -100,6 +100,13 @@ struct LayerGeometry {
 };
 FASTCONV_API int64_t receptive_field(const std::vector<LayerGeometry>& layers);
 
+// What a plan computes, always for the forward problem it was made from (x [N,C,H,W], w [K,C/g,R,S],
+// y [N,K,P,Q]): the forward y; backward-data dx = dL/dx from dy = dL/dy and w (also the forward of
+// a transposed convolution, whose output_padding is carried by the explicit H, W); or
+// backward-weights dw = dL/dw (and db = dL/db) from x and dy.
+enum class Direction { Forward, BackwardData, BackwardWeights };
+FASTCONV_API std::string to_string(Direction);
+FASTCONV_API Direction parse_direction(const std::string& name);  // "forward", "backward-data", "backward-weights"
 // Fused epilogue: y = act(conv(x, w) + b + residual_scale * r), applied where each algorithm writes
 // its output (never as a separate pass over y). r has the output's shape and may be the output
 // buffer itself (in-place accumulation, like oneDNN's sum post-op).
@@ -129,6 +136,7 @@ struct PlanOptions {
   // Restricts the choice to implementations whose name starts with this, e.g. "winograd_f2x2"
   // for the tighter error of F(2x2,3x3) over F(4x4,3x3). Empty: no restriction.
   std::string implementation;
+  Direction direction = Direction::Forward;
   PostOps post_ops;  // fused epilogue (bias is always fused: it comes with the packed weights)
 
   static constexpr std::size_t kDefaultWorkspaceLimit = std::size_t(64) << 20;
@@ -158,6 +166,7 @@ class FASTCONV_API Plan {
   static Plan create(const ConvProblem&, const PlanOptions& = {});  // throws fastconv::Error
 
   const ConvProblem& problem() const;
+  Direction direction() const;
   Algorithm algorithm() const;
   // The implementation's own name, e.g. "winograd_f2x2_3x3" or "im2col_gemm_6x16__avx2".
   std::string implementation() const;
@@ -165,7 +174,11 @@ class FASTCONV_API Plan {
   std::size_t workspace_bytes() const;  // scratch one execute needs; never above the limit
   std::string describe() const;         // algorithm, tiles, blocking, memory, and why it was chosen
 
+  // Forward and backward-data plans: w [K, C/g, R, S]. The bias is [K] for the forward and [C]
+  // for backward-data (the bias of the transposed convolution, added to dx; may be null).
+  // Backward-weights plans take no weights (Error).
   PackedWeights pack_weights(const float* weight, const float* bias /* may be null */) const;
+  // Forward plans only (another direction: Error).
   void execute(const float* input, const PackedWeights&, float* output) const;
   // As above, with scratch memory from the caller: at least workspace_bytes(), any alignment.
   void execute(const float* input, const PackedWeights&, float* output, void* workspace,
@@ -178,6 +191,15 @@ class FASTCONV_API Plan {
                std::size_t workspace_size) const;
   // Packs the weights on each call (allocates); prefer pack_weights + execute in loops.
   void execute(const float* input, const float* weight, const float* bias, float* output) const;
+
+  // Backward-data plans: dy [N, K, P, Q] -> dx [N, C, H, W] (overwritten; rows and columns no
+  // output touches get zero, or the bias).
+  void execute_backward_data(const float* grad_output, const PackedWeights&, float* grad_input) const;
+  // Backward-weights plans: x [N, C, H, W] and dy [N, K, P, Q] -> dw [K, C/g, R, S] and, when
+  // grad_bias is not null, db [K] (both overwritten). Sums over the batch and pixels run in an
+  // order fixed by the problem: bitwise the same for any thread count and workspace limit.
+  void execute_backward_weights(const float* input, const float* grad_output, float* grad_weight,
+                                float* grad_bias /* may be null */) const;
 
  private:
   explicit Plan(std::shared_ptr<const detail::PlanImpl> impl) : impl_(std::move(impl)) {}

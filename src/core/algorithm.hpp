@@ -23,6 +23,7 @@ struct PlanContext {
   int threads = 1;
   std::size_t workspace_limit = PlanOptions::kDefaultWorkspaceLimit;
   PlanMode mode = PlanMode::Estimate;
+  Direction direction = Direction::Forward;
   Epilogue epilogue;  // the fused post-ops every implementation gets (ConvImpl::set_epilogue)
 };
 
@@ -69,6 +70,15 @@ class ConvImpl {
                        const ThreadPool& pool, const float* residual = nullptr) const = 0;
   virtual WorkCounts work() const = 0;
 
+  // Backward implementations (src/backward) say so. A backward-data implementation runs through
+  // execute above with input = dy [N,K,P,Q] and output = dx [N,C,H,W]; a backward-weights one
+  // packs no weights and runs through execute_backward_weights.
+  virtual Direction direction() const { return Direction::Forward; }
+  virtual void execute_backward_weights(const float* /*input*/, const float* /*grad_output*/,
+                                        float* /*grad_weight*/, float* /*grad_bias*/, void* /*workspace*/,
+                                        const ThreadPool& /*pool*/) const {
+    throw Error(name() + ": not a backward-weights implementation");
+  }
   // The fused post-ops, set by the planner before the object is shared (none by default).
   virtual void set_epilogue(const Epilogue& e) { epilogue_ = e; }
   const Epilogue& epilogue() const { return epilogue_; }
@@ -101,7 +111,12 @@ struct Solver {
   // Proposes every variant that applies to the problem and fits ctx.workspace_limit (re-blocked
   // to fit where it can), and declines the rest with a reason.
   void (*propose)(const Geometry&, const PlanContext&, Proposals&);
+  Direction direction = Direction::Forward;  // the direction its implementations compute
 };
+
+// The sum of two counts of work (shapes: the larger operand's; tasks: the larger).
+WorkCounts& operator+=(WorkCounts& a, const WorkCounts& b);
+WorkCounts operator*(WorkCounts a, double times);
 
 // The workspace message every solver uses when even its smallest blocking does not fit.
 std::string workspace_too_small(std::size_t needed, std::size_t limit);

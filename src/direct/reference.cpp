@@ -70,4 +70,79 @@ void reference_conv2d(const ConvProblem& problem, const float* x, const float* w
   });
 }
 
+void reference_backward_data(const ConvProblem& problem, const float* dy, const float* w, const float* bias,
+                             double* dx, double* dx_abs) {
+  const Geometry g(problem);
+  // One task per (image, input channel): it owns its dx plane, summed in a fixed order.
+  tbb::parallel_for(int64_t(0), g.N * g.C, [&](int64_t nc) {
+    const int64_t n = nc / g.C, c = nc % g.C, group = c / g.Cg, cg = c % g.Cg;
+    double* out = dx + nc * g.H * g.W;
+    double* out_abs = dx_abs ? dx_abs + nc * g.H * g.W : nullptr;
+    const double b = bias ? double(bias[c]) : 0.0;
+    for (int64_t i = 0; i < g.H * g.W; ++i) {
+      out[i] = b;
+      if (out_abs) out_abs[i] = std::fabs(b);
+    }
+    for (int64_t kk = 0; kk < g.Kg; ++kk) {
+      const int64_t k = group * g.Kg + kk;
+      const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+      for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+          const double wv = w[((k * g.Cg + cg) * g.R + r) * g.S + s];
+          for (int64_t p = 0; p < g.P; ++p) {
+            const int64_t iy = p * g.stride_h - g.pad_t + r * g.dil_h;
+            if (iy < 0 || iy >= g.H) continue;
+            for (int64_t q = 0; q < g.Q; ++q) {
+              const int64_t ix = q * g.stride_w - g.pad_l + s * g.dil_w;
+              if (ix < 0 || ix >= g.W) continue;
+              const double v = wv * double(dyk[p * g.Q + q]);
+              out[iy * g.W + ix] += v;
+              if (out_abs) out_abs[iy * g.W + ix] += std::fabs(v);
+            }
+          }
+        }
+    }
+  });
+}
+
+void reference_backward_weights(const ConvProblem& problem, const float* x, const float* dy, double* dw, double* db,
+                                double* dw_abs, double* db_abs) {
+  const Geometry g(problem);
+  tbb::parallel_for(int64_t(0), g.K, [&](int64_t k) {
+    const int64_t group = k / g.Kg;
+    for (int64_t cg = 0; cg < g.Cg; ++cg)
+      for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+          double sum = 0, sum_abs = 0;
+          for (int64_t n = 0; n < g.N; ++n) {
+            const float* xc = x + (n * g.C + group * g.Cg + cg) * g.H * g.W;
+            const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+            for (int64_t p = 0; p < g.P; ++p) {
+              const int64_t iy = p * g.stride_h - g.pad_t + r * g.dil_h;
+              if (iy < 0 || iy >= g.H) continue;
+              for (int64_t q = 0; q < g.Q; ++q) {
+                const int64_t ix = q * g.stride_w - g.pad_l + s * g.dil_w;
+                if (ix < 0 || ix >= g.W) continue;
+                const double v = double(dyk[p * g.Q + q]) * double(xc[iy * g.W + ix]);
+                sum += v, sum_abs += std::fabs(v);
+              }
+            }
+          }
+          const int64_t i = ((k * g.Cg + cg) * g.R + r) * g.S + s;
+          dw[i] = sum;
+          if (dw_abs) dw_abs[i] = sum_abs;
+        }
+    if (db || db_abs) {
+      double sum = 0, sum_abs = 0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t i = 0; i < g.P * g.Q; ++i) {
+          const double v = dy[(n * g.K + k) * g.P * g.Q + i];
+          sum += v, sum_abs += std::fabs(v);
+        }
+      if (db) db[k] = sum;
+      if (db_abs) db_abs[k] = sum_abs;
+    }
+  });
+}
+
 }  // namespace fastconv::detail

@@ -39,6 +39,28 @@ double gemm_efficiency(const WorkCounts& w) {
 
 }  // namespace
 
+WorkCounts& operator+=(WorkCounts& a, const WorkCounts& b) {
+  if (b.gemm_flops > a.gemm_flops) a.gemm_m = b.gemm_m, a.gemm_n = b.gemm_n, a.gemm_k = b.gemm_k;
+  a.gemm_flops += b.gemm_flops;
+  a.pack_elements += b.pack_elements;
+  a.direct_flops += b.direct_flops;
+  a.depthwise_flops += b.depthwise_flops;
+  a.scalar_flops += b.scalar_flops;
+  a.transform_flops += b.transform_flops;
+  a.fft_flops += b.fft_flops;
+  a.complex_flops += b.complex_flops;
+  a.dram_bytes += b.dram_bytes;
+  a.parallel_tasks = std::max(a.parallel_tasks, b.parallel_tasks);
+  return a;
+}
+
+WorkCounts operator*(WorkCounts a, double times) {
+  a.gemm_flops *= times, a.pack_elements *= times, a.direct_flops *= times, a.depthwise_flops *= times;
+  a.scalar_flops *= times, a.transform_flops *= times, a.fft_flops *= times, a.complex_flops *= times;
+  a.dram_bytes *= times;
+  return a;
+}
+
 double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
   const Rates& r = kRates[static_cast<int>(ctx.isa)];
   double compute = w.gemm_flops / (r.gemm * 1e9 * gemm_efficiency(w)) + w.pack_elements / (r.pack * 1e9) +

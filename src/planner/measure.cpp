@@ -52,15 +52,26 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
   double best_estimate = 1e300;
   for (const auto& c : cands) best_estimate = std::min(best_estimate, c.estimate_ms);
 
-  AlignedBuffer<float> input(std::size_t(g.N * g.input_image()));
+  // Forward: input x, output y. Backward-data: input dy, output dx. Backward-weights: x and dy in,
+  // dw (in weight) and db (in bias) out.
+  const bool backward_data = ctx.direction == Direction::BackwardData;
+  const bool backward_weights = ctx.direction == Direction::BackwardWeights;
+  AlignedBuffer<float> input(std::size_t(g.N * (backward_data ? g.output_image() : g.input_image())));
   AlignedBuffer<float> weight(std::size_t(g.K * g.Cg * g.R * g.S));
-  AlignedBuffer<float> bias(std::size_t(g.K));
-  AlignedBuffer<float> output(std::size_t(g.N * g.output_image()));
+  AlignedBuffer<float> bias(std::size_t(std::max(g.K, g.C)));
+  AlignedBuffer<float> output(std::size_t(g.N * (backward_data ? g.input_image() : g.output_image())));
   // A residual, when the plan has one, is the output itself: the in-place accumulation of a ResNet block.
   const float* residual = ctx.epilogue.residual ? output.data() : nullptr;
   fill_random(input, 1), fill_random(weight, 2), fill_random(bias, 3);
   output.zero();
+  if (backward_weights) fill_random(output, 4);
   ThreadPool pool(ctx.threads);
+  auto run = [&](const ConvImpl& impl, const float* packed, void* workspace) {
+    if (backward_weights)
+      impl.execute_backward_weights(input.data(), output.data(), weight.data(), bias.data(), workspace, pool);
+    else
+      impl.execute(input.data(), packed, output.data(), workspace, pool, residual);
+  };
 
   struct Timed {
     RankedImpl* cand;
@@ -75,7 +86,7 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
     Timed t{&c, AlignedBuffer<float>(c.impl->packed_weights_floats()),
             AlignedBuffer<char>(c.impl->workspace_bytes()), {}};
     c.impl->pack_weights(weight.data(), bias.data(), t.packed.data());
-    c.impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool, residual);  // warm-up
+    run(*c.impl, t.packed.data(), t.workspace.data());  // warm-up
     timed.push_back(std::move(t));
   }
   const auto start = std::chrono::steady_clock::now();
@@ -86,7 +97,7 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
       int executes = 0;
       double elapsed = 0;
       do {
-        t.cand->impl->execute(input.data(), t.packed.data(), output.data(), t.workspace.data(), pool, residual);
+        run(*t.cand->impl, t.packed.data(), t.workspace.data());
         ++executes;
         elapsed = seconds_since(t0);
       } while (elapsed < kSampleSeconds);

@@ -99,17 +99,48 @@ PlanMode parse_plan_mode(const std::string& s) {
   throw Error("mode '" + s + "': expected estimate or measure");
 }
 
+std::string to_string(Direction d) {
+  switch (d) {
+    case Direction::Forward: return "forward";
+    case Direction::BackwardData: return "backward-data";
+    case Direction::BackwardWeights: return "backward-weights";
+  }
+  return "direction(" + std::to_string(static_cast<int>(d)) + ")";
+}
+
+Direction parse_direction(const std::string& s) {
+  for (Direction d : {Direction::Forward, Direction::BackwardData, Direction::BackwardWeights})
+    if (s == to_string(d)) return d;
+  throw Error("direction '" + s + "': expected forward, backward-data or backward-weights");
+}
+
 std::string instruction_set() { return detail::isa_name(detail::best_isa()); }
 
 namespace {
 
 const Algorithm kAlgorithms[] = {Algorithm::Direct, Algorithm::Im2col, Algorithm::Winograd, Algorithm::FFT};
 
-bool has_solver(Algorithm a) {
+bool has_solver(Algorithm a, Direction d) {
   for (const auto& s : detail::all_solvers())
-    if (s.algorithm == a) return true;
+    if (s.algorithm == a && s.direction == d) return true;
   return false;
 }
+
+// The call that runs a plan of this direction.
+const char* execute_call(Direction d) {
+  return d == Direction::BackwardData ? "execute_backward_data"
+                                      : d == Direction::BackwardWeights ? "execute_backward_weights" : "execute";
+}
+
+void require_direction(const detail::PlanImpl& p, Direction wanted) {
+  if (p.ctx.direction != wanted)
+    throw Error(std::string(execute_call(wanted)) + ": this plan computes direction=" + to_string(p.ctx.direction) +
+                " (PlanOptions::direction); call " + execute_call(p.ctx.direction) +
+                ", or make a plan with direction=" + to_string(wanted));
+}
+
+// " backward-data" in log lines of backward plans; nothing for the forward (its lines stay as they were).
+std::string direction_tag(Direction d) { return d == Direction::Forward ? "" : " " + to_string(d); }
 
 std::string join_declined(const detail::Ranking& r) {
   std::string out;
@@ -129,9 +160,9 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
   const Geometry g(problem);
   const PlanContext ctx = detail::make_context(options);
   const auto t0 = std::chrono::steady_clock::now();
-  if (options.algorithm != Algorithm::Auto && !has_solver(options.algorithm))
+  if (options.algorithm != Algorithm::Auto && !has_solver(options.algorithm, ctx.direction))
     throw Error("algorithm=" + to_string(options.algorithm) + " does not apply to " + to_string(problem) +
-                ": not implemented in this version");
+                direction_tag(ctx.direction) + ": not implemented in this version");
 
   const bool measure = options.mode == PlanMode::Measure;
   std::string why;
@@ -174,7 +205,7 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
   auto impl = std::make_shared<const detail::PlanImpl>(g, options, ctx, std::move(chosen), why);
   if (detail::verbose_level() >= 1) {
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    detail::verbose_print("plan " + to_string(problem) + " threads=" + std::to_string(ctx.threads) + " isa=" +
+    detail::verbose_print("plan " + to_string(problem) + direction_tag(ctx.direction) + " threads=" + std::to_string(ctx.threads) + " isa=" +
                           detail::isa_name(ctx.isa) + " -> " + impl->impl->name() + " workspace=" +
                           std::to_string(impl->impl->workspace_bytes()) + " (" + why + ") in " + format_ms(ms) + " ms");
   }
@@ -182,6 +213,7 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
 }
 
 const ConvProblem& Plan::problem() const { return impl_->geom.problem; }
+Direction Plan::direction() const { return impl_->ctx.direction; }
 Algorithm Plan::algorithm() const { return impl_->impl->algorithm(); }
 std::string Plan::implementation() const { return impl_->impl->name(); }
 int Plan::threads() const { return impl_->ctx.threads; }
@@ -191,6 +223,7 @@ std::string Plan::describe() const {
   const auto& p = *impl_;
   std::ostringstream s;
   s << "problem " << to_string(p.geom.problem) << "\n"
+    << "direction " << to_string(p.ctx.direction) << "\n"
     << "algorithm " << to_string(p.impl->algorithm()) << " (" << p.impl->name() << ")\n"
     << "blocking " << p.impl->describe() << "\n"
     << "workspace " << p.impl->workspace_bytes() << " bytes (limit " << p.options.workspace_limit << ")\n"
@@ -207,6 +240,8 @@ std::string Plan::describe() const {
 std::size_t PackedWeights::size_bytes() const { return data_ ? data_->floats.size() * sizeof(float) : 0; }
 
 PackedWeights Plan::pack_weights(const float* weight, const float* bias) const {
+  if (impl_->ctx.direction == Direction::BackwardWeights)
+    throw Error("pack_weights: a plan of direction=backward-weights takes no weights (it computes them)");
   if (!weight) throw Error("weight=null: a weight tensor is required");
   auto data = std::make_shared<detail::PackedData>();
   data->plan_id = impl_->id;
@@ -220,6 +255,7 @@ PackedWeights Plan::pack_weights(const float* weight, const float* bias) const {
 void Plan::execute(const float* input, const PackedWeights& weights, float* output, const float* residual,
                    void* workspace, std::size_t workspace_size) const {
   const auto& p = *impl_;
+  require_direction(p, Direction::Forward);
   if (!input) throw Error("input=null: an input tensor is required");
   if (!output) throw Error("output=null: an output tensor is required");
   if (p.options.post_ops.residual && !residual)
@@ -266,6 +302,7 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
 
 void Plan::execute(const float* input, const PackedWeights& weights, float* output, const float* residual) const {
   const auto& p = *impl_;
+  require_direction(p, Direction::Forward);
   detail::AlignedBuffer<char> ws = p.take_workspace();
   struct Return {
     const detail::PlanImpl& p;
@@ -280,9 +317,52 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
 }
 
 void Plan::execute(const float* input, const float* weight, const float* bias, float* output) const {
+  require_direction(*impl_, Direction::Forward);
   if (!input) throw Error("input=null: an input tensor is required");
   if (!output) throw Error("output=null: an output tensor is required");
   execute(input, pack_weights(weight, bias), output);
+}
+
+namespace {
+
+// Runs one backward execute with scratch from the plan's pool, and logs it.
+template <class F>
+void run_backward(const detail::PlanImpl& p, F&& run) {
+  detail::AlignedBuffer<char> ws = p.take_workspace();
+  const auto t0 = std::chrono::steady_clock::now();
+  run(static_cast<void*>(ws.data()));
+  p.give_back(std::move(ws));
+  if (detail::verbose_level() >= 1) {
+    const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    detail::verbose_print("execute " + to_string(p.geom.problem) + direction_tag(p.ctx.direction) + " " +
+                          p.impl->name() + " workspace=" + std::to_string(p.impl->workspace_bytes()) + " " +
+                          format_ms(ms) + " ms " + format_ms(flop_count(p.geom.problem) / (ms * 1e6)) + " GFLOP/s");
+  }
+}
+
+}  // namespace
+
+void Plan::execute_backward_data(const float* grad_output, const PackedWeights& weights, float* grad_input) const {
+  const auto& p = *impl_;
+  require_direction(p, Direction::BackwardData);
+  if (!grad_output) throw Error("grad_output=null: a grad_output tensor (dy) is required");
+  if (!grad_input) throw Error("grad_input=null: a grad_input tensor (dx) is required");
+  if (weights.empty()) throw Error("weights: empty PackedWeights (use Plan::pack_weights)");
+  if (weights.data_->plan_id != p.id)
+    throw Error("weights: packed for another plan (PackedWeights belong to the plan that packed them)");
+  run_backward(p, [&](void* ws) { p.impl->execute(grad_output, weights.data_->floats.data(), grad_input, ws, p.pool); });
+}
+
+void Plan::execute_backward_weights(const float* input, const float* grad_output, float* grad_weight,
+                                    float* grad_bias) const {
+  const auto& p = *impl_;
+  require_direction(p, Direction::BackwardWeights);
+  if (!input) throw Error("input=null: an input tensor (x) is required");
+  if (!grad_output) throw Error("grad_output=null: a grad_output tensor (dy) is required");
+  if (!grad_weight) throw Error("grad_weight=null: a grad_weight tensor (dw) is required");
+  run_backward(p, [&](void* ws) {
+    p.impl->execute_backward_weights(input, grad_output, grad_weight, grad_bias, ws, p.pool);
+  });
 }
 
 std::vector<Candidate> find_algorithms(const ConvProblem& problem, const PlanOptions& options) {
@@ -304,7 +384,7 @@ std::vector<Candidate> find_algorithms(const ConvProblem& problem, const PlanOpt
     out.push_back({a, false, d.reason, 0.0, false, 0, d.name});
   }
   for (Algorithm a : kAlgorithms)
-    if (!has_solver(a) && (options.algorithm == Algorithm::Auto || options.algorithm == a))
+    if (!has_solver(a, ctx.direction) && (options.algorithm == Algorithm::Auto || options.algorithm == a))
       out.push_back({a, false, "not implemented in this version", 0.0, false, 0, to_string(a)});
   return out;
 }
@@ -320,10 +400,11 @@ struct CacheKey {
   int threads;
   std::string implementation;
   std::string post_ops;  // to_string(PostOps) names every field that changes the plan
+  Direction direction;
   bool operator==(const CacheKey& o) const {
     return problem == o.problem && algorithm == o.algorithm && mode == o.mode &&
            workspace_limit == o.workspace_limit && threads == o.threads && implementation == o.implementation &&
-           post_ops == o.post_ops;
+           post_ops == o.post_ops && direction == o.direction;
   }
 };
 struct CacheKeyHash {
@@ -333,6 +414,7 @@ struct CacheKeyHash {
     h = h * 31 + static_cast<std::size_t>(k.mode);
     h = h * 31 + k.workspace_limit;
     h = h * 31 + static_cast<std::size_t>(k.threads);
+    h = h * 31 + static_cast<std::size_t>(k.direction);
     return h ^ std::hash<std::string>()(k.implementation) ^ (std::hash<std::string>()(k.post_ops) * 7);
   }
 };
@@ -349,7 +431,7 @@ class PlanCache {
   static constexpr std::size_t kCapacity = 64;
   Plan get(const ConvProblem& problem, const PlanOptions& options) {
     CacheKey key{problem, options.algorithm, options.mode, options.workspace_limit, options.threads,
-                 options.implementation, post_ops_key(options.post_ops)};
+                 options.implementation, post_ops_key(options.post_ops), options.direction};
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = index_.find(key);

@@ -29,7 +29,13 @@ PlanContext make_context(const PlanOptions& options) {
   ctx.threads = options.threads == 0 ? hardware_threads() : options.threads;
   ctx.workspace_limit = options.workspace_limit;
   ctx.mode = options.mode;
+  if (options.direction < Direction::Forward || options.direction > Direction::BackwardWeights)
+    throw Error("direction=" + std::to_string(static_cast<int>(options.direction)) + ": not a Direction");
+  ctx.direction = options.direction;
   ctx.epilogue = make_epilogue(options.post_ops, ctx.isa);
+  if (ctx.direction != Direction::Forward && ctx.epilogue.active())
+    throw Error("post_ops=" + to_string(options.post_ops) + ": direction=" + to_string(ctx.direction) +
+                " fuses no post-ops (only the forward does)");
   return ctx;
 }
 
@@ -43,6 +49,10 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 // of the padded copy, under what the copy leaves of the budget, and its proposals are wrapped.
 // Every proposal gets the plan's epilogue.
 void propose(const Solver& solver, const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (solver.direction != Direction::Forward && g.problem.padding_mode != PadMode::Zeros) {
+    out.decline(solver.name, "padding_mode=" + to_string(g.problem.padding_mode) + ": the backward directions pad with zeros only");
+    return;
+  }
   if (g.problem.padding_mode == PadMode::Zeros) {
     solver.propose(g, ctx, out);
   } else {
@@ -66,6 +76,7 @@ void propose(const Solver& solver, const Geometry& g, const PlanContext& ctx, Pr
 Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& options) {
   Ranking out;
   for (const Solver& solver : all_solvers()) {
+    if (solver.direction != ctx.direction) continue;
     if (options.algorithm != Algorithm::Auto && solver.algorithm != options.algorithm) continue;
     Proposals proposals;
     propose(solver, g, ctx, proposals);
@@ -102,6 +113,7 @@ Ranking rank_candidates(const Geometry& g, const PlanContext& ctx, const PlanOpt
 
 std::unique_ptr<ConvImpl> build_named(const Geometry& g, const PlanContext& ctx, const std::string& name) {
   for (const Solver& solver : all_solvers()) {
+    if (solver.direction != ctx.direction) continue;
     Proposals proposals;
     propose(solver, g, ctx, proposals);
     for (auto& impl : proposals.impls())

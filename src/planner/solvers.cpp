@@ -1,5 +1,7 @@
 #include "planner/solvers.hpp"
 
+#include "backward/backward_data.hpp"
+#include "backward/backward_weights.hpp"
 #include "direct/direct_conv.hpp"
 #include "fft/fft_conv.hpp"
 #include "im2col/im2col_conv.hpp"
@@ -13,6 +15,15 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::FFT, "fft", propose_fft},
       {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Direct, "direct", propose_direct},
+      // Backward-data: the forward algorithms on the stride phases of dx.
+      {Algorithm::Winograd, "bwd_data_winograd", propose_backward_data<Algorithm::Winograd>, Direction::BackwardData},
+      {Algorithm::FFT, "bwd_data_fft", propose_backward_data<Algorithm::FFT>, Direction::BackwardData},
+      {Algorithm::Im2col, "bwd_data_im2col", propose_backward_data<Algorithm::Im2col>, Direction::BackwardData},
+      {Algorithm::Direct, "bwd_data_direct", propose_backward_data<Algorithm::Direct>, Direction::BackwardData},
+      // Backward-weights.
+      {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
+      {Algorithm::Im2col, "bwd_weights_gemm", propose_backward_weights_gemm, Direction::BackwardWeights},
+      {Algorithm::Direct, "bwd_weights_direct", propose_backward_weights_direct, Direction::BackwardWeights},
   };
   return solvers;
 }

@@ -81,6 +81,7 @@ std::string wisdom_key(const Geometry& g, const PlanContext& ctx, const PlanOpti
   std::string key = to_string(g.problem) + "|t" + std::to_string(ctx.threads) + "|" + isa_name(ctx.isa) + "|ws" +
                     std::to_string(ctx.workspace_limit) + "|" + to_string(options.algorithm);
   if (!options.implementation.empty()) key += "|" + options.implementation;
+  if (ctx.direction != Direction::Forward) key += "|" + to_string(ctx.direction);
   if (ctx.epilogue.active()) key += "|post_ops=" + to_string(options.post_ops);
   return key;
 }

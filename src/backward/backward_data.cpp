@@ -1,0 +1,300 @@
+// Backward-data as forward convolutions (the stride-phase decomposition, no zero insertion).
+//
+// dx[h] = sum_{r, p: h = p*stride - pad + r*dil} dy[p] * w[r] on each axis. The rows h = ph + stride*i
+// of one phase ph see only the taps r with (ph + pad - r*dil) divisible by the stride, and for them
+// p = i + (ph + pad - r*dil)/stride: a stride-1 cross-correlation of dy with the sub-kernel of those
+// taps in reverse order (dilation dil/gcd(stride, dil)), channels transposed (C outputs from K
+// inputs, same groups). So every phase is a forward problem, planned by the forward solvers, and
+// every forward algorithm (direct and depthwise, im2col, Winograd, FFT) with its own blocking and
+// workspace budget serves backward-data. Phases write disjoint pixels of dx, so the result does not
+// depend on the thread count. A sub-problem padding that comes out negative is a crop of dy (a copy);
+// a phase with no taps, or whose cropped dy is empty, is zero (plus the bias). Stride 1 without crop
+// is one phase written straight into dx; otherwise images run one at a time, each phase into a
+// scratch image then scattered into dx.
+#include "backward/backward_data.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "planner/planner.hpp"
+#include "planner/solvers.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+// One phase of one axis.
+struct AxisPhase {
+  int64_t first = 0;          // first dx row of the phase
+  int64_t count = 0;          // its rows: first + stride*i, i < count
+  std::vector<int64_t> taps;  // kernel rows in the sub-kernel's order (descending)
+  int64_t dilation = 1;       // of the sub-kernel
+  int64_t pad_begin = 0, pad_end = 0;    // of the sub-problem (>= 0)
+  int64_t crop_begin = 0, crop_end = 0;  // dy rows cut off
+  int64_t in_size = 0;                   // dy rows left
+  bool zero() const { return taps.empty() || in_size < 1; }
+  bool cropped() const { return crop_begin > 0 || crop_end > 0; }
+};
+
+int64_t floor_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
+
+// in: dx size (H), out: dy size (P).
+std::vector<AxisPhase> axis_phases(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dil, int64_t pad) {
+  std::vector<AxisPhase> phases;
+  for (int64_t ph = 0; ph < std::min(stride, in); ++ph) {
+    AxisPhase a;
+    a.first = ph;
+    a.count = ceil_div(in - ph, stride);
+    for (int64_t r = kernel - 1; r >= 0; --r)
+      if (floor_mod(ph + pad - r * dil, stride) == 0) a.taps.push_back(r);
+    if (!a.taps.empty()) {
+      const int64_t m = int64_t(a.taps.size());
+      a.dilation = m > 1 ? (a.taps[0] - a.taps[1]) * dil / stride : 1;
+      const int64_t top = -((ph + pad - a.taps[0] * dil) / stride);  // exact division
+      const int64_t bottom = a.count - out - top + a.dilation * (m - 1);
+      a.crop_begin = std::max<int64_t>(0, -top), a.pad_begin = std::max<int64_t>(0, top);
+      a.crop_end = std::max<int64_t>(0, -bottom), a.pad_end = std::max<int64_t>(0, bottom);
+      a.in_size = out - a.crop_begin - a.crop_end;
+    }
+    phases.push_back(std::move(a));
+  }
+  return phases;
+}
+
+struct Phase {
+  AxisPhase h, w;
+  std::unique_ptr<ConvImpl> impl;  // null: a zero phase
+  std::size_t packed_offset = 0;   // floats
+};
+
+std::string join_unique(const std::vector<Phase>& phases) {
+  std::vector<std::string> names;
+  for (const auto& ph : phases)
+    if (ph.impl && std::find(names.begin(), names.end(), ph.impl->name()) == names.end())
+      names.push_back(ph.impl->name());
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : "+") + n;
+  return s;
+}
+
+class BackwardDataConv final : public ConvImpl {
+ public:
+  BackwardDataConv(const Geometry& g, Algorithm algorithm, std::vector<Phase> phases, bool direct_mode,
+                   std::size_t crop_floats, std::size_t image_floats)
+      : g_(g), algorithm_(algorithm), phases_(std::move(phases)), direct_mode_(direct_mode),
+        crop_bytes_(align_up(crop_floats * sizeof(float))), image_bytes_(align_up(image_floats * sizeof(float))) {
+    std::size_t offset = 0;
+    for (auto& ph : phases_) {
+      ph.packed_offset = offset;
+      // Each phase's weights start 64-byte aligned, as the plan's own packed buffer does.
+      if (ph.impl)
+        offset += align_up(ph.impl->packed_weights_floats() * sizeof(float)) / sizeof(float),
+            sub_bytes_ = std::max(sub_bytes_, ph.impl->workspace_bytes());
+    }
+    packed_floats_ = offset + std::size_t(g.C);  // then the bias for the zero phases
+  }
+
+  Direction direction() const override { return Direction::BackwardData; }
+  Algorithm algorithm() const override { return algorithm_; }
+  std::string name() const override { return "bwd_data_" + to_string(algorithm_) + "(" + join_unique(phases_) + ")"; }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << phases_.size() << " stride phase" << (phases_.size() > 1 ? "s" : "")
+      << (direct_mode_ ? ", straight into dx" : ", one image at a time through a scratch image");
+    for (const auto& ph : phases_) {
+      s << "; [" << ph.h.first << "," << ph.w.first << "] ";
+      if (!ph.impl) {
+        s << "zero";
+        continue;
+      }
+      s << ph.impl->name() << " " << to_string(sub_problem(ph, direct_mode_ ? g_.N : 1))
+        << " {" << ph.impl->describe() << "}";
+    }
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return crop_bytes_ + image_bytes_ + align_up(sub_bytes_); }
+  void prepare(PlanMode mode) override {
+    for (auto& ph : phases_)
+      if (ph.impl) ph.impl->prepare(mode);
+  }
+  std::size_t packed_weights_floats() const override { return packed_floats_; }
+
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    const Geometry& g = g_;
+    for (const auto& ph : phases_) {
+      if (!ph.impl) continue;
+      // The sub-kernel: [C, K/g, taps_h, taps_w], w[k, c, r, s] at [c, k - group*Kg, j, l].
+      const int64_t mh = int64_t(ph.h.taps.size()), mw = int64_t(ph.w.taps.size());
+      std::vector<float> sub(std::size_t(g.C * g.Kg * mh * mw));
+      for (int64_t c = 0; c < g.C; ++c) {
+        const int64_t grp = c / g.Cg, cg = c % g.Cg;
+        for (int64_t kk = 0; kk < g.Kg; ++kk)
+          for (int64_t j = 0; j < mh; ++j)
+            for (int64_t l = 0; l < mw; ++l)
+              sub[std::size_t(((c * g.Kg + kk) * mh + j) * mw + l)] =
+                  w[(((grp * g.Kg + kk) * g.Cg + cg) * g.R + ph.h.taps[j]) * g.S + ph.w.taps[l]];
+      }
+      ph.impl->pack_weights(sub.data(), bias, packed + ph.packed_offset);
+    }
+    float* b = packed + packed_floats_ - g.C;
+    for (int64_t c = 0; c < g.C; ++c) b[c] = bias ? bias[c] : 0.0f;
+  }
+
+  // input: dy [N, K, P, Q]; output: dx [N, C, H, W].
+  void execute(const float* dy, const float* packed, float* dx, void* workspace, const ThreadPool& pool,
+               const float* /*residual: backward plans have no post-ops*/) const override {
+    const Geometry& g = g_;
+    char* ws = static_cast<char*>(workspace);
+    if (direct_mode_) {
+      phases_[0].impl->execute(dy, packed + phases_[0].packed_offset, dx, ws, pool);
+      return;
+    }
+    float* crop = reinterpret_cast<float*>(ws);
+    float* image = reinterpret_cast<float*>(ws + crop_bytes_);
+    void* sub_ws = ws + crop_bytes_ + image_bytes_;
+    const float* bias = packed + packed_floats_ - g.C;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* dy_n = dy + n * g.output_image();
+      float* dx_n = dx + n * g.input_image();
+      for (const auto& ph : phases_) {
+        const int64_t ch = ph.h.count, cw = ph.w.count;
+        if (ph.impl) {
+          const float* src = dy_n;
+          if (ph.h.cropped() || ph.w.cropped()) {
+            const int64_t ih = ph.h.in_size, iw = ph.w.in_size;
+            pool.for_each(g.K, [&](int64_t k, int) {
+              for (int64_t i = 0; i < ih; ++i)
+                std::memcpy(crop + (k * ih + i) * iw, dy_n + (k * g.P + i + ph.h.crop_begin) * g.Q + ph.w.crop_begin,
+                            sizeof(float) * std::size_t(iw));
+            });
+            src = crop;
+          }
+          ph.impl->execute(src, packed + ph.packed_offset, image, sub_ws, pool);
+        }
+        // Scatter the phase image into its rows and columns of dx (or its bias, for a zero phase).
+        pool.for_each(g.C, [&](int64_t c, int) {
+          for (int64_t i = 0; i < ch; ++i) {
+            float* row = dx_n + (c * g.H + ph.h.first + i * g.stride_h) * g.W + ph.w.first;
+            if (ph.impl) {
+              const float* from = image + (c * ch + i) * cw;
+              for (int64_t j = 0; j < cw; ++j) row[j * g.stride_w] = from[j];
+            } else {
+              for (int64_t j = 0; j < cw; ++j) row[j * g.stride_w] = bias[c];
+            }
+          }
+        });
+      }
+    }
+  }
+
+  WorkCounts work() const override {
+    WorkCounts total;
+    for (const auto& ph : phases_)
+      if (ph.impl) total += ph.impl->work() * (direct_mode_ ? 1.0 : double(g_.N));
+    if (!direct_mode_) total.dram_bytes += 8.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    return total;
+  }
+
+  ConvProblem sub_problem(const Phase& ph, int64_t batch) const { return make_sub_problem(g_, ph.h, ph.w, batch); }
+
+  static ConvProblem make_sub_problem(const Geometry& g, const AxisPhase& h, const AxisPhase& w, int64_t batch) {
+    ConvProblem p;
+    p.batch = batch, p.in_channels = g.K, p.in_height = h.in_size, p.in_width = w.in_size;
+    p.out_channels = g.C, p.kernel_height = int64_t(h.taps.size()), p.kernel_width = int64_t(w.taps.size());
+    p.pad_top = h.pad_begin, p.pad_bottom = h.pad_end, p.pad_left = w.pad_begin, p.pad_right = w.pad_end;
+    p.dilation_h = h.dilation, p.dilation_w = w.dilation;
+    p.groups = g.groups;
+    return p;
+  }
+
+ private:
+  Geometry g_;
+  Algorithm algorithm_;
+  std::vector<Phase> phases_;
+  bool direct_mode_;
+  std::size_t crop_bytes_, image_bytes_, sub_bytes_ = 0, packed_floats_ = 0;
+};
+
+// The fastest estimated forward implementation of `algorithm` (Auto: of any) for a sub-problem.
+std::unique_ptr<ConvImpl> best_forward(const Geometry& sub, const PlanContext& ctx, Algorithm algorithm,
+                                       std::string* declined) {
+  std::unique_ptr<ConvImpl> best;
+  double best_s = 1e300;
+  for (const Solver& s : all_solvers()) {
+    if (s.direction != Direction::Forward || (algorithm != Algorithm::Auto && s.algorithm != algorithm)) continue;
+    Proposals props;
+    s.propose(sub, ctx, props);
+    for (auto& impl : props.impls()) {
+      if (impl->workspace_bytes() > ctx.workspace_limit) continue;
+      const double t = estimate_seconds(impl->work(), ctx);
+      if (t < best_s) best_s = t, best = std::move(impl);
+    }
+    if (declined && !props.declined().empty()) *declined = props.declined().front().reason;
+  }
+  return best;
+}
+
+}  // namespace
+
+template <Algorithm A>
+void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const std::string label = "bwd_data_" + to_string(A);
+  const auto rows = axis_phases(g.H, g.P, g.R, g.stride_h, g.dil_h, g.pad_t);
+  const auto cols = axis_phases(g.W, g.Q, g.S, g.stride_w, g.dil_w, g.pad_l);
+  const bool direct_mode = rows.size() == 1 && cols.size() == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+                           !rows[0].zero() && !cols[0].zero() && !rows[0].cropped() && !cols[0].cropped();
+  std::vector<Phase> phases;
+  std::size_t crop_floats = 0, image_floats = 0;
+  for (const auto& h : rows)
+    for (const auto& w : cols) {
+      Phase ph;
+      ph.h = h, ph.w = w;
+      if (!h.zero() && !w.zero()) {
+        if (h.cropped() || w.cropped()) crop_floats = std::max(crop_floats, std::size_t(g.K * h.in_size * w.in_size));
+        image_floats = std::max(image_floats, std::size_t(g.C * h.count * w.count));
+      }
+      phases.push_back(std::move(ph));
+    }
+  if (direct_mode) crop_floats = image_floats = 0;
+  const std::size_t buffers = align_up(crop_floats * sizeof(float)) + align_up(image_floats * sizeof(float));
+  if (buffers > ctx.workspace_limit) {
+    out.decline(label, workspace_too_small(buffers, ctx.workspace_limit) + " (scratch of one image's phase)");
+    return;
+  }
+  PlanContext sub_ctx = ctx;
+  sub_ctx.direction = Direction::Forward;
+  sub_ctx.workspace_limit = ctx.workspace_limit - buffers;
+  bool used = false;
+  std::string why = "applies to no stride phase";
+  for (auto& ph : phases) {
+    if (ph.h.zero() || ph.w.zero()) continue;
+    const Geometry sub(BackwardDataConv::make_sub_problem(g, ph.h, ph.w, direct_mode ? g.N : 1));
+    std::string reason;
+    ph.impl = best_forward(sub, sub_ctx, A, &reason);
+    if (ph.impl) {
+      used = true;
+    } else {
+      if (!reason.empty()) why = "phase " + to_string(sub.problem) + ": " + reason;
+      ph.impl = best_forward(sub, sub_ctx, Algorithm::Auto, nullptr);
+      if (!ph.impl) {
+        out.decline(label, "no forward algorithm fits phase " + to_string(sub.problem) + " within workspace_limit=" +
+                               std::to_string(sub_ctx.workspace_limit));
+        return;
+      }
+    }
+  }
+  if (!used) {
+    out.decline(label, why);
+    return;
+  }
+  out.add(std::make_unique<BackwardDataConv>(g, A, std::move(phases), direct_mode, crop_floats, image_floats));
+}
+
+template void propose_backward_data<Algorithm::Direct>(const Geometry&, const PlanContext&, Proposals&);
+template void propose_backward_data<Algorithm::Im2col>(const Geometry&, const PlanContext&, Proposals&);
+template void propose_backward_data<Algorithm::Winograd>(const Geometry&, const PlanContext&, Proposals&);
+template void propose_backward_data<Algorithm::FFT>(const Geometry&, const PlanContext&, Proposals&);
+
+}  // namespace fastconv::detail

@@ -1,0 +1,499 @@
+// Backward-weights: dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] * x[n, c, p*sh - pt + r*dh, q*sw - pl + s*dw].
+//
+// Reproducibility: every implementation splits the work over disjoint parts of dw only (groups,
+// blocks of output channels, blocks of dw's columns), never inside a sum; each element of dw is
+// summed over images and over pixel blocks of a fixed size (kPixelBlock, independent of threads and
+// of the workspace limit) in one fixed order. So dw is bitwise the same for any thread count and
+// any budget.
+#include "backward/backward_weights.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "gemm/macro_kernel.hpp"
+#include "gemm/pack.hpp"
+#include "gemm/sgemm_kernel.hpp"
+#include "backward/dot_kernels.hpp"
+
+namespace fastconv::detail {
+
+void bias_gradient(const Geometry& g, const float* dy, float* db, const ThreadPool& pool) {
+  if (!db) return;
+  const int64_t PQ = g.P * g.Q;
+  pool.for_each(g.K, [&](int64_t k, int) {
+    double sum = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* d = dy + (n * g.K + k) * PQ;
+      for (int64_t i = 0; i < PQ; ++i) sum += d[i];
+    }
+    db[k] = float(sum);
+  });
+}
+
+namespace {
+
+// Pixels summed by one microkernel call: the depth of the GEMM blocks. Fixed, so the order of the
+// sums is too.
+constexpr int64_t kPixelBlock = 256;
+// Widest block of dw columns lowered at once per task (the B block: kPixelBlock x this, 1 MiB).
+constexpr int64_t kMaxColumns = 1024;
+
+struct WeightsBlocking {
+  int64_t m_chunk, m_chunks;  // output channels per task (whole MR panels)
+  int64_t n_chunk, n_chunks;  // dw columns per task (whole NR panels)
+};
+
+std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
+  return align_up(std::size_t(round_up(b.m_chunk, mr) * kPixelBlock) * sizeof(float)) +
+         align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float));
+}
+
+// Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
+// k-major B micro-panels (pb x nr each, columns past `cols` zero).
+void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j0, int64_t cols, int nr,
+                   float* dst) {
+  const int64_t RS = g.R * g.S;
+  const int64_t padded = round_up(cols, nr);
+  for (int64_t jj = 0; jj < padded; ++jj) {
+    float* d = dst + (jj / nr) * pb * nr + (jj % nr);
+    if (jj >= cols) {
+      for (int64_t p = 0; p < pb; ++p) d[p * nr] = 0.0f;
+      continue;
+    }
+    const int64_t j = j0 + jj, c = j / RS, r = j / g.S % g.R, s = j % g.S;
+    const float* xc = xg + c * g.H * g.W;
+    const Range valid = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
+    int64_t p = p0;
+    while (p < p0 + pb) {
+      const int64_t oh = p / g.Q, ow0 = p % g.Q, ow1 = std::min(g.Q, ow0 + (p0 + pb - p));
+      float* out = d + (p - p0) * nr - ow0 * nr;
+      const int64_t ih = oh * g.stride_h - g.pad_t + r * g.dil_h;
+      if (ih < 0 || ih >= g.H) {
+        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow * nr] = 0.0f;
+      } else {
+        const float* xr = xc + ih * g.W + s * g.dil_w - g.pad_l;
+        const int64_t a = std::clamp(valid.begin, ow0, ow1), b = std::clamp(valid.end, a, ow1);
+        for (int64_t ow = ow0; ow < a; ++ow) out[ow * nr] = 0.0f;
+        if (g.stride_w == 1)
+          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow];
+        else
+          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow * g.stride_w];
+        for (int64_t ow = b; ow < ow1; ++ow) out[ow * nr] = 0.0f;
+      }
+      p += ow1 - ow0;
+    }
+  }
+}
+
+class BackwardWeightsGemm final : public ConvImpl {
+ public:
+  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
+      : g_(g), kernel_(kernel), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Im2col; }
+  std::string name() const override {
+    return "bwd_weights_gemm_" + std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "dY x col(X)^T per image and group, " << kernel_.name << ", " << kPixelBlock << " pixels per block, "
+      << b_.m_chunk << " channels x " << b_.n_chunk << " columns of dw per task, "
+      << g_.groups * b_.m_chunks * b_.n_chunks << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override {
+    return std::size_t(threads_) * gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr);
+  }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int64_t PQ = g.P * g.Q;
+    const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
+    const std::size_t thread_bytes = gemm_thread_bytes(b_, mr, nr);
+    const int64_t per_group = b_.m_chunks * b_.n_chunks;
+    pool.for_each(g.groups * per_group, [&](int64_t task, int slot) {
+      const int64_t grp = task / per_group, mc = task / b_.n_chunks % b_.m_chunks, nc = task % b_.n_chunks;
+      const int64_t m0 = mc * b_.m_chunk, rows = std::min(b_.m_chunk, g.Kg - m0);
+      const int64_t j0 = nc * b_.n_chunk, cols = std::min(b_.n_chunk, kdim_ - j0);
+      char* ws = static_cast<char*>(workspace) + std::size_t(slot) * thread_bytes;
+      float* a_pack = reinterpret_cast<float*>(ws);
+      float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
+      float* c = dw + (grp * g.Kg + m0) * kdim_ + j0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+        const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
+        for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
+          const int64_t pb = std::min(kPixelBlock, PQ - p0);
+          pack_a_panels(dyg + p0, PQ, rows, pb, mr, a_pack);
+          lower_columns(g, xg, p0, pb, j0, cols, nr, b_pack);
+          gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
+                            nullptr);
+        }
+      }
+    });
+    bias_gradient(g, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    const GemmBlocking& bl = kernel_.blocking;
+    const double PQ = double(g_.P * g_.Q);
+    WorkCounts w;
+    w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
+    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
+    // The lowering writes with a stride of NR: about twice the cost of the forward's packing.
+    w.pack_elements = 2.0 * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
+                      double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
+    w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
+    return w;
+  }
+
+ private:
+  Geometry g_;
+  const SgemmKernel& kernel_;
+  int threads_;
+  WeightsBlocking b_;
+  int64_t kdim_;
+};
+
+// Lanes of the direct kernel's accumulators: each lane sums its own pixels, the lanes are added in
+// a fixed tree at the end.
+constexpr int kLanes = 16;
+
+class BackwardWeightsDirect final : public ConvImpl {
+ public:
+  explicit BackwardWeightsDirect(const Geometry& g) : g_(g) {}
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return g_.is_depthwise() ? "bwd_weights_direct_depthwise" : "bwd_weights_direct"; }
+  std::string describe() const override {
+    return "loops over pixels with " + std::to_string(kLanes) + " lane accumulators, one task per output channel (" +
+           std::to_string(g_.K) + " tasks)";
+  }
+  std::size_t workspace_bytes() const override { return 0; }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void*,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    pool.for_each(g.K, [&](int64_t k, int) {
+      const int64_t grp = k / g.Kg;
+      for (int64_t cg = 0; cg < g.Cg; ++cg)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s) {
+            float acc[kLanes] = {};
+            const Range cols = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
+            const Range rows = valid_outputs(g.P, g.stride_h, r * g.dil_h - g.pad_t, g.H);
+            const int64_t len = cols.size();
+            for (int64_t n = 0; n < g.N; ++n) {
+              const float* xc = x + (n * g.C + grp * g.Cg + cg) * g.H * g.W;
+              const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+              for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                const float* d = dyk + oh * g.Q + cols.begin;
+                const float* xr = xc + (oh * g.stride_h - g.pad_t + r * g.dil_h) * g.W +
+                                  cols.begin * g.stride_w - g.pad_l + s * g.dil_w;
+                int64_t i = 0;
+                if (g.stride_w == 1) {
+                  for (; i + kLanes <= len; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) acc[l] += d[i + l] * xr[i + l];
+                } else {
+                  for (; i + kLanes <= len; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) acc[l] += d[i + l] * xr[(i + l) * g.stride_w];
+                }
+                for (int l = 0; i + l < len; ++l) acc[l] += d[i + l] * xr[(i + l) * g.stride_w];
+              }
+            }
+            for (int width = kLanes / 2; width > 0; width /= 2)
+              for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+            dw[((k * g.Cg + cg) * g.R + r) * g.S + s] = acc[0];
+          }
+    });
+    bias_gradient(g, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    WorkCounts w;
+    const double flops = 2.0 * double(g_.N * g_.K * g_.Cg * g_.R * g_.S) * double(g_.P * g_.Q);
+    // Compiled for the baseline instruction set (plain loops the compiler vectorizes over the lanes).
+    if (g_.is_depthwise())
+      w.depthwise_flops = 2.0 * flops;
+    else
+      w.scalar_flops = flops;
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) * double(g_.Cg > 1 ? 1 : g_.R));
+    w.parallel_tasks = double(g_.K);
+    return w;
+  }
+
+ private:
+  Geometry g_;
+};
+
+// Without transposing anything: x is zero-padded to Hp x Wp and split into its sh x sw stride phases
+// (plane (a, b) holds the padded pixels (i*sh + a, j*sw + b), Wq = ceil(Wp/sw) columns), and each
+// row of dy is padded to Wq columns (zeros past Q). Then dw[k, c, r, s] is one dot product over the
+// flat index f of dy_pad[k][f] and the phase plane ((r*dh) % sh, (s*dw) % sw) of c shifted by
+// (r*dh / sh) rows and (s*dw / sw) columns: rows of dy against shifted windows, both contiguous. The
+// dot-product tiles (dot_kernels.hpp) run over fixed chunks of f, images and chunks in a fixed
+// order. The row padding costs (Wq - Q)/Q extra work. A NaN or Inf in x reaches every dw its window
+// meets, including through the zeros of dy's row padding (0 * Inf = NaN).
+constexpr int64_t kDotChunk = 1024;  // floats of f per tile call: 8 rows of A in L1
+
+class BackwardWeightsDot final : public ConvImpl {
+ public:
+  BackwardWeightsDot(const Geometry& g, const DotKernels& kernels, Isa isa, int64_t col_block)
+      : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S), d_(dims(g)) {
+    depthwise_ = g.Kg < 4;
+    ma_ = depthwise_ ? 1 : kernels.ma, nb_ = depthwise_ ? 4 : kernels.nb;
+  }
+  struct Dims {
+    int64_t hq, wq;    // a stride phase of the padded input
+    int64_t row;       // floats of a padded dy row block: P * wq rounded up to kDotStep
+    int64_t plane;     // floats per phase plane: the largest window shift plus a row block
+    int64_t phases;    // sh * sw
+  };
+  static Dims dims(const Geometry& g) {
+    Dims d;
+    d.hq = ceil_div(g.H + g.pad_t + g.pad_b, g.stride_h), d.wq = ceil_div(g.W + g.pad_l + g.pad_r, g.stride_w);
+    d.row = round_up(g.P * d.wq, kDotStep);
+    const int64_t shift = (g.R - 1) * g.dil_h / g.stride_h * d.wq + (g.S - 1) * g.dil_w / g.stride_w;
+    d.plane = round_up(std::max(shift + d.row, d.hq * d.wq), 16);
+    d.phases = g.stride_h * g.stride_w;
+    return d;
+  }
+  static std::size_t bytes(const Geometry& g) {
+    const Dims d = dims(g);
+    return align_up(std::size_t(g.C * d.phases * d.plane) * sizeof(float)) +
+           align_up(std::size_t(g.K * d.row) * sizeof(float));
+  }
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Im2col; }  // a GEMM of dot products
+  std::string name() const override {
+    return std::string(g_.is_depthwise() ? "bwd_weights_dot_depthwise__" : "bwd_weights_dot__") + isa_name(isa_);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "dot products of dy rows with shifted windows of the padded input's " << d_.phases << " stride phase"
+      << (d_.phases > 1 ? "s, " : ", ") << ma_ << "x" << nb_ << " tiles, "
+      << kDotChunk << " floats per chunk, " << col_block_ << " column tiles per task, " << tasks() << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return bytes(g_); }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    float* xpad = static_cast<float*>(workspace);
+    float* dypad = reinterpret_cast<float*>(static_cast<char*>(workspace) +
+                                            align_up(std::size_t(g.C * d_.phases * plane) * sizeof(float)));
+    const int64_t col_tiles = ceil_div(kdim_, nb_), blocks = ceil_div(col_tiles, col_block_);
+    // Work units in contiguous runs per task: a task per unit costs more than a small unit.
+    const int64_t copy_units = g.C + g.K, units = g.groups * blocks;
+    const int64_t copy_tasks = std::min<int64_t>(copy_units, 8 * pool.threads());
+    const int64_t tasks = std::min<int64_t>(units, 8 * pool.threads());
+    for (int64_t n = 0; n < g.N; ++n) {
+      // The padded phase planes of this image's channels, and its padded dy rows.
+      pool.for_each(copy_tasks, [&](int64_t task, int) {
+        for (int64_t t = task * copy_units / copy_tasks; t < (task + 1) * copy_units / copy_tasks; ++t)
+          copy_unit(x, dy, n, t, xpad, dypad);
+      });
+      pool.for_each(tasks, [&](int64_t task, int) {
+        for (int64_t u = task * units / tasks; u < (task + 1) * units / tasks; ++u)
+          dot_unit(n, u / blocks, (u % blocks) * col_block_, std::min(col_tiles, (u % blocks + 1) * col_block_), xpad,
+                   dypad, dw);
+      });
+    }
+    bias_gradient(g, dy, db, pool);
+  }
+
+  // Channel t of image n (t < C: the phase planes of x; else row block t - C of dy).
+  void copy_unit(const float* x, const float* dy, int64_t n, int64_t t, float* xpad, float* dypad) const {
+    const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    if (t < g.C) {
+      const float* src = x + (n * g.C + t) * g.H * g.W;
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b) {
+          float* d = xpad + (t * d_.phases + a * sw + b) * plane;
+          std::memset(d, 0, sizeof(float) * std::size_t(plane));
+          // Phase columns j whose input column j*sw + b - pl lies in [0, W).
+          const Range cols = valid_outputs(wq, sw, b - g.pad_l, g.W);
+          for (int64_t i = 0; i < d_.hq; ++i) {
+            const int64_t ih = i * sh + a - g.pad_t;
+            if (ih < 0 || ih >= g.H) continue;
+            const float* in = src + ih * g.W + b - g.pad_l;
+            float* out = d + i * wq;
+            if (sw == 1)
+              std::memcpy(out + cols.begin, in + cols.begin, sizeof(float) * std::size_t(cols.size()));
+            else
+              for (int64_t j = cols.begin; j < cols.end; ++j) out[j] = in[j * sw];
+          }
+        }
+    } else {
+      const int64_t k = t - g.C;
+      float* d = dypad + k * row;
+      const float* src = dy + (n * g.K + k) * g.P * g.Q;
+      std::memset(d, 0, sizeof(float) * std::size_t(row));
+      for (int64_t p = 0; p < g.P; ++p) std::memcpy(d + p * wq, src + p * g.Q, sizeof(float) * std::size_t(g.Q));
+    }
+  }
+
+  // Column tiles [t0, t1) of group grp, all its output channels, over image n.
+  void dot_unit(int64_t n, int64_t grp, int64_t t0, int64_t t1, const float* xpad, const float* dypad, float* dw) const {
+    const Geometry& g = g_;
+    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    const DotTileFn tile = depthwise_ ? k_.tile1x4 : k_.tile;
+    for (int64_t f0 = 0; f0 < row; f0 += kDotChunk) {
+      const int64_t len = std::min(kDotChunk, row - f0);
+      const bool accumulate = n > 0 || f0 > 0;
+      for (int64_t k0 = 0; k0 < g.Kg; k0 += ma_) {
+        const int64_t rows = std::min<int64_t>(ma_, g.Kg - k0);
+        const float* a[8];
+        for (int i = 0; i < ma_; ++i) a[i] = dypad + (grp * g.Kg + k0 + std::min<int64_t>(i, rows - 1)) * row + f0;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t j0 = t * nb_, cols = std::min<int64_t>(nb_, kdim_ - j0);
+          const float* b[8];
+          for (int j = 0; j < nb_; ++j) {
+            const int64_t col = j0 + std::min<int64_t>(j, cols - 1);
+            const int64_t c = col / (g.R * g.S), r = col / g.S % g.R, s = col % g.S;
+            const int64_t dr = r * g.dil_h, ds = s * g.dil_w;
+            b[j] = xpad + ((grp * g.Cg + c) * d_.phases + (dr % sh) * sw + ds % sw) * plane + dr / sh * wq + ds / sw + f0;
+          }
+          float* c = dw + (grp * g.Kg + k0) * kdim_ + j0;
+          if (rows == ma_ && cols == nb_) {
+            tile(len, a, b, c, kdim_, accumulate);
+            continue;
+          }
+          // A partial tile: the same sums into a scratch tile, then the same add.
+          float part[64];
+          tile(len, a, b, part, nb_, false);
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              c[i * kdim_ + j] = accumulate ? c[i * kdim_ + j] + part[i * nb_ + j] : part[i * nb_ + j];
+        }
+      }
+    }
+  }
+
+  WorkCounts work() const override {
+    WorkCounts w;
+    // Measured on the suite (AVX-512, 2 cores): the tiles run at about half the GEMM microkernel's
+    // rate (unaligned window loads: one per FMA row), the 1x4 tiles at a third of the depthwise
+    // rate, and each tile call pays its horizontal sums, about 200 floats' worth of work.
+    const double len = double(std::min(kDotChunk, d_.row));
+    const double flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, ma_)) *
+                         double(round_up(kdim_, nb_)) * double(d_.row) * (depthwise_ ? 3.0 : 2.0) * (1.0 + 200.0 / len);
+    if (!depthwise_) {
+      w.gemm_flops = flops;
+      w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = len;
+    } else {
+      w.depthwise_flops = flops;
+    }
+    w.pack_elements = double(g_.N) * double(g_.C * d_.phases * d_.plane * (d_.phases > 1 ? 1.0 : 0.25) + 0.25 * double(g_.K * d_.row));
+    w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    w.parallel_tasks = double(tasks());
+    return w;
+  }
+
+ private:
+  int64_t tasks() const { return g_.groups * ceil_div(ceil_div(kdim_, nb_), col_block_); }
+  Geometry g_;
+  const DotKernels& k_;
+  Isa isa_;
+  int64_t col_block_, kdim_;
+  Dims d_;
+  bool depthwise_;
+  int64_t ma_, nb_;
+};
+
+}  // namespace
+
+const DotKernels& dot_kernels(Isa isa) {
+  auto make = [](void (*fill)(DotKernels&)) {
+    DotKernels k;
+    fill(k);
+    return k;
+  };
+  switch (isa) {
+    case Isa::Avx512: {
+      static const DotKernels k = make(fill_dot_kernels_avx512);
+      return k;
+    }
+    case Isa::Avx2: {
+      static const DotKernels k = make(fill_dot_kernels_avx2);
+      return k;
+    }
+    default: {
+      static const DotKernels k = make(fill_dot_kernels_sse2);
+      return k;
+    }
+  }
+}
+
+void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const std::size_t need = BackwardWeightsDot::bytes(g);
+  if (need > ctx.workspace_limit) {
+    out.decline("bwd_weights_dot", workspace_too_small(need, ctx.workspace_limit) + " (padded copies of one image)");
+    return;
+  }
+  // Column tiles per task: a few tasks per thread.
+  const DotKernels& kernels = dot_kernels(ctx.isa);
+  const int64_t col_tiles = ceil_div(g.Cg * g.R * g.S, g.Kg < 4 ? 4 : kernels.nb);
+  const int64_t wanted = ctx.threads == 1 ? 1 : 4 * ctx.threads;
+  const int64_t per_group = std::max<int64_t>(1, ceil_div(wanted, g.groups));
+  const int64_t block = std::max<int64_t>(1, ceil_div(col_tiles, per_group));
+  out.add(std::make_unique<BackwardWeightsDot>(g, dot_kernels(ctx.isa), ctx.isa, block));
+}
+
+void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+  const int64_t kdim = g.Cg * g.R * g.S;
+  WeightsBlocking b;
+  b.m_chunk = round_up(g.Kg, mr);
+  b.n_chunk = std::min(round_up(kdim, nr), kMaxColumns);
+  auto bytes = [&] { return std::size_t(ctx.threads) * gemm_thread_bytes(b, mr, nr); };
+  // Fit the budget: narrower column blocks first (each task lowers its own columns only), then
+  // fewer channels per task (each block of channels lowers its columns again).
+  while (bytes() > ctx.workspace_limit && b.n_chunk > nr) b.n_chunk = round_up(b.n_chunk / 2, nr);
+  while (bytes() > ctx.workspace_limit && b.m_chunk > mr) b.m_chunk = round_up(b.m_chunk / 2, mr);
+  if (bytes() > ctx.workspace_limit) {
+    out.decline("bwd_weights_gemm", workspace_too_small(bytes(), ctx.workspace_limit));
+    return;
+  }
+  // Enough tasks for the threads (two per thread): split the columns, then the channels.
+  const int64_t wanted = ctx.threads == 1 ? 1 : 2 * ctx.threads;
+  auto tasks = [&] { return g.groups * ceil_div(g.Kg, b.m_chunk) * ceil_div(kdim, b.n_chunk); };
+  while (tasks() < wanted && b.n_chunk > nr) b.n_chunk = round_up(ceil_div(b.n_chunk, 2), nr);
+  while (tasks() < wanted && b.m_chunk > mr) b.m_chunk = round_up(ceil_div(b.m_chunk, 2), mr);
+  b.m_chunks = ceil_div(g.Kg, b.m_chunk);
+  b.n_chunks = ceil_div(kdim, b.n_chunk);
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
+}
+
+void propose_backward_weights_direct(const Geometry& g, const PlanContext&, Proposals& out) {
+  out.add(std::make_unique<BackwardWeightsDirect>(g));
+}
+
+}  // namespace fastconv::detail

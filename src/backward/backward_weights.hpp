@@ -1,0 +1,19 @@
+// Direction::BackwardWeights (dw, and db when asked, from x and dy): GEMM-based and direct.
+#pragma once
+
+#include "core/algorithm.hpp"
+
+namespace fastconv::detail {
+
+// dW_g [Kg x Cg*R*S] = sum over images and pixel blocks of dY_g [Kg x block] x col(X_g)^T, on the
+// packed SGEMM microkernel, col(X) lowered block by block into B panels under the budget.
+void propose_backward_weights_gemm(const Geometry&, const PlanContext&, Proposals&);
+// Stride 1: dot products of dy rows with shifted windows of the zero-padded input (no lowering).
+void propose_backward_weights_dot(const Geometry&, const PlanContext&, Proposals&);
+// Plain loops with lane accumulators, one task per output channel: for depthwise and tiny layers.
+void propose_backward_weights_direct(const Geometry&, const PlanContext&, Proposals&);
+
+// db[k] = sum over n, p, q of dy[n, k, p, q], summed in double in a fixed order.
+void bias_gradient(const Geometry&, const float* grad_output, float* grad_bias, const ThreadPool&);
+
+}  // namespace fastconv::detail

@@ -1,0 +1,29 @@
+// Dot-product tiles for backward-weights at stride 1: C[i][j] = sum_f a_i[f] * b_j[f] over rows that
+// are contiguous in memory (rows of dy and shifted windows of the padded input), so nothing is
+// transposed or packed. One set per instruction set (dot_kernels__<isa>.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu.hpp"
+
+namespace fastconv::detail {
+
+// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + sum_{f < len} a[i][f] * b[j][f] for i < MA, j < NB,
+// the sum first, then the add. len: a multiple of kDotStep; every row readable for len floats.
+// The sum runs in one fixed order (lanes, then a fixed reduction), whatever the caller's blocking.
+using DotTileFn = void (*)(int64_t len, const float* const* a, const float* const* b, float* c, int64_t ldc,
+                           bool accumulate);
+constexpr int64_t kDotStep = 32;  // floats: two AVX-512 vectors
+
+struct DotKernels {
+  DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
+  int ma, nb;
+  DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
+};
+const DotKernels& dot_kernels(Isa isa);
+void fill_dot_kernels_sse2(DotKernels&);
+void fill_dot_kernels_avx2(DotKernels&);
+void fill_dot_kernels_avx512(DotKernels&);
+
+}  // namespace fastconv::detail

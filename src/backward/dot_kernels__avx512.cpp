@@ -1,0 +1,8 @@
+// The backward-weights dot-product tiles compiled for avx512.
+#include "backward/dot_kernels_impl.hpp"
+
+namespace fastconv::detail {
+
+void fill_dot_kernels_avx512(DotKernels& k) { fill_dot<xsimd::avx512f, 8, 3>(k); }
+
+}  // namespace fastconv::detail
