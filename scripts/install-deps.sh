@@ -9,6 +9,9 @@ packages="$packages python3 python3-dev pybind11-dev python3-numpy python3-torch
 if [ "${1:-}" = "--tests" ]; then
   packages="$packages python3-pytest"
 fi
+if [ "${1:-}" = "--ci" ]; then  # .ci/run: clang and its sanitizer and libFuzzer runtimes
+  packages="$packages clang libclang-rt-14-dev"
+fi
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -3,7 +3,9 @@
 
 Usage: pytorch_cross_check.py /path/to/fastconv [cases]
 Every algorithm that applies is forced in turn; the normwise error must stay within design
-section 8 (1e-5; FFT 2e-5; Winograd's larger tiles 1e-4). The backward directions
+section 8 (1e-5; FFT 2e-5; Winograd's larger tiles 1e-4). Some cases use a padding mode other than
+zeros (against torch.nn.Conv2d(padding_mode=...)) and some fused post-ops (an activation as
+torch.nn.functional has it, a residual with a scale). The backward directions
 (`--direction backward-data|backward-weights`) are compared with torch.autograd's gradients of the
 same layer, in float64: backward-data within the same tolerances, backward-weights within them
 scaled by max(1, N*P*Q/4096) (its sums run over N*P*Q products)."""
@@ -17,6 +19,27 @@ import numpy as np
 import torch
 
 TOLERANCE = {"direct": 1e-5, "im2col": 1e-5, "winograd": 1e-4, "fft": 2e-5, "auto": 1e-4}
+
+F = torch.nn.functional
+ACTIVATIONS = {
+    "relu": F.relu, "relu6": F.relu6, "leaky_relu:0.1": lambda t: F.leaky_relu(t, 0.1),
+    "clamp:-0.5,0.75": lambda t: torch.clamp(t, -0.5, 0.75), "silu": F.silu, "hardswish": F.hardswish,
+    "gelu": lambda t: F.gelu(t, approximate="tanh"), "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+}
+
+
+def with_padding_mode(case, rng):
+    """A padding mode for some cases: symmetric padding (as torch.nn.Conv2d takes it), as large as
+    the mode allows (reflect: < size, circular: <= size)."""
+    mode = rng.choice(["zeros", "zeros", "reflect", "replicate", "circular"])
+    case["mode"] = mode
+    if mode == "zeros":
+        return case
+    lim_h = case["h"] - 1 if mode == "reflect" else case["h"] if mode == "circular" else 10**9
+    lim_w = case["w"] - 1 if mode == "reflect" else case["w"] if mode == "circular" else 10**9
+    case["pt"] = case["pb"] = min(max(case["pt"], case["pb"]), lim_h)
+    case["pl"] = case["pr"] = min(max(case["pl"], case["pr"]), lim_w)
+    return case
 
 
 def random_case(rng):
@@ -35,8 +58,33 @@ def random_case(rng):
                     bias=rng.random() < 0.7)
         eh = case["dh"] * (case["r"] - 1) + 1
         ew = case["dw"] * (case["s"] - 1) + 1
+        case = with_padding_mode(case, rng)
+        case["act"] = rng.choice(list(ACTIVATIONS)) if rng.random() < 0.35 else None
+        case["residual"] = rng.choice([None, None, 1.0, 0.5])
         if eh <= case["h"] + case["pt"] + case["pb"] and ew <= case["w"] + case["pl"] + case["pr"]:
             return case
+
+
+def reference(c, x, w, b):
+    """PyTorch's convolution in float64, and the magnitude conv(|x|, |w|) + |b| that scales errors."""
+    if c["mode"] == "zeros":
+        def conv(xd, wd, bd):
+            xt = F.pad(xd, (c["pl"], c["pr"], c["pt"], c["pb"]))
+            return F.conv2d(xt, wd, bd, stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]), groups=c["g"])
+    else:
+        def conv(xd, wd, bd):
+            m = torch.nn.Conv2d(c["c"], c["k"], (c["r"], c["s"]), stride=(c["sh"], c["sw"]),
+                                padding=(c["pt"], c["pl"]), dilation=(c["dh"], c["dw"]), groups=c["g"],
+                                bias=bd is not None, padding_mode=c["mode"]).double()
+            with torch.no_grad():
+                m.weight.copy_(wd)
+                if bd is not None:
+                    m.bias.copy_(bd)
+                return m(xd)
+    xd, wd = torch.from_numpy(x).double(), torch.from_numpy(w).double()
+    bd = torch.from_numpy(b).double() if c["bias"] else None
+    with torch.no_grad():
+        return conv(xd, wd, bd), conv(xd.abs(), wd.abs(), bd.abs() if bd is not None else None)
 
 
 def main():
@@ -54,13 +102,19 @@ def main():
             np.save(os.path.join(tmp, "x.npy"), x)
             np.save(os.path.join(tmp, "w.npy"), w)
             np.save(os.path.join(tmp, "b.npy"), b)
-            xt = torch.nn.functional.pad(torch.from_numpy(x).double(), (c["pl"], c["pr"], c["pt"], c["pb"]))
-            ref = torch.nn.functional.conv2d(xt, torch.from_numpy(w).double(),
-                                             torch.from_numpy(b).double() if c["bias"] else None,
-                                             stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]), groups=c["g"])
-            mag = torch.nn.functional.conv2d(xt.abs(), torch.from_numpy(w).double().abs(),
-                                             torch.from_numpy(b).double().abs() if c["bias"] else None,
-                                             stride=(c["sh"], c["sw"]), dilation=(c["dh"], c["dw"]), groups=c["g"])
+            ref, mag = reference(c, x, w, b)
+            post = []
+            if c["residual"] is not None:
+                r = np.random.default_rng(i + 3000).uniform(-1, 1, tuple(ref.shape)).astype(np.float32)
+                np.save(os.path.join(tmp, "r.npy"), r)
+                ref = ref + c["residual"] * torch.from_numpy(r).double()
+                mag = mag + abs(c["residual"]) * torch.from_numpy(r).double().abs()
+                post += ["--residual", os.path.join(tmp, "r.npy"), "--residual-scale", str(c["residual"])]
+            if c["act"]:
+                ref = ACTIVATIONS[c["act"]](ref)
+                post += ["--activation", c["act"]]
+            if c["mode"] != "zeros":
+                post += ["--padding-mode", c["mode"]]
             scale = max(float(mag.max()), 1e-30)
             for algo in ["auto", "direct", "im2col", "winograd", "fft"]:
                 y_path = os.path.join(tmp, "y.npy")
@@ -69,7 +123,7 @@ def main():
                 args = [exe, "run", "--input", os.path.join(tmp, "x.npy"), "--weight", os.path.join(tmp, "w.npy"),
                         "--output", y_path, "--stride", f"{c['sh']},{c['sw']}",
                         "--padding", f"{c['pt']},{c['pb']},{c['pl']},{c['pr']}",
-                        "--dilation", f"{c['dh']},{c['dw']}", "--groups", str(c["g"]), "--algo", algo]
+                        "--dilation", f"{c['dh']},{c['dw']}", "--groups", str(c["g"]), "--algo", algo] + post
                 if c["bias"]:
                     args += ["--bias", os.path.join(tmp, "b.npy")]
                 p = subprocess.run(args, capture_output=True, text=True)
@@ -89,9 +143,10 @@ def main():
                 if err > TOLERANCE[algo]:
                     print(f"case {i} {c} {algo}: normwise error {err:.3e} > {TOLERANCE[algo]}")
                     failures += 1
-            f, r = backward_checks(exe, tmp, i, c, x, w, b)
-            failures += f
-            runs += r
+            if c["mode"] == "zeros":  # backward plans take zero padding only
+                f, r = backward_checks(exe, tmp, i, c, x, w, b)
+                failures += f
+                runs += r
         failures += shape_errors(exe, tmp)
     print(f"{runs} runs of fastconv against PyTorch {torch.__version__}, {failures} failures")
     return 1 if failures or runs == 0 else 0

@@ -204,3 +204,60 @@ TEST_CASE("cli: bench writes a table, JSON and SVG", "[cli]") {
                         "", ""};
   CHECK(check.code == 0);
 }
+
+TEST_CASE("cli: run with post-ops and a padding mode", "[cli][post_ops]") {
+  TempDir tmp;
+  using fastconv::testing::ConvTester;
+  ConvProblem p = ConvTester().input(1, 3, 9, 11).kernel(4, 3, 3).pad(2).get_problem();
+  p.padding_mode = PadMode::Reflect;
+  auto ref = write_case(tmp, p, true);
+  const OutputShape o = output_shape(p);
+  const auto r = make_data(p.output_elements(), Data::Random, 10);
+  write_npy(tmp / "r.npy", {o.batch, o.channels, o.height, o.width}, r.data());
+  write_npy(tmp / "r_bad.npy", {o.batch, o.channels, o.height, o.width + 1}, std::vector<float>(r.size() + 36).data());
+  PostOps po = parse_post_ops("leaky_relu:0.25");
+  po.residual = true, po.residual_scale = 0.5f;
+  detail::reference_post_ops(po, r.data(), ref.data(), nullptr, ref.size());
+  const std::string base = "run --input " + tmp / "x.npy" + " --weight " + tmp / "w.npy" + " --bias " + tmp / "b.npy" +
+                           " --output " + tmp / "y.npy --padding 2";
+  for (const char* algo : {"direct", "im2col", "winograd", "fft"}) {
+    std::remove((tmp / "y.npy").c_str());
+    const Result res = cli(tmp, base + " --padding-mode reflect --algo " + algo + " --activation leaky_relu:0.25 --residual " + tmp / "r.npy" +
+                                    " --residual-scale 0.5");
+    INFO(algo << ": " << res.out << res.err);
+    REQUIRE(res.code == 0);
+    CHECK_THAT(res.out, Catch::Contains("leaky_relu:0.25+residual*0.5") && Catch::Contains("_reflect"));
+    require_close(read_npy(tmp / "y.npy").data, ref);
+  }
+  // Errors: nothing written.
+  const struct {
+    std::string flags;
+    const char* expect;
+  } bad[] = {
+      {" --residual " + tmp / "r_bad.npy", "expected the output's shape"},
+      {" --activation swish", "swish"},
+      {" --activation clamp:6,0", "above"},
+      {" --residual-scale 2", "needs --residual"},
+      {" --padding-mode mirror", "mirror"},
+  };
+  for (const auto& b : bad) {
+    std::remove((tmp / "y.npy").c_str());
+    const Result res = cli(tmp, base + b.flags);
+    INFO(b.flags << ": " << res.err);
+    CHECK(res.code != 0);
+    CHECK_THAT(res.err, Catch::Contains(b.expect));
+    CHECK(!exists(tmp / "y.npy"));
+  }
+  std::remove((tmp / "y.npy").c_str());
+  const Result big = cli(tmp, "run --input " + tmp / "x.npy" + " --weight " + tmp / "w.npy" + " --output " + tmp / "y.npy" +
+                                  " --padding 9 --padding-mode reflect");
+  CHECK(big.code != 0);
+  CHECK_THAT(big.err, Catch::Contains("pad_top=9") && Catch::Contains("reflect"));
+  CHECK(!exists(tmp / "y.npy"));
+  // plan shows both.
+  const Result plan = cli(tmp, "plan n1c8h14w14k8r3s3_p1_circular --activation relu --residual");
+  INFO(plan.out << plan.err);
+  CHECK(plan.code == 0);
+  CHECK_THAT(plan.out, Catch::Contains("post-ops relu+residual") && Catch::Contains("padding mode circular") &&
+                           Catch::Contains("padded copy"));
+}

@@ -2,20 +2,54 @@
 // threaded SGEMM against a naive GEMM.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <random>
+#include <string>
 
 #include "gemm_tester.hpp"
 
 using namespace fastconv;
 using fastconv::testing::GemmTester;
 
+namespace {
+
+// What CPUID and FASTCONV_MAX_ISA say the best instruction set is, worked out here without
+// best_isa(), so that the test fails when best_isa() or the kernel list is wrong.
+detail::Isa expected_best_isa() {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const char* env = std::getenv("FASTCONV_MAX_ISA");
+  const std::string cap = env ? env : "";
+  if (avx512 && (cap.empty() || cap == "avx512")) return detail::Isa::Avx512;
+  if (avx2 && cap != "sse2" && cap != "generic") return detail::Isa::Avx2;
+  return detail::Isa::Sse2;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
 TEST_CASE("the host's best instruction set is among the kernels tested", "[isa][gemm]") {
-  const auto kernels = testing::runnable_kernels();
-  bool best = false;
-  for (const auto& k : kernels) best |= k.isa == detail::best_isa();
-  CHECK(best);
-  INFO("best: " << detail::isa_name(detail::best_isa()));
-  CHECK(detail::sgemm_kernel(detail::best_isa()).isa == detail::best_isa());
+  const detail::Isa expected = expected_best_isa();
+  INFO("expected " << detail::isa_name(expected) << ", best_isa() " << detail::isa_name(detail::best_isa()));
+  CHECK(detail::best_isa() == expected);
+  // Every set up to the expected one is tested, by a kernel really compiled for it (its name says so).
+  for (detail::Isa isa : {detail::Isa::Sse2, detail::Isa::Avx2, detail::Isa::Avx512}) {
+    if (isa > expected) continue;
+    bool found = false;
+    for (const auto& k : testing::runnable_kernels())
+      found |= k.isa == isa && ends_with(k.name, std::string("__") + detail::isa_name(isa));
+    INFO("no kernel of " << detail::isa_name(isa) << " among those tested");
+    CHECK(found);
+  }
+  const detail::SgemmKernel& best = detail::sgemm_kernel(expected);
+  CHECK(best.isa == expected);
+  CHECK(ends_with(best.name, std::string("__") + detail::isa_name(expected)));
 }
 
 TEST_CASE("microkernel: every m <= MR, n <= 2*NR, k around the unroll", "[isa][gemm][ukernel]") {
@@ -43,12 +77,16 @@ TEST_CASE("microkernel: strided output, accumulate, bias, exact on small integer
   }
 }
 
-TEST_CASE("sgemm matches a naive GEMM; threads do not change the bits", "[isa][gemm][sgemm]") {
+TEST_CASE("sgemm matches a naive GEMM and threads do not change the bits", "[isa][gemm][sgemm]") {
   std::mt19937 rng(7);
   auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   for (const auto& kernel : testing::runnable_kernels()) {
-    // Past MC, KC and NC of every table entry.
-    GemmTester(kernel).m(203).n(1100).k(530).threads(2).bias(true).check_sgemm();
+    // Past MC (192 at most) and KC (256), then past NC (4096 at most) of every table entry.
+    GemmTester(kernel).m(203).n(300).k(530).threads(2).bias(true).check_sgemm();
+    INFO("NC " << kernel.blocking.nc);
+    REQUIRE(kernel.blocking.nc < 4200);
+    GemmTester(kernel).m(13).n(4200).k(40).threads(2).bias(true).check_sgemm();
+    GemmTester(kernel).m(7).n(kernel.blocking.nc + 1).k(3).threads(1).accumulate(true).check_sgemm();
     GemmTester(kernel).m(1).n(1).k(1).check_sgemm();
     GemmTester(kernel).m(400).n(5).k(3).threads(3).accumulate(true).check_sgemm();
     for (int i = 0; i < 12; ++i)

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "conv_tester.hpp"
+#include "npy.hpp"
 #include "planner/planner.hpp"
 
 using namespace fastconv;
@@ -126,14 +127,24 @@ TEST_CASE("planner: with wisdom loaded, Measure does no timing", "[planner][wisd
 }
 
 TEST_CASE("planner: FASTCONV_VERBOSE prints plans, executes and declined candidates", "[planner]") {
+  // `fastconv run` plans and executes once: the log must hold one line of each kind.
+  const std::string x = temp_path("verbose_x.npy"), w = temp_path("verbose_w.npy"), y = temp_path("verbose_y.npy");
   const std::string err = temp_path("verbose.err");
-  const std::string cmd = "FASTCONV_VERBOSE=2 " + std::string(FASTCONV_CLI) +
-                          " plan n1c3h9w9k4r3s3_st2 --threads 1 >/dev/null 2>" + err;
+  const std::vector<float> xs(3 * 9 * 9, 0.5f), ws(4 * 3 * 3 * 3, 0.25f);
+  tools::write_npy(x, {1, 3, 9, 9}, xs.data());
+  tools::write_npy(w, {4, 3, 3, 3}, ws.data());
+  const std::string cmd = "FASTCONV_VERBOSE=2 " + std::string(FASTCONV_CLI) + " run --input " + x + " --weight " + w +
+                          " --stride 2 --threads 1 --output " + y + " >/dev/null 2>" + err;
   CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 0);
   std::ifstream in(err);
   const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK_THAT(log, Catch::Contains("fastconv: plan n1c3h9w9k4r3s3_st2"));
-  std::remove(err.c_str());
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("fastconv: plan n1c3h9w9k4r3s3_st2 threads=1"));
+  CHECK_THAT(log, Catch::Contains("fastconv: execute n1c3h9w9k4r3s3_st2 "));
+  CHECK_THAT(log, Catch::Contains("GFLOP/s"));
+  // Winograd needs stride 1: declined, with the reason.
+  CHECK_THAT(log, Catch::Contains("fastconv: declined winograd") && Catch::Contains("stride"));
+  for (const auto& f : {x, w, y, err}) std::remove(f.c_str());
 }
 
 TEST_CASE("planner: Measure on a huge problem estimates instead of allocating it", "[planner]") {

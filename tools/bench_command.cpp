@@ -27,7 +27,7 @@ namespace {
 const char* kHelp =
     "usage: fastconv bench [--suite FILE.csv] [--threads N] [--json FILE] [--plot FILE.svg]\n"
     "                      [--baseline onednn] [--mode estimate|measure] [--runs N]\n"
-    "                      [--budget SECONDS] [--filter TEXT]\n"
+    "                      [--budget SECONDS] [--filter TEXT] [--post-ops relu|relu+residual|...]\n"
     "                      [--direction forward|backward-data|backward-weights]\n"
     "\n"
     "Times every implementation that applies and the planner's pick ('auto', planned with --mode)\n"
@@ -40,6 +40,9 @@ const char* kHelp =
     "pinned one per core, so that their two thread pools do not meet on one core).\n"
     "--direction times that direction of each shape (design section 11), against oneDNN's\n"
     "convolution_backward_data / convolution_backward_weights with the same reorders.\n"
+    "--post-ops runs every implementation (and oneDNN, as its post-ops) with a fused epilogue:\n"
+    "an activation (relu, gelu, clamp:0,6, ...), '+residual' adding a residual tensor of the\n"
+    "output's shape (oneDNN: its sum post-op, the residual reordered into its destination first).\n"
     "--filter keeps the shapes whose name\n"
     "contains TEXT. Progress goes to stderr, the table to stdout.\n";
 
@@ -63,7 +66,9 @@ struct Runner {
 }  // namespace
 
 int bench_command(const std::vector<std::string>& argv) {
-  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter", "direction"}, {"help"});
+  Args args(argv, {"suite", "threads", "json", "plot", "baseline", "mode", "runs", "budget", "filter", "post-ops",
+                   "direction"},
+            {"help"});
   if (args.flag("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -84,6 +89,19 @@ int bench_command(const std::vector<std::string>& argv) {
   }
   const std::string filter = args.value("filter").value_or("");
   const Direction direction = args.value("direction") ? parse_direction(*args.value("direction")) : Direction::Forward;
+  PostOps post_ops;
+  if (auto po = args.value("post-ops")) {
+    std::string act = *po;
+    const std::string suffix = "+residual";
+    if (act.size() >= suffix.size() && act.compare(act.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      act.erase(act.size() - suffix.size());
+      post_ops = parse_post_ops(act == "residual" || act.empty() ? "" : act);
+      post_ops.residual = true;
+    } else {
+      post_ops = parse_post_ops(act == "residual" ? "" : act);
+      post_ops.residual = act == "residual";
+    }
+  }
   // Between samples, a pause lets the previous runner's idle workers go to sleep: oneTBB's within
   // about a millisecond, OpenMP's (GOMP_SPINCOUNT) only after several on this machine.
   const int pause_ms = with_onednn ? 12 : 3;
@@ -93,6 +111,9 @@ int bench_command(const std::vector<std::string>& argv) {
   report.isa = instruction_set();
   report.mode = to_string(mode);
   report.direction = to_string(direction);
+  report.post_ops = to_string(post_ops);
+  if (post_ops.activation != Activation::None || post_ops.residual)
+    std::fprintf(stderr, "fastconv bench: post-ops %s\n", to_string(post_ops).c_str());
   std::fprintf(stderr, "fastconv bench: measuring the FMA peak on %d thread%s...\n", threads, threads > 1 ? "s" : "");
   report.peak_gflops = detail::measure_fma_peak_gflops(detail::best_isa(), threads);
   std::fprintf(stderr, "fastconv bench: peak %.1f GFLOP/s (%s)\n", report.peak_gflops, report.isa.c_str());
@@ -111,9 +132,11 @@ int bench_command(const std::vector<std::string>& argv) {
     result.gflop = flop_count(p) / 1e9;
 
     std::vector<float> x(p.input_elements()), w(p.weight_elements()), b(std::size_t(p.out_channels)),
-        y(p.output_elements()), dw(p.weight_elements()), db(std::size_t(p.out_channels));
-    fill_random(x, 1), fill_random(w, 2), fill_random(b, 3);
+        y(p.output_elements()), dw(p.weight_elements()), db(std::size_t(p.out_channels)),
+        res(post_ops.residual ? p.output_elements() : 0);
+    fill_random(x, 1), fill_random(w, 2), fill_random(b, 3), fill_random(res, 4);
     if (direction != Direction::Forward) fill_random(y, 4);  // dy
+    const float* residual = post_ops.residual ? res.data() : nullptr;
     // One run of a plan in the bench's direction (backward-data writes dx over x).
     auto runner_for = [&](std::shared_ptr<Plan> plan) -> std::function<void()> {
       if (direction == Direction::BackwardWeights)
@@ -122,13 +145,14 @@ int bench_command(const std::vector<std::string>& argv) {
           plan->pack_weights(w.data(), direction == Direction::Forward ? b.data() : nullptr));
       if (direction == Direction::BackwardData)
         return [plan, packed, &x, &y] { plan->execute_backward_data(y.data(), *packed, x.data()); };
-      return [plan, packed, &x, &y] { plan->execute(x.data(), *packed, y.data()); };
+      return [plan, packed, &x, &y, residual] { plan->execute(x.data(), *packed, y.data(), residual); };
     };
 
     std::vector<Runner> runners;
     PlanOptions base;
     base.threads = threads;
     base.direction = direction;
+    base.post_ops = post_ops;
     for (const Candidate& c : find_algorithms(p, base)) {
       if (!c.applicable) continue;
       PlanOptions o = base;
@@ -156,7 +180,7 @@ int bench_command(const std::vector<std::string>& argv) {
     }
     if (with_onednn) {
       try {
-        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads, direction);
+        auto conv = std::make_shared<OnednnConv>(p, w.data(), b.data(), threads, direction, post_ops);
         Runner r;
         r.entry.label = "onednn";
         r.entry.algorithm = "onednn";
@@ -166,7 +190,7 @@ int bench_command(const std::vector<std::string>& argv) {
         else if (direction == Direction::BackwardData)
           r.run = [conv, &x, &y] { conv->run(y.data(), x.data()); };
         else
-          r.run = [conv, &x, &y] { conv->run(x.data(), y.data()); };
+          r.run = [conv, &x, &y, residual] { conv->run(x.data(), y.data(), residual); };
         runners.push_back(std::move(r));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "  onednn: %s\n", e.what());

@@ -32,6 +32,7 @@ struct BenchReport {
   int threads = 1;
   std::string isa, mode;
   std::string direction = "forward";
+  std::string post_ops = "none";  // the fused epilogue every run had (bench --post-ops)
   double peak_gflops = 0;
   double seconds = 0;
   std::vector<BenchShape> shapes;

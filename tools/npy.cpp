@@ -1,11 +1,13 @@
 #include "npy.hpp"
 
-#include <sys/stat.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "core/file_read.hpp"
+#include "fastconv/fastconv.hpp"
 
 namespace fastconv::tools {
 namespace {
@@ -125,7 +127,17 @@ std::string format_shape(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
-NpyArray parse_npy(const std::string& b, const std::string& name) {
+namespace {
+
+struct NpyLayout {
+  std::vector<int64_t> shape;
+  int64_t count;            // elements
+  std::size_t data_at;      // where the data starts
+  std::size_t data_bytes;
+};
+
+// The header at the start of `b` (which must hold at least the whole header).
+NpyLayout parse_header(const std::string& b, const std::string& name) {
   if (b.size() < kMagicLen + 2 || b.compare(0, kMagicLen, kMagic, kMagicLen) != 0)
     throw NpyError(name + ": not a .npy file (bad magic)");
   const int major = static_cast<unsigned char>(b[6]), minor = static_cast<unsigned char>(b[7]);
@@ -155,30 +167,55 @@ NpyArray parse_npy(const std::string& b, const std::string& name) {
   for (int64_t d : shape)
     if (__builtin_mul_overflow(count, d, &count) || count > (int64_t(1) << 40))
       throw NpyError(name + ": shape " + format_shape(shape) + " is absurd");
-  const std::size_t data_bytes = std::size_t(count) * sizeof(float);
-  const std::size_t have = b.size() - data_at;
-  if (have < data_bytes)
-    throw NpyError(name + ": truncated data: shape " + format_shape(shape) + " needs " + std::to_string(data_bytes) +
+  return {shape, count, data_at, std::size_t(count) * sizeof(float)};
+}
+
+// The data must fill the rest of the file exactly.
+void check_data_size(const NpyLayout& l, uint64_t file_bytes, const std::string& name) {
+  const uint64_t have = file_bytes - l.data_at;
+  if (have < l.data_bytes)
+    throw NpyError(name + ": truncated data: shape " + format_shape(l.shape) + " needs " + std::to_string(l.data_bytes) +
                    " bytes, the file holds " + std::to_string(have));
-  if (have > data_bytes)
-    throw NpyError(name + ": " + std::to_string(have - data_bytes) + " bytes after the data of shape " +
-                   format_shape(shape));
+  if (have > l.data_bytes)
+    throw NpyError(name + ": " + std::to_string(have - l.data_bytes) + " bytes after the data of shape " +
+                   format_shape(l.shape));
+}
+
+}  // namespace
+
+NpyArray parse_npy(const std::string& b, const std::string& name) {
+  const NpyLayout l = parse_header(b, name);
+  check_data_size(l, b.size(), name);
   NpyArray a;
-  a.shape = shape;
-  a.data.resize(std::size_t(count));
-  if (count) std::memcpy(a.data.data(), b.data() + data_at, data_bytes);
+  a.shape = l.shape;
+  a.data.resize(std::size_t(l.count));
+  if (l.count) std::memcpy(a.data.data(), b.data() + l.data_at, l.data_bytes);
   return a;
 }
 
 NpyArray read_npy(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw NpyError(path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw NpyError(path + ": not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw NpyError(path + ": cannot open");
-  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
-  if (!in.read(&bytes[0], st.st_size)) throw NpyError(path + ": read error");
-  return parse_npy(bytes, path);
+  // Header first, sizes checked against the file's size before the data is read: a FIFO, a device or
+  // a huge file of garbage is refused at once.
+  try {
+    detail::RegularFile f(path, "npy file");
+    std::string head(std::size_t(std::min<uint64_t>(f.size(), 12 + kMaxHeader)), '\0');
+    if (!head.empty()) f.read_at(0, &head[0], head.size());
+    if (head.size() >= 12) {  // cut to the header's own length before parsing
+      const int major = static_cast<unsigned char>(head[6]);
+      const std::size_t len_bytes = major == 1 ? 2 : 4;
+      const std::size_t data_at = 8 + len_bytes + read_le(head, 8, int(len_bytes));
+      if (data_at < head.size()) head.resize(data_at);
+    }
+    const NpyLayout l = parse_header(head, path);
+    check_data_size(l, f.size(), path);
+    NpyArray a;
+    a.shape = l.shape;
+    a.data.resize(std::size_t(l.count));
+    if (l.count) f.read_at(l.data_at, a.data.data(), l.data_bytes);
+    return a;
+  } catch (const Error& e) {
+    throw NpyError(e.what());
+  }
 }
 
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {

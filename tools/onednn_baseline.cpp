@@ -19,7 +19,9 @@ struct OnednnConv::State {
   memory::desc user_src, user_dst;
   memory src, dst, weights, bias;  // in oneDNN's preferred layouts
   bool reorder_src = false, reorder_dst = false;
-  dnnl::reorder src_reorder, dst_reorder;  // made once: the best case for oneDNN
+  dnnl::reorder src_reorder, dst_reorder, residual_reorder;  // made once: the best case for oneDNN
+  bool sum = false;
+  std::size_t dst_bytes = 0;
   int threads = 1;
   std::string impl;
   // The backward primitives (design section 11), NCHW in and out like the forward.
@@ -41,10 +43,32 @@ bool make_reorder(const dnnl::engine& e, const memory::desc& from, const memory:
   return true;
 }
 
+// fastconv's post-ops as oneDNN's (2.6 API): sum(scale) for the residual, then one eltwise.
+dnnl::post_ops onednn_post_ops(const PostOps& po) {
+  using alg = dnnl::algorithm;
+  dnnl::post_ops ops;
+  if (po.residual) ops.append_sum(po.residual_scale);
+  switch (po.activation) {
+    case Activation::None: break;
+    case Activation::Relu: ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
+    case Activation::Relu6: ops.append_eltwise(1.f, alg::eltwise_clip, 0.f, 6.f); break;
+    case Activation::LeakyRelu: ops.append_eltwise(1.f, alg::eltwise_relu, po.alpha, 0.f); break;
+    case Activation::Clamp: ops.append_eltwise(1.f, alg::eltwise_clip, po.alpha, po.beta); break;
+    case Activation::Silu: ops.append_eltwise(1.f, alg::eltwise_swish, 1.f, 0.f); break;
+    case Activation::Hardswish: ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f); break;
+    case Activation::Gelu: ops.append_eltwise(1.f, alg::eltwise_gelu_tanh, 0.f, 0.f); break;
+    case Activation::Sigmoid: ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
+    case Activation::Tanh: ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
+  }
+  return ops;
+}
+
 }  // namespace
 
-OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* bias, int threads, Direction direction)
+OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* bias, int threads, Direction direction,
+                       const PostOps& post_ops)
     : s_(std::make_unique<State>()) {
+  if (p.padding_mode != PadMode::Zeros) throw Error("onednn: only zero padding");
   p.validate();
   auto& s = *s_;
   s.threads = threads;
@@ -109,7 +133,10 @@ OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* b
       memory::desc(src_dims, f32, tag::any), memory::desc(w_dims, f32, tag::any), bias_md,
       memory::desc(dst_dims, f32, tag::any), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
       {p.pad_top, p.pad_left}, {p.pad_bottom, p.pad_right});
-  s.pd = dnnl::convolution_forward::primitive_desc(d, s.engine);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(onednn_post_ops(post_ops));
+  s.sum = post_ops.residual;
+  s.pd = dnnl::convolution_forward::primitive_desc(d, attr, s.engine);
   s.conv = dnnl::convolution_forward(s.pd);
   s.impl = s.pd.impl_info_str();
 
@@ -125,14 +152,18 @@ OnednnConv::OnednnConv(const ConvProblem& p, const float* weight, const float* b
   s.dst = memory(s.pd.dst_desc(), s.engine);
   if (s.reorder_src)
     s.src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(s.engine, s.user_src, s.engine, s.pd.src_desc()));
-  if (s.reorder_dst)
+  if (s.reorder_dst) {
     s.dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(s.engine, s.pd.dst_desc(), s.engine, s.user_dst));
+    if (s.sum)
+      s.residual_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(s.engine, s.user_dst, s.engine, s.pd.dst_desc()));
+  }
+  s.dst_bytes = s.user_dst.get_size();
   s.stream.wait();
 }
 
 OnednnConv::~OnednnConv() = default;
 
-void OnednnConv::run(const float* input, float* output) {
+void OnednnConv::run(const float* input, float* output, const float* residual) {
   auto& s = *s_;
   omp_set_num_threads(s.threads);
   if (s.direction == Direction::BackwardData) {
@@ -152,6 +183,14 @@ void OnednnConv::run(const float* input, float* output) {
   memory& src = s.reorder_src ? s.src : in;
   memory& dst = s.reorder_dst ? s.dst : out;
   if (s.reorder_src) s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, in}, {DNNL_ARG_TO, s.src}});
+  if (s.sum && residual) {  // the sum post-op adds what dst holds
+    if (s.reorder_dst) {
+      memory r(s.user_dst, s.engine, const_cast<float*>(residual));
+      s.residual_reorder.execute(s.stream, {{DNNL_ARG_FROM, r}, {DNNL_ARG_TO, s.dst}});
+    } else if (residual != output) {
+      std::memcpy(output, residual, s.dst_bytes);
+    }
+  }
   s.conv.execute(s.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_BIAS, s.bias}, {DNNL_ARG_DST, dst}});
   if (s.reorder_dst) s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst}, {DNNL_ARG_TO, out}});
   s.stream.wait();

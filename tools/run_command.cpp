@@ -1,6 +1,7 @@
 // fastconv run: one convolution on .npy files.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "args.hpp"
@@ -16,11 +17,17 @@ const char* kHelp =
     "                    [--stride SH,SW] [--padding PH,PW|T,B,L,R|same|valid] [--dilation DH,DW]\n"
     "                    [--groups G] [--algo auto|direct|im2col|winograd|fft]\n"
     "                    [--mode estimate|measure] [--threads N] [--workspace-limit BYTES] [--repeat N]\n"
+    "                    [--padding-mode zeros|reflect|replicate|circular]\n"
+    "                    [--activation relu|relu6|leaky_relu[:A]|clamp:LO,HI|silu|hardswish|gelu|sigmoid|tanh]\n"
+    "                    [--residual R.npy [--residual-scale S]]\n"
     "\n"
     "X is [N, C, H, W], W is [K, C/G, R, S], B is [K]; all little-endian float32 in C order.\n"
     "Writes Y [N, K, P, Q]. A single value (--stride 2) means both axes; --padding takes one value\n"
     "(all sides), two (top=bottom, left=right) or four (top, bottom, left, right); 'same' and 'valid'\n"
     "follow PyTorch ('same' needs stride 1). --repeat times N executes and reports the median.\n"
+    "--padding-mode fills the padding as PyTorch's padding_mode (reflect needs padding < size).\n"
+    "Post-ops, fused where the output is written: Y = act(conv + B + S * R), R of Y's shape\n"
+    "(--residual-scale S, default 1); gelu is the tanh form.\n"
     "Prints the algorithm and the time. On error: a message on stderr, exit 1, no output file.\n"
     "\n"
     "Backward (design section 11), with the same convolution options describing the forward layer:\n"
@@ -48,13 +55,26 @@ std::vector<int64_t> parse_shape4(const std::string& text, const std::string& op
   return v;
 }
 
+float parse_scale(const std::string& text) {
+  std::size_t used = 0;
+  float v = 0;
+  try {
+    v = std::stof(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(v))
+    throw UsageError("--residual-scale " + text + ": expected a finite number");
+  return v;
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& argv) {
   Args args(argv,
             {"input", "weight", "bias", "output", "stride", "padding", "dilation", "groups", "algo", "mode",
              "threads", "workspace-limit", "repeat", "direction", "grad-output", "input-shape", "weight-shape",
-             "bias-grad"},
+             "bias-grad", "padding-mode", "activation", "residual", "residual-scale"},
             {"help"});
   if (args.flag("help")) {
     std::fputs(kHelp, stdout);
@@ -84,6 +104,12 @@ int run_command(const std::vector<std::string>& argv) {
   if (auto t = args.value("threads")) options.threads = int(parse_count(*t, "threads", 0, 4096));
   if (auto w = args.value("workspace-limit"))
     options.workspace_limit = std::size_t(parse_count(*w, "workspace-limit", 0, INT64_MAX));
+  if (auto a = args.value("activation")) options.post_ops = parse_post_ops(*a);
+  if (auto s = args.value("residual-scale")) {
+    if (!args.value("residual")) throw UsageError("--residual-scale needs --residual");
+    options.post_ops.residual_scale = parse_scale(*s);
+  }
+  options.post_ops.residual = bool(args.value("residual"));
   const int repeat = args.value("repeat") ? int(parse_count(*args.value("repeat"), "repeat", 1, 100000)) : 1;
 
   NpyArray x, w, dy;
@@ -116,6 +142,7 @@ int run_command(const std::vector<std::string>& argv) {
       else throw UsageError("--padding " + *pad + ": expected 1, 2 or 4 values, 'same' or 'valid'");
     }
   }
+  if (auto m = args.value("padding-mode")) p.padding_mode = parse_pad_mode(*m);
   p.validate();
   // The problem is valid, so groups divides C: the weight's second dimension must be C/groups.
   if (w.shape[1] != p.in_channels / p.groups)
@@ -145,6 +172,16 @@ int run_command(const std::vector<std::string>& argv) {
     bias = std::move(ba.data);
   }
 
+  std::vector<float> residual;
+  if (auto r = args.value("residual")) {
+    NpyArray ra = read_npy(*r);
+    const std::vector<int64_t> want = {o.batch, o.channels, o.height, o.width};
+    if (ra.shape != want)
+      throw Error("residual " + *r + " has shape " + format_shape(ra.shape) + ": expected the output's shape " +
+                  format_shape(want));
+    residual = std::move(ra.data);
+  }
+
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const Plan plan = Plan::create(p, options);
@@ -160,7 +197,9 @@ int run_command(const std::vector<std::string>& argv) {
   std::vector<double> times;
   for (int i = 0; i < repeat; ++i) {
     const auto t1 = clock::now();
-    if (forward)
+    if (forward && !residual.empty())
+      plan.execute(x.data.data(), packed, out.data(), residual.data());
+    else if (forward)
       plan.execute(x.data.data(), packed, out.data());
     else if (backward_data)
       plan.execute_backward_data(dy.data.data(), packed, out.data());
@@ -175,6 +214,8 @@ int run_command(const std::vector<std::string>& argv) {
 
   std::printf("problem:   %s\n", to_string(p).c_str());
   if (!forward) std::printf("direction: %s\n", to_string(direction).c_str());
+  if (options.post_ops.activation != Activation::None || options.post_ops.residual)
+    std::printf("post-ops:  %s (fused)\n", to_string(options.post_ops).c_str());
   std::printf("algorithm: %s (%s)\n", to_string(plan.algorithm()).c_str(), plan.implementation().c_str());
   std::printf("plan:      %.3f ms (planning and weight packing)\n", plan_ms);
   std::printf("time:      %.3f ms%s, %.2f GFLOP/s, %d thread%s\n", ms,

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "args.hpp"
+#include "core/file_read.hpp"
 
 namespace fastconv::tools {
 namespace {
@@ -73,11 +74,8 @@ std::vector<SuiteShape> parse_suite(const std::string& csv, const std::string& s
 }
 
 std::vector<SuiteShape> load_suite(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("suite '" + path + "': cannot open");
-  std::stringstream s;
-  s << in.rdbuf();
-  return parse_suite(s.str(), path);
+  // A suite is a small text file: a FIFO, a device or anything over 64 MiB is refused unread.
+  return parse_suite(detail::read_regular_file(path, std::size_t(64) << 20, "suite"), path);
 }
 
 std::vector<SuiteShape> builtin_suite() { return parse_suite(builtin_suite_csv(), "built-in suite"); }

@@ -326,7 +326,8 @@ def _fuse_sequence(seq, options, notes):
         if isinstance(m, nn.Conv2d):
             j = i + 1
             conv = m
-            if j < len(children) and _bn_follows(conv, children[j][1]):
+            has_activation = isinstance(conv, Conv2d) and conv.activation is not None  # BN would follow it
+            if j < len(children) and not has_activation and _bn_follows(conv, children[j][1]):
                 conv = _as_fast(conv, options)
                 _fold_batchnorm(conv, children[j][1])
                 notes.add(conv, "batchnorm folded")
@@ -471,15 +472,52 @@ def _describe_conv(c):
     return s
 
 
+class _TorchThreadsDuringForward:
+    """Mixed into the optimized model's class: its forward runs torch's own ops (pooling, linear, ...)
+    with `_fastconv_torch_threads` intra-op threads and restores the setting afterwards. PyTorch's
+    OpenMP workers spin for milliseconds after each parallel op, on the very cores fastconv's threads
+    need next: measured here, a model's convolutions ran up to 2x slower after multi-threaded torch
+    ops. The setting is process-wide, so concurrent forwards from several Python threads share it."""
+
+    def __call__(self, *args, **kwargs):
+        n = self._fastconv_torch_threads
+        previous = torch.get_num_threads()
+        if n is None or n == previous:
+            return super().__call__(*args, **kwargs)
+        torch.set_num_threads(n)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            torch.set_num_threads(previous)
+
+
+_threads_classes = {}
+
+
+def _with_torch_threads(model, n):
+    cls = type(model)
+    if not isinstance(model, _TorchThreadsDuringForward):
+        sub = _threads_classes.get(cls)
+        if sub is None:
+            sub = _threads_classes[cls] = type(cls.__name__, (_TorchThreadsDuringForward, cls),
+                                               {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        model.__class__ = sub
+    model._fastconv_torch_threads = n
+    return model
+
+
 def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=None, workspace_limit=None,
-             verbose=False):
+             torch_threads=1, verbose=False):
     """An inference copy of `model` (eval mode, no gradients) in which every nn.Conv2d fastconv can run
     is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
     post-op, and the residual add of torchvision's BasicBlock, Bottleneck and InvertedResidual is fused
     into the block's last conv. Patterns are found in nn.Sequential containers and those torchvision
     blocks; anything else keeps running as written. mode: 'estimate' or 'measure' (time the
-    candidates once per layer shape, at the first forward). threads: None uses torch.get_num_threads().
+    candidates once per layer shape, at the first forward). threads: fastconv's threads per conv (None:
+    torch.get_num_threads() when each layer plans). torch_threads: torch's intra-op threads while the
+    copy's forward runs its remaining torch ops (1 by default: PyTorch's spinning OpenMP workers
+    would otherwise slow fastconv's threads; None leaves torch's setting alone).
     The copy has `fastconv_report` (an OptimizeReport); verbose=True also prints it to stderr."""
     options = {"algorithm": algorithm, "mode": mode, "threads": threads, "workspace_limit": workspace_limit}
     _options(algorithm, None, mode, workspace_limit, 0)  # refuse bad options before copying the model
@@ -492,6 +530,7 @@ def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=Non
     report = OptimizeReport()
     _replace_convs(fast, options, notes, report)
     fast.fastconv_report = report
+    _with_torch_threads(fast, torch_threads)
     if verbose:
         print(report, file=sys.stderr)
     return fast

@@ -207,3 +207,37 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
         assert r["speedup"] > 0 and r["best_torch"] in ("eager", "channels_last", "torchscript")
     assert len(data["profiles"]) == 2 and len(data["profiles"][0]["layers"]) == 5
     assert png.stat().st_size > 1000
+
+
+class _RecordThreads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(torch.get_num_threads())
+        return self.conv(x)
+
+
+def test_optimize_runs_torch_ops_with_torch_threads_and_restores():
+    torch.set_num_threads(2)
+    fast = fct.optimize(_RecordThreads())
+    assert isinstance(fast, _RecordThreads)
+    with torch.no_grad():
+        fast(torch.randn(1, 3, 8, 8))
+    assert fast.seen == [1] and torch.get_num_threads() == 2
+    untouched = fct.optimize(_RecordThreads(), torch_threads=None)
+    with torch.no_grad():
+        untouched(torch.randn(1, 3, 8, 8))
+    assert untouched.seen == [2]
+
+
+def test_optimize_never_folds_a_batchnorm_that_follows_an_activation():
+    model = nn.Sequential(fct.Conv2d(3, 4, 3, activation="relu"), nn.BatchNorm2d(4))
+    randomize_batchnorm(model)
+    fast = fct.optimize(model)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    x = torch.randn(1, 3, 9, 9)
+    with torch.no_grad():
+        assert normwise(fast(x), model(x)) < 1e-5

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/isa_dispatch.hpp"
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "gemm/macro_kernel.hpp"
@@ -429,26 +430,19 @@ class BackwardWeightsDot final : public ConvImpl {
 
 }  // namespace
 
+namespace {
+template <void (*Fill)(DotKernels&)>
+DotKernels build_dot_kernels() {
+  DotKernels k;
+  Fill(k);
+  return k;
+}
+}  // namespace
+
+// core/isa_dispatch.hpp: built on first use, only for an instruction set the CPU runs.
 const DotKernels& dot_kernels(Isa isa) {
-  auto make = [](void (*fill)(DotKernels&)) {
-    DotKernels k;
-    fill(k);
-    return k;
-  };
-  switch (isa) {
-    case Isa::Avx512: {
-      static const DotKernels k = make(fill_dot_kernels_avx512);
-      return k;
-    }
-    case Isa::Avx2: {
-      static const DotKernels k = make(fill_dot_kernels_avx2);
-      return k;
-    }
-    default: {
-      static const DotKernels k = make(fill_dot_kernels_sse2);
-      return k;
-    }
-  }
+  return isa_table<DotKernels, build_dot_kernels<fill_dot_kernels_sse2>, build_dot_kernels<fill_dot_kernels_avx2>,
+                   build_dot_kernels<fill_dot_kernels_avx512>>(isa, "backward dot");
 }
 
 void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Proposals& out) {

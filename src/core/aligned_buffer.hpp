@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
 #include <utility>
+
+#include "fastconv/fastconv.hpp"
 
 namespace fastconv::detail {
 
@@ -15,14 +18,31 @@ inline std::size_t align_up(std::size_t bytes, std::size_t a = kAlignment) {
   return (bytes + a - 1) / a * a;
 }
 
+// Bytes of `count` elements of `elem` bytes rounded up to the alignment, or Error when that does not
+// fit size_t: every buffer size in the library passes through here.
+inline std::size_t aligned_bytes(std::size_t count, std::size_t elem) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(count, elem, &bytes) || bytes > SIZE_MAX - kAlignment)
+    throw Error("buffer of " + std::to_string(count) + " elements of " + std::to_string(elem) +
+                " bytes: the size overflows size_t");
+  return align_up(bytes);
+}
+
+// 64-byte aligned memory, or Error "out of memory: needs N bytes" (a library error, not bad_alloc,
+// so callers see which size failed). Released with std::free.
+inline void* aligned_allocate(std::size_t bytes) {
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (!p) throw Error("out of memory: needs " + std::to_string(bytes) + " bytes");
+  return p;
+}
+
 template <class T>
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t count) : size_(count) {
     if (count == 0) return;
-    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, align_up(count * sizeof(T))));
-    if (!data_) throw std::bad_alloc();
+    data_ = static_cast<T*>(aligned_allocate(aligned_bytes(count, sizeof(T))));
   }
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
@@ -55,11 +75,12 @@ class AlignedBuffer {
 // workspace_bytes() and execute() agree exactly on the layout.
 class WorkspaceLayout {
  public:
-  // Reserves `count` elements of T and returns the offset in bytes.
+  // Reserves `count` elements of T and returns the offset in bytes (Error when the total overflows).
   template <class T>
   std::size_t add(std::size_t count) {
-    std::size_t offset = bytes_;
-    bytes_ += align_up(count * sizeof(T));
+    const std::size_t offset = bytes_;
+    if (__builtin_add_overflow(bytes_, aligned_bytes(count, sizeof(T)), &bytes_))
+      throw Error("workspace layout: the total size overflows size_t");
     return offset;
   }
   std::size_t bytes() const { return bytes_; }

@@ -6,14 +6,27 @@
 #include <cstdio>
 #include <string>
 
+#include "core/isa_dispatch.hpp"
+
 namespace fastconv::detail {
 
+void Epilogue::apply(float* y, const float* r, int64_t n) const {
+  row(params, y, 0, y, 0, residual ? r : nullptr, 0, 1, n);
+}
+void Epilogue::apply_2d(float* y, const float* r, int64_t ld, int64_t rows, int64_t cols) const {
+  row(params, y, ld, y, ld, residual ? r : nullptr, ld, rows, cols);
+}
+void Epilogue::activate_2d(float* y, int64_t ld, int64_t rows, int64_t cols) const {
+  if (params.activation != Activation::None) row(params, y, ld, y, ld, nullptr, 0, rows, cols);
+}
+void Epilogue::apply_from(const float* s, int64_t lds, float* y, const float* r, int64_t ldy, int64_t rows,
+                          int64_t cols) const {
+  row(params, s, lds, y, ldy, residual ? r : nullptr, ldy, rows, cols);
+}
+
 EpilogueRowFn epilogue_row_kernel(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return epilogue_row_kernel_avx512();
-    case Isa::Avx2: return epilogue_row_kernel_avx2();
-    default: return epilogue_row_kernel_sse2();
-  }
+  return isa_table<EpilogueRowFn, epilogue_row_kernel_sse2, epilogue_row_kernel_avx2, epilogue_row_kernel_avx512>(
+      isa, "epilogue");
 }
 
 namespace {

@@ -36,22 +36,20 @@ struct Epilogue {
   bool residual = false;
   EpilogueRowFn row = nullptr;
 
+  // The members below are defined out of line (epilogue.cpp): per-ISA kernel units call them, and an
+  // inline body they failed to inline would be a weak copy compiled with that unit's flags, which the
+  // linker may keep for generic code too (tests/check_isa_symbols.sh found apply_from in the AVX-512
+  // Winograd unit of an -O1 build).
   bool active() const { return residual || params.activation != Activation::None; }
   // Applies to y[0, n) with the residual at r (ignored when the epilogue has none).
-  void apply(float* y, const float* r, int64_t n) const { row(params, y, 0, y, 0, residual ? r : nullptr, 0, 1, n); }
+  void apply(float* y, const float* r, int64_t n) const;
   // rows x cols at y (leading dimension ld), the residual at r with the same leading dimension.
-  void apply_2d(float* y, const float* r, int64_t ld, int64_t rows, int64_t cols) const {
-    row(params, y, ld, y, ld, residual ? r : nullptr, ld, rows, cols);
-  }
+  void apply_2d(float* y, const float* r, int64_t ld, int64_t rows, int64_t cols) const;
   // Without the residual (it was added earlier, e.g. seeded into an accumulation).
-  void activate_2d(float* y, int64_t ld, int64_t rows, int64_t cols) const {
-    if (params.activation != Activation::None) row(params, y, ld, y, ld, nullptr, 0, rows, cols);
-  }
+  void activate_2d(float* y, int64_t ld, int64_t rows, int64_t cols) const;
   // From a staging buffer s (leading dimension lds) to y (ldy), the residual beside y (same ldy):
   // for outputs computed off to the side, so that a residual that is y is read before it is written.
-  void apply_from(const float* s, int64_t lds, float* y, const float* r, int64_t ldy, int64_t rows, int64_t cols) const {
-    row(params, s, lds, y, ldy, residual ? r : nullptr, ldy, rows, cols);
-  }
+  void apply_from(const float* s, int64_t lds, float* y, const float* r, int64_t ldy, int64_t rows, int64_t cols) const;
 };
 
 // Validates the post-ops (throws Error naming the field) and resolves the kernel.

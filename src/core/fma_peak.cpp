@@ -5,12 +5,18 @@
 #include <thread>
 #include <vector>
 
+#include "core/isa_dispatch.hpp"
+
 namespace fastconv::detail {
+namespace {
+template <double (*F)(int64_t)>
+auto loop_of() -> double (*)(int64_t) { return F; }
+}  // namespace
 
 double measure_fma_peak_gflops(Isa isa, int threads, double seconds) {
-  double (*loop)(int64_t) = isa == Isa::Avx512 ? fma_peak_loop_avx512
-                            : isa == Isa::Avx2 ? fma_peak_loop_avx2
-                                               : fma_peak_loop_sse2;
+  using LoopFn = double (*)(int64_t);
+  const LoopFn loop = isa_table<LoopFn, loop_of<fma_peak_loop_sse2>, loop_of<fma_peak_loop_avx2>,
+                                loop_of<fma_peak_loop_avx512>>(isa, "fma peak");
   // Calibrate the iteration count on one thread, then run every thread at once.
   int64_t iters = 1 << 16;
   using clock = std::chrono::steady_clock;

@@ -25,6 +25,8 @@ namespace {
 // needs little, 16 KiB on the task's stack, so that Direct applies under any workspace limit.
 constexpr int64_t kWorkspaceBufferFloats = 16384;
 constexpr int64_t kStackBufferFloats = 4096;
+// Outputs of one tile call that a residual seeds: a third of a 48 KiB L1.
+constexpr int64_t kPostOpsTileBytes = 16 << 10;
 
 // Where a task's row buffer comes from: `floats` per thread, from the workspace or the stack.
 struct BufferPlan {
@@ -136,7 +138,11 @@ class DirectGeneral final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
-  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
+  std::size_t packed_weights_floats() const override {
+    // K rounded up to the tile can overflow where K*C*R*S did not: checked (group_floats() is at most this).
+    const int64_t per_group = checked_mul(round_up(g_.Kg, b_.mk), T_, "direct packed weights");
+    return std::size_t(checked_add(checked_mul(g_.groups, per_group, "direct packed weights"), g_.K, "direct packed weights"));
+  }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp) {
       float* dst = packed + grp * group_floats();
@@ -170,14 +176,16 @@ class DirectGeneral final : public ConvImpl {
 
  private:
   int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
-  // f(first output, lanes, channel from the tile's first) for every vector a tile call writes: nk
-  // k-blocks of mkb channels (mk of them valid) x nt vectors.
+  // f(first output, columns, first channel) for every run of side-by-side vectors a tile call
+  // writes, per k-block: its t.mk channels are t.out_k_stride apart.
   template <class F>
-  static void for_tile_rows(const DirectTile& t, int64_t mkb, int64_t nt, int L, F&& f) {
+  static void for_tile_runs(const DirectTile& t, int64_t mkb, int64_t nt, int L, F&& f) {
     for (int64_t kb = 0; kb < t.nk; ++kb)
-      for (int64_t v = 0; v < nt; ++v) {
-        const int64_t lanes = (t.partial_mask >> v) & 1u ? t.lanes_partial : L;
-        for (int64_t i = 0; i < t.mk; ++i) f(t.out[v] + (kb * mkb + i) * t.out_k_stride, lanes, kb * mkb + i);
+      for (int64_t v0 = 0, v1; v0 < nt; v0 = v1) {
+        int64_t cols = 0;
+        for (v1 = v0; v1 < nt && t.out[v1] == t.out[v0] + cols; ++v1)
+          cols += (t.partial_mask >> v1) & 1u ? t.lanes_partial : L;
+        f(t.out[v0] + kb * mkb * t.out_k_stride, cols, kb * mkb);
       }
   }
   // Packed width of k-block kb: MK, or for the last block the narrowest tile that holds the rest.
@@ -261,25 +269,37 @@ class DirectGeneral final : public ConvImpl {
           for (int64_t kb = kb_begin; kb < kb_end;) {
             const int64_t k0 = kb * b_.mk, mkb = block_width(kb);
             t.nk = kb < kb_full_end ? kb_full_end - kb : 1;
+            // When the residual seeds the tile, fewer k-blocks per call: the outputs seeded must
+            // still be in L1 when the kernel reads them.
+            if (bi == 0 && seed)
+              t.nk = std::min<int64_t>(t.nk, std::max<int64_t>(1, kPostOpsTileBytes / (mkb * nt * L * 8)));
             t.w = wg + kb * b_.mk * T_ + blk.tap_begin * mkb;
             t.mk = int(std::min<int64_t>(b_.mk, g.Kg - k0));
             t.bias = bi == 0 ? bias + k0 : nullptr;
             for (int64_t v = 0; v < nt; ++v) out[v] = out0[v] + k0 * g.P * g.Q;
             if (bi == 0 && seed) {
-              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t i) {
-                const float b = t.bias[i];
-                for (int64_t j = 0; j < lanes; ++j) o[j] = seed_scale * o[j] + b;
+              for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t c0) {
+                for (int64_t i = 0; i < t.mk; ++i) {
+                  const float b = t.bias[c0 + i];
+                  float* oi = o + i * t.out_k_stride;
+                  for (int64_t j = 0; j < cols; ++j) oi[j] = seed_scale * oi[j] + b;
+                }
               });
               t.bias = nullptr;
             }
-            kern_.tile[log2_of(int(mkb))][nt - 1](t);
-            if (bi + 1 == b_.blocks.size() && e.active())
-              for_tile_rows(t, mkb, nt, L, [&](float* o, int64_t lanes, int64_t) {
-                if (seed)
-                  e.activate_2d(o, 0, 1, lanes);
-                else
-                  e.apply(o, residual ? residual + (o - y) : nullptr, lanes);
+            if (bi + 1 == b_.blocks.size() && residual && !seed)  // on its way while the tile computes
+              for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t) {
+                const float* ro = residual + (o - y);
+                for (int64_t i = 0; i < t.mk; ++i)
+                  for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(ro + i * t.out_k_stride + j, 0, 3);
               });
+            // The post-ops in registers at the store of the last block (the residual, when y itself,
+            // is already in the accumulation).
+            const bool post = bi + 1 == b_.blocks.size() && e.active();
+            t.post = post ? &e.params : nullptr;
+            t.residual = post && !seed ? residual : nullptr;
+            t.out_base = y;
+            kern_.tile[log2_of(int(mkb))][nt - 1](t);
             kb += t.nk;
           }
         }
@@ -415,7 +435,9 @@ class DirectDepthwise final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
-  std::size_t packed_weights_floats() const override { return std::size_t(g_.K * g_.R * g_.S + g_.K); }
+  std::size_t packed_weights_floats() const override {
+    return std::size_t(checked_add(checked_mul(g_.K, g_.R * g_.S, "depthwise packed weights"), g_.K, "depthwise packed weights"));
+  }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     const int64_t RS = g_.R * g_.S;
     for (int64_t k = 0; k < g_.K; ++k)
@@ -444,6 +466,10 @@ class DirectDepthwise final : public ConvImpl {
     alignas(64) float stack[kStackBufferFloats];
     float* const buf = buf_.get(workspace, slot, stack);
     const bool post = epilogue_.active();
+    // Post-ops in registers at the strip's store; a residual that is y itself goes through a staging
+    // buffer instead (the strip stores overlapping vectors twice: the second would read a residual
+    // already replaced).
+    const bool staged = post && residual && residual == y;
     const RowLayout& l = b_.layout;
     RowPack pk;
     pk.H = g.H, pk.W = g.W;
@@ -452,6 +478,7 @@ class DirectDepthwise final : public ConvImpl {
     pk.phases = int64_t(l.phases.size()), pk.wph = l.wph, pk.row_stride = l.row_stride;
     pk.dst = buf;
     DwStrip a;
+    if (post && !staged) a.post = &epilogue_.params, a.residual = residual, a.out_base = y;
     a.buf = buf;
     a.row_stride = l.row_stride;
     a.soff = l.soff.data();
@@ -470,8 +497,8 @@ class DirectDepthwise final : public ConvImpl {
       for (int64_t ch = 0; ch < b_.chunks; ++ch) {
         // The last chunk, when narrower than a vector, moves back to end at the row end.
         int64_t q0 = ch * b_.nvc * L, qc = std::min(b_.nvc * L, g.Q - q0);
-        // (Not with post-ops: the outputs it computes again already hold their post-ops.)
-        if (qc < L && g.Q >= L && !post) q0 = g.Q - L, qc = L;
+        // (Not with a staged residual: the outputs it computes again already hold their post-ops.)
+        if (qc < L && g.Q >= L && !staged) q0 = g.Q - L, qc = L;
         pk.ix0 = q0 * g.stride_w - g.pad_l;
         kern_.pack(pk);
         a.width = qc;
@@ -484,8 +511,8 @@ class DirectDepthwise final : public ConvImpl {
             a.w = packed + k * g.R * g.S;
             a.bias = packed[g.K * g.R * g.S + k];
             a.out = y + ((nc / g.C * g.K + k) * g.P + sp0) * g.Q + q0;
-            if (post)
-              strip_with_post_ops(fn, a, mpv, residual ? residual + (a.out - y) : nullptr);
+            if (staged)
+              strip_with_post_ops(fn, a, mpv, residual + (a.out - y));
             else
               fn(a);
           }
@@ -554,6 +581,15 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   if (depthwise_blocking(g, kern, ctx.threads, buf.cap, dw)) {
     settle_buffer(buf, dw.layout.floats_per_c());
     out.add(std::make_unique<DirectDepthwise>(g, kern, ctx.threads, std::move(dw), buf));
+    return;
+  }
+  // The general kernel keeps a table of one int32 offset per tap (c, r, s) of a group, and its
+  // blocking walks every tap: past 2^22 taps (16 MiB of table, 20x the largest real layer) it
+  // declines rather than allocate the table and spend seconds planning.
+  constexpr int64_t kMaxTaps = int64_t(1) << 22;
+  if (g.Cg * g.R * g.S > kMaxTaps) {
+    out.decline("direct", "in_channels/groups*kernel = " + std::to_string(g.Cg * g.R * g.S) + " taps (at most " +
+                              std::to_string(kMaxTaps) + ")");
     return;
   }
   GeneralBlocking b = general_blocking(g, kern, ctx.threads, buf.cap);

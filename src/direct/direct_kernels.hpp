@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/cpu.hpp"
+#include "core/epilogue.hpp"
 
 namespace fastconv::detail {
 
@@ -46,6 +47,11 @@ struct DirectTile {
   unsigned partial_mask;
   int lanes_partial;
   const float* bias;       // mk values; null: accumulate onto out
+  // Post-ops in registers before the store (null: none): out = act(acc + scale * r), r of output
+  // out[v] + e at residual + (out[v] + e - out_base) (residual null: none).
+  const EpilogueParams* post = nullptr;
+  const float* residual = nullptr;
+  const float* out_base = nullptr;
 };
 using DirectTileFn = void (*)(const DirectTile&);
 
@@ -63,6 +69,11 @@ struct DwStrip {
   float* out;       // first output row of the strip, first column of the chunk
   int64_t ldo;      // Q
   int64_t width;    // output columns of the chunk
+  // Post-ops in registers before the store, as DirectTile's (null: none). The residual must not be
+  // the output: overlapping vectors are stored twice.
+  const EpilogueParams* post = nullptr;
+  const float* residual = nullptr;
+  const float* out_base = nullptr;
 };
 using DwStripFn = void (*)(const DwStrip&);
 

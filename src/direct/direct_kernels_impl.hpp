@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
+#include "core/epilogue_impl.hpp"
 #include "direct/direct_kernels.hpp"
 
 namespace fastconv::detail {
@@ -307,6 +308,24 @@ void pack_rows(const RowPack& a) {
 // MK channels x NV vectors of accumulators. Per tap: the NV input vectors and the MK weights,
 // whichever is fewer, stay in registers while the other is loaded once per use; one tap offset
 // serves every vector ([in[v] + offset]).
+// The tile's store with the post-ops applied in registers (inlined: the accumulators stay there).
+template <Activation A, class V, int MK, int NV, class Lanes>
+__attribute__((always_inline)) inline void store_tile_post(const DirectTile& t, V (&acc)[MK][NV], float* (&out)[NV],
+                                                           Lanes lanes) {
+  const EpilogueParams& p = *t.post;
+#pragma GCC unroll 8
+  for (int i = 0; i < MK; ++i) {
+    if (i >= t.mk) break;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      float* o = out[v] + i * t.out_k_stride;
+      V y = acc[i][v];
+      if (t.residual) y = xsimd::fma(V(p.residual_scale), load_lanes<V>(t.residual + (o - t.out_base), lanes(v)), y);
+      store_lanes(o, activation<V, A>(p, y), lanes(v));
+    }
+  }
+}
+
 template <class Arch, int MK, int NV>
 void direct_tile(const DirectTile& t) {
   using V = xsimd::batch<float, Arch>;
@@ -358,11 +377,26 @@ void direct_tile(const DirectTile& t) {
         }
       }
     }
+    if (t.post) {
+      switch (t.post->activation) {
+        case Activation::None: store_tile_post<Activation::None>(t, acc, out, lanes); break;
+        case Activation::Relu: store_tile_post<Activation::Relu>(t, acc, out, lanes); break;
+        case Activation::Relu6: store_tile_post<Activation::Relu6>(t, acc, out, lanes); break;
+        case Activation::LeakyRelu: store_tile_post<Activation::LeakyRelu>(t, acc, out, lanes); break;
+        case Activation::Clamp: store_tile_post<Activation::Clamp>(t, acc, out, lanes); break;
+        case Activation::Silu: store_tile_post<Activation::Silu>(t, acc, out, lanes); break;
+        case Activation::Hardswish: store_tile_post<Activation::Hardswish>(t, acc, out, lanes); break;
+        case Activation::Gelu: store_tile_post<Activation::Gelu>(t, acc, out, lanes); break;
+        case Activation::Sigmoid: store_tile_post<Activation::Sigmoid>(t, acc, out, lanes); break;
+        case Activation::Tanh: store_tile_post<Activation::Tanh>(t, acc, out, lanes); break;
+      }
+    } else {
 #pragma GCC unroll 8
-    for (int i = 0; i < MK; ++i) {
-      if (i >= t.mk) break;
+      for (int i = 0; i < MK; ++i) {
+        if (i >= t.mk) break;
 #pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
+        for (int v = 0; v < NV; ++v) store_lanes(out[v] + i * t.out_k_stride, acc[i][v], lanes(v));
+      }
     }
     w += t.w_step;
     if (bias) bias += MK;
@@ -393,6 +427,19 @@ inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float
   (dw_row<SH, MP, Is>(acc, wr, in_register(V::load_unaligned(c + Is * rs)), std::make_integer_sequence<int, R>{}), ...);
 }
 
+// The strip's store with the post-ops applied in registers.
+template <Activation A, class V, int MP>
+__attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
+  const EpilogueParams& p = *a.post;
+#pragma GCC unroll 16
+  for (int m = 0; m < MP; ++m) {
+    float* o = a.out + m * a.ldo + col;
+    V y = acc[m];
+    if (a.residual) y = xsimd::fma(V(p.residual_scale), load_lanes<V>(a.residual + (o - a.out_base), lanes), y);
+    store_lanes(o, activation<V, A>(p, y), lanes);
+  }
+}
+
 template <class Arch, int R, int SH, int MP>
 void dw_strip(const DwStrip& a) {
   using V = xsimd::batch<float, Arch>;
@@ -411,6 +458,21 @@ void dw_strip(const DwStrip& a) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
                                  std::make_integer_sequence<int, kRows>{});
+    if (a.post) {
+      switch (a.post->activation) {
+        case Activation::None: store_strip_post<Activation::None>(a, acc, col, lanes); break;
+        case Activation::Relu: store_strip_post<Activation::Relu>(a, acc, col, lanes); break;
+        case Activation::Relu6: store_strip_post<Activation::Relu6>(a, acc, col, lanes); break;
+        case Activation::LeakyRelu: store_strip_post<Activation::LeakyRelu>(a, acc, col, lanes); break;
+        case Activation::Clamp: store_strip_post<Activation::Clamp>(a, acc, col, lanes); break;
+        case Activation::Silu: store_strip_post<Activation::Silu>(a, acc, col, lanes); break;
+        case Activation::Hardswish: store_strip_post<Activation::Hardswish>(a, acc, col, lanes); break;
+        case Activation::Gelu: store_strip_post<Activation::Gelu>(a, acc, col, lanes); break;
+        case Activation::Sigmoid: store_strip_post<Activation::Sigmoid>(a, acc, col, lanes); break;
+        case Activation::Tanh: store_strip_post<Activation::Tanh>(a, acc, col, lanes); break;
+      }
+      continue;
+    }
 #pragma GCC unroll 16
     for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
   }

@@ -10,8 +10,18 @@
 
 namespace fastconv::detail {
 
+namespace {
+// FFTW's planner is global to the process: an application planning FFTW itself would race with
+// fastconv's lock, which it cannot see. fftwf_make_planner_thread_safe() puts FFTW's own lock around
+// every planner call and plan destruction, whoever makes them. Called when the library is loaded,
+// before any thread of the application can be inside the planner: installing the hooks while a
+// plan is being made aborts (found by the concurrency test when it was called on first use).
+const bool kFftwPlannerThreadSafe = (fftwf_make_planner_thread_safe(), true);
+}  // namespace
+
 std::mutex& fftw_planner_mutex() {
-  static std::mutex m;
+  (void)kFftwPlannerThreadSafe;
+  static std::mutex m;  // still taken around fastconv's planning and wisdom import/export
   return m;
 }
 

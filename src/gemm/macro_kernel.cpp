@@ -5,8 +5,6 @@
 namespace fastconv::detail {
 
 namespace {
-constexpr int kMaxTile = 12 * 32;  // the largest MR x NR of the kernel table
-
 void finish_tile(const TileEpilogue& post, float* ct, int64_t offset, int64_t ldc, int64_t rows, int64_t cols) {
   if (post.residual)
     post.epilogue->apply_2d(ct, post.residual + offset, ldc, rows, cols);
@@ -19,7 +17,8 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
                        bool accumulate, const float* bias, const TileEpilogue* post) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
-  alignas(64) float edge[kMaxTile];
+  // The edge tile on the stack: kMaxSgemmTile is checked against every tile of the table when it is built.
+  alignas(64) float edge[kMaxSgemmTile];
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, n - j0);
     const float* bp = b + (j0 / nr) * b_panel_stride;
@@ -34,6 +33,11 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
       if (post && post->seed_scale != 1.0f)
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t q = 0; q < cols; ++q) ct[r * ldc + q] *= post->seed_scale;
+      if (post && post->residual)  // the tile's residual, on its way while the tile is computed
+        for (int64_t r = 0; r < rows; ++r) {
+          __builtin_prefetch(post->residual + (i0 + r) * ldc + j0, 0, 3);
+          __builtin_prefetch(post->residual + (i0 + r) * ldc + j0 + cols - 1, 0, 3);
+        }
       if (rows == mr && cols == width) {
         ukernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
         if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);

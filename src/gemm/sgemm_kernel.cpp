@@ -1,6 +1,8 @@
 // Tuning as data: the cache blocking of each instruction set, beside its microkernel.
 #include "gemm/sgemm_kernel.hpp"
 
+#include "core/isa_dispatch.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -21,18 +23,20 @@ const Tuning kTuning[] = {
     {Isa::Avx512, sgemm_ukernel_avx512, {12, 32, 192, 256, 4096}},
 };
 
-SgemmKernel make(const Tuning& t) {
+// Built only for an instruction set the CPU runs (core/isa_dispatch.hpp): t.kernel() is compiled for it.
+template <int I>
+SgemmKernel make() {
+  const Tuning& t = kTuning[I];
   const UkernelInfo info = t.kernel();
   if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
+  if (info.mr * info.nr > kMaxSgemmTile)  // the macro-kernel's edge tile lives on the stack
+    throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile");
   return {info.name, t.isa, t.blocking, info.full, info.half};
 }
 
 }  // namespace
 
-const SgemmKernel& sgemm_kernel(Isa isa) {
-  static const SgemmKernel kernels[] = {make(kTuning[0]), make(kTuning[1]), make(kTuning[2])};
-  return kernels[static_cast<int>(isa)];
-}
+const SgemmKernel& sgemm_kernel(Isa isa) { return isa_table<SgemmKernel, make<0>, make<1>, make<2>>(isa, "sgemm"); }
 
 }  // namespace fastconv::detail

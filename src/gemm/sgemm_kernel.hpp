@@ -36,6 +36,9 @@ struct SgemmKernel {
   SgemmUkernelFn half;
 };
 
+// The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
+constexpr int kMaxSgemmTile = 12 * 32;
+
 // The kernel and blocking for an instruction set (tuning is data: src/gemm/sgemm_kernel.cpp).
 const SgemmKernel& sgemm_kernel(Isa isa);
 

@@ -1,10 +1,12 @@
 // SGEMM microkernel for SSE2 (the portable fallback; no FMA: multiply then add): 6x8.
 #include "gemm/sgemm_kernel.hpp"
 #include "gemm/sgemm_ukernel_impl.hpp"
+#include "core/isa_dispatch.hpp"
 
 namespace fastconv::detail {
 
 UkernelInfo sgemm_ukernel_sse2() {
+  note_isa_entry(Isa::Sse2);
   using A = xsimd::sse2;
   return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>};
 }

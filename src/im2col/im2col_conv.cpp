@@ -72,7 +72,11 @@ class Im2colConv final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return std::size_t(threads_) * thread_bytes(); }
-  std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * panels_per_group() + g_.K); }
+  std::size_t packed_weights_floats() const override {
+    // K rounded up to MR can overflow where K*C*R*S did not: checked.
+    const int64_t per_group = checked_mul(round_up(g_.Kg, kernel_.blocking.mr), kdim_, "im2col packed weights");
+    return std::size_t(checked_add(checked_mul(g_.groups, per_group, "im2col packed weights"), g_.K, "im2col packed weights"));
+  }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp)
       pack_a_panels(w + grp * g_.Kg * kdim_, kdim_, g_.Kg, kdim_, kernel_.blocking.mr, packed + grp * panels_per_group());

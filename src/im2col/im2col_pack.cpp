@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/isa_dispatch.hpp"
+
 namespace fastconv::detail {
 
 int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, PixelRun* out) {
@@ -16,13 +18,14 @@ int64_t pixel_runs(const Geometry& g, int64_t n0, int64_t ncols, PixelRun* out) 
   return count;
 }
 
+namespace {
+template <PackIm2colFn F>
+PackIm2colFn packer() { return F; }
+}  // namespace
+
 PackIm2colFn pack_b_im2col_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return pack_b_im2col_avx512;
-    case Isa::Avx2: return pack_b_im2col_avx2;
-    case Isa::Sse2: break;
-  }
-  return pack_b_im2col_sse2;
+  return isa_table<PackIm2colFn, packer<pack_b_im2col_sse2>, packer<pack_b_im2col_avx2>,
+                   packer<pack_b_im2col_avx512>>(isa, "im2col gather");
 }
 
 }  // namespace fastconv::detail

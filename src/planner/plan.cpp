@@ -276,17 +276,29 @@ void Plan::execute(const float* input, const PackedWeights& weights, float* outp
   if (need > 0 && !workspace) throw Error("workspace=null: this plan needs " + std::to_string(need) + " bytes");
   if (workspace_size < need)
     throw Error("workspace_size=" + std::to_string(workspace_size) + ": this plan needs " + std::to_string(need) + " bytes");
-  // Kernels expect 64-byte aligned scratch; the caller's block may be anything.
+  // Kernels expect 64-byte aligned scratch; the caller's block may be anything. When the block is
+  // too small to align, the plan's own pooled scratch stands in (said under FASTCONV_VERBOSE), and
+  // goes back to the pool even when the kernel throws.
   void* aligned = workspace;
   std::size_t space = workspace_size;
   detail::AlignedBuffer<char> own;
+  struct GiveBack {
+    const detail::PlanImpl& p;
+    detail::AlignedBuffer<char>& own;
+    ~GiveBack() {
+      if (own.size()) p.give_back(std::move(own));
+    }
+  } give_back{p, own};
   if (need > 0 && !std::align(detail::kAlignment, need, aligned, space)) {
     own = p.take_workspace();
     aligned = own.data();
+    if (detail::verbose_level() >= 1)
+      detail::verbose_print("execute: the caller's workspace is not 64-byte aligned with room to align (" +
+                            std::to_string(workspace_size) + " bytes for " + std::to_string(need) +
+                            "): using the plan's own; pass workspace_bytes() + 63 bytes to avoid it");
   }
   const auto t0 = std::chrono::steady_clock::now();
   p.impl->execute(input, weights.data_->floats.data(), output, aligned, p.pool, residual);
-  if (own.size()) p.give_back(std::move(own));
   if (detail::verbose_level() >= 1) {
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     detail::verbose_print("execute " + to_string(p.geom.problem) + " " + p.impl->name() + " workspace=" +

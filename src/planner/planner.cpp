@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "core/aligned_buffer.hpp"
 #include "core/verbose.hpp"
 #include "planner/padded_copy.hpp"
 #include "planner/solvers.hpp"
@@ -45,6 +46,16 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
+// Why the packed weights of `impl` cannot be allocated (their size overflows), or "".
+std::string packed_weights_overflow(const ConvImpl& impl) {
+  try {
+    aligned_bytes(impl.packed_weights_floats(), sizeof(float));
+    return "";
+  } catch (const Error& e) {
+    return std::string("packed weights: ") + e.what();
+  }
+}
+
 // Asks one solver for its candidates. A padding mode other than zeros: the solver sees the problem
 // of the padded copy, under what the copy leaves of the budget, and its proposals are wrapped.
 // Every proposal gets the plan's epilogue.
@@ -83,6 +94,8 @@ Ranking collect(const Geometry& g, const PlanContext& ctx, const PlanOptions& op
     for (auto& impl : proposals.impls()) {
       if (!options.implementation.empty() && !starts_with(impl->name(), options.implementation)) {
         out.declined.push_back({impl->name(), "not requested (implementation=" + options.implementation + ")"});
+      } else if (std::string why = packed_weights_overflow(*impl); !why.empty()) {
+        out.declined.push_back({impl->name(), why});
       } else if (impl->workspace_bytes() > ctx.workspace_limit) {
         // Solvers re-block to fit; this only catches one that did not.
         out.declined.push_back({impl->name(), workspace_too_small(impl->workspace_bytes(), ctx.workspace_limit)});

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "core/file_read.hpp"
 #include "core/verbose.hpp"
 #include "fft/fft_wisdom.hpp"
 
@@ -99,6 +100,11 @@ void wisdom_remember(const std::string& key, const std::string& implementation) 
   store().entries[key] = implementation;
 }
 
+std::string wisdom_header() {
+  return std::string(kMagic) + "\n" + "library " + kVersion + "\n" + "cpu " + cpu_brand() + "\n";
+}
+std::string wisdom_checksum_line(const std::string& body) { return "checksum " + hex16(fnv1a(body)) + "\n"; }
+
 void wisdom_load_from_environment() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -116,16 +122,14 @@ void wisdom_load_from_environment() {
 }  // namespace detail
 
 void save_wisdom(const std::string& path) {
-  std::string body = std::string(detail::kMagic) + "\n";
-  body += std::string("library ") + kVersion + "\n";
-  body += "cpu " + detail::cpu_brand() + "\n";
+  std::string body = detail::wisdom_header();
   {
     std::lock_guard<std::mutex> lock(detail::store().mutex);
     for (const auto& [key, impl] : detail::store().entries) body += "entry " + key + " " + impl + "\n";
   }
   const std::string fftw = detail::fft_export_wisdom();
   body += "fftw " + std::to_string(fftw.size()) + "\n" + fftw + "\n";
-  body += "checksum " + detail::hex16(detail::fnv1a(body)) + "\n";
+  body += detail::wisdom_checksum_line(body);
   // Write beside the target and rename, so that a failed save never leaves half a file.
   const std::string tmp = path + ".tmp";
   {
@@ -145,12 +149,15 @@ void save_wisdom(const std::string& path) {
 }
 
 void load_wisdom(const std::string& path) {
-  auto fail = [&](const std::string& why) -> void { throw Error("wisdom file '" + path + "': " + why); };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open");
+  // Size-checked before a byte is read: /dev/zero, a FIFO or a 10 GB sparse file is refused at once.
   constexpr std::size_t kMaxBytes = std::size_t(16) << 20;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() > kMaxBytes) fail("larger than 16 MiB: not a wisdom file");
+  detail::load_wisdom_text(detail::read_regular_file(path, kMaxBytes, "wisdom file"), path);
+}
+
+namespace detail {
+
+void load_wisdom_text(const std::string& text, const std::string& path) {
+  auto fail = [&](const std::string& why) -> void { throw Error("wisdom file '" + path + "': " + why); };
   std::istringstream lines(text);
   std::string line, body;
   std::map<std::string, std::string> entries;
@@ -213,6 +220,8 @@ void load_wisdom(const std::string& path) {
   std::lock_guard<std::mutex> lock(detail::store().mutex);
   for (auto& [key, impl] : entries) detail::store().entries[key] = impl;
 }
+
+}  // namespace detail
 
 void forget_wisdom() {
   std::lock_guard<std::mutex> lock(detail::store().mutex);

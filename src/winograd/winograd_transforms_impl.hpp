@@ -491,6 +491,9 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
       if (k + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
           prefetch_spans<true>(yk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
+      if (rk && k + kPrefetchChannels < a.channels)  // the residual the epilogue reads, likewise ahead
+        for (int u = 0; u < n; ++u)
+          prefetch_spans<false>(rk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
       const V bias(a.bias[k]);
       for (int u = 0; u < n; ++u) {
         const C& ch = chunks[u];

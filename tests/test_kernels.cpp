@@ -1,0 +1,274 @@
+// Microkernel testers (XNNPACK style): each per-ISA kernel against a plain loop, over every edge
+// and remainder, for every instruction set up to the cap ([isa]: CTest runs them under each cap).
+// The direct tile and depthwise strip, the implicit-im2col gather, the FFT products/split/merge.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/aligned_buffer.hpp"
+#include "core/geometry.hpp"
+#include "direct/direct_kernels.hpp"
+#include "fft/fft_kernels.hpp"
+#include "im2col/im2col_pack.hpp"
+
+using namespace fastconv;
+using namespace fastconv::detail;
+
+namespace {
+
+constexpr float kSentinel = -777.0f;
+
+std::vector<Isa> isas_to_test() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Sse2, Isa::Avx2, Isa::Avx512})
+    if (isa <= best_isa()) out.push_back(isa);
+  return out;
+}
+
+// Small integers: every kernel is exact on them, whatever its order of operations and FMA use.
+void fill_small_ints(float* p, std::size_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> d(-4, 4);
+  for (std::size_t i = 0; i < n; ++i) p[i] = float(d(rng));
+}
+
+}  // namespace
+
+TEST_CASE("kernel tester: direct tile, every MK x NV, partial vectors, k-blocks, bias or accumulate", "[isa][kernels][direct]") {
+  std::mt19937 rng(11);
+  for (Isa isa : isas_to_test()) {
+    const DirectKernels& k = direct_kernels(isa);
+    const int L = k.lanes;
+    INFO("isa " << isa_name(isa));
+    int tested = 0;
+    for (int mklog = 0; mklog < k.mk_variants; ++mklog)
+      for (int nv = 1; nv <= kMaxNv; ++nv) {
+        const DirectTileFn fn = k.tile[mklog][nv - 1];
+        const int MK = 1 << mklog;
+        if (!fn) {
+          CHECK(MK * nv > k.accumulators);  // null only where over the register budget
+          continue;
+        }
+        for (int mk = 1; mk <= MK; ++mk)
+          for (int64_t ntaps : {1, 2, 7})
+            for (int64_t nk : {1, 2})
+              for (bool with_bias : {false, true})
+                for (int partial : {0, 1, L - 1}) {
+                  if (partial == 0 && (mk + ntaps) % 2) continue;  // keep the sweep short
+                  const unsigned mask = partial ? 1u << (nv - 1) : 0u;
+                  const int lanes_partial = partial ? partial : L;
+                  // Input buffer: nv vectors at random offsets, taps within it.
+                  const int64_t span = 64 + 8 * L;
+                  AlignedBuffer<float> buf(static_cast<std::size_t>(nv * span + 2 * L));
+                  fill_small_ints(buf.data(), buf.size(), rng);
+                  std::vector<const float*> in(static_cast<std::size_t>(nv));
+                  for (int v = 0; v < nv; ++v) in[static_cast<std::size_t>(v)] = buf.data() + v * span + int64_t(rng() % 5);
+                  std::vector<int32_t> taps(static_cast<std::size_t>(ntaps));
+                  for (auto& t : taps) t = int32_t(rng() % uint32_t(span - L - 5));
+                  const int64_t w_step = ntaps * MK + 3;
+                  AlignedBuffer<float> w(static_cast<std::size_t>(nk * w_step));
+                  fill_small_ints(w.data(), w.size(), rng);
+                  for (int64_t kb = 0; kb < nk; ++kb)  // channels past mk are zero in the contract
+                    for (int64_t t = 0; t < ntaps; ++t)
+                      for (int i = mk; i < MK; ++i) w[static_cast<std::size_t>(kb * w_step + t * MK + i)] = 0;
+                  std::vector<float> bias(static_cast<std::size_t>(nk * MK));
+                  fill_small_ints(bias.data(), bias.size(), rng);
+                  const int64_t out_k_stride = nv * L + 7;
+                  const int64_t channels = nk * MK;
+                  std::vector<float> out(static_cast<std::size_t>(channels * out_k_stride + L), kSentinel);
+                  for (int64_t c = 0; c < channels; ++c)
+                    if (!with_bias)
+                      for (int64_t q = 0; q < nv * L; ++q) out[static_cast<std::size_t>(c * out_k_stride + q)] = float(int(rng() % 7) - 3);
+                  std::vector<float*> outp(static_cast<std::size_t>(nv));
+                  for (int v = 0; v < nv; ++v) outp[static_cast<std::size_t>(v)] = out.data() + v * L;
+                  // Plain loop.
+                  std::vector<float> want = out;
+                  for (int64_t kb = 0; kb < nk; ++kb)
+                    for (int i = 0; i < mk; ++i)
+                      for (int v = 0; v < nv; ++v) {
+                        const int width = (mask >> v) & 1 ? lanes_partial : L;
+                        for (int l = 0; l < width; ++l) {
+                          float& o = want[static_cast<std::size_t>((kb * MK + i) * out_k_stride + v * L + l)];
+                          double acc = with_bias ? bias[static_cast<std::size_t>(kb * MK + i)] : o;
+                          for (int64_t t = 0; t < ntaps; ++t)
+                            acc += double(w[static_cast<std::size_t>(kb * w_step + t * MK + i)]) * in[static_cast<std::size_t>(v)][taps[static_cast<std::size_t>(t)] + l];
+                          o = float(acc);
+                        }
+                      }
+                  DirectTile a{in.data(), taps.data(), ntaps, w.data(), w_step, nk, outp.data(), out_k_stride, mk,
+                               mask, lanes_partial, with_bias ? bias.data() : nullptr};
+                  fn(a);
+                  INFO("MK " << MK << " NV " << nv << " mk " << mk << " taps " << ntaps << " nk " << nk << " bias "
+                             << with_bias << " partial " << partial);
+                  REQUIRE(out == want);  // exact on small integers; untouched lanes keep their values
+                  ++tested;
+                }
+      }
+    CHECK(tested > 0);
+  }
+}
+
+TEST_CASE("kernel tester: depthwise strip, every R, stride, MP and width remainder", "[isa][kernels][direct][depthwise]") {
+  std::mt19937 rng(12);
+  for (Isa isa : isas_to_test()) {
+    const DirectKernels& k = direct_kernels(isa);
+    const int L = k.lanes;
+    INFO("isa " << isa_name(isa));
+    for (int ri = 0; ri < kDwKernels; ++ri)
+      for (int sh = 1; sh <= 2; ++sh)
+        for (int mp = 1; mp <= k.dw_rows[ri]; ++mp) {
+          const DwStripFn fn = k.dw[ri][sh - 1][mp - 1];
+          REQUIRE(fn != nullptr);
+          const int R = 3 + 2 * ri;
+          for (int64_t width : {int64_t(1), int64_t(L - 1), int64_t(L), int64_t(L + 1), int64_t(3 * L + 2)}) {
+            if (width < 1) continue;
+            const int64_t S = 1 + int64_t(rng() % 5);
+            std::vector<int32_t> soff(static_cast<std::size_t>(S));
+            for (auto& s : soff) s = int32_t(rng() % 9);
+            const int64_t row_stride = width + L + 16;
+            const int64_t rows = int64_t(mp - 1) * sh + R;
+            AlignedBuffer<float> buf(static_cast<std::size_t>(rows * row_stride + L));
+            fill_small_ints(buf.data(), buf.size(), rng);
+            std::vector<float> w(static_cast<std::size_t>(S * R));
+            fill_small_ints(w.data(), w.size(), rng);
+            const float bias = float(int(rng() % 9) - 4);
+            const int64_t ldo = width + 5;
+            std::vector<float> out(static_cast<std::size_t>(mp * ldo + L), kSentinel), want = out;
+            for (int m = 0; m < mp; ++m)
+              for (int64_t x = 0; x < width; ++x) {
+                double acc = bias;
+                for (int64_t s = 0; s < S; ++s)
+                  for (int r = 0; r < R; ++r)
+                    acc += double(w[static_cast<std::size_t>(s * R + r)]) *
+                           buf[static_cast<std::size_t>((m * sh + r) * row_stride + soff[static_cast<std::size_t>(s)] + x)];
+                want[static_cast<std::size_t>(m * ldo + x)] = float(acc);
+              }
+            fn(DwStrip{buf.data(), row_stride, soff.data(), S, w.data(), bias, out.data(), ldo, width});
+            INFO("R " << R << " SH " << sh << " MP " << mp << " width " << width << " S " << S);
+            REQUIRE(out == want);
+          }
+        }
+  }
+}
+
+TEST_CASE("kernel tester: im2col gather, every tile width, padding, strides, dilation, run splits", "[isa][kernels][im2col]") {
+  std::mt19937 rng(13);
+  struct Shape {
+    int64_t c, h, w, r, s, sh, sw, pt, pl, dh, dw;
+  };
+  const Shape shapes[] = {{2, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1}, {3, 11, 6, 2, 5, 2, 1, 0, 2, 1, 2},
+                          {1, 5, 17, 3, 1, 1, 3, 2, 0, 2, 1}, {2, 9, 9, 1, 1, 1, 1, 0, 0, 1, 1}};
+  for (Isa isa : isas_to_test()) {
+    const PackIm2colFn fn = pack_b_im2col_for(isa);
+    INFO("isa " << isa_name(isa));
+    for (const Shape& sp : shapes) {
+      ConvProblem p;
+      p.in_channels = sp.c, p.in_height = sp.h, p.in_width = sp.w, p.out_channels = 1;
+      p.kernel_height = sp.r, p.kernel_width = sp.s, p.stride_h = sp.sh, p.stride_w = sp.sw;
+      p.pad_top = p.pad_bottom = sp.pt, p.pad_left = p.pad_right = sp.pl, p.dilation_h = sp.dh, p.dilation_w = sp.dw;
+      const Geometry g(p);
+      std::vector<float> x(static_cast<std::size_t>(g.C * g.H * g.W));
+      fill_small_ints(x.data(), x.size(), rng);
+      const int64_t kdim = g.Cg * g.R * g.S, pixels = g.P * g.Q;
+      for (int nr : {8, 16, 32}) {  // the GEMM tile widths (the packer traps on any other)
+        for (int64_t n0 : {int64_t(0), int64_t(1), pixels / 3})
+          for (int64_t ncols : {int64_t(1), int64_t(nr - 1), int64_t(nr + 1), pixels - n0}) {
+            if (ncols < 1 || n0 + ncols > pixels) continue;
+            for (int64_t k0 : {int64_t(0), kdim / 2}) {
+              const int64_t kc = kdim - k0;
+              std::vector<PixelRun> runs(static_cast<std::size_t>(max_pixel_runs(g, ncols)));
+              const int64_t nruns = pixel_runs(g, n0, ncols, runs.data());
+              const int64_t panels = (ncols + nr - 1) / nr, stride = im2col_panel_stride(kc, nr);
+              AlignedBuffer<float> dst(static_cast<std::size_t>(panels * stride + 16));
+              std::fill(dst.data(), dst.data() + dst.size(), kSentinel);
+              AlignedBuffer<float> line(static_cast<std::size_t>(panels * nr + 64));
+              fn(g, x.data(), k0, kc, runs.data(), nruns, ncols, nr, stride, line.data(), dst.data());
+              for (int64_t kk = 0; kk < kc; ++kk) {
+                const int64_t k = k0 + kk, c = k / (g.R * g.S), r = k / g.S % g.R, s = k % g.S;
+                for (int64_t j = 0; j < panels * nr; ++j) {
+                  float want = 0;
+                  if (j < ncols) {
+                    const int64_t pix = n0 + j, op = pix / g.Q, oq = pix % g.Q;
+                    const int64_t iy = op * g.stride_h - g.pad_t + r * g.dil_h, ix = oq * g.stride_w - g.pad_l + s * g.dil_w;
+                    if (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) want = x[static_cast<std::size_t>((c * g.H + iy) * g.W + ix)];
+                  }
+                  const float got = dst[static_cast<std::size_t>((j / nr) * stride + kk * nr + j % nr)];
+                  if (got != want) {
+                    INFO("nr " << nr << " n0 " << n0 << " ncols " << ncols << " k0 " << k0 << " row " << k << " col " << j);
+                    REQUIRE(got == want);
+                  }
+                }
+              }
+            }
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("kernel tester: FFT split and merge, every bin count past the block width", "[isa][kernels][fft]") {
+  std::mt19937 rng(14);
+  for (Isa isa : isas_to_test()) {
+    const FftKernels& k = fft_kernels(isa);
+    const int L = k.lanes;
+    INFO("isa " << isa_name(isa));
+    for (int64_t bins = 1; bins <= 3 * L + 1; ++bins) {
+      const int64_t blocks = (bins + L - 1) / L, stride = 2 * L + 2 * L * (bins % 3);
+      std::vector<float> spectrum(static_cast<std::size_t>(2 * bins));
+      fill_small_ints(spectrum.data(), spectrum.size(), rng);
+      AlignedBuffer<float> split(static_cast<std::size_t>(blocks * stride + 2 * L));
+      std::fill(split.data(), split.data() + split.size(), kSentinel);
+      k.split(spectrum.data(), bins, split.data(), stride);
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int l = 0; l < L; ++l) {
+          const int64_t bin = b * L + l;
+          INFO("bins " << bins << " block " << b << " lane " << l);
+          REQUIRE(split[static_cast<std::size_t>(b * stride + l)] == (bin < bins ? spectrum[static_cast<std::size_t>(2 * bin)] : 0.0f));
+          REQUIRE(split[static_cast<std::size_t>(b * stride + L + l)] == (bin < bins ? spectrum[static_cast<std::size_t>(2 * bin + 1)] : 0.0f));
+        }
+      std::vector<float> merged(static_cast<std::size_t>(2 * bins + 2 * L), kSentinel);
+      k.merge(split.data(), stride, bins, merged.data());
+      for (int64_t i = 0; i < 2 * bins; ++i) REQUIRE(merged[static_cast<std::size_t>(i)] == spectrum[static_cast<std::size_t>(i)]);
+      for (std::size_t i = static_cast<std::size_t>(2 * bins); i < merged.size(); ++i) REQUIRE(merged[i] == kSentinel);
+    }
+  }
+}
+
+TEST_CASE("kernel tester: FFT per-bin products, every kg, cg and tile count around the register tile", "[isa][kernels][fft]") {
+  std::mt19937 rng(15);
+  for (Isa isa : isas_to_test()) {
+    const FftKernels& k = fft_kernels(isa);
+    const int L = k.lanes, B = 2 * L;
+    INFO("isa " << isa_name(isa) << " tile " << k.mr << "x" << k.nr);
+    for (int64_t kg = 1; kg <= 2 * k.mr + 1; ++kg)
+      for (int64_t cg : {1, 3})
+        for (int64_t nt = 1; nt <= 2 * k.nr + 1; ++nt) {
+          const int64_t ld = (nt + 1) * B;  // rows of x and y: a spare block past the tiles
+          AlignedBuffer<float> w(static_cast<std::size_t>(kg * cg * B)), x(static_cast<std::size_t>(cg * ld)), y(static_cast<std::size_t>(kg * ld));
+          fill_small_ints(w.data(), w.size(), rng);
+          fill_small_ints(x.data(), x.size(), rng);
+          std::fill(y.data(), y.data() + y.size(), kSentinel);
+          k.products(kg, cg, nt, w.data(), x.data(), y.data(), ld);
+          for (int64_t kk = 0; kk < kg; ++kk)
+            for (int64_t t = 0; t < ld / B; ++t)
+              for (int l = 0; l < L; ++l) {
+                float want_re = kSentinel, want_im = kSentinel;
+                if (t < nt) {
+                  double re = 0, im = 0;
+                  for (int64_t c = 0; c < cg; ++c) {
+                    const float* wb = w.data() + (kk * cg + c) * B;
+                    const float* xb = x.data() + c * ld + t * B;
+                    re += double(wb[l]) * xb[l] - double(wb[L + l]) * xb[L + l];
+                    im += double(wb[l]) * xb[L + l] + double(wb[L + l]) * xb[l];
+                  }
+                  want_re = float(re), want_im = float(im);
+                }
+                INFO("kg " << kg << " cg " << cg << " nt " << nt << " k " << kk << " tile " << t << " lane " << l);
+                REQUIRE(y[static_cast<std::size_t>(kk * ld + t * B + l)] == want_re);
+                REQUIRE(y[static_cast<std::size_t>(kk * ld + t * B + L + l)] == want_im);
+              }
+        }
+  }
+}
