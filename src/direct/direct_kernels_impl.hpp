@@ -305,11 +305,41 @@ void pack_rows(const RowPack& a) {
 
 #pragma GCC pop_options
 
+// Only the activations common in CNNs (none, relu, relu6) are inlined into every tile and strip
+// shape; the others go through one out-of-line function per vector type. Inlining all ten made
+// these units compile ten times longer (over 20 minutes each under ASan). Same operations, same bits.
+template <class V>
+__attribute__((noinline)) V activation_out_of_line(const EpilogueParams& p, V y) {
+  switch (p.activation) {
+    case Activation::None: return y;
+    case Activation::Relu: return activation<V, Activation::Relu>(p, y);
+    case Activation::Relu6: return activation<V, Activation::Relu6>(p, y);
+    case Activation::LeakyRelu: return activation<V, Activation::LeakyRelu>(p, y);
+    case Activation::Clamp: return activation<V, Activation::Clamp>(p, y);
+    case Activation::Silu: return activation<V, Activation::Silu>(p, y);
+    case Activation::Hardswish: return activation<V, Activation::Hardswish>(p, y);
+    case Activation::Gelu: return activation<V, Activation::Gelu>(p, y);
+    case Activation::Sigmoid: return activation<V, Activation::Sigmoid>(p, y);
+    case Activation::Tanh: return activation<V, Activation::Tanh>(p, y);
+  }
+  return y;
+}
+
+// A: the activation inlined, or kOutOfLine for activation_out_of_line.
+constexpr int kOutOfLine = -1;
+template <int A, class V>
+__attribute__((always_inline)) inline V tile_activation(const EpilogueParams& p, V y) {
+  if constexpr (A == kOutOfLine)
+    return activation_out_of_line(p, y);
+  else
+    return activation<V, Activation(A)>(p, y);
+}
+
 // MK channels x NV vectors of accumulators. Per tap: the NV input vectors and the MK weights,
 // whichever is fewer, stay in registers while the other is loaded once per use; one tap offset
 // serves every vector ([in[v] + offset]).
 // The tile's store with the post-ops applied in registers (inlined: the accumulators stay there).
-template <Activation A, class V, int MK, int NV, class Lanes>
+template <int A, class V, int MK, int NV, class Lanes>
 __attribute__((always_inline)) inline void store_tile_post(const DirectTile& t, V (&acc)[MK][NV], float* (&out)[NV],
                                                            Lanes lanes) {
   const EpilogueParams& p = *t.post;
@@ -321,7 +351,7 @@ __attribute__((always_inline)) inline void store_tile_post(const DirectTile& t, 
       float* o = out[v] + i * t.out_k_stride;
       V y = acc[i][v];
       if (t.residual) y = xsimd::fma(V(p.residual_scale), load_lanes<V>(t.residual + (o - t.out_base), lanes(v)), y);
-      store_lanes(o, activation<V, A>(p, y), lanes(v));
+      store_lanes(o, tile_activation<A>(p, y), lanes(v));
     }
   }
 }
@@ -379,16 +409,10 @@ void direct_tile(const DirectTile& t) {
     }
     if (t.post) {
       switch (t.post->activation) {
-        case Activation::None: store_tile_post<Activation::None>(t, acc, out, lanes); break;
-        case Activation::Relu: store_tile_post<Activation::Relu>(t, acc, out, lanes); break;
-        case Activation::Relu6: store_tile_post<Activation::Relu6>(t, acc, out, lanes); break;
-        case Activation::LeakyRelu: store_tile_post<Activation::LeakyRelu>(t, acc, out, lanes); break;
-        case Activation::Clamp: store_tile_post<Activation::Clamp>(t, acc, out, lanes); break;
-        case Activation::Silu: store_tile_post<Activation::Silu>(t, acc, out, lanes); break;
-        case Activation::Hardswish: store_tile_post<Activation::Hardswish>(t, acc, out, lanes); break;
-        case Activation::Gelu: store_tile_post<Activation::Gelu>(t, acc, out, lanes); break;
-        case Activation::Sigmoid: store_tile_post<Activation::Sigmoid>(t, acc, out, lanes); break;
-        case Activation::Tanh: store_tile_post<Activation::Tanh>(t, acc, out, lanes); break;
+        case Activation::None: store_tile_post<int(Activation::None)>(t, acc, out, lanes); break;
+        case Activation::Relu: store_tile_post<int(Activation::Relu)>(t, acc, out, lanes); break;
+        case Activation::Relu6: store_tile_post<int(Activation::Relu6)>(t, acc, out, lanes); break;
+        default: store_tile_post<kOutOfLine>(t, acc, out, lanes); break;
       }
     } else {
 #pragma GCC unroll 8
@@ -428,7 +452,7 @@ inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float
 }
 
 // The strip's store with the post-ops applied in registers.
-template <Activation A, class V, int MP>
+template <int A, class V, int MP>
 __attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
   const EpilogueParams& p = *a.post;
 #pragma GCC unroll 16
@@ -436,7 +460,7 @@ __attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V 
     float* o = a.out + m * a.ldo + col;
     V y = acc[m];
     if (a.residual) y = xsimd::fma(V(p.residual_scale), load_lanes<V>(a.residual + (o - a.out_base), lanes), y);
-    store_lanes(o, activation<V, A>(p, y), lanes);
+    store_lanes(o, tile_activation<A>(p, y), lanes);
   }
 }
 
@@ -460,16 +484,10 @@ void dw_strip(const DwStrip& a) {
                                  std::make_integer_sequence<int, kRows>{});
     if (a.post) {
       switch (a.post->activation) {
-        case Activation::None: store_strip_post<Activation::None>(a, acc, col, lanes); break;
-        case Activation::Relu: store_strip_post<Activation::Relu>(a, acc, col, lanes); break;
-        case Activation::Relu6: store_strip_post<Activation::Relu6>(a, acc, col, lanes); break;
-        case Activation::LeakyRelu: store_strip_post<Activation::LeakyRelu>(a, acc, col, lanes); break;
-        case Activation::Clamp: store_strip_post<Activation::Clamp>(a, acc, col, lanes); break;
-        case Activation::Silu: store_strip_post<Activation::Silu>(a, acc, col, lanes); break;
-        case Activation::Hardswish: store_strip_post<Activation::Hardswish>(a, acc, col, lanes); break;
-        case Activation::Gelu: store_strip_post<Activation::Gelu>(a, acc, col, lanes); break;
-        case Activation::Sigmoid: store_strip_post<Activation::Sigmoid>(a, acc, col, lanes); break;
-        case Activation::Tanh: store_strip_post<Activation::Tanh>(a, acc, col, lanes); break;
+        case Activation::None: store_strip_post<int(Activation::None)>(a, acc, col, lanes); break;
+        case Activation::Relu: store_strip_post<int(Activation::Relu)>(a, acc, col, lanes); break;
+        case Activation::Relu6: store_strip_post<int(Activation::Relu6)>(a, acc, col, lanes); break;
+        default: store_strip_post<kOutOfLine>(a, acc, col, lanes); break;
       }
       continue;
     }
