@@ -54,6 +54,16 @@ def _post_ops_args(activation, residual, padding_mode):
     return {"activation": activation or "none", "residual": bool(residual)}
 
 
+def _check_steps(groups, sh, sw, dh, dw):
+    """torch's checks of groups, stride and dilation, shared by conv2d and conv_transpose2d."""
+    if groups <= 0:
+        raise Error(f"non-positive groups is not supported (groups={groups})")
+    if sh <= 0 or sw <= 0:
+        raise Error(f"non-positive stride is not supported (stride={(sh, sw)})")
+    if dh <= 0 or dw <= 0:
+        raise Error(f"dilation should be greater than zero (dilation={(dh, dw)})")
+
+
 def _problem_key(input_shape, weight_shape, stride, padding, dilation, groups):
     """Checks the shapes and arguments the way torch does and returns the 16 numbers of the problem
     (N, C, H, W, K, R, S, sh, sw, top, bottom, left, right, dh, dw, groups)."""
@@ -68,12 +78,7 @@ def _problem_key(input_shape, weight_shape, stride, padding, dilation, groups):
     groups = _int(groups, "groups")
     sh, sw = _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
-    if groups <= 0:
-        raise Error(f"non-positive groups is not supported (groups={groups})")
-    if sh <= 0 or sw <= 0:
-        raise Error(f"non-positive stride is not supported (stride={(sh, sw)})")
-    if dh <= 0 or dw <= 0:
-        raise Error(f"dilation should be greater than zero (dilation={(dh, dw)})")
+    _check_steps(groups, sh, sw, dh, dw)
     if min(k, cg, r, s) <= 0:
         raise Error(f"weight of size {list(weight_shape)}: every dimension must be positive")
     if k % groups != 0:

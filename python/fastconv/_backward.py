@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import _fastconv as _C
-from ._api import Error, _as_array, _int, _make_problem, _new_output, _options, _pair, _problem_key
+from ._api import Error, _as_array, _check_steps, _int, _make_problem, _new_output, _options, _pair, _problem_key
 
 # Backward plans keyed by (direction, problem key, options); bounded, least recently used goes first.
 _plans = collections.OrderedDict()
@@ -79,12 +79,7 @@ def transposed_problem(input_shape, weight_shape, stride, padding, output_paddin
     ph, pw = _pair(padding, "padding")
     oph, opw = _pair(output_padding, "output_padding")
     dh, dw = _pair(dilation, "dilation")
-    if groups <= 0:
-        raise Error(f"non-positive groups is not supported (groups={groups})")
-    if sh <= 0 or sw <= 0:
-        raise Error(f"non-positive stride is not supported (stride={(sh, sw)})")
-    if dh <= 0 or dw <= 0:
-        raise Error(f"dilation should be greater than zero (dilation={(dh, dw)})")
+    _check_steps(groups, sh, sw, dh, dw)
     if ph < 0 or pw < 0:
         raise Error(f"negative padding is not supported (padding={(ph, pw)})")
     if oph < 0 or opw < 0:
