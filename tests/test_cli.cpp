@@ -214,7 +214,8 @@ TEST_CASE("cli: run with post-ops and a padding mode", "[cli][post_ops]") {
   const OutputShape o = output_shape(p);
   const auto r = make_data(p.output_elements(), Data::Random, 10);
   write_npy(tmp / "r.npy", {o.batch, o.channels, o.height, o.width}, r.data());
-  write_npy(tmp / "r_bad.npy", {o.batch, o.channels, o.height, o.width + 1}, std::vector<float>(r.size() + 36).data());
+  const std::vector<float> r_bad(static_cast<size_t>(o.batch * o.channels * o.height * (o.width + 1)));
+  write_npy(tmp / "r_bad.npy", {o.batch, o.channels, o.height, o.width + 1}, r_bad.data());
   PostOps po = parse_post_ops("leaky_relu:0.25");
   po.residual = true, po.residual_scale = 0.5f;
   detail::reference_post_ops(po, r.data(), ref.data(), nullptr, ref.size());
