@@ -228,7 +228,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   } else {
     plan->execute(x.data(), packed, y2.data(), ws.data() + misalign, room);
   }
-  if (std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0)
+  // In place, GEMM and the direct tile seed their sums with scale * r (design.md section 10): the
+  // same result to rounding, not the same bits. Everything else must give the same bits.
+  const bool seeded = r && (misalign & 2) && (impl.rfind("im2col", 0) == 0 || impl.rfind("direct_general", 0) == 0);
+  if (seeded)
+    check(y2, "in-place residual");
+  else if (std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0)
     finding(impl + ": packed/caller-workspace execute differs from execute(weights), " + to_string(p));
   // 3. Errors leave the output untouched.
   std::vector<float> y3(p.output_elements(), kSentinel);
