@@ -424,12 +424,13 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
 
 struct DepthwiseBlocking {
   int64_t mp_max;                    // output rows per strip, at most
-  std::vector<int64_t> strip_begin;  // strips + 1 row indices, strip sizes differ by at most one
+  int64_t rows = 0, strip_count = 0;  // output rows in strips whose sizes differ by at most one
   int64_t strips_per_unit;           // all strips (one pack per channel) or one
   int64_t nvc, chunks;               // vectors per width chunk, chunks
   int64_t units, tasks;              // units: (image, channel, strips), run in `tasks` even runs
   RowLayout layout;
-  int64_t strips() const { return int64_t(strip_begin.size()) - 1; }
+  int64_t strips() const { return strip_count; }
+  int64_t strip_begin(int64_t i) const { return run_begin(rows, strip_count, i); }  // i <= strips()
 };
 
 class DirectDepthwise final : public ConvImpl {
@@ -505,7 +506,7 @@ class DirectDepthwise final : public ConvImpl {
     int64_t us = u0 % units_per_c, nc = u0 / units_per_c;  // unit = (n*C + c)*units_per_c + us
     for (int64_t u = u0; u < u1; ++u) {
       const std::size_t st0 = std::size_t(us * unit_strips), st1 = st0 + std::size_t(unit_strips);
-      const int64_t p0 = b_.strip_begin[st0], rows = b_.strip_begin[st1] - p0;
+      const int64_t p0 = b_.strip_begin(st0), rows = b_.strip_begin(st1) - p0;
       const int64_t c = nc % g.C;
       pk.x = x + nc * g.H * g.W;
       pk.iy0 = p0 * g.stride_h - g.pad_t;
@@ -519,7 +520,7 @@ class DirectDepthwise final : public ConvImpl {
         kern_.pack(pk);
         a.width = qc;
         for (std::size_t st = st0; st < st1; ++st) {
-          const int64_t sp0 = b_.strip_begin[st], mpv = b_.strip_begin[st + 1] - sp0;
+          const int64_t sp0 = b_.strip_begin(st), mpv = b_.strip_begin(st + 1) - sp0;
           const DwStripFn fn = kern_.dw[ridx_][g.stride_h - 1][mpv - 1];
           a.buf = buf + (sp0 - p0) * g.stride_h * l.row_stride;
           for (int64_t j = 0; j < g.Kg; ++j) {
@@ -571,7 +572,7 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
   const int L = kern.lanes;
   const int64_t strips = ceil_div(g.P, kern.dw_rows[(g.R - 3) / 2]);
   b.mp_max = ceil_div(g.P, strips);
-  for (int64_t i = 0; i <= strips; ++i) b.strip_begin.push_back(run_begin(g.P, strips, i));
+  b.rows = g.P, b.strip_count = strips;
   const int64_t nvq = ceil_div(g.Q, L);
   b.nvc = nvq;
   while (b.nvc > 1 && !fits(g, cap, 1, b.mp_max, g.R, g.S, b.nvc, L)) b.nvc = ceil_div(b.nvc, 2);
