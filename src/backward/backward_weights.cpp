@@ -480,8 +480,8 @@ class BackwardWeightsDot final : public ConvImpl {
 
 // Depthwise (one input channel per group): one task per output channel, over all images in order.
 // Per image the task copies its input channel into zero-padded rows split into the sw column phases
-// (row ih, phase b, column j holds padded column j*sw + b) and its dy channel into rows of whole
-// vectors; then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
+// (row ih, phase b, column j holds padded column j*sw + b) and reads its dy rows in place (or from a
+// copy in rows of whole vectors at the very end of dy); then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
 // vectorised along the row (DepthwiseTapsFn, up to 4 taps of a kernel row per call). Each dw element
 // has one owner task and one order of sums: bitwise the same for any thread count.
 class BackwardWeightsDepthwise final : public ConvImpl {
@@ -490,14 +490,14 @@ class BackwardWeightsDepthwise final : public ConvImpl {
       : g_(g), k_(kernels), isa_(isa), threads_(threads), d_(dims(g)) {}
   struct Dims {
     int64_t wq;       // columns of one stride phase of a padded input row
-    int64_t rowlen;   // floats per phase row: the widest shifted read, whole vectors
+    int64_t rowlen;   // floats per phase row: the widest shifted read of whole vectors
     int64_t qpad;     // floats per dy row: Q in whole vectors
   };
   static Dims dims(const Geometry& g) {
     Dims d;
     d.wq = ceil_div(g.W + g.pad_l + g.pad_r, g.stride_w);
     d.qpad = round_up(g.Q, kDepthwiseAlign);
-    d.rowlen = round_up(std::max(d.wq, d.qpad + (g.S - 1) * g.dil_w / g.stride_w), kDepthwiseAlign);
+    d.rowlen = std::max(d.wq, d.qpad + (g.S - 1) * g.dil_w / g.stride_w);
     return d;
   }
   static std::size_t thread_bytes(const Geometry& g) {
@@ -536,7 +536,13 @@ class BackwardWeightsDepthwise final : public ConvImpl {
       float* out = dw + k * RS;
       const int64_t c = k / g.Kg;  // its input channel
       for (int64_t n = 0; n < g.N; ++n) {
-        copy_channel(x + (n * g.C + c) * g.H * g.W, dy + (n * g.K + k) * g.P * g.Q, xb, dyb);
+        // dy's rows are read in place (the lanes past Q are masked) unless the last row's whole
+        // vectors would run past the end of dy.
+        const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+        const bool in_place = (n * g.K + k + 1) * g.P * g.Q + (d_.qpad - g.Q) <= g.N * g.K * g.P * g.Q;
+        const int64_t ldy = in_place ? g.Q : d_.qpad;
+        copy_channel(x + (n * g.C + c) * g.H * g.W, in_place ? nullptr : dyk, xb, dyb);
+        const float* dyrows = in_place ? dyk : dyb;
         for (int64_t r = 0; r < g.R; ++r) {
           const Range rows = valid_outputs(g.P, g.stride_h, r * g.dil_h - g.pad_t, g.H);
           for (int64_t s0 = 0; s0 < g.S; s0 += kMaxDepthwiseTaps) {
@@ -549,7 +555,7 @@ class BackwardWeightsDepthwise final : public ConvImpl {
                 shift[j] = (ds % g.stride_w) * d_.rowlen + ds / g.stride_w;
               }
               const int64_t ih0 = rows.begin * g.stride_h - g.pad_t + r * g.dil_h;
-              k_.taps[ns - 1](rows.size(), g.Q, dyb + rows.begin * d_.qpad, d_.qpad,
+              k_.taps[ns - 1](rows.size(), g.Q, dyrows + rows.begin * ldy, ldy,
                               xb + ih0 * g.stride_w * d_.rowlen, g.stride_h * g.stride_w * d_.rowlen, shift, part);
             }
             float* o = out + r * g.S + s0;
@@ -580,7 +586,7 @@ class BackwardWeightsDepthwise final : public ConvImpl {
         for (int64_t j = cols.end; j < rowlen; ++j) o[j] = 0.0f;
       }
     }
-    for (int64_t p = 0; p < g.P; ++p) {
+    for (int64_t p = 0; dyk && p < g.P; ++p) {
       const float* src = dyk + p * g.Q;
       float* o = dyb + p * d_.qpad;
       for (int64_t q = 0; q < g.Q; ++q) o[q] = src[q];
