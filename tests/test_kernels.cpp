@@ -315,3 +315,26 @@ TEST_CASE("kernel tester: backward-weights depthwise taps, every NS, widths past
         }
   }
 }
+
+TEST_CASE("kernel tester: backward-weights transpose of up to 16 rows, every row count, k past every block",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(19);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    for (int rows = 1; rows <= 16; ++rows)
+      for (int64_t kk : {1, 15, 16, 17, 33, 64})
+        for (int64_t ldd : {int64_t(rows), int64_t(12), int64_t(16), int64_t(32), int64_t(37)}) {
+          if (ldd < rows) continue;
+          const int64_t ld = kk + 3;
+          std::vector<float> src(std::size_t(rows * ld)), dst(std::size_t(kk * ldd + 8), kSentinel);
+          fill_small_ints(src.data(), src.size(), rng);
+          k.transpose16(src.data(), ld, rows, kk, dst.data(), ldd);
+          INFO("rows " << rows << " k " << kk << " ldd " << ldd);
+          for (int64_t p = 0; p < kk; ++p)
+            for (int64_t r = 0; r < ldd; ++r)
+              REQUIRE(dst[std::size_t(p * ldd + r)] == (r < rows ? src[std::size_t(r * ld + p)] : kSentinel));
+          for (std::size_t i = std::size_t(kk * ldd); i < dst.size(); ++i) REQUIRE(dst[i] == kSentinel);
+        }
+  }
+}

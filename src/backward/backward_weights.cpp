@@ -69,48 +69,27 @@ std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
          align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float));
 }
 
-// Rows [0, rows) x columns [0, k) of row-major src into one k-major panel of W floats per column
-// (rows past `rows` zero): a transpose, W known at compile time so the row loop unrolls.
-template <int W>
-void pack_rows_transposed(const float* src, int64_t ld, int64_t rows, int64_t k, float* dst) {
-  if (rows == W) {
-    for (int64_t p = 0; p < k; ++p, dst += W) {
-      if ((p & 15) == 0)
-        for (int r = 0; r < W; ++r) __builtin_prefetch(src + r * ld + p + 64, 0, 0);
-      for (int r = 0; r < W; ++r) dst[r] = src[r * ld + p];
-    }
-    return;
-  }
-  for (int64_t p = 0; p < k; ++p, dst += W) {
-    for (int64_t r = 0; r < rows; ++r) dst[r] = src[r * ld + p];
-    for (int64_t r = rows; r < W; ++r) dst[r] = 0.0f;
-  }
-}
-
-void pack_panels_transposed(const float* src, int64_t ld, int64_t rows, int64_t k, int width, float* dst) {
+// Rows [0, rows) x columns [0, k) of row-major src into k-major panels `width` floats wide (rows
+// past `rows` zero), 16 rows at a time through the ISA's transpose.
+void pack_panels_transposed(TransposeRowsFn transpose, const float* src, int64_t ld, int64_t rows, int64_t k,
+                            int width, float* dst) {
   for (int64_t r0 = 0; r0 < rows; r0 += width, dst += k * width) {
     const int64_t n = std::min<int64_t>(width, rows - r0);
-    const float* s = src + r0 * ld;
-    switch (width) {
-      case 4: pack_rows_transposed<4>(s, ld, n, k, dst); break;
-      case 6: pack_rows_transposed<6>(s, ld, n, k, dst); break;
-      case 8: pack_rows_transposed<8>(s, ld, n, k, dst); break;
-      case 12: pack_rows_transposed<12>(s, ld, n, k, dst); break;
-      case 16: pack_rows_transposed<16>(s, ld, n, k, dst); break;
-      case 32: pack_rows_transposed<32>(s, ld, n, k, dst); break;
-      default:
-        for (int64_t p = 0; p < k; ++p)
-          for (int64_t r = 0; r < width; ++r) dst[p * width + r] = r < n ? s[r * ld + p] : 0.0f;
-    }
+    for (int64_t i = 0; i < n; i += 16)
+      transpose(src + (r0 + i) * ld, ld, int(std::min<int64_t>(16, n - i)), k, dst + i, width);
+    if (n < width)
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t r = n; r < width; ++r) dst[p * width + r] = 0.0f;
   }
 }
 
 // Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
 // k-major B micro-panels (pb x nr each, columns past `cols` zero).
-void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j0, int64_t cols, int nr,
-                   float* dst) {
+void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg, int64_t p0, int64_t pb, int64_t j0,
+                   int64_t cols, int nr, float* dst) {
   // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
-  if (g.is_pointwise()) return pack_panels_transposed(xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
+  if (g.is_pointwise())
+    return pack_panels_transposed(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
   const int64_t RS = g.R * g.S;
   const int64_t padded = round_up(cols, nr);
   for (int64_t jj = 0; jj < padded; ++jj) {
@@ -146,8 +125,9 @@ void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, i
 
 class BackwardWeightsGemm final : public ConvImpl {
  public:
-  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
-      : g_(g), kernel_(kernel), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
+  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, TransposeRowsFn transpose, int threads,
+                      const WeightsBlocking& b)
+      : g_(g), kernel_(kernel), transpose_(transpose), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
 
   Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }
@@ -191,8 +171,8 @@ class BackwardWeightsGemm final : public ConvImpl {
         const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
         for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
           const int64_t pb = std::min(kPixelBlock, PQ - p0);
-          pack_panels_transposed(dyg + p0, PQ, rows, pb, mr, a_pack);
-          lower_columns(g, xg, p0, pb, j0, cols, nr, b_pack);
+          pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
+          lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, b_pack);
           gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
                             nullptr);
         }
@@ -207,10 +187,12 @@ class BackwardWeightsGemm final : public ConvImpl {
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
     w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
-    // The lowering writes with a stride of NR: about twice the cost of the forward's packing (1x1:
-    // a transpose of the input's rows, measured as slow).
-    w.pack_elements = 2.0 * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
-                      double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
+    // The lowering writes with a stride of NR: about twice the cost of the forward's packing. The
+    // transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512: about half; the
+    // portable one is as slow as the lowering.
+    const double transpose = kernel_.isa == Isa::Avx512 ? 0.5 : 2.0;
+    w.pack_elements = (g_.is_pointwise() ? transpose : 2.0) * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
+                      (kernel_.isa == Isa::Avx512 ? 0.5 : 1.0) * double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
     return w;
@@ -219,6 +201,7 @@ class BackwardWeightsGemm final : public ConvImpl {
  private:
   Geometry g_;
   const SgemmKernel& kernel_;
+  TransposeRowsFn transpose_;
   int threads_;
   WeightsBlocking b_;
   int64_t kdim_;
@@ -696,7 +679,7 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
     }
   b.m_chunks = ceil_div(g.Kg, b.m_chunk);
   b.n_chunks = ceil_div(kdim, b.n_chunk);
-  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
 }
 
 void propose_backward_weights_depthwise(const Geometry& g, const PlanContext& ctx, Proposals& out) {
