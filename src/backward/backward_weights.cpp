@@ -22,33 +22,37 @@
 
 namespace fastconv::detail {
 
+namespace {
+// db[k]: kSumLanes independent sums (lane l takes the pixels i = l mod kSumLanes of each image),
+// added in a fixed tree: one chain of dependent double adds would cost 4 cycles a pixel, as much as
+// a 1x1 layer's GEMM. Each lane sums kFloatSteps pixels in float before adding them in double (the
+// conversions cost more than the adds).
+float bias_of_channel(const Geometry& g, const float* dy, int64_t k) {
+  constexpr int kSumLanes = 16, kFloatSteps = 8;
+  const int64_t PQ = g.P * g.Q;
+  double lane[kSumLanes] = {};
+  for (int64_t n = 0; n < g.N; ++n) {
+    const float* d = dy + (n * g.K + k) * PQ;
+    int64_t i = 0;
+    for (; i + kSumLanes * kFloatSteps <= PQ; i += kSumLanes * kFloatSteps) {
+      float part[kSumLanes] = {};
+      for (int step = 0; step < kFloatSteps; ++step)
+        for (int l = 0; l < kSumLanes; ++l) part[l] += d[i + step * kSumLanes + l];
+      for (int l = 0; l < kSumLanes; ++l) lane[l] += double(part[l]);
+    }
+    for (; i + kSumLanes <= PQ; i += kSumLanes)
+      for (int l = 0; l < kSumLanes; ++l) lane[l] += double(d[i + l]);
+    for (int l = 0; i + l < PQ; ++l) lane[l] += double(d[i + l]);
+  }
+  for (int width = kSumLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return float(lane[0]);
+}
+}  // namespace
+
 void bias_gradient(const Geometry& g, const float* dy, float* db, const ThreadPool& pool) {
   if (!db) return;
-  const int64_t PQ = g.P * g.Q;
-  // kSumLanes independent sums (lane l takes the pixels i = l mod kSumLanes of each image), added in
-  // a fixed tree: one chain of dependent double adds would cost 4 cycles a pixel, as much as a
-  // 1x1 layer's GEMM. Each lane sums kFloatSteps pixels in float before adding them in double (the
-  // conversions cost more than the adds).
-  constexpr int kSumLanes = 16, kFloatSteps = 8;
-  pool.for_each(g.K, [&](int64_t k, int) {
-    double lane[kSumLanes] = {};
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* d = dy + (n * g.K + k) * PQ;
-      int64_t i = 0;
-      for (; i + kSumLanes * kFloatSteps <= PQ; i += kSumLanes * kFloatSteps) {
-        float part[kSumLanes] = {};
-        for (int step = 0; step < kFloatSteps; ++step)
-          for (int l = 0; l < kSumLanes; ++l) part[l] += d[i + step * kSumLanes + l];
-        for (int l = 0; l < kSumLanes; ++l) lane[l] += double(part[l]);
-      }
-      for (; i + kSumLanes <= PQ; i += kSumLanes)
-        for (int l = 0; l < kSumLanes; ++l) lane[l] += double(d[i + l]);
-      for (int l = 0; i + l < PQ; ++l) lane[l] += double(d[i + l]);
-    }
-    for (int width = kSumLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-    db[k] = float(lane[0]);
-  });
+  pool.for_each(g.K, [&](int64_t k, int) { db[k] = bias_of_channel(g, dy, k); });
 }
 
 namespace {
@@ -556,8 +560,9 @@ class BackwardWeightsDepthwise final : public ConvImpl {
           }
         }
       }
+      // The bias in the same task: one pass over the threads fewer on these small layers.
+      if (db) db[k] = bias_of_channel(g, dy, k);
     });
-    bias_gradient(g, dy, db, pool);
   }
 
   // Rows of one input channel into column phases with the padding as zeros; dy rows into whole
