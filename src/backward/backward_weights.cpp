@@ -692,6 +692,14 @@ void propose_backward_weights_depthwise(const Geometry& g, const PlanContext& ct
     out.decline("bwd_weights_depthwise", "not depthwise (" + std::to_string(g.Cg) + " input channels per group)");
     return;
   }
+  // Sizes from users: a padded channel of a huge layer must decline, not overflow.
+  const auto d = BackwardWeightsDepthwise::dims(g);
+  const double floats = double(g.H) * double(g.stride_w) * double(d.rowlen) + double(g.P) * double(d.qpad);
+  if (double(ctx.threads) * floats * sizeof(float) > double(ctx.workspace_limit)) {
+    out.decline("bwd_weights_depthwise", "workspace limit " + std::to_string(ctx.workspace_limit) +
+                                             " bytes is below one padded channel per thread");
+    return;
+  }
   const std::size_t need = std::size_t(ctx.threads) * BackwardWeightsDepthwise::thread_bytes(g);
   if (need > ctx.workspace_limit) {
     out.decline("bwd_weights_depthwise", workspace_too_small(need, ctx.workspace_limit) + " (one padded channel per thread)");
