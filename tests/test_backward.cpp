@@ -130,7 +130,7 @@ TEST_CASE("backward-data: the foundation sweep", "[isa][backward]") {
 }
 
 TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 threads bitwise", "[isa][backward]") {
-  int dot = 0;
+  int dot = 0, depthwise = 0;
   for (const ConvProblem& p : backward_sweep())
     for (bool bias : {false, true}) {
       ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).check_backward_weights(Algorithm::Direct);
@@ -138,12 +138,24 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
           .check_backward_weights(Algorithm::Im2col);
       dot += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_dot")
                   .check_backward_weights_if_applicable(Algorithm::Im2col).empty();
+      depthwise += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3})
+                        .implementation("bwd_weights_depthwise").check_backward_weights_if_applicable(Algorithm::Direct)
+                        .empty();
     }
   CHECK(dot > 0);
+  CHECK(depthwise > 0);
   // Long reductions: the tolerance scales with N*P*Q (see ConvTester::check_backward_weights).
   ConvTester().input(4, 16, 40, 40).kernel(24, 3, 3).pad(1).compare_threads({1, 3}).check_backward_weights(
       Algorithm::Im2col);
   ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).check_backward_weights(Algorithm::Direct);
+  // Depthwise past every vector width, channel multipliers, taps in blocks of 4 (S = 7), phases.
+  for (int64_t w : {5, 16, 17, 40})
+    ConvTester().input(2, 6, 9, w).kernel(12, 3, 7).stride(1, 2).pad(1, 3).dilation(2, 1).groups(6)
+        .compare_threads({1, 2, 3}).implementation("bwd_weights_depthwise").check_backward_weights(Algorithm::Direct);
+  ConvTester().input(1, 5, 23, 35).kernel(5, 5, 5).stride(3, 3).pad(2).groups(5).implementation("bwd_weights_depthwise")
+      .check_backward_weights(Algorithm::Direct);
+  ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).implementation("bwd_weights_depthwise")
+      .check_backward_weights(Algorithm::Direct);
   ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).implementation("bwd_weights_dot")
       .check_backward_weights(Algorithm::Im2col);
   // Winograd and FFT have no backward-weights implementation: they decline, in words.
@@ -156,6 +168,7 @@ TEST_CASE("backward-weights: the foundation sweep", "[isa][backward]") {
     ConvTester().problem(p).check_backward_weights(Algorithm::Direct);
     ConvTester().problem(p).implementation("bwd_weights_gemm").check_backward_weights(Algorithm::Im2col);
     ConvTester().problem(p).implementation("bwd_weights_dot").check_backward_weights_if_applicable(Algorithm::Im2col);
+    ConvTester().problem(p).implementation("bwd_weights_depthwise").check_backward_weights_if_applicable(Algorithm::Direct);
   }
 }
 

@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
 #include "core/aligned_buffer.hpp"
 #include "core/geometry.hpp"
+#include "backward/dot_kernels.hpp"
 #include "direct/direct_kernels.hpp"
 #include "fft/fft_kernels.hpp"
 #include "im2col/im2col_pack.hpp"
@@ -269,6 +271,70 @@ TEST_CASE("kernel tester: FFT per-bin products, every kg, cg and tile count arou
                 REQUIRE(y[static_cast<std::size_t>(kk * ld + t * B + l)] == want_re);
                 REQUIRE(y[static_cast<std::size_t>(kk * ld + t * B + L + l)] == want_im);
               }
+        }
+  }
+}
+
+TEST_CASE("kernel tester: backward-weights depthwise taps, every NS, widths past every vector, odd rows, tails masked",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(17);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    CHECK(k.lanes == (isa == Isa::Avx512 ? 16 : isa == Isa::Avx2 ? 8 : 4));
+    for (int ns = 1; ns <= kMaxDepthwiseTaps; ++ns)
+      for (int64_t rows : {1, 2, 3, 4, 7})
+        for (int64_t width = 1; width <= 2 * kDepthwiseAlign + 3; ++width) {
+          const int64_t padded = (width + kDepthwiseAlign - 1) / kDepthwiseAlign * kDepthwiseAlign;
+          const int64_t ldy = padded + 5, ldx = padded + 11;  // odd strides: unaligned rows
+          const int64_t shift[kMaxDepthwiseTaps] = {0, 3, 1, 10};
+          std::vector<float> dy(std::size_t(rows * ldy)), x(std::size_t(rows * ldx + 16));
+          fill_small_ints(dy.data(), dy.size(), rng);
+          fill_small_ints(x.data(), x.size(), rng);
+          // Past the width: garbage in dy and an Inf in x (where no tap's window reads) must not
+          // reach the sums: the lanes past the width are masked, not multiplied by zero.
+          for (int64_t i = 0; i < rows; ++i) {
+            for (int64_t q = width; q < ldy; ++q) dy[std::size_t(i * ldy + q)] = 1e30f;
+            for (int64_t at = 0; at < ldx; ++at) {
+              bool read = false;
+              for (int j = 0; j < ns; ++j) read = read || (at >= shift[j] && at < shift[j] + width);
+              if (!read) x[std::size_t(i * ldx + at)] = INFINITY;
+            }
+          }
+          float out[kMaxDepthwiseTaps];
+          std::fill(out, out + kMaxDepthwiseTaps, kSentinel);
+          double want[kMaxDepthwiseTaps] = {};
+          for (int j = 0; j < ns; ++j)
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t q = 0; q < width; ++q)
+                want[j] += double(dy[std::size_t(i * ldy + q)]) * x[std::size_t(i * ldx + shift[j] + q)];
+          k.taps[ns - 1](rows, width, dy.data(), ldy, x.data(), ldx, shift, out);
+          INFO("ns " << ns << " rows " << rows << " width " << width);
+          for (int j = 0; j < ns; ++j) REQUIRE(out[j] == float(want[j]));
+          for (int j = ns; j < kMaxDepthwiseTaps; ++j) REQUIRE(out[j] == kSentinel);
+        }
+  }
+}
+
+TEST_CASE("kernel tester: backward-weights transpose of up to 16 rows, every row count, k past every block",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(19);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    for (int rows = 1; rows <= 16; ++rows)
+      for (int64_t kk : {1, 15, 16, 17, 33, 64})
+        for (int64_t ldd : {int64_t(rows), int64_t(12), int64_t(16), int64_t(32), int64_t(37)}) {
+          if (ldd < rows) continue;
+          const int64_t ld = kk + 3;
+          std::vector<float> src(std::size_t(rows * ld)), dst(std::size_t(kk * ldd + 8), kSentinel);
+          fill_small_ints(src.data(), src.size(), rng);
+          k.transpose16(src.data(), ld, rows, kk, dst.data(), ldd);
+          INFO("rows " << rows << " k " << kk << " ldd " << ldd);
+          for (int64_t p = 0; p < kk; ++p)
+            for (int64_t r = 0; r < ldd; ++r)
+              REQUIRE(dst[std::size_t(p * ldd + r)] == (r < rows ? src[std::size_t(r * ld + p)] : kSentinel));
+          for (std::size_t i = std::size_t(kk * ldd); i < dst.size(); ++i) REQUIRE(dst[i] == kSentinel);
         }
   }
 }

@@ -8,6 +8,7 @@
 #include "backward/backward_weights.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -21,17 +22,37 @@
 
 namespace fastconv::detail {
 
+namespace {
+// db[k]: kSumLanes independent sums (lane l takes the pixels i = l mod kSumLanes of each image),
+// added in a fixed tree: one chain of dependent double adds would cost 4 cycles a pixel, as much as
+// a 1x1 layer's GEMM. Each lane sums kFloatSteps pixels in float before adding them in double (the
+// conversions cost more than the adds).
+float bias_of_channel(const Geometry& g, const float* dy, int64_t k) {
+  constexpr int kSumLanes = 16, kFloatSteps = 8;
+  const int64_t PQ = g.P * g.Q;
+  double lane[kSumLanes] = {};
+  for (int64_t n = 0; n < g.N; ++n) {
+    const float* d = dy + (n * g.K + k) * PQ;
+    int64_t i = 0;
+    for (; i + kSumLanes * kFloatSteps <= PQ; i += kSumLanes * kFloatSteps) {
+      float part[kSumLanes] = {};
+      for (int step = 0; step < kFloatSteps; ++step)
+        for (int l = 0; l < kSumLanes; ++l) part[l] += d[i + step * kSumLanes + l];
+      for (int l = 0; l < kSumLanes; ++l) lane[l] += double(part[l]);
+    }
+    for (; i + kSumLanes <= PQ; i += kSumLanes)
+      for (int l = 0; l < kSumLanes; ++l) lane[l] += double(d[i + l]);
+    for (int l = 0; i + l < PQ; ++l) lane[l] += double(d[i + l]);
+  }
+  for (int width = kSumLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return float(lane[0]);
+}
+}  // namespace
+
 void bias_gradient(const Geometry& g, const float* dy, float* db, const ThreadPool& pool) {
   if (!db) return;
-  const int64_t PQ = g.P * g.Q;
-  pool.for_each(g.K, [&](int64_t k, int) {
-    double sum = 0;
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* d = dy + (n * g.K + k) * PQ;
-      for (int64_t i = 0; i < PQ; ++i) sum += d[i];
-    }
-    db[k] = float(sum);
-  });
+  pool.for_each(g.K, [&](int64_t k, int) { db[k] = bias_of_channel(g, dy, k); });
 }
 
 namespace {
@@ -52,10 +73,27 @@ std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
          align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float));
 }
 
+// Rows [0, rows) x columns [0, k) of row-major src into k-major panels `width` floats wide (rows
+// past `rows` zero), 16 rows at a time through the ISA's transpose.
+void pack_panels_transposed(TransposeRowsFn transpose, const float* src, int64_t ld, int64_t rows, int64_t k,
+                            int width, float* dst) {
+  for (int64_t r0 = 0; r0 < rows; r0 += width, dst += k * width) {
+    const int64_t n = std::min<int64_t>(width, rows - r0);
+    for (int64_t i = 0; i < n; i += 16)
+      transpose(src + (r0 + i) * ld, ld, int(std::min<int64_t>(16, n - i)), k, dst + i, width);
+    if (n < width)
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t r = n; r < width; ++r) dst[p * width + r] = 0.0f;
+  }
+}
+
 // Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
 // k-major B micro-panels (pb x nr each, columns past `cols` zero).
-void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j0, int64_t cols, int nr,
-                   float* dst) {
+void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg, int64_t p0, int64_t pb, int64_t j0,
+                   int64_t cols, int nr, float* dst) {
+  // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
+  if (g.is_pointwise())
+    return pack_panels_transposed(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
   const int64_t RS = g.R * g.S;
   const int64_t padded = round_up(cols, nr);
   for (int64_t jj = 0; jj < padded; ++jj) {
@@ -91,8 +129,9 @@ void lower_columns(const Geometry& g, const float* xg, int64_t p0, int64_t pb, i
 
 class BackwardWeightsGemm final : public ConvImpl {
  public:
-  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
-      : g_(g), kernel_(kernel), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
+  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, TransposeRowsFn transpose, int threads,
+                      const WeightsBlocking& b)
+      : g_(g), kernel_(kernel), transpose_(transpose), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
 
   Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }
@@ -136,8 +175,8 @@ class BackwardWeightsGemm final : public ConvImpl {
         const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
         for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
           const int64_t pb = std::min(kPixelBlock, PQ - p0);
-          pack_a_panels(dyg + p0, PQ, rows, pb, mr, a_pack);
-          lower_columns(g, xg, p0, pb, j0, cols, nr, b_pack);
+          pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
+          lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, b_pack);
           gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
                             nullptr);
         }
@@ -152,9 +191,12 @@ class BackwardWeightsGemm final : public ConvImpl {
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
     w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
-    // The lowering writes with a stride of NR: about twice the cost of the forward's packing.
-    w.pack_elements = 2.0 * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
-                      double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
+    // The lowering writes with a stride of NR: about twice the cost of the forward's packing. The
+    // transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512: about half; the
+    // portable one is as slow as the lowering.
+    const double transpose = kernel_.isa == Isa::Avx512 ? 0.5 : 2.0;
+    w.pack_elements = (g_.is_pointwise() ? transpose : 2.0) * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
+                      (kernel_.isa == Isa::Avx512 ? 0.5 : 1.0) * double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
     return w;
@@ -163,6 +205,7 @@ class BackwardWeightsGemm final : public ConvImpl {
  private:
   Geometry g_;
   const SgemmKernel& kernel_;
+  TransposeRowsFn transpose_;
   int threads_;
   WeightsBlocking b_;
   int64_t kdim_;
@@ -413,6 +456,10 @@ class BackwardWeightsDot final : public ConvImpl {
     }
     w.pack_elements = double(g_.N) * double(g_.C * d_.phases * d_.plane * (d_.phases > 1 ? 1.0 : 0.25) + 0.25 * double(g_.K * d_.row));
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    // Each task (a block of columns) reads all its group's dy rows: past the L2 they come from
+    // memory again per task (mobilenetv2_pw_1x1_16_96: 4.8 MB of dy read 6 times).
+    const double dy_group_bytes = 4.0 * double(g_.Kg * d_.row);
+    if (dy_group_bytes > double(1 << 20)) w.dram_bytes += double(g_.N) * double(tasks()) * dy_group_bytes;
     w.parallel_tasks = double(tasks());
     return w;
   }
@@ -426,6 +473,146 @@ class BackwardWeightsDot final : public ConvImpl {
   Dims d_;
   bool depthwise_;
   int64_t ma_, nb_;
+};
+
+// Depthwise (one input channel per group): one task per output channel, over all images in order.
+// Per image the task copies its input channel into zero-padded rows split into the sw column phases
+// (row ih, phase b, column j holds padded column j*sw + b) and reads its dy rows in place (or from a
+// copy in rows of whole vectors at the very end of dy); then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
+// vectorised along the row (DepthwiseTapsFn, up to 4 taps of a kernel row per call). Each dw element
+// has one owner task and one order of sums: bitwise the same for any thread count.
+class BackwardWeightsDepthwise final : public ConvImpl {
+ public:
+  BackwardWeightsDepthwise(const Geometry& g, const DotKernels& kernels, Isa isa, int threads)
+      : g_(g), k_(kernels), isa_(isa), threads_(threads), d_(dims(g)) {}
+  struct Dims {
+    int64_t wq;       // columns of one stride phase of a padded input row
+    int64_t rowlen;   // floats per phase row: the widest shifted read of whole vectors
+    int64_t qpad;     // floats per dy row: Q in whole vectors
+  };
+  static Dims dims(const Geometry& g) {
+    Dims d;
+    d.wq = ceil_div(g.W + g.pad_l + g.pad_r, g.stride_w);
+    d.qpad = round_up(g.Q, kDepthwiseAlign);
+    d.rowlen = std::max(d.wq, d.qpad + (g.S - 1) * g.dil_w / g.stride_w);
+    return d;
+  }
+  static std::size_t thread_bytes(const Geometry& g) {
+    const Dims d = dims(g);
+    return align_up(std::size_t(g.H * g.stride_w * d.rowlen) * sizeof(float)) +
+           align_up(std::size_t(g.P * d.qpad) * sizeof(float));
+  }
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return std::string("bwd_weights_depthwise__") + isa_name(isa_); }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "per output channel: dy rows against shifted rows of the zero-padded input (" << g_.stride_w
+      << " column phase" << (g_.stride_w > 1 ? "s" : "") << "), " << k_.lanes << " lanes along the row, "
+      << g_.K << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return std::size_t(threads_) * thread_bytes(g_); }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    const Geometry& g = g_;
+    const std::size_t per_thread = thread_bytes(g);
+    const std::size_t x_bytes = align_up(std::size_t(g.H * g.stride_w * d_.rowlen) * sizeof(float));
+    const int64_t RS = g.R * g.S;
+    pool.for_each(g.K, [&](int64_t k, int slot) {
+      char* ws = static_cast<char*>(workspace) + std::size_t(slot) * per_thread;
+      float* xb = reinterpret_cast<float*>(ws);
+      float* dyb = reinterpret_cast<float*>(ws + x_bytes);
+      float* out = dw + k * RS;
+      const int64_t c = k / g.Kg;  // its input channel
+      for (int64_t n = 0; n < g.N; ++n) {
+        // dy's rows are read in place (the lanes past Q are masked) unless the last row's whole
+        // vectors would run past the end of dy.
+        const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
+        const bool in_place = (n * g.K + k + 1) * g.P * g.Q + (d_.qpad - g.Q) <= g.N * g.K * g.P * g.Q;
+        const int64_t ldy = in_place ? g.Q : d_.qpad;
+        copy_channel(x + (n * g.C + c) * g.H * g.W, in_place ? nullptr : dyk, xb, dyb);
+        const float* dyrows = in_place ? dyk : dyb;
+        for (int64_t r = 0; r < g.R; ++r) {
+          const Range rows = valid_outputs(g.P, g.stride_h, r * g.dil_h - g.pad_t, g.H);
+          for (int64_t s0 = 0; s0 < g.S; s0 += kMaxDepthwiseTaps) {
+            const int ns = int(std::min<int64_t>(kMaxDepthwiseTaps, g.S - s0));
+            float part[kMaxDepthwiseTaps] = {};
+            if (rows.size() > 0) {
+              int64_t shift[kMaxDepthwiseTaps];
+              for (int j = 0; j < ns; ++j) {
+                const int64_t ds = (s0 + j) * g.dil_w;
+                shift[j] = (ds % g.stride_w) * d_.rowlen + ds / g.stride_w;
+              }
+              const int64_t ih0 = rows.begin * g.stride_h - g.pad_t + r * g.dil_h;
+              k_.taps[ns - 1](rows.size(), g.Q, dyrows + rows.begin * ldy, ldy,
+                              xb + ih0 * g.stride_w * d_.rowlen, g.stride_h * g.stride_w * d_.rowlen, shift, part);
+            }
+            float* o = out + r * g.S + s0;
+            for (int j = 0; j < ns; ++j) o[j] = n > 0 ? o[j] + part[j] : part[j];
+          }
+        }
+      }
+      // The bias in the same task: one pass over the threads fewer on these small layers.
+      if (db) db[k] = bias_of_channel(g, dy, k);
+    });
+  }
+
+  // Rows of one input channel into column phases with the padding as zeros; dy rows into whole
+  // vectors. Plain loops: the rows are short, a memcpy or memset call each would cost more.
+  void copy_channel(const float* xc, const float* dyk, float* xb, float* dyb) const {
+    const Geometry& g = g_;
+    const int64_t sw = g.stride_w, rowlen = d_.rowlen;
+    for (int64_t b = 0; b < sw; ++b) {
+      // Phase columns j whose input column j*sw + b - pl lies in [0, W).
+      const Range cols = valid_outputs(rowlen, sw, b - g.pad_l, g.W);
+      for (int64_t ih = 0; ih < g.H; ++ih) {
+        const float* src = xc + ih * g.W + b - g.pad_l;
+        float* o = xb + (ih * sw + b) * rowlen;
+        for (int64_t j = 0; j < cols.begin; ++j) o[j] = 0.0f;
+        if (sw == 1)
+          for (int64_t j = cols.begin; j < cols.end; ++j) o[j] = src[j];
+        else
+          for (int64_t j = cols.begin; j < cols.end; ++j) o[j] = src[j * sw];
+        for (int64_t j = cols.end; j < rowlen; ++j) o[j] = 0.0f;
+      }
+    }
+    for (int64_t p = 0; dyk && p < g.P; ++p) {
+      const float* src = dyk + p * g.Q;
+      float* o = dyb + p * d_.qpad;
+      for (int64_t q = 0; q < g.Q; ++q) o[q] = src[q];
+      for (int64_t q = g.Q; q < d_.qpad; ++q) o[q] = 0.0f;
+    }
+  }
+
+  WorkCounts work() const override {
+    WorkCounts w;
+    // Whole vectors along each dy row; each call (up to 4 taps of a kernel row) pays its lane sums
+    // and loop set-up, about 4 rows' worth.
+    const double vec = double(k_.lanes);
+    const double width = double(round_up(g_.Q, int64_t(k_.lanes)));
+    const double calls = double(g_.R * ceil_div(g_.S, int64_t(kMaxDepthwiseTaps)));
+    w.depthwise_flops = 2.0 * double(g_.N * g_.K) * double(g_.R * g_.S) * double(g_.P) * width +
+                        2.0 * double(g_.N * g_.K) * calls * 4.0 * vec * double(kMaxDepthwiseTaps);
+    w.pack_elements = 0.25 * double(g_.N * g_.K) * double(g_.H * g_.stride_w * d_.rowlen + g_.P * d_.qpad);
+    w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    w.parallel_tasks = double(g_.K);
+    return w;
+  }
+
+ private:
+  Geometry g_;
+  const DotKernels& k_;
+  Isa isa_;
+  int threads_;
+  Dims d_;
 };
 
 }  // namespace
@@ -476,14 +663,49 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
     out.decline("bwd_weights_gemm", workspace_too_small(bytes(), ctx.workspace_limit));
     return;
   }
-  // Enough tasks for the threads (two per thread): split the columns, then the channels.
-  const int64_t wanted = ctx.threads == 1 ? 1 : 2 * ctx.threads;
-  auto tasks = [&] { return g.groups * ceil_div(g.Kg, b.m_chunk) * ceil_div(kdim, b.n_chunk); };
-  while (tasks() < wanted && b.n_chunk > nr) b.n_chunk = round_up(ceil_div(b.n_chunk, 2), nr);
-  while (tasks() < wanted && b.m_chunk > mr) b.m_chunk = round_up(ceil_div(b.m_chunk, 2), mr);
+  // The split over (channels, columns) of dw for the threads: each block of channels lowers its
+  // columns again and each block of columns packs its dy rows again, so pick the split with the
+  // least time in rounds of whole tasks: packing (a lowered element about 60 flops' worth, twice that
+  // outside 1x1) plus the padded GEMM, over the threads.
+  const int64_t max_m = b.m_chunk, max_n = b.n_chunk;
+  double best = -1;
+  for (int64_t mc = ceil_div(g.Kg, max_m); mc <= std::min<int64_t>(ceil_div(g.Kg, mr), 64); ++mc)
+    for (int64_t nc = ceil_div(kdim, max_n); nc <= std::min<int64_t>(ceil_div(kdim, nr), 64); ++nc) {
+      const int64_t m_chunk = round_up(ceil_div(g.Kg, mc), mr), n_chunk = round_up(ceil_div(kdim, nc), nr);
+      const int64_t m_chunks = ceil_div(g.Kg, m_chunk), n_chunks = ceil_div(kdim, n_chunk);
+      if (m_chunks != mc || n_chunks != nc) continue;  // the same split as a smaller count
+      const double lowering = g.is_pointwise() ? 60.0 : 120.0;
+      const double work = lowering * double(mc * kdim) + 60.0 * double(nc * g.Kg) +
+                          2.0 * double(mc * m_chunk) * double(nc * n_chunk);
+      const double tasks = double(g.groups * mc * nc);
+      const double rounds = std::ceil(tasks / double(ctx.threads));
+      const double seconds = work / tasks * rounds;
+      if (best < 0 || seconds < best) best = seconds, b.m_chunk = m_chunk, b.n_chunk = n_chunk;
+    }
   b.m_chunks = ceil_div(g.Kg, b.m_chunk);
   b.n_chunks = ceil_div(kdim, b.n_chunk);
-  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
+}
+
+void propose_backward_weights_depthwise(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (g.Cg != 1 || g.groups == 1) {
+    out.decline("bwd_weights_depthwise", "not depthwise (" + std::to_string(g.Cg) + " input channels per group)");
+    return;
+  }
+  // Sizes from users: a padded channel of a huge layer must decline, not overflow.
+  const auto d = BackwardWeightsDepthwise::dims(g);
+  const double floats = double(g.H) * double(g.stride_w) * double(d.rowlen) + double(g.P) * double(d.qpad);
+  if (double(ctx.threads) * floats * sizeof(float) > double(ctx.workspace_limit)) {
+    out.decline("bwd_weights_depthwise", "workspace limit " + std::to_string(ctx.workspace_limit) +
+                                             " bytes is below one padded channel per thread");
+    return;
+  }
+  const std::size_t need = std::size_t(ctx.threads) * BackwardWeightsDepthwise::thread_bytes(g);
+  if (need > ctx.workspace_limit) {
+    out.decline("bwd_weights_depthwise", workspace_too_small(need, ctx.workspace_limit) + " (one padded channel per thread)");
+    return;
+  }
+  out.add(std::make_unique<BackwardWeightsDepthwise>(g, dot_kernels(ctx.isa), ctx.isa, ctx.threads));
 }
 
 void propose_backward_weights_direct(const Geometry& g, const PlanContext&, Proposals& out) {

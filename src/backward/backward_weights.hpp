@@ -10,6 +10,8 @@ namespace fastconv::detail {
 void propose_backward_weights_gemm(const Geometry&, const PlanContext&, Proposals&);
 // Stride 1: dot products of dy rows with shifted windows of the zero-padded input (no lowering).
 void propose_backward_weights_dot(const Geometry&, const PlanContext&, Proposals&);
+// Depthwise (one input channel per group): per channel, SIMD along dy rows against shifted input rows.
+void propose_backward_weights_depthwise(const Geometry&, const PlanContext&, Proposals&);
 // Plain loops with lane accumulators, one task per output channel: for depthwise and tiny layers.
 void propose_backward_weights_direct(const Geometry&, const PlanContext&, Proposals&);
 

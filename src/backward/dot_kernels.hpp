@@ -16,10 +16,28 @@ using DotTileFn = void (*)(int64_t len, const float* const* a, const float* cons
                            bool accumulate);
 constexpr int64_t kDotStep = 32;  // floats: two AVX-512 vectors
 
+// Depthwise taps: out[j] = sum_{i < rows} sum_{q < width} dy[i*ldy + q] * x[i*ldx + shift[j] + q] for
+// j < NS, vectorised along q (one row of dy against NS shifted rows of x, the sums in registers over
+// the rows). Lanes past `width` count as zero (masked), but every row must be readable up to
+// round_up(width, kDepthwiseAlign) floats. Order: per vector of q, rows in order in two interleaved
+// sets (even, odd rows), lanes reduced by a fixed tree, the vectors of q added in order.
+using DepthwiseTapsFn = void (*)(int64_t rows, int64_t width, const float* dy, int64_t ldy, const float* x,
+                                 int64_t ldx, const int64_t* shift, float* out);
+constexpr int kMaxDepthwiseTaps = 4;     // NS per call: taps[NS - 1], NS in [1, 4]
+constexpr int64_t kDepthwiseAlign = 16;  // floats: the widest vector
+
+// Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
+// columns r >= rows are not written. Packs GEMM panels from rows that are contiguous along the
+// reduction (1x1 backward-weights: dy and x rows, both over pixels).
+using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
+
 struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
   DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
+  DepthwiseTapsFn taps[kMaxDepthwiseTaps];
+  int lanes;          // floats per vector
+  TransposeRowsFn transpose16;
 };
 const DotKernels& dot_kernels(Isa isa);
 void fill_dot_kernels_sse2(DotKernels&);

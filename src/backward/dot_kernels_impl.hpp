@@ -39,6 +39,57 @@ void dot_tile(int64_t len, const float* const* a, const float* const* b, float* 
     }
 }
 
+template <class Arch, int NS, bool Tail>
+void depthwise_taps_vector(int64_t rows, int64_t q0, int64_t width, const float* dy, int64_t ldy, const float* x,
+                           int64_t ldx, const int64_t* shift, float* out) {
+  using V = xsimd::batch<float, Arch>;
+  using M = xsimd::batch_bool<float, Arch>;
+  constexpr int L = int(V::size);
+  M keep(true);
+  if (Tail) {
+    alignas(64) float index[L];
+    for (int l = 0; l < L; ++l) index[l] = float(l);
+    keep = V::load_aligned(index) < V(float(width - q0));
+  }
+  auto load = [&](const float* p) {
+    const V v = V::load_unaligned(p + q0);
+    return Tail ? xsimd::select(keep, v, V(0.0f)) : v;
+  };
+  // Two sets of accumulators (even and odd rows): NS alone would wait on the FMA latency.
+  V acc[2][NS];
+  for (int u = 0; u < 2; ++u)
+    for (int j = 0; j < NS; ++j) acc[u][j] = V(0.0f);
+  int64_t i = 0;
+  for (; i + 2 <= rows; i += 2)
+    for (int u = 0; u < 2; ++u) {
+      const V d = load(dy + (i + u) * ldy);
+      const float* xr = x + (i + u) * ldx;
+      for (int j = 0; j < NS; ++j) acc[u][j] = xsimd::fma(d, load(xr + shift[j]), acc[u][j]);
+    }
+  if (i < rows) {
+    const V d = load(dy + i * ldy);
+    const float* xr = x + i * ldx;
+    for (int j = 0; j < NS; ++j) acc[0][j] = xsimd::fma(d, load(xr + shift[j]), acc[0][j]);
+  }
+  for (int j = 0; j < NS; ++j) out[j] += xsimd::hadd(acc[0][j] + acc[1][j]);
+}
+
+template <class Arch, int NS>
+void depthwise_taps(int64_t rows, int64_t width, const float* dy, int64_t ldy, const float* x, int64_t ldx,
+                    const int64_t* shift, float* out) {
+  constexpr int64_t L = int64_t(xsimd::batch<float, Arch>::size);
+  for (int j = 0; j < NS; ++j) out[j] = 0.0f;
+  int64_t q0 = 0;
+  for (; q0 + L <= width; q0 += L) depthwise_taps_vector<Arch, NS, false>(rows, q0, width, dy, ldy, x, ldx, shift, out);
+  if (q0 < width) depthwise_taps_vector<Arch, NS, true>(rows, q0, width, dy, ldy, x, ldx, shift, out);
+}
+
+// The portable transpose (AVX-512 has its own, dot_kernels__avx512.cpp).
+void transpose_rows_scalar(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
+  for (int64_t p = 0; p < k; ++p)
+    for (int r = 0; r < rows; ++r) dst[p * ldd + r] = src[r * ld + p];
+}
+
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
 // (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
 template <class Arch, int MA, int NB>
@@ -47,6 +98,13 @@ void fill_dot(DotKernels& k) {
   k.tile = dot_tile<Arch, MA, NB>;
   k.ma = MA, k.nb = NB;
   k.tile1x4 = dot_tile<Arch, 1, 4>;
+  static_assert(kDepthwiseAlign % xsimd::batch<float, Arch>::size == 0, "rows padded to whole vectors");
+  k.taps[0] = depthwise_taps<Arch, 1>;
+  k.taps[1] = depthwise_taps<Arch, 2>;
+  k.taps[2] = depthwise_taps<Arch, 3>;
+  k.taps[3] = depthwise_taps<Arch, 4>;
+  k.lanes = int(xsimd::batch<float, Arch>::size);
+  k.transpose16 = transpose_rows_scalar;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Im2col, "bwd_data_im2col", propose_backward_data<Algorithm::Im2col>, Direction::BackwardData},
       {Algorithm::Direct, "bwd_data_direct", propose_backward_data<Algorithm::Direct>, Direction::BackwardData},
       // Backward-weights.
+      {Algorithm::Direct, "bwd_weights_depthwise", propose_backward_weights_depthwise, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_gemm", propose_backward_weights_gemm, Direction::BackwardWeights},
       {Algorithm::Direct, "bwd_weights_direct", propose_backward_weights_direct, Direction::BackwardWeights},
