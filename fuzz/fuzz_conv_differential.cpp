@@ -175,8 +175,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   std::vector<double> ref(p.output_elements()), mag(p.output_elements());
   detail::reference_conv2d(p, x.data(), wt.data(), bias, ref.data(), mag.data());
   detail::reference_post_ops(o.post_ops, r, ref.data(), mag.data(), ref.size());
-  double scale = 0;
+  // The error bound: the convolution's rounding grows with the magnitudes summed (mag); the
+  // activation stretches it by at most its steepest slope (leaky_relu's alpha; 1.5 is hardswish's,
+  // the steepest of the smooth ones), and a smooth activation's own rounding follows its output.
+  const Activation act_kind = o.post_ops.activation;
+  const bool smooth = act_kind == Activation::Silu || act_kind == Activation::Hardswish ||
+                      act_kind == Activation::Gelu || act_kind == Activation::Sigmoid || act_kind == Activation::Tanh;
+  double slope = smooth ? 1.5 : 1.0;
+  if (act_kind == Activation::LeakyRelu && std::isfinite(o.post_ops.alpha))
+    slope = std::max(1.0, std::fabs(double(o.post_ops.alpha)));
+  double scale = 0, out_max = 0;
   for (double m : mag) scale = std::max(scale, m);
+  if (smooth)
+    for (double v : ref) out_max = std::max(out_max, std::fabs(v));
+  scale = slope * scale + out_max;
 
   const std::string impl = plan->implementation();
   const float kSentinel = -12345.0f;
@@ -216,7 +228,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   } else {
     plan->execute(x.data(), packed, y2.data(), ws.data() + misalign, room);
   }
-  if (std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0)
+  // In place, GEMM and the direct tile seed their sums with scale * r (design.md section 10): the
+  // same result to rounding, not the same bits. Everything else must give the same bits.
+  const bool seeded = r && (misalign & 2) && (impl.rfind("im2col", 0) == 0 || impl.rfind("direct_general", 0) == 0);
+  if (seeded)
+    check(y2, "in-place residual");
+  else if (std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0)
     finding(impl + ": packed/caller-workspace execute differs from execute(weights), " + to_string(p));
   // 3. Errors leave the output untouched.
   std::vector<float> y3(p.output_elements(), kSentinel);

@@ -78,10 +78,19 @@ std::vector<SuiteShape> load_suite(const std::string& path) {
   return parse_suite(detail::read_regular_file(path, std::size_t(64) << 20, "suite"), path);
 }
 
-std::vector<SuiteShape> builtin_suite() { return parse_suite(builtin_suite_csv(), "built-in suite"); }
+namespace {
+// Parsed once: every shape argument is looked up in it first.
+const std::vector<SuiteShape>& parsed_builtin_suite() {
+  static const std::vector<SuiteShape> suite = parse_suite(builtin_suite_csv(), "built-in suite");
+  return suite;
+}
+}  // namespace
+
+std::vector<SuiteShape> builtin_suite() { return parsed_builtin_suite(); }
 
 SuiteShape parse_shape_argument(const std::string& arg) {
-  for (const auto& s : builtin_suite())
+  const std::vector<SuiteShape>& suite = parsed_builtin_suite();
+  for (const auto& s : suite)
     if (s.name == arg) return s;
   const auto f = split(arg, ',');
   if (f.size() == 14) return {arg, problem_from_numbers(f, 0, "shape '" + arg + "'")};

@@ -11,6 +11,7 @@
 #include "direct/direct_conv.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <sstream>
 
 #include "core/aligned_buffer.hpp"
@@ -89,6 +90,15 @@ RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int6
   return l;
 }
 
+// row_layout(...).floats_per_c() without building the layout (the blocking search asks it for
+// every row block): the column phases i * dil_w % stride_w repeat with period stride_w / gcd.
+int64_t layout_floats_per_c(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  const int64_t rows = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
+  const int64_t wph = round_up(nvc * lanes + (ns - 1) * g.dil_w / g.stride_w, lanes);
+  const int64_t phases = std::min(ns, g.stride_w / std::gcd(g.dil_w, g.stride_w));
+  return rows * phases * wph;
+}
+
 // Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
 bool fits(const Geometry& g, int64_t cap, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
   const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
@@ -162,9 +172,9 @@ class DirectGeneral final : public ConvImpl {
   }
   WorkCounts work() const override {
     WorkCounts w;
-    int64_t lanes_computed = 0;  // per output row, vectors rounded up
-    for (int64_t ch = 0; ch < b_.chunks; ++ch)
-      lanes_computed += round_up(std::min(b_.nvc * kern_.lanes, g_.Q - ch * b_.nvc * kern_.lanes), kern_.lanes);
+    // Per output row, vectors rounded up: whole chunks, then the last one's vectors.
+    const int64_t chunk_lanes = b_.nvc * kern_.lanes, whole = b_.chunks - 1;
+    const int64_t lanes_computed = whole * chunk_lanes + round_up(g_.Q - whole * chunk_lanes, kern_.lanes);
     int64_t channels_computed = 0;
     for (int64_t kb = 0; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
     w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
@@ -357,9 +367,15 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
     // Row blocks of balanced sizes (mp and mp - 1 rows).
     for (int64_t rb = ceil_div(g.P, 32); rb <= g.P; ++rb) {
       const int64_t mp = ceil_div(g.P, rb);
+      // Past the first 256 block counts of one block height, more blocks only add packing: on to the
+      // next height (tall images would otherwise search for billions of steps).
+      if (mp > 1 && rb - ceil_div(g.P, mp) >= 256) {
+        rb = (g.P - 1) / (mp - 1);
+        continue;
+      }
       if (!fits(g, cap, 1, mp, g.R, g.S, b.nvc, L)) continue;
-      const RowLayout l = row_layout(g, mp, g.R, g.S, b.nvc, L);
-      const int64_t cb = std::min(g.Cg, cap / l.floats_per_c());
+      const int64_t floats_per_c = layout_floats_per_c(g, mp, g.R, g.S, b.nvc, L);
+      const int64_t cb = std::min(g.Cg, cap / floats_per_c);
       const int64_t passes = ceil_div(g.Cg, cb);
       auto per_kblock = [&](int64_t m) {  // cycles of one k-block over a block of m rows
         if (m == 0) return 0.0;
@@ -367,7 +383,7 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
         const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
         return chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
       };
-      const double pack = chunks * double(g.Cg) * double(l.floats_per_c() / L);
+      const double pack = chunks * double(g.Cg) * double(floats_per_c / L);
       const int64_t big = g.P - rb * (mp - 1), small = rb - big;
       for (int64_t ks = 1; ks <= std::min<int64_t>(b.kblocks, 16); ++ks) {
         const int64_t kb_per = ceil_div(b.kblocks, ks), splits = ceil_div(b.kblocks, kb_per);
