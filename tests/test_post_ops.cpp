@@ -33,6 +33,7 @@ std::vector<Case> algorithm_cases() {
       {Algorithm::Winograd, "winograd_f2x2", T().input(1, 6, 13, 37).kernel(9, 3, 3).pad(1)},
       {Algorithm::Winograd, "winograd_f4x4", T().input(2, 5, 17, 14).kernel(6, 3, 3).pad(1)},
       {Algorithm::Winograd, "", T().input(1, 4, 16, 15).kernel(5, 3, 3).pad(2).dilation(2)},
+      {Algorithm::Winograd, "winograd_f4x4", T().input(2, 5, 15, 14).kernel(6, 3, 3).pad(6).dilation(6, 5)},
       {Algorithm::FFT, "", T().input(1, 3, 21, 19).kernel(4, 7, 7).pad(3)},
       {Algorithm::Direct, "", T().input(1, 3, 17, 23).kernel(8, 3, 3).pad(1)},
       {Algorithm::Direct, "", T().input(1, 40, 9, 11).kernel(9, 5, 5).pad(2)},  // several tap blocks

@@ -263,6 +263,11 @@ std::vector<ConvProblem> winograd_cases() {
   add(T().input(1, 300, 6, 5).kernel(7, 3, 3).pad(1));  // channels past KC (two depth blocks)
   add(T().input(1, 9, 5, 6).kernel(150, 3, 3).pad(1));  // output channels past MC
   add(T().input(1, 20, 40, 41).kernel(19, 3, 3).pad(1));  // tiles past one group
+  // Batches of small images: tile groups span images (whole and partial tiles, groups).
+  add(T().input(9, 7, 5, 6).kernel(10, 3, 3).pad(1, 0, 2, 1));
+  add(T().input(40, 3, 3, 3).kernel(5, 3, 3).pad(1));
+  add(T().input(6, 8, 7, 7).kernel(12, 3, 3).pad(1).groups(4));
+  add(T().input(3, 17, 14, 13).kernel(33, 3, 3).pad(1));
   return out;
 }
 
@@ -438,6 +443,30 @@ TEST_CASE("winograd: dilated 3x3 through input phases", "[isa][winograd][dilatio
       const std::string impl = T().problem(p).implementation(variant).compare_threads({1, 3}).check(Algorithm::Winograd);
       CHECK_THAT(impl, Catch::StartsWith(std::string(variant) + "_3x3_dilated_"));
     }
+  // Dilations 2-24 on each axis alone and both, with more residues than outputs (ASPP: dilation
+  // 12 and 24 on 33x33 and 65x65 images), asymmetric padding, batch: the phases are batched as one
+  // problem whose tile groups span phases and images.
+  int index = 0;
+  for (int64_t d = 2; d <= 24; d += d < 6 ? 1 : 3)
+    for (int axes = 0; axes < 3; ++axes) {
+      const int64_t dh = axes == 1 ? 1 : d, dw = axes == 0 ? 1 : d;
+      // Sizes the kernel's span fits (2 * dil + 1 within the padded input), or a few rows past it.
+      const int64_t h = 2 * dh + 1 + d % 7 + (axes == 2 ? d / 3 : 0), w = 2 * dw + 3 + d % 5;
+      T t;
+      t.input(1 + d % 3, 3 + d % 5, h, w).kernel(4 + d % 6, 3, 3).dilation(dh, dw);
+      if (d % 2) t.pad(dh, dw);
+      else t.pad(dh / 2, dh + 1, dw, dw / 3);
+      const char* variant = index % 2 ? "winograd_f2x2" : "winograd_f4x4";
+      INFO(to_string(t.get_problem()) << " " << variant);
+      t.implementation(variant).bias(index % 3 != 0).seed(uint32_t(700 + index));
+      if (index % 3 == 0) t.compare_threads({1, 2, 3});
+      CHECK_THAT(t.check(Algorithm::Winograd), Catch::StartsWith(std::string(variant) + "_3x3_dilated_"));
+      ++index;
+    }
+  for (const char* variant : {"winograd_f2x2", "winograd_f4x4"})
+    T().input(1, 20, 33, 33).kernel(18, 3, 3).pad(12).dilation(12).implementation(variant).compare_threads({1, 2, 3})
+        .check(Algorithm::Winograd);
+  T().input(2, 9, 65, 65).kernel(7, 3, 3).pad(24).dilation(24).implementation("winograd_f4x4").check(Algorithm::Winograd);
   // The foundation sweep's dilated 3x3 stride-1 cases apply too.
   int dilated = 0;
   for (const ConvProblem& p : testing::foundation_sweep())

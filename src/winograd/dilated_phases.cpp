@@ -6,6 +6,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/phase_stats.hpp"
 
 namespace fastconv::detail {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 struct AxisPhase {
   int64_t residue, count;
   int64_t input_residue, first;
-  int64_t gathered() const { return count > 0 ? count : 0; }
+  int64_t valid_begin = 0, valid_end = 0;  // phase positions [begin, end) inside the input: the rest is padding
 };
 
 AxisPhase axis_phase(int64_t residue, int64_t out, int64_t pad, int64_t dil) {
@@ -29,174 +30,179 @@ AxisPhase axis_phase(int64_t residue, int64_t out, int64_t pad, int64_t dil) {
   return a;
 }
 
-struct Phase {
-  AxisPhase h, w;
-  int sub;  // index of the implementation (phases of equal size share one)
-};
+// Where the gathered positions [0, span) of an axis phase fall inside the input of `size`.
+void set_valid(AxisPhase& a, int64_t span, int64_t size, int64_t dil) {
+  a.valid_begin = span, a.valid_end = span;
+  for (int64_t i = 0; i < span; ++i) {
+    const int64_t x = (a.first + i) * dil + a.input_residue;
+    if (x < 0 || x >= size) continue;
+    if (a.valid_begin == span) a.valid_begin = i;
+    a.valid_end = i + 1;
+  }
+}
 
 class DilatedByPhases final : public ConvImpl {
  public:
-  DilatedByPhases(const Geometry& g, std::string name, std::vector<Phase> phases, std::vector<Geometry> geoms,
-                  std::vector<std::unique_ptr<ConvImpl>> subs)
-      : g_(g), name_(std::move(name)), phases_(std::move(phases)), geoms_(std::move(geoms)), subs_(std::move(subs)) {
-    for (const Geometry& s : geoms_) {
-      in_floats_ = std::max(in_floats_, std::size_t(s.N * s.input_image()));
-      out_floats_ = std::max(out_floats_, std::size_t(s.N * s.output_image()));
-    }
-    for (const auto& s : subs_) sub_workspace_ = std::max(sub_workspace_, s->workspace_bytes());
-    std::size_t at = 0;
-    for (const auto& s : subs_) packed_at_.push_back(at), at += s->packed_weights_floats();
-    packed_floats_ = at;
-  }
+  // `phases`: one per (row residue, column residue) with outputs; `sub` runs them all as a batch
+  // of g.N * phases.size() images of the common phase size (smaller phases padded with zeros).
+  DilatedByPhases(const Geometry& g, std::string name, std::vector<std::pair<AxisPhase, AxisPhase>> phases,
+                  const Geometry& sub_geometry, std::unique_ptr<ConvImpl> sub)
+      : g_(g), name_(std::move(name)), phases_(std::move(phases)), s_(sub_geometry), sub_(std::move(sub)) {}
 
-  Algorithm algorithm() const override { return subs_.front()->algorithm(); }
+  Algorithm algorithm() const override { return sub_->algorithm(); }
   std::string name() const override { return name_; }
   std::string describe() const override {
     std::ostringstream s;
     s << g_.dil_h << "x" << g_.dil_w << " dilation as " << phases_.size()
-      << " undilated phase problems (input phases gathered with their padding, outputs scattered back), each: "
-      << subs_.front()->describe();
+      << " undilated phase images of " << s_.H << "x" << s_.W
+      << " run as one batch (input phases gathered with their padding, outputs scattered back): "
+      << sub_->describe();
     return s.str();
   }
-  std::size_t workspace_bytes() const override {
-    return align_up(in_floats_ * sizeof(float)) + align_up(out_floats_ * sizeof(float)) + sub_workspace_;
-  }
-  void prepare(PlanMode mode) override {
-    for (auto& s : subs_) s->prepare(mode);
-  }
-  std::size_t packed_weights_floats() const override { return packed_floats_; }
+  std::size_t workspace_bytes() const override { return in_bytes() + out_bytes() + sub_->workspace_bytes(); }
+  void prepare(PlanMode mode) override { sub_->prepare(mode); }
+  std::size_t packed_weights_floats() const override { return sub_->packed_weights_floats(); }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
-    for (std::size_t i = 0; i < subs_.size(); ++i) subs_[i]->pack_weights(w, bias, packed + packed_at_[i]);
+    sub_->pack_weights(w, bias, packed);
   }
   void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
                const float* residual = nullptr) const override {
     const Geometry& g = g_;
+    const Geometry& s = s_;
+    const int64_t phases = int64_t(phases_.size());
     float* xin = static_cast<float*>(workspace);
-    float* yout = at_offset<float>(workspace, align_up(in_floats_ * sizeof(float)));
-    void* sub_ws = at_offset<void>(workspace, align_up(in_floats_ * sizeof(float)) + align_up(out_floats_ * sizeof(float)));
-    for (const Phase& ph : phases_) {
-      const Geometry& s = geoms_[std::size_t(ph.sub)];
-      // Gather the input phase, its padding as zeros: row i of the phase image is input row
-      // (first + i) * dil + input_residue.
-      pool.for_each(g.N * g.C, [&](int64_t nc, int) {
-        const float* src = x + nc * g.H * g.W;
-        float* dst = xin + nc * s.H * s.W;
-        for (int64_t i = 0; i < s.H; ++i) {
-          const int64_t iy = (ph.h.first + i) * g.dil_h + ph.h.input_residue;
+    float* yout = at_offset<float>(workspace, in_bytes());
+    void* sub_ws = at_offset<void>(workspace, in_bytes() + out_bytes());
+    // Gather: image (phase, n) of the batch, row i of a phase is input row (first + i) * dil +
+    // input_residue; outside the input, and past a smaller phase's own size, zeros.
+    pool.for_each(g.N * g.C, [&](int64_t nc, int) {
+      ScopedPhase phase(3, "gather_scatter");
+      const int64_t n = nc / g.C, c = nc % g.C;
+      const float* src = x + nc * g.H * g.W;
+      const int64_t dw = g.dil_w;
+      for (int64_t f = 0; f < phases; ++f) {
+        const AxisPhase& ph = phases_[std::size_t(f)].first;
+        const AxisPhase& pw = phases_[std::size_t(f)].second;
+        float* dst = xin + ((f * g.N + n) * g.C + c) * s.H * s.W;
+        const int64_t j0 = pw.valid_begin, j1 = pw.valid_end;
+        std::fill(dst, dst + ph.valid_begin * s.W, 0.0f);
+        for (int64_t i = ph.valid_begin; i < ph.valid_end; ++i) {
+          const int64_t base = ((ph.first + i) * g.dil_h + ph.input_residue) * g.W + pw.first * dw + pw.input_residue;
           float* row = dst + i * s.W;
-          if (iy < 0 || iy >= g.H) {
-            std::fill(row, row + s.W, 0.0f);
-            continue;
-          }
-          for (int64_t j = 0; j < s.W; ++j) {
-            const int64_t ix = (ph.w.first + j) * g.dil_w + ph.w.input_residue;
-            row[j] = ix >= 0 && ix < g.W ? src[iy * g.W + ix] : 0.0f;
-          }
+          std::fill(row, row + j0, 0.0f);
+          for (int64_t j = j0; j < j1; ++j) row[j] = src[base + j * dw];
+          std::fill(row + j1, row + s.W, 0.0f);
         }
-      });
-      subs_[std::size_t(ph.sub)]->execute(xin, packed + packed_at_[std::size_t(ph.sub)], yout, sub_ws, pool);
-      // Scatter its outputs back to rows residue + p' * dil and columns likewise.
-      pool.for_each(g.N * g.K, [&](int64_t nk, int) {
-        const float* src = yout + nk * s.P * s.Q;
-        float* dst = y + nk * g.P * g.Q;
+        std::fill(dst + ph.valid_end * s.W, dst + s.H * s.W, 0.0f);
+      }
+    });
+    sub_->execute(xin, packed, yout, sub_ws, pool);
+    // Scatter each phase's outputs back to rows residue + p' * dil and columns likewise, the
+    // post-ops applied on the way: a piece of a row and its residual gathered on the stack (the
+    // residual may be y: each value read before that output is written).
+    pool.for_each(g.N * g.K, [&](int64_t nk, int) {
+      ScopedPhase phase(3, "gather_scatter");
+      const int64_t n = nk / g.K, k = nk % g.K;
+      float* dst = y + nk * g.P * g.Q;
+      const float* rk = residual ? residual + nk * g.P * g.Q : nullptr;
+      for (int64_t f = 0; f < phases; ++f) {
+        const AxisPhase& ph = phases_[std::size_t(f)].first;
+        const AxisPhase& pw = phases_[std::size_t(f)].second;
+        const float* src = yout + ((f * g.N + n) * g.K + k) * s.P * s.Q;
         if (!epilogue_.active()) {
-          for (int64_t p = 0; p < s.P; ++p)
-            for (int64_t q = 0; q < s.Q; ++q)
-              dst[(p * g.dil_h + ph.h.residue) * g.Q + q * g.dil_w + ph.w.residue] = src[p * s.Q + q];
-          return;
+          for (int64_t p = 0; p < ph.count; ++p) {
+            float* row = dst + (p * g.dil_h + ph.residue) * g.Q + pw.residue;
+            for (int64_t q = 0; q < pw.count; ++q) row[q * g.dil_w] = src[p * s.Q + q];
+          }
+          continue;
         }
-        // Post-ops as the outputs go out: a piece of a row and its residual gathered on the stack
-        // (the residual may be y: read before y is written), the epilogue, the scatter.
         constexpr int64_t kPiece = 256;
         alignas(64) float line[kPiece], res[kPiece];
-        const float* rk = residual ? residual + nk * g.P * g.Q : nullptr;
-        for (int64_t p = 0; p < s.P; ++p) {
-          const int64_t row = (p * g.dil_h + ph.h.residue) * g.Q + ph.w.residue;
-          for (int64_t q0 = 0; q0 < s.Q; q0 += kPiece) {
-            const int64_t n = std::min(kPiece, s.Q - q0);
+        for (int64_t p = 0; p < ph.count; ++p) {
+          const int64_t row = (p * g.dil_h + ph.residue) * g.Q + pw.residue;
+          for (int64_t q0 = 0; q0 < pw.count; q0 += kPiece) {
+            const int64_t cnt = std::min(kPiece, pw.count - q0);
             if (rk)
-              for (int64_t q = 0; q < n; ++q) res[q] = rk[row + (q0 + q) * g.dil_w];
-            epilogue_.apply_from(src + p * s.Q + q0, 0, line, rk ? res : nullptr, 0, 1, n);
-            for (int64_t q = 0; q < n; ++q) dst[row + (q0 + q) * g.dil_w] = line[q];
+              for (int64_t q = 0; q < cnt; ++q) res[q] = rk[row + (q0 + q) * g.dil_w];
+            epilogue_.apply_from(src + p * s.Q + q0, 0, line, rk ? res : nullptr, 0, 1, cnt);
+            for (int64_t q = 0; q < cnt; ++q) dst[row + (q0 + q) * g.dil_w] = line[q];
           }
         }
-      });
-    }
+      }
+    });
   }
   WorkCounts work() const override {
-    WorkCounts w;
-    for (const Phase& ph : phases_) {
-      const WorkCounts s = subs_[std::size_t(ph.sub)]->work();
-      w.gemm_flops += s.gemm_flops, w.transform_flops += s.transform_flops, w.pack_elements += s.pack_elements;
-      w.dram_bytes += s.dram_bytes, w.scalar_flops += s.scalar_flops;
-      w.gemm_m = s.gemm_m, w.gemm_n = s.gemm_n, w.gemm_k = s.gemm_k;
-      w.parallel_tasks = std::max(w.parallel_tasks, s.parallel_tasks);
-    }
-    // Gathering and scattering: every input and output element once, one at a time.
-    w.pack_elements += 2.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
+    WorkCounts w = sub_->work();
+    // Gathering and scattering: every phase element once, one at a time, strided on the input side
+    // and written out through memory (the phases with their halos are 2-4x the input on large
+    // dilations): priced as im2col's strided gather, three flat copies per element (measured
+    // 28-50% of the CPU time on ASPP at dilation 12 and 24, AVX-512 Xeon).
+    w.pack_elements += 3.0 * double(s_.N) * double(s_.input_image() + s_.output_image());
     return w;
   }
 
  private:
+  std::size_t in_bytes() const { return align_up(std::size_t(s_.N * s_.input_image()) * sizeof(float)); }
+  std::size_t out_bytes() const { return align_up(std::size_t(s_.N * s_.output_image()) * sizeof(float)); }
+
   Geometry g_;
   std::string name_;
-  std::vector<Phase> phases_;
-  std::vector<Geometry> geoms_;
-  std::vector<std::unique_ptr<ConvImpl>> subs_;
-  std::vector<std::size_t> packed_at_;
-  std::size_t packed_floats_ = 0, in_floats_ = 0, out_floats_ = 0, sub_workspace_ = 0;
+  std::vector<std::pair<AxisPhase, AxisPhase>> phases_;
+  Geometry s_;
+  std::unique_ptr<ConvImpl> sub_;
 };
 
 }  // namespace
 
 std::unique_ptr<ConvImpl> make_dilated_by_phases(const Geometry& g, const PlanContext& ctx, const std::string& family,
-                                                 const PhaseImplFactory& make, std::string* why) {
+                                                 const PhaseImplFactory& make, std::string* why, int64_t tile) {
   if (g.stride_h != 1 || g.stride_w != 1) {
     *why = "dilation phases need stride 1";
     return nullptr;
   }
-  std::vector<Phase> phases;
-  std::vector<Geometry> geoms;
-  std::size_t in_floats = 0, out_floats = 0;
+  // Every phase at the size of the largest (the residues below out % dil have one output more):
+  // one batch, one set of packed weights, GEMM panels filled across phases.
+  std::vector<std::pair<AxisPhase, AxisPhase>> phases;
+  int64_t rows = 0, cols = 0;
   for (int64_t ah = 0; ah < g.dil_h; ++ah)
     for (int64_t aw = 0; aw < g.dil_w; ++aw) {
-      Phase ph{axis_phase(ah, g.P, g.pad_t, g.dil_h), axis_phase(aw, g.Q, g.pad_l, g.dil_w), -1};
-      if (ph.h.count == 0 || ph.w.count == 0) continue;  // more residues than outputs
-      // A valid convolution over the gathered phase: count + kernel - 1 rows and columns.
-      ConvProblem p = g.problem;
-      p.in_height = ph.h.count + g.R - 1, p.in_width = ph.w.count + g.S - 1;
-      p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
-      p.dilation_h = p.dilation_w = 1;
-      for (std::size_t i = 0; i < geoms.size(); ++i)
-        if (geoms[i].problem == p) ph.sub = int(i);
-      if (ph.sub < 0) {
-        ph.sub = int(geoms.size());
-        geoms.emplace_back(p);
-        in_floats = std::max(in_floats, std::size_t(geoms.back().N * geoms.back().input_image()));
-        out_floats = std::max(out_floats, std::size_t(geoms.back().N * geoms.back().output_image()));
-      }
-      phases.push_back(ph);
+      const AxisPhase ph = axis_phase(ah, g.P, g.pad_t, g.dil_h), pw = axis_phase(aw, g.Q, g.pad_l, g.dil_w);
+      if (ph.count == 0 || pw.count == 0) continue;  // more residues than outputs
+      phases.emplace_back(ph, pw);
+      rows = std::max(rows, ph.count), cols = std::max(cols, pw.count);
     }
-  // The gathered phase and its outputs come out of the budget first.
-  const std::size_t buffers = align_up(in_floats * sizeof(float)) + align_up(out_floats * sizeof(float));
-  if (buffers > ctx.workspace_limit) {
-    *why = workspace_too_small(buffers, ctx.workspace_limit);
+  // A valid convolution over the gathered phases: count + kernel - 1 rows and columns, the counts
+  // rounded up to whole tiles of the phase algorithm so that no tile needs its border path.
+  rows = round_up(rows, tile), cols = round_up(cols, tile);
+  for (auto& [ph, pw] : phases) {
+    set_valid(ph, std::min(rows, ph.count) + g.R - 1, g.H, g.dil_h);
+    set_valid(pw, std::min(cols, pw.count) + g.S - 1, g.W, g.dil_w);
+  }
+  ConvProblem p = g.problem;
+  p.batch = g.N * int64_t(phases.size());
+  p.in_height = rows + g.R - 1, p.in_width = cols + g.S - 1;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
+  p.dilation_h = p.dilation_w = 1;
+  p.padding_mode = PadMode::Zeros;
+  const Geometry s(p);
+  // The gathered phases and their outputs come out of the budget first.
+  const double buffers = 4.0 * double(s.N) * double(s.input_image() + s.output_image()) + 128;
+  if (buffers > double(ctx.workspace_limit)) {
+    *why = workspace_too_small(std::size_t(std::min(buffers, 1e18)), ctx.workspace_limit);
     return nullptr;
   }
   PlanContext sub_ctx = ctx;
-  sub_ctx.workspace_limit = ctx.workspace_limit - buffers;
-  std::vector<std::unique_ptr<ConvImpl>> subs;
-  for (const Geometry& s : geoms) {
-    subs.push_back(make(s, sub_ctx, why));
-    if (!subs.back()) return nullptr;
-  }
+  sub_ctx.workspace_limit = ctx.workspace_limit - std::size_t(buffers);
+  sub_ctx.epilogue = Epilogue();  // the post-ops run at the scatter
+  std::unique_ptr<ConvImpl> sub = make(s, sub_ctx, why);
+  if (!sub) return nullptr;
   // "winograd_f4x4_3x3_6x16__avx2" -> "winograd_f4x4_3x3_dilated_6x16__avx2"
-  std::string name = subs.front()->name();
+  std::string name = sub->name();
   if (name.compare(0, family.size(), family) == 0)
     name.insert(family.size(), "_dilated");
   else
     name += "_dilated";
-  return std::make_unique<DilatedByPhases>(g, std::move(name), std::move(phases), std::move(geoms), std::move(subs));
+  return std::make_unique<DilatedByPhases>(g, std::move(name), std::move(phases), s, std::move(sub));
 }
 
 }  // namespace fastconv::detail

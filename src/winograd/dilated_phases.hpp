@@ -17,8 +17,9 @@ using PhaseImplFactory = std::function<std::unique_ptr<ConvImpl>(const Geometry&
 
 // The phase decomposition of a stride-1 dilated problem, each phase run by an implementation from
 // `make`; null (and *why) when a phase cannot be built or the gather buffers do not fit the budget.
-// Its name is the phases' name with "_dilated" after `family` (e.g. "winograd_f4x4_3x3").
+// Its name is the phases' name with "_dilated" after `family` (e.g. "winograd_f4x4_3x3"). The phase
+// outputs are padded to multiples of `tile` (the phase algorithm's output tile).
 std::unique_ptr<ConvImpl> make_dilated_by_phases(const Geometry& g, const PlanContext& ctx, const std::string& family,
-                                                 const PhaseImplFactory& make, std::string* why);
+                                                 const PhaseImplFactory& make, std::string* why, int64_t tile = 1);
 
 }  // namespace fastconv::detail

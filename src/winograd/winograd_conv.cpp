@@ -54,6 +54,9 @@ struct Blocking {
   int64_t splits;        // tasks per (image, group, tile group); each transforms the input again
   int64_t chunk_rows;    // output channels per M block inside a task: a multiple of MR, at most MC
   int64_t kc;            // depth per GEMM block: min(KC, Cg)
+  // Small images in a batch (dilation phases, deep layers): the tiles of all images numbered as one
+  // space, so a group spans images and the GEMMs get whole NR panels instead of one padded image.
+  bool across_images = false;
 };
 
 class WinogradConv final : public ConvImpl {
@@ -79,6 +82,7 @@ class WinogradConv final : public ConvImpl {
       << " per image): " << alpha2() << " GEMMs [" << g_.Kg << " x " << g_.Cg << "] x [" << g_.Cg << " x tiles] on "
       << kernel_.name << " (MR " << kernel_.blocking.mr << ", NR " << kernel_.blocking.nr << ", KC " << b_.kc << "), "
       << b_.tiles << " tiles per group, " << b_.chunk_rows << " output channels per block, ";
+    if (b_.across_images) s << "tile groups spanning the " << g_.N << " images, ";
     if (b_.splits > 1) s << "output channels split " << b_.splits << " ways, ";
     s << parallel_tasks() << " tasks, " << scratch_bytes() / 1024 << " KiB of V and M per thread";
     return s.str();
@@ -106,10 +110,11 @@ class WinogradConv final : public ConvImpl {
                const float* residual = nullptr) const override {
     const Geometry& g = g_;
     const GemmBlocking& bl = kernel_.blocking;
-    const int64_t tiles = tiles_h_ * tiles_w_, PQ = g.P * g.Q;
+    const int64_t tiles = space_tiles(), PQ = g.P * g.Q;
     const float* bias = packed + g.groups * group_floats();
     const int64_t per_image = g.groups * b_.tile_groups * b_.splits;
-    pool.for_each(g.N * per_image, [&](int64_t task, int slot) {
+    const int64_t tiles_per_image = b_.across_images ? tiles_h_ * tiles_w_ : INT64_MAX;
+    pool.for_each(tile_spaces() * per_image, [&](int64_t task, int slot) {
       const int64_t n = task / per_image, grp = task / (b_.tile_groups * b_.splits) % g.groups;
       const int64_t tg = task / b_.splits % b_.tile_groups, split = task % b_.splits;
       const int64_t t0 = tg * b_.tiles, count = std::min(b_.tiles, tiles - t0);
@@ -123,6 +128,7 @@ class WinogradConv final : public ConvImpl {
         a.channels = g.Cg, a.H = g.H, a.W = g.W, a.pad_top = g.pad_t, a.pad_left = g.pad_l;
         a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count, a.columns = columns, a.nr = bl.nr;
         a.v = v, a.xi_stride = v_xi_stride();
+        a.tiles_per_image = tiles_per_image, a.image_stride = g.C * g.H * g.W;
         input_(a);
       }
       const float* u = packed + grp * group_floats();
@@ -149,6 +155,7 @@ class WinogradConv final : public ConvImpl {
         if (epilogue_.active()) a.epilogue = &epilogue_;
         if (residual) a.residual = residual + (n * g.K + grp * g.Kg + k0) * PQ;
         a.P = g.P, a.Q = g.Q, a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count;
+        a.tiles_per_image = tiles_per_image, a.image_stride = g.K * PQ;
         output_(a);
       }
     });
@@ -156,15 +163,15 @@ class WinogradConv final : public ConvImpl {
 
   WorkCounts work() const override {
     const GemmBlocking& bl = kernel_.blocking;
-    const int64_t tiles = tiles_h_ * tiles_w_;
-    double columns = 0;  // GEMM columns per image, each group padded to NR
+    const int64_t tiles = space_tiles();
+    double columns = 0;  // GEMM columns per tile space, each group padded to NR
     for (int64_t tg = 0; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
     double rows = 0;  // GEMM rows, each block padded to MR
     for (int64_t k0 = 0; k0 < g_.Kg; k0 += b_.split_rows) {
       const int64_t k_end = std::min(g_.Kg, k0 + b_.split_rows);
       for (int64_t c0 = k0; c0 < k_end; c0 += b_.chunk_rows) rows += double(round_up(std::min(b_.chunk_rows, k_end - c0), bl.mr));
     }
-    const double images = double(g_.N * g_.groups);
+    const double images = double(tile_spaces() * g_.groups);
     WorkCounts w;
     w.gemm_flops = 2.0 * images * double(alpha2()) * rows * columns * double(g_.Cg);
     w.gemm_m = double(b_.chunk_rows), w.gemm_n = double(b_.tiles), w.gemm_k = double(g_.Cg);
@@ -172,13 +179,13 @@ class WinogradConv final : public ConvImpl {
                                   double(tiles) * double(g_.Kg) * output_transform_flops(m_));
     const double weight_bytes = 4.0 * double(packed_weights_floats());
     // U is read once per tile group; from memory each time when it cannot stay cached.
-    const double weight_reads = weight_bytes > kCachedWeightBytes ? double(g_.N * b_.tile_groups) : 1.0;
+    const double weight_reads = weight_bytes > kCachedWeightBytes ? double(tile_spaces() * b_.tile_groups) : 1.0;
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image()) + weight_bytes * weight_reads;
     // Fixed costs that matter only when the GEMMs are tiny (depthwise, few channels per group):
     // per macro-kernel call (partial tiles through a buffer) and per vector of tiles (edge set-up).
-    const double calls = double(g_.N * g_.groups * b_.tile_groups) * double(alpha2()) * double(ceil_div(g_.Cg, b_.kc)) *
+    const double calls = double(tile_spaces() * g_.groups * b_.tile_groups) * double(alpha2()) * double(ceil_div(g_.Cg, b_.kc)) *
                          double(ceil_div(g_.Kg, b_.chunk_rows) + b_.splits - 1);
-    const double chunks = double(g_.N * g_.groups * b_.splits) * columns / double(lanes_);
+    const double chunks = double(tile_spaces() * g_.groups * b_.splits) * columns / double(lanes_);
     w.scalar_flops = kCallOverheadFlops * calls + kChunkOverheadFlops * chunks;
     w.parallel_tasks = double(parallel_tasks());
     return w;
@@ -194,7 +201,10 @@ class WinogradConv final : public ConvImpl {
   std::size_t scratch_bytes() const {
     return align_up(std::size_t(v_floats()) * sizeof(float)) + align_up(std::size_t(alpha2() * m_xi_stride()) * sizeof(float));
   }
-  int64_t parallel_tasks() const { return g_.N * g_.groups * b_.tile_groups * b_.splits; }
+  int64_t parallel_tasks() const { return tile_spaces() * g_.groups * b_.tile_groups * b_.splits; }
+  // Images tiled apart (each its own tile space) or all as one space, and the tiles of a space.
+  int64_t tile_spaces() const { return b_.across_images ? 1 : g_.N; }
+  int64_t space_tiles() const { return (b_.across_images ? g_.N : 1) * tiles_h_ * tiles_w_; }
 
   Geometry g_;
   int m_, alpha_;
@@ -226,7 +236,12 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
   const GemmBlocking& bl = kernel.blocking;
   const int64_t a2 = (m + 2) * (m + 2);
-  const int64_t tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
+  Blocking b;
+  // An image smaller than a full tile group: all images as one space of tiles (same bits per tile).
+  const int64_t image_tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
+  b.across_images = g.N > 1 && image_tiles < kMaxTilesPerGroup;
+  const int64_t tiles = b.across_images ? g.N * image_tiles : image_tiles;
+  const int64_t spaces = b.across_images ? 1 : g.N;
   // Sizes that cannot be represented are refused rather than wrapped.
   const double packed_floats = double(g.groups) * double(a2) * double(round_up(g.Kg, bl.mr)) * double(g.Cg) + double(g.K);
   if (packed_floats > 1e17 || double(g.Cg) * a2 * 4.0 * bl.nr > 1e17) {
@@ -234,7 +249,6 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
     return;
   }
 
-  Blocking b;
   b.kc = std::min(bl.kc, g.Cg);
   // Output channels per block: all of Kg up to MC (the A block of the macro-kernel), in equal blocks.
   const int64_t blocks = ceil_div(g.Kg, bl.mc);
@@ -259,7 +273,7 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   // Tasks that leave threads idle at the end (small images): split the output channels so that the
   // tasks fill whole rounds. Each split transforms the input again, so only when that costs less
   // than the idle time it saves.
-  const int64_t tasks = g.N * g.groups * b.tile_groups, threads = ctx.threads;
+  const int64_t tasks = spaces * g.groups * b.tile_groups, threads = ctx.threads;
   b.splits = 1;
   if (threads > 1 && tasks % threads != 0 && tasks < 8 * threads) {
     const int64_t splits = std::min(threads / std::gcd(tasks, threads), ceil_div(g.Kg, bl.mr));
@@ -319,7 +333,7 @@ void propose_winograd(const Geometry& g, const PlanContext& ctx, Proposals& out)
       return nullptr;
     };
     std::string reason;
-    if (auto impl = make_dilated_by_phases(g, ctx, family, make, &reason))
+    if (auto impl = make_dilated_by_phases(g, ctx, family, make, &reason, m))
       out.add(std::move(impl));
     else
       out.decline(family + "_dilated", reason);

@@ -16,6 +16,8 @@ namespace fastconv::detail {
 // Tiles are numbered row-major over the image (tiles_w per row); tile t covers input rows
 // (t / tiles_w) * m - pad_top + [0, m + 2) and columns (t % tiles_w) * m - pad_left + [0, m + 2),
 // zero outside the image. Columns [tiles, columns) are written as zeros.
+// A tile group may span images (many small images): tile t lies in image t / tiles_per_image, whose
+// planes start image_stride floats after the previous image's.
 struct WinogradInputArgs {
   const float* x;  // the group's first channel of one image: [channels][H][W]
   int64_t channels, H, W;
@@ -25,6 +27,7 @@ struct WinogradInputArgs {
   int64_t nr;                  // the GEMM's NR: a multiple of the vector width
   float* v;
   int64_t xi_stride;
+  int64_t tiles_per_image = INT64_MAX, image_stride = 0;
 };
 
 // y = A^T M A + bias (then the post-ops) for `channels` output channels and the tiles [t0, t0 + tiles), where M of
@@ -43,6 +46,8 @@ struct WinogradOutputArgs {
   // may be y itself: each output's residual is read before the output is written).
   const Epilogue* epilogue = nullptr;
   const float* residual = nullptr;  // the first channel's residual
+  // Tiles spanning images, as in WinogradInputArgs (y and the residual: image_stride apart).
+  int64_t tiles_per_image = INT64_MAX, image_stride = 0;
 };
 
 using WinogradInputFn = void (*)(const WinogradInputArgs&);

@@ -337,18 +337,20 @@ struct InputChunk {
   bool whole;  // L tiles side by side in one tile row, all inside
   int nspans;
   Span spans[2];
+  int64_t span_base;  // the spans' image, as an offset from the first image's plane
 
   void init(const WinogradInputArgs& a, int64_t j0) {
     const int64_t lanes = a.tiles - j0 < 0 ? 0 : min64(L, a.tiles - j0);
-    int64_t row0[L], col0[L];
+    int64_t row0[L], col0[L], image[L];
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
       if (j < lanes) {
-        const int64_t t = a.t0 + j0 + j;
-        row0[j] = (t / a.tiles_w) * M - a.pad_top;
-        col0[j] = (t % a.tiles_w) * M - a.pad_left;
+        const int64_t t = a.t0 + j0 + j, ti = t % a.tiles_per_image;
+        image[j] = t / a.tiles_per_image;
+        row0[j] = (ti / a.tiles_w) * M - a.pad_top;
+        col0[j] = (ti % a.tiles_w) * M - a.pad_left;
         inside[j] = row0[j] >= 0 && row0[j] + A <= a.H && col0[j] >= 0 && col0[j] + A <= a.W;
-        offset[j] = row0[j] * a.W + col0[j];
+        offset[j] = image[j] * a.image_stride + row0[j] * a.W + col0[j];
       }
       if (inside[j]) continue;
       // Zeroed once; each channel then copies only the part inside the image.
@@ -362,8 +364,10 @@ struct InputChunk {
         if (cols[j].end < cols[j].begin) cols[j].end = cols[j].begin;
       }
     }
-    whole = lanes == L && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
-    nspans = chunk_spans(row0, col0, lanes, A, spans);
+    const bool one_image = lanes == 0 || image[0] == image[lanes - 1];
+    whole = lanes == L && one_image && row0[0] == row0[L - 1] && inside[0] && inside[L - 1];
+    nspans = one_image ? chunk_spans(row0, col0, lanes, A, spans) : 0;
+    span_base = lanes > 0 ? image[0] * a.image_stride : 0;
   }
 
   // V of channel plane xc: element xi of lane j at dst[xi * xi_stride + j].
@@ -425,7 +429,8 @@ void winograd_input_transform(const WinogradInputArgs& args) {
       const float* xc = a.x + c * HW;
       if (c + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
-          prefetch_spans<false>(xc + kPrefetchChannels * HW, chunks[u].spans, chunks[u].nspans, A, a.H, a.W);
+          prefetch_spans<false>(xc + kPrefetchChannels * HW + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, A,
+                                a.H, a.W);
       for (int u = 0; u < n; ++u) chunks[u].transform(xc, a.W, out + c * nr + u * L, a.xi_stride);
     }
     j0 += n * L;
@@ -442,27 +447,31 @@ struct OutputChunk {
   int64_t lanes;
   int nspans;
   Span spans[2];
-  int nruns;         // runs of lanes in one tile row: their outputs are side by side in y
+  int nruns;         // runs of lanes in one tile row of one image: their outputs are side by side in y
   int run[L + 1];    // run i: lanes [run[i], run[i + 1])
+  int64_t span_base;  // the spans' image, as an offset from the first image's plane
 
   void init(const WinogradOutputArgs& a, int64_t j0) {
     lanes = min64(L, a.tiles - j0);
-    int64_t row0[L], col0[L];
+    int64_t row0[L], col0[L], image[L];
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
       if (j >= lanes) continue;
-      const int64_t t = a.t0 + j0 + j;
-      row0[j] = (t / a.tiles_w) * M;
-      col0[j] = (t % a.tiles_w) * M;
-      offset[j] = row0[j] * a.Q + col0[j];
+      const int64_t t = a.t0 + j0 + j, ti = t % a.tiles_per_image;
+      image[j] = t / a.tiles_per_image;
+      row0[j] = (ti / a.tiles_w) * M;
+      col0[j] = (ti % a.tiles_w) * M;
+      offset[j] = image[j] * a.image_stride + row0[j] * a.Q + col0[j];
       rows[j] = min64(M, a.P - row0[j]), cols[j] = min64(M, a.Q - col0[j]);
       inside[j] = rows[j] == M && cols[j] == M;
     }
-    whole = lanes == L && row0[0] == row0[L - 1] && inside[L - 1];
-    nspans = chunk_spans(row0, col0, lanes, M, spans);
+    const bool one_image = lanes <= 0 || image[0] == image[lanes - 1];
+    whole = lanes == L && one_image && row0[0] == row0[L - 1] && inside[L - 1];
+    nspans = one_image ? chunk_spans(row0, col0, lanes, M, spans) : 0;
+    span_base = lanes > 0 ? image[0] * a.image_stride : 0;
     nruns = 0;
     for (int64_t j = 0; j < lanes; ++j)
-      if (j == 0 || row0[j] != row0[j - 1]) run[nruns++] = int(j);
+      if (j == 0 || row0[j] != row0[j - 1] || image[j] != image[j - 1]) run[nruns++] = int(j);
     run[nruns] = int(lanes);
   }
 };
@@ -490,10 +499,12 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
       const float* rk = a.residual ? a.residual + k * PQ : nullptr;
       if (k + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
-          prefetch_spans<true>(yk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
+          prefetch_spans<true>(yk + kPrefetchChannels * PQ + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, M,
+                               a.P, a.Q);
       if (rk && k + kPrefetchChannels < a.channels)  // the residual the epilogue reads, likewise ahead
         for (int u = 0; u < n; ++u)
-          prefetch_spans<false>(rk + kPrefetchChannels * PQ, chunks[u].spans, chunks[u].nspans, M, a.P, a.Q);
+          prefetch_spans<false>(rk + kPrefetchChannels * PQ + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, M,
+                                a.P, a.Q);
       const V bias(a.bias[k]);
       for (int u = 0; u < n; ++u) {
         const C& ch = chunks[u];
