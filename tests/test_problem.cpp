@@ -180,11 +180,22 @@ TEST_CASE("sizes whose products overflow are refused", "[problem][validation]") 
   q.in_height = q.in_width = 1 << 16;
   CHECK_THAT(validation_message(q), Catch::Contains("overflows"));
   ConvProblem r = square(1, 16, 1, 3, 1, 0);
-  r.pad_top = INT64_MAX - 4;
+  r.in_height = INT64_MAX - 4, r.pad_top = 8;
   CHECK_THAT(validation_message(r), Catch::Contains("overflows"));
   ConvProblem s = square(1, 16, 1, 3, 1, 0);
-  s.dilation_h = INT64_MAX / 2, s.kernel_height = 4;  // 3 * (2^62 - 1) + 1 overflows
+  s.dilation_h = 2147483647, s.kernel_height = int64_t(1) << 33;  // (2^31 - 1) * (2^33 - 1) + 1 overflows
   CHECK_THAT(validation_message(s), Catch::Contains("overflows"));
+  // Steps past 2^31 - 1 are refused before any arithmetic on them (the fuzzer found overflows in
+  // the packing's rounding of positions when they were allowed).
+  for (int64_t ConvProblem::*field : {&ConvProblem::stride_h, &ConvProblem::stride_w, &ConvProblem::dilation_h,
+                                      &ConvProblem::dilation_w, &ConvProblem::pad_top, &ConvProblem::pad_bottom,
+                                      &ConvProblem::pad_left, &ConvProblem::pad_right}) {
+    ConvProblem u = square(1, 16, 1, 3, 1, 0);
+    u.*field = int64_t(1) << 31;
+    CHECK_THAT(validation_message(u), Catch::Contains("at most 2147483647"));
+    u.*field = INT64_MAX;
+    CHECK_THAT(validation_message(u), Catch::Contains("at most 2147483647"));
+  }
   ConvProblem t = square(4, 16, 4, 3, 1, 1);  // the bytes of the output exceed size_t
   t.batch = int64_t(1) << 40, t.out_channels = int64_t(1) << 20;
   CHECK_FALSE(validation_message(t).empty());

@@ -18,6 +18,14 @@ void require_at_least(const char* field, int64_t value, int64_t minimum) {
   if (value < minimum) bad_field(field, value, "must be at least " + std::to_string(minimum));
 }
 
+// Strides, dilations and paddings past 2^31 - 1 mean nothing for a real layer, and positions
+// computed from them (q*stride - pad + s*dilation, and rounding them) would overflow 64 bits.
+void require_step(const char* field, int64_t value, int64_t minimum) {
+  require_at_least(field, value, minimum);
+  constexpr int64_t kMaxStep = 2147483647;
+  if (value > kMaxStep) bad_field(field, value, "must be at most 2147483647 (2^31 - 1)");
+}
+
 // Extent of a dilated kernel, dil*(k-1)+1, without overflow.
 int64_t kernel_extent(int64_t kernel, int64_t dilation, const char* what) {
   return detail::checked_add(detail::checked_mul(dilation, kernel - 1, what), 1, what);
@@ -95,14 +103,14 @@ Geometry::Geometry(const ConvProblem& p) : problem(p) {
   require_at_least("out_channels", p.out_channels, 1);
   require_at_least("kernel_height", p.kernel_height, 1);
   require_at_least("kernel_width", p.kernel_width, 1);
-  require_at_least("stride_h", p.stride_h, 1);
-  require_at_least("stride_w", p.stride_w, 1);
-  require_at_least("dilation_h", p.dilation_h, 1);
-  require_at_least("dilation_w", p.dilation_w, 1);
-  require_at_least("pad_top", p.pad_top, 0);
-  require_at_least("pad_bottom", p.pad_bottom, 0);
-  require_at_least("pad_left", p.pad_left, 0);
-  require_at_least("pad_right", p.pad_right, 0);
+  require_step("stride_h", p.stride_h, 1);
+  require_step("stride_w", p.stride_w, 1);
+  require_step("dilation_h", p.dilation_h, 1);
+  require_step("dilation_w", p.dilation_w, 1);
+  require_step("pad_top", p.pad_top, 0);
+  require_step("pad_bottom", p.pad_bottom, 0);
+  require_step("pad_left", p.pad_left, 0);
+  require_step("pad_right", p.pad_right, 0);
   require_at_least("groups", p.groups, 1);
   if (p.padding_mode < PadMode::Zeros || p.padding_mode > PadMode::Circular)
     bad_field("padding_mode", static_cast<int64_t>(p.padding_mode), "not a PadMode");
@@ -274,8 +282,8 @@ void apply_padding(ConvProblem& p, PaddingMode mode) {
   if (p.stride_w != 1) bad_field("stride_w", p.stride_w, "padding 'same' needs stride 1 (as in PyTorch)");
   require_at_least("kernel_height", p.kernel_height, 1);
   require_at_least("kernel_width", p.kernel_width, 1);
-  require_at_least("dilation_h", p.dilation_h, 1);
-  require_at_least("dilation_w", p.dilation_w, 1);
+  require_step("dilation_h", p.dilation_h, 1);
+  require_step("dilation_w", p.dilation_w, 1);
   const int64_t total_h = detail::checked_mul(p.dilation_h, p.kernel_height - 1, "same padding height");
   const int64_t total_w = detail::checked_mul(p.dilation_w, p.kernel_width - 1, "same padding width");
   p.pad_top = total_h / 2, p.pad_bottom = total_h - total_h / 2;

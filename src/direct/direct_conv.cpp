@@ -175,8 +175,10 @@ class DirectGeneral final : public ConvImpl {
     // Per output row, vectors rounded up: whole chunks, then the last one's vectors.
     const int64_t chunk_lanes = b_.nvc * kern_.lanes, whole = b_.chunks - 1;
     const int64_t lanes_computed = whole * chunk_lanes + round_up(g_.Q - whole * chunk_lanes, kern_.lanes);
-    int64_t channels_computed = 0;
-    for (int64_t kb = 0; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
+    // Whole k-blocks at once (a layer may have billions), then the narrower last one.
+    const int64_t whole_kblocks = std::min(b_.kblocks, g_.Kg / b_.mk);
+    int64_t channels_computed = whole_kblocks * b_.mk;
+    for (int64_t kb = whole_kblocks; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
     w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
                      double(lanes_computed) * double(T_);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * T_));

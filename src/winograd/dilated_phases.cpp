@@ -30,15 +30,17 @@ AxisPhase axis_phase(int64_t residue, int64_t out, int64_t pad, int64_t dil) {
   return a;
 }
 
-// Where the gathered positions [0, span) of an axis phase fall inside the input of `size`.
+// Where the gathered positions [0, span) of an axis phase fall inside the input of `size`:
+// x = (first + i) * dil + input_residue, with 0 <= input_residue < dil, lies in [0, size) for
+// first + i in [0, (size - 1 - input_residue) / dil].
 void set_valid(AxisPhase& a, int64_t span, int64_t size, int64_t dil) {
-  a.valid_begin = span, a.valid_end = span;
-  for (int64_t i = 0; i < span; ++i) {
-    const int64_t x = (a.first + i) * dil + a.input_residue;
-    if (x < 0 || x >= size) continue;
-    if (a.valid_begin == span) a.valid_begin = i;
-    a.valid_end = i + 1;
-  }
+  const int64_t last_in = size - 1 - a.input_residue;
+  const int64_t lo = std::max<int64_t>(0, -a.first);
+  const int64_t hi = last_in >= 0 ? std::min(span, last_in / dil - a.first + 1) : 0;  // exclusive
+  if (lo < hi)
+    a.valid_begin = lo, a.valid_end = hi;
+  else
+    a.valid_begin = a.valid_end = span;
 }
 
 class DilatedByPhases final : public ConvImpl {
@@ -162,10 +164,18 @@ std::unique_ptr<ConvImpl> make_dilated_by_phases(const Geometry& g, const PlanCo
   }
   // Every phase at the size of the largest (the residues below out % dil have one output more):
   // one batch, one set of packed weights, GEMM panels filled across phases.
+  // Residues past the output size have no outputs. Past 2^16 phases (dilation 256 on both axes) the
+  // phase table and the per-phase copies cost more than they save.
+  const int64_t residues_h = std::min(g.dil_h, g.P), residues_w = std::min(g.dil_w, g.Q);
+  constexpr int64_t kMaxPhases = int64_t(1) << 16;
+  if (residues_h * residues_w > kMaxPhases) {
+    *why = "dilation phases: " + std::to_string(residues_h * residues_w) + " (at most " + std::to_string(kMaxPhases) + ")";
+    return nullptr;
+  }
   std::vector<std::pair<AxisPhase, AxisPhase>> phases;
   int64_t rows = 0, cols = 0;
-  for (int64_t ah = 0; ah < g.dil_h; ++ah)
-    for (int64_t aw = 0; aw < g.dil_w; ++aw) {
+  for (int64_t ah = 0; ah < residues_h; ++ah)
+    for (int64_t aw = 0; aw < residues_w; ++aw) {
       const AxisPhase ph = axis_phase(ah, g.P, g.pad_t, g.dil_h), pw = axis_phase(aw, g.Q, g.pad_l, g.dil_w);
       if (ph.count == 0 || pw.count == 0) continue;  // more residues than outputs
       phases.emplace_back(ph, pw);

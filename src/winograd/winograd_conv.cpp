@@ -164,8 +164,11 @@ class WinogradConv final : public ConvImpl {
   WorkCounts work() const override {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = space_tiles();
-    double columns = 0;  // GEMM columns per tile space, each group padded to NR
-    for (int64_t tg = 0; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
+    // GEMM columns per tile space, each group padded to NR: the whole groups at once (a tall image
+    // has billions), then the last.
+    const int64_t whole = std::min(b_.tile_groups, tiles / b_.tiles);
+    double columns = double(whole) * double(round_up(b_.tiles, bl.nr));
+    for (int64_t tg = whole; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
     double rows = 0;  // GEMM rows, each block padded to MR
     for (int64_t k0 = 0; k0 < g_.Kg; k0 += b_.split_rows) {
       const int64_t k_end = std::min(g_.Kg, k0 + b_.split_rows);
