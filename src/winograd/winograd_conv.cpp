@@ -169,11 +169,13 @@ class WinogradConv final : public ConvImpl {
     const int64_t whole = std::min(b_.tile_groups, tiles / b_.tiles);
     double columns = double(whole) * double(round_up(b_.tiles, bl.nr));
     for (int64_t tg = whole; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
-    double rows = 0;  // GEMM rows, each block padded to MR
-    for (int64_t k0 = 0; k0 < g_.Kg; k0 += b_.split_rows) {
-      const int64_t k_end = std::min(g_.Kg, k0 + b_.split_rows);
-      for (int64_t c0 = k0; c0 < k_end; c0 += b_.chunk_rows) rows += double(round_up(std::min(b_.chunk_rows, k_end - c0), bl.mr));
-    }
+    // GEMM rows, each chunk padded to MR: the chunks of a split of n rows, over the whole splits and
+    // the last (in closed form: a layer may have billions of rows).
+    auto split_rows = [&](int64_t n) {
+      const int64_t rest = n % b_.chunk_rows;
+      return double(n / b_.chunk_rows) * double(round_up(b_.chunk_rows, bl.mr)) + (rest ? double(round_up(rest, bl.mr)) : 0.0);
+    };
+    const double rows = double(g_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(g_.Kg % b_.split_rows);
     const double images = double(tile_spaces() * g_.groups);
     WorkCounts w;
     w.gemm_flops = 2.0 * images * double(alpha2()) * rows * columns * double(g_.Cg);
