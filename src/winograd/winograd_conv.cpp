@@ -9,6 +9,7 @@
 #include "winograd/winograd_conv.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <sstream>
@@ -250,7 +251,9 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   // Sizes that cannot be represented are refused rather than wrapped.
   const double packed_floats = double(g.groups) * double(a2) * double(round_up(g.Kg, bl.mr)) * double(g.Cg) + double(g.K);
   if (packed_floats > 1e17 || double(g.Cg) * a2 * 4.0 * bl.nr > 1e17) {
-    out.decline(name, "transformed weights too large (" + std::to_string(int64_t(packed_floats)) + " floats)");
+    char floats[32];  // may be past int64: printed as a double
+    std::snprintf(floats, sizeof floats, "%.3g", packed_floats);
+    out.decline(name, std::string("transformed weights too large (") + floats + " floats)");
     return;
   }
 
