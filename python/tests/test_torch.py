@@ -165,6 +165,32 @@ def test_optimize_matches_eager(name):
     if name != "tiny":  # torchvision's blocks: the residual add is fused into the last conv
         assert residual_blocks > 0 and "residual add fused" in str(report)
     assert not any(p.requires_grad for p in fast.parameters())
+    if name.startswith("resnet"):  # the stem's max pool runs the separable formulation
+        assert any(isinstance(m, fct.MaxPool2d) for m in fast.modules()) and report.rewritten
+
+
+POOLS = [(1, None, 0), (2, None, 0), (3, 2, 1), ((3, 2), (2, 3), (1, 0)), (5, 1, 2), (3, 3, 0), (2, 1, 1)]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=[str(i) for i in range(len(POOLS))])
+def test_max_pool_is_bitwise_torchs(pool):
+    ref = nn.MaxPool2d(*pool)
+    fast = fct.MaxPool2d.from_pool(ref)
+    for shape in [(2, 3, 9, 11), (4, 7, 7), (1, 2, 16, 5), (1, 1, 5, 5)]:
+        x = torch.randn(shape)
+        x[..., 1, 2] = float("nan")  # both propagate NaN through every window that holds it
+        x[..., 3, 0] = float("-inf")
+        y, y_ref = fast(x), ref(x)
+        assert y.shape == y_ref.shape and y.is_contiguous()
+        assert torch.equal(y.isnan(), y_ref.isnan()) and torch.equal(y.nan_to_num(), y_ref.nan_to_num()), shape
+    # what the views cannot express runs torch's own forward, errors included
+    with pytest.raises(RuntimeError):  # a window larger than the padded input
+        fct.MaxPool2d(3)(torch.randn(1, 1, 2, 2))
+    x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    assert torch.equal(fast(x), ref(x))
+    with_indices = fct.MaxPool2d(3, 2, 1, return_indices=True)
+    y, idx = with_indices(torch.randn(1, 2, 8, 8))
+    assert idx.dtype == torch.int64
 
 
 def test_optimize_options_and_report():
