@@ -241,12 +241,10 @@ std::unique_ptr<ConvImpl> best_forward(const Geometry& sub, const PlanContext& c
 template <Algorithm A>
 void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const std::string label = "bwd_data_" + to_string(A);
-  // One sub-plan per stride phase: past 2^16 of them (stride 256 on both axes) planning alone
-  // would take seconds and the phase table memory.
-  constexpr int64_t kMaxPhases = int64_t(1) << 16;
+  // One sub-plan per stride phase, at most kMaxSubproblemPhases of them.
   const int64_t phase_count = std::min(g.stride_h, g.H) * std::min(g.stride_w, g.W);
-  if (phase_count > kMaxPhases) {
-    out.decline(label, "stride phases: " + std::to_string(phase_count) + " (at most " + std::to_string(kMaxPhases) + ")");
+  if (phase_count > kMaxSubproblemPhases) {
+    out.decline(label, "stride phases: " + std::to_string(phase_count) + " (at most " + std::to_string(kMaxSubproblemPhases) + ")");
     return;
   }
   const auto rows = axis_phases(g.H, g.P, g.R, g.stride_h, g.dil_h, g.pad_t);

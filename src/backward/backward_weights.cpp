@@ -347,7 +347,7 @@ class BackwardWeightsDot final : public ConvImpl {
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
     const Geometry& g = g_;
-    const int64_t sh = g.stride_h, sw = g.stride_w, wq = d_.wq, row = d_.row, plane = d_.plane;
+    const int64_t plane = d_.plane;
     float* xpad = static_cast<float*>(workspace);
     float* dypad = reinterpret_cast<float*>(static_cast<char*>(workspace) +
                                             align_up(std::size_t(g.C * d_.phases * plane) * sizeof(float)));

@@ -31,4 +31,12 @@ inline std::size_t checked_bytes(int64_t count, std::size_t elem, const char* wh
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// n items cut into blocks of `block` (the last one shorter), each block padded to a multiple of
+// `pad`: the padded total, in closed form (layers with billions of rows or tiles reach the planner),
+// as a double (it feeds cost estimates and may pass int64_t).
+inline double padded_blocks(int64_t n, int64_t block, int64_t pad) {
+  const int64_t rest = n % block;
+  return double(n / block) * double(round_up(block, pad)) + (rest ? double(round_up(rest, pad)) : 0.0);
+}
+
 }  // namespace fastconv::detail

@@ -28,6 +28,11 @@ struct Geometry {
   }
 };
 
+// A layer split into phases (the residues of its dilation in the forward, of its stride in
+// backward-data) runs one sub-problem per phase. Past 2^16 phases (256 on both axes) the phase table,
+// its planning and the per-phase copies cost more than they save: such layers are declined.
+constexpr int64_t kMaxSubproblemPhases = int64_t(1) << 16;
+
 // The outputs o in [0, out) whose input coordinate o*stride + offset lies in [0, in), as [begin, end):
 // the part of a row or column that needs no padding check.
 struct Range {

@@ -71,11 +71,29 @@ struct RowLayout {
   int64_t floats_per_c() const { return rows_per_c * row_stride; }
 };
 
-// Layout for mp output rows, nr kernel rows, the ns kernel columns from s0, nvc vectors of width.
+// The sizes of the layout for mp output rows, nr kernel rows and ns kernel columns, nvc vectors wide,
+// in wide arithmetic (sizes come from users): rows per channel, floats per column-phase segment
+// (whole vectors), and how many column phases i * dil_w % stride_w the taps read (they repeat with
+// period stride_w / gcd(dil_w, stride_w)). The blocking search asks this for every row block,
+// without building the layout.
+struct LayoutSize {
+  __int128 rows, wph, phases;
+  __int128 floats_per_c() const { return rows * phases * wph; }
+};
+LayoutSize layout_size(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  LayoutSize z;
+  z.rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
+  z.wph = (__int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w + lanes - 1) / lanes * lanes;
+  z.phases = std::min<__int128>(ns, g.stride_w / std::gcd(g.dil_w, g.stride_w));
+  return z;
+}
+
+// The layout itself (its sizes fit int64_t: the blocking search checked them with fits()).
 RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
+  const LayoutSize z = layout_size(g, mp, nr, ns, nvc, lanes);
   RowLayout l;
-  l.rows_per_c = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
-  l.wph = round_up(nvc * lanes + (ns - 1) * g.dil_w / g.stride_w, lanes);  // whole vectors
+  l.rows_per_c = int64_t(z.rows);
+  l.wph = int64_t(z.wph);
   for (int64_t i = 0; i < ns; ++i) {
     const int32_t ph = int32_t(i * g.dil_w % g.stride_w);
     if (std::find(l.phases.begin(), l.phases.end(), ph) == l.phases.end()) l.phases.push_back(ph);
@@ -90,21 +108,13 @@ RowLayout row_layout(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int6
   return l;
 }
 
-// row_layout(...).floats_per_c() without building the layout (the blocking search asks it for
-// every row block): the column phases i * dil_w % stride_w repeat with period stride_w / gcd.
 int64_t layout_floats_per_c(const Geometry& g, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
-  const int64_t rows = (mp - 1) * g.stride_h + (nr - 1) * g.dil_h + 1;
-  const int64_t wph = round_up(nvc * lanes + (ns - 1) * g.dil_w / g.stride_w, lanes);
-  const int64_t phases = std::min(ns, g.stride_w / std::gcd(g.dil_w, g.stride_w));
-  return rows * phases * wph;
+  return int64_t(layout_size(g, mp, nr, ns, nvc, lanes).floats_per_c());
 }
 
-// Would a layout fit the buffer (checked in wide arithmetic: sizes come from users)?
+// Would a layout for `channels` channels fit a buffer of cap floats?
 bool fits(const Geometry& g, int64_t cap, int64_t channels, int64_t mp, int64_t nr, int64_t ns, int64_t nvc, int lanes) {
-  const __int128 rows = __int128(mp - 1) * g.stride_h + __int128(nr - 1) * g.dil_h + 1;
-  const __int128 wph = (__int128(nvc) * lanes + __int128(ns - 1) * g.dil_w / g.stride_w + lanes - 1) / lanes * lanes;
-  const __int128 phases = std::min<__int128>(ns, g.stride_w);
-  return __int128(channels) * rows * phases * wph <= cap;
+  return __int128(channels) * layout_size(g, mp, nr, ns, nvc, lanes).floats_per_c() <= cap;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -164,12 +164,10 @@ std::unique_ptr<ConvImpl> make_dilated_by_phases(const Geometry& g, const PlanCo
   }
   // Every phase at the size of the largest (the residues below out % dil have one output more):
   // one batch, one set of packed weights, GEMM panels filled across phases.
-  // Residues past the output size have no outputs. Past 2^16 phases (dilation 256 on both axes) the
-  // phase table and the per-phase copies cost more than they save.
+  // Residues past the output size have no outputs.
   const int64_t residues_h = std::min(g.dil_h, g.P), residues_w = std::min(g.dil_w, g.Q);
-  constexpr int64_t kMaxPhases = int64_t(1) << 16;
-  if (residues_h * residues_w > kMaxPhases) {
-    *why = "dilation phases: " + std::to_string(residues_h * residues_w) + " (at most " + std::to_string(kMaxPhases) + ")";
+  if (residues_h * residues_w > kMaxSubproblemPhases) {
+    *why = "dilation phases: " + std::to_string(residues_h * residues_w) + " (at most " + std::to_string(kMaxSubproblemPhases) + ")";
     return nullptr;
   }
   std::vector<std::pair<AxisPhase, AxisPhase>> phases;

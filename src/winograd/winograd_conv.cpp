@@ -165,17 +165,10 @@ class WinogradConv final : public ConvImpl {
   WorkCounts work() const override {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = space_tiles();
-    // GEMM columns per tile space, each group padded to NR: the whole groups at once (a tall image
-    // has billions), then the last.
-    const int64_t whole = std::min(b_.tile_groups, tiles / b_.tiles);
-    double columns = double(whole) * double(round_up(b_.tiles, bl.nr));
-    for (int64_t tg = whole; tg < b_.tile_groups; ++tg) columns += double(round_up(std::min(b_.tiles, tiles - tg * b_.tiles), bl.nr));
-    // GEMM rows, each chunk padded to MR: the chunks of a split of n rows, over the whole splits and
-    // the last (in closed form: a layer may have billions of rows).
-    auto split_rows = [&](int64_t n) {
-      const int64_t rest = n % b_.chunk_rows;
-      return double(n / b_.chunk_rows) * double(round_up(b_.chunk_rows, bl.mr)) + (rest ? double(round_up(rest, bl.mr)) : 0.0);
-    };
+    // GEMM columns per tile space: tile groups (tile_groups = ceil(tiles / b_.tiles)), each padded to NR.
+    const double columns = padded_blocks(tiles, b_.tiles, bl.nr);
+    // GEMM rows: the Kg rows in splits, each split in chunks padded to MR.
+    auto split_rows = [&](int64_t n) { return padded_blocks(n, b_.chunk_rows, bl.mr); };
     const double rows = double(g_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(g_.Kg % b_.split_rows);
     const double images = double(tile_spaces() * g_.groups);
     WorkCounts w;
