@@ -64,15 +64,19 @@ def _check_steps(groups, sh, sw, dh, dw):
         raise Error(f"dilation should be greater than zero (dilation={(dh, dw)})")
 
 
+def _check_ranks(op, input_shape, weight_shape, weight_layout):
+    """torch's rank errors, for conv2d and conv_transpose2d (`op`, whose weight is `weight_layout`)."""
+    if len(input_shape) != 4:
+        raise Error(f"Expected 3D (unbatched) or 4D (batched) input to {op}, but got input of size: "
+                    f"{list(input_shape)}")
+    if len(weight_shape) != 4:
+        raise Error(f"Expected a 4D weight {weight_layout} for {op}, but got weight of size: {list(weight_shape)}")
+
+
 def _problem_key(input_shape, weight_shape, stride, padding, dilation, groups):
     """Checks the shapes and arguments the way torch does and returns the 16 numbers of the problem
     (N, C, H, W, K, R, S, sh, sw, top, bottom, left, right, dh, dw, groups)."""
-    if len(input_shape) != 4:
-        raise Error(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
-                    f"{list(input_shape)}")
-    if len(weight_shape) != 4:
-        raise Error(f"Expected a 4D weight [out_channels, in_channels/groups, kH, kW] for conv2d, but got "
-                    f"weight of size: {list(weight_shape)}")
+    _check_ranks("conv2d", input_shape, weight_shape, "[out_channels, in_channels/groups, kH, kW]")
     n, c, h, w = (int(v) for v in input_shape)
     k, cg, r, s = (int(v) for v in weight_shape)
     groups = _int(groups, "groups")

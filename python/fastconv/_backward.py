@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import _fastconv as _C
-from ._api import Error, _as_array, _check_steps, _int, _make_problem, _new_output, _options, _pair, _problem_key
+from ._api import Error, _as_array, _check_ranks, _check_steps, _int, _make_problem, _new_output, _options, _pair, _problem_key
 
 # Backward plans keyed by (direction, problem key, options); bounded, least recently used goes first.
 _plans = collections.OrderedDict()
@@ -66,12 +66,7 @@ def transposed_problem(input_shape, weight_shape, stride, padding, output_paddin
     transposed convolution's output, [N, C_out, H_out, W_out]); in_rows x in_cols is the size of the
     forward's output, which exceeds the given input's H x W when output_padding >= stride (allowed by
     torch when output_padding < dilation): the input is then zero-padded to it."""
-    if len(input_shape) != 4:
-        raise Error(f"Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of size: "
-                    f"{list(input_shape)}")
-    if len(weight_shape) != 4:
-        raise Error(f"Expected a 4D weight [in_channels, out_channels/groups, kH, kW] for conv_transpose2d, but "
-                    f"got weight of size: {list(weight_shape)}")
+    _check_ranks("conv_transpose2d", input_shape, weight_shape, "[in_channels, out_channels/groups, kH, kW]")
     n, c_in, h, w = (int(v) for v in input_shape)
     wk, c_out_g, r, s = (int(v) for v in weight_shape)
     groups = _int(groups, "groups")
