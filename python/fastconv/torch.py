@@ -15,6 +15,7 @@ ConvTranspose2d (a torch.nn.ConvTranspose2d running on fastconv).
 """
 
 import copy
+import ctypes
 import sys
 import warnings
 
@@ -544,18 +545,44 @@ class _TorchThreadsDuringForward:
     with `_fastconv_torch_threads` intra-op threads and restores the setting afterwards. PyTorch's
     OpenMP workers spin for milliseconds after each parallel op, on the very cores fastconv's threads
     need next: measured here, a model's convolutions ran up to 2x slower after multi-threaded torch
-    ops. The setting is process-wide, so concurrent forwards from several Python threads share it."""
+    ops. With torch on OpenMP the count is the calling thread's own (omp_set_num_threads): nothing
+    else changes, other Python threads included. torch.set_num_threads, the fallback, is process-wide
+    and rebuilds torch's pthreadpool: 3 ms a call, measured, twice per forward."""
 
     def __call__(self, *args, **kwargs):
         n = self._fastconv_torch_threads
-        previous = torch.get_num_threads()
+        omp = _openmp_runtime()
+        previous = omp.omp_get_max_threads() if omp is not None else torch.get_num_threads()
         if n is None or n == previous:
             return super().__call__(*args, **kwargs)
-        torch.set_num_threads(n)
+        set_threads = omp.omp_set_num_threads if omp is not None else torch.set_num_threads
+        set_threads(n)
         try:
             return super().__call__(*args, **kwargs)
         finally:
-            torch.set_num_threads(previous)
+            set_threads(previous)
+
+
+_openmp = []
+
+
+def _openmp_runtime():
+    """The OpenMP runtime torch's ops run on (ctypes), or None when torch does not use OpenMP."""
+    if not _openmp:
+        lib = None
+        if "OpenMP" in torch.__config__.parallel_info():
+            try:
+                with open("/proc/self/maps") as maps:
+                    paths = [line.split()[-1] for line in maps if "/lib" in line and
+                             any(name in line for name in ("libgomp", "libiomp5", "libomp."))]
+                if paths:
+                    lib = ctypes.CDLL(paths[0])
+                    lib.omp_get_max_threads.restype = ctypes.c_int
+                    lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+            except (OSError, AttributeError):
+                lib = None
+        _openmp.append(lib)
+    return _openmp[0]
 
 
 _threads_classes = {}
@@ -583,10 +610,13 @@ def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=Non
     blocks; anything else keeps running as written, but for nn.MaxPool2d, which becomes MaxPool2d
     (the same results, faster). mode: 'estimate' or 'measure' (time the
     candidates once per layer shape, at the first forward). threads: fastconv's threads per conv (None:
-    torch.get_num_threads() when each layer plans). torch_threads: torch's intra-op threads while the
+    torch.get_num_threads() when optimize() is called). torch_threads: torch's intra-op threads while the
     copy's forward runs its remaining torch ops (1 by default: PyTorch's spinning OpenMP workers
     would otherwise slow fastconv's threads; None leaves torch's setting alone).
     The copy has `fastconv_report` (an OptimizeReport); verbose=True also prints it to stderr."""
+    # Resolved now: the layers plan at the first forward, where torch's count is torch_threads.
+    if threads is None:
+        threads = torch.get_num_threads()
     options = {"algorithm": algorithm, "mode": mode, "threads": threads, "workspace_limit": workspace_limit}
     _options(algorithm, None, mode, workspace_limit, 0)  # refuse bad options before copying the model
     fast = copy.deepcopy(model).eval()

@@ -240,9 +240,12 @@ class _RecordThreads(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
         self.seen = []
+        self.during = None  # called inside forward
 
     def forward(self, x):
         self.seen.append(torch.get_num_threads())
+        if self.during is not None:
+            self.during()
         return self.conv(x)
 
 
@@ -257,6 +260,31 @@ def test_optimize_runs_torch_ops_with_torch_threads_and_restores():
     with torch.no_grad():
         untouched(torch.randn(1, 3, 8, 8))
     assert untouched.seen == [2]
+    # the convs plan at the first forward, inside the one-thread setting: with threads=None they
+    # still get the count torch had when optimize() was called
+    convs = [m for m in fast.modules() if isinstance(m, fct.Conv2d)]
+    assert convs and all(s.plan.threads == 2 for m in convs for s in m._fc_states.values())
+
+
+@pytest.mark.skipif(fct._openmp_runtime() is None, reason="torch without OpenMP: the setting is process-wide")
+def test_optimize_threads_setting_is_the_calling_threads_own():
+    torch.set_num_threads(2)
+    fast = fct.optimize(_RecordThreads())
+    seen_elsewhere = []
+    with torch.no_grad():
+        fast.during = lambda: seen_elsewhere.append(_threads_in_new_thread())
+        fast(torch.randn(1, 3, 8, 8))
+    assert fast.seen == [1] and seen_elsewhere == [2] and torch.get_num_threads() == 2
+
+
+def _threads_in_new_thread():
+    import threading
+
+    out = []
+    t = threading.Thread(target=lambda: out.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    return out[0]
 
 
 def test_optimize_never_folds_a_batchnorm_that_follows_an_activation():
