@@ -231,3 +231,122 @@ TEST_CASE("concurrency: the application plans FFTW itself while fastconv plans F
   app.join();
   CHECK(app_plans.load() >= 20);
 }
+
+namespace {
+
+// A host pool as a framework would bring one: a thread per slot, each taking tasks from the back
+// (the opposite order of oneTBB's ranges), every call counted.
+std::atomic<int64_t> g_runner_calls{0}, g_runner_bad_calls{0};
+std::vector<std::atomic<int>>* g_task_hits = nullptr;
+
+void reverse_thread_runner(int64_t tasks, int threads, TaskBody body, void* context) {
+  std::atomic<int64_t> next{tasks - 1};
+  std::vector<std::thread> pool;
+  for (int slot = 0; slot < threads; ++slot)
+    pool.emplace_back([&, slot] {
+      for (int64_t t; (t = next.fetch_sub(1)) >= 0;) {
+        g_runner_calls++;
+        if (g_task_hits && t < int64_t(g_task_hits->size())) (*g_task_hits)[std::size_t(t)]++;
+        body(context, t, slot);
+      }
+    });
+  for (auto& th : pool) th.join();
+}
+
+void broken_runner(int64_t tasks, int threads, TaskBody body, void* context) {
+  for (int64_t t = 0; t < tasks; ++t) body(context, t, threads);  // a slot out of range
+  g_runner_bad_calls++;
+}
+
+struct RunnerGuard {
+  explicit RunnerGuard(TaskRunner r) { set_task_runner(r); }
+  ~RunnerGuard() { set_task_runner(nullptr); }
+};
+
+}  // namespace
+
+TEST_CASE("concurrency: a host task runner gives oneTBB's bits in every direction, and errors come back", "[concurrency]") {
+  struct Case {
+    ConvProblem p;
+    Algorithm algorithm;
+    Direction direction;
+  };
+  const Case cases[] = {
+      {problem(2, 8, 17, 19, 12, 3, 3, 1, 1), Algorithm::Direct, Direction::Forward},
+      {problem(1, 16, 14, 15, 16, 3, 3, 1, 1, 16), Algorithm::Direct, Direction::Forward},
+      {problem(2, 12, 13, 11, 20, 3, 3, 2, 1), Algorithm::Im2col, Direction::Forward},
+      {problem(1, 16, 16, 16, 24, 3, 3, 1, 1), Algorithm::Winograd, Direction::Forward},
+      {problem(1, 4, 24, 24, 6, 7, 7, 1, 3), Algorithm::FFT, Direction::Forward},
+      {problem(2, 12, 13, 11, 20, 3, 3, 2, 1), Algorithm::Auto, Direction::BackwardData},
+      {problem(2, 12, 13, 11, 20, 3, 3, 2, 1), Algorithm::Auto, Direction::BackwardWeights},
+  };
+  REQUIRE(task_runner() == nullptr);
+  for (const Case& c : cases) {
+    INFO(to_string(c.p) << " " << to_string(c.algorithm) << " " << int(c.direction));
+    PlanOptions o;
+    o.algorithm = c.algorithm;
+    o.direction = c.direction;
+    o.threads = 3;
+    const Plan plan = Plan::create(c.p, o);
+    const auto a = uniform_data(c.direction == Direction::BackwardData ? c.p.output_elements() : c.p.input_elements(), 5);
+    const auto w = uniform_data(c.p.weight_elements(), 6);
+    const auto dy = uniform_data(c.p.output_elements(), 7);
+    const std::size_t out_size = c.direction == Direction::Forward        ? c.p.output_elements()
+                                 : c.direction == Direction::BackwardData ? c.p.input_elements()
+                                                                          : c.p.weight_elements();
+    auto run = [&] {
+      std::vector<float> out(out_size, -1.0f), db(std::size_t(c.p.out_channels), -1.0f);
+      if (c.direction == Direction::Forward)
+        plan.execute(a.data(), plan.pack_weights(w.data(), nullptr), out.data());
+      else if (c.direction == Direction::BackwardData)
+        plan.execute_backward_data(a.data(), plan.pack_weights(w.data(), nullptr), out.data());
+      else
+        plan.execute_backward_weights(a.data(), dy.data(), out.data(), db.data());
+      out.insert(out.end(), db.begin(), db.end());
+      return out;
+    };
+    const std::vector<float> want = run();  // oneTBB
+    {
+      RunnerGuard guard(reverse_thread_runner);
+      g_runner_calls = 0;
+      const std::vector<float> got = run();
+      CHECK(g_runner_calls.load() > 0);  // the runner did run the tasks
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+  // Every task exactly once.
+  {
+    const ConvProblem p = problem(3, 8, 20, 20, 16, 3, 3, 1, 1);
+    PlanOptions o;
+    o.algorithm = Algorithm::Direct;
+    o.threads = 4;
+    const Plan plan = Plan::create(p, o);
+    const auto x = uniform_data(p.input_elements(), 8), w = uniform_data(p.weight_elements(), 9);
+    std::vector<float> y(p.output_elements());
+    std::vector<std::atomic<int>> hits(4096);
+    RunnerGuard guard(reverse_thread_runner);
+    g_task_hits = &hits;
+    g_runner_calls = 0;
+    plan.execute(x.data(), plan.pack_weights(w.data(), nullptr), y.data());
+    g_task_hits = nullptr;
+    const int64_t calls = g_runner_calls.load();
+    REQUIRE(calls > 1);
+    REQUIRE(calls <= 4096);
+    for (int64_t t = 0; t < 4096; ++t) CHECK(hits[std::size_t(t)].load() == (t < calls ? 1 : 0));
+  }
+  // A runner that breaks the contract: the caller gets the error, not a crash.
+  {
+    const ConvProblem p = problem(1, 8, 20, 20, 16, 3, 3, 1, 1);
+    PlanOptions o;
+    o.algorithm = Algorithm::Direct;
+    o.threads = 2;
+    const Plan plan = Plan::create(p, o);
+    const auto x = uniform_data(p.input_elements(), 8), w = uniform_data(p.weight_elements(), 9);
+    std::vector<float> y(p.output_elements());
+    const PackedWeights packed = plan.pack_weights(w.data(), nullptr);
+    RunnerGuard guard(broken_runner);
+    CHECK_THROWS_WITH(plan.execute(x.data(), packed, y.data()), Catch::Contains("slot out of range"));
+    CHECK(g_runner_bad_calls.load() == 1);
+  }
+  CHECK(task_runner() == nullptr);
+}

@@ -237,6 +237,18 @@ FASTCONV_API std::size_t wisdom_size();
 // The instruction set the kernels run with: "avx512", "avx2" or "sse2". FASTCONV_MAX_ISA caps it.
 FASTCONV_API std::string instruction_set();
 
+// Threads from the host, like oneDNN's threadpool interop. By default a plan of several threads runs
+// its tasks on a oneTBB arena. A framework with its own pool (PyTorch's OpenMP team, say) installs a
+// runner instead, so that the two pools do not fight over the cores: its idle workers then take
+// fastconv's tasks. A runner calls body(context, task, slot) exactly once for every task in
+// [0, tasks), with slot in [0, threads) and no two concurrent calls on one slot, and returns when all
+// are done; it may run them in any order on any of its threads (results do not depend on it). body
+// never throws. Set it before plans execute, not while they do; nullptr restores oneTBB.
+using TaskBody = void (*)(void* context, int64_t task, int slot);
+using TaskRunner = void (*)(int64_t tasks, int threads, TaskBody body, void* context);
+FASTCONV_API void set_task_runner(TaskRunner runner);
+FASTCONV_API TaskRunner task_runner();
+
 }  // namespace fastconv
 
 template <>

@@ -11,6 +11,8 @@ Inputs are NumPy float32 arrays or CPU float32 torch tensors; the result is of t
 torch itself: it recognises tensors only when the caller has imported torch already.
 """
 
+import os as _os
+
 from . import _fastconv as _C
 from ._fastconv import Error, clear_plan_cache, forget_wisdom, instruction_set, wisdom_size
 from ._api import Candidate, Plan, conv2d, find_algorithms
@@ -20,8 +22,24 @@ __version__ = _C.__version__
 
 __all__ = [
     "Candidate", "Error", "Plan", "conv2d", "conv_transpose2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
-    "wisdom_size", "clear_plan_cache", "instruction_set", "__version__",
+    "wisdom_size", "clear_plan_cache", "instruction_set", "set_threading", "threading", "__version__",
 ]
+
+
+def set_threading(name):
+    """Where plans of several threads run their tasks: 'openmp' (the default when built with it), on
+    the calling thread's OpenMP team, which PyTorch shares, so that torch's idle workers take
+    fastconv's tasks instead of spinning beside them; or 'tbb', fastconv's own oneTBB arena. The
+    results are bitwise the same. FASTCONV_THREADING sets it at import. Not while plans execute."""
+    _C.set_threading(str(name))
+
+
+def threading():
+    """'openmp', 'tbb', or 'host' (a runner installed through the C++ API)."""
+    return _C.threading()
+
+
+set_threading(_os.environ.get("FASTCONV_THREADING", "openmp" if _C.has_openmp else "tbb"))
 
 
 def save_wisdom(path):

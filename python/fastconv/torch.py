@@ -547,10 +547,14 @@ class _TorchThreadsDuringForward:
     need next: measured here, a model's convolutions ran up to 2x slower after multi-threaded torch
     ops. With torch on OpenMP the count is the calling thread's own (omp_set_num_threads): nothing
     else changes, other Python threads included. torch.set_num_threads, the fallback, is process-wide
-    and rebuilds torch's pthreadpool: 3 ms a call, measured, twice per forward."""
+    and rebuilds torch's pthreadpool: 3 ms a call, measured, twice per forward. 'auto': 1 when
+    fastconv runs on oneTBB, torch's own setting when fastconv runs on torch's OpenMP team (its
+    spinning workers then take fastconv's tasks, fastconv.set_threading)."""
 
     def __call__(self, *args, **kwargs):
         n = self._fastconv_torch_threads
+        if n == "auto":
+            n = None if _C.threading() == "openmp" else 1
         omp = _openmp_runtime()
         previous = omp.omp_get_max_threads() if omp is not None else torch.get_num_threads()
         if n is None or n == previous:
@@ -601,7 +605,7 @@ def _with_torch_threads(model, n):
 
 
 def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=None, workspace_limit=None,
-             torch_threads=1, verbose=False):
+             torch_threads="auto", verbose=False):
     """An inference copy of `model` (eval mode, no gradients) in which every nn.Conv2d fastconv can run
     is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
@@ -611,8 +615,9 @@ def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=Non
     (the same results, faster). mode: 'estimate' or 'measure' (time the
     candidates once per layer shape, at the first forward). threads: fastconv's threads per conv (None:
     torch.get_num_threads() when optimize() is called). torch_threads: torch's intra-op threads while the
-    copy's forward runs its remaining torch ops (1 by default: PyTorch's spinning OpenMP workers
-    would otherwise slow fastconv's threads; None leaves torch's setting alone).
+    copy's forward runs its remaining torch ops: None leaves torch's setting alone, 'auto' (the
+    default) does so when fastconv runs on torch's OpenMP team (fastconv.threading() == 'openmp'),
+    and otherwise uses 1, since PyTorch's spinning OpenMP workers would slow oneTBB's.
     The copy has `fastconv_report` (an OptimizeReport); verbose=True also prints it to stderr."""
     # Resolved now: the layers plan at the first forward, where torch's count is torch_threads.
     if threads is None:

@@ -10,9 +10,31 @@
 
 #include <fastconv/fastconv.hpp>
 
+#ifdef FASTCONV_PYTHON_OPENMP
+#include <omp.h>
+#endif
+
 namespace py = pybind11;
 
 namespace {
+
+#ifdef FASTCONV_PYTHON_OPENMP
+// fastconv's tasks on the calling thread's OpenMP team. PyTorch runs its ops on the same libgomp:
+// its workers, still spinning after torch's last op, take these tasks instead of fighting oneTBB's
+// workers for the cores.
+void openmp_runner(int64_t tasks, int threads, fastconv::TaskBody body, void* context) {
+#pragma omp parallel num_threads(threads)
+  {
+    const int slot = omp_get_thread_num();
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) body(context, t, slot);
+  }
+}
+constexpr bool kHasOpenmp = true;
+#else
+constexpr fastconv::TaskRunner openmp_runner = nullptr;
+constexpr bool kHasOpenmp = false;
+#endif
 
 using Shape = std::vector<int64_t>;
 
@@ -291,6 +313,21 @@ PYBIND11_MODULE(_fastconv, m) {
   m.def("wisdom_size", &fastconv::wisdom_size);
   m.def("clear_plan_cache", &fastconv::clear_plan_cache);
   m.def("instruction_set", &fastconv::instruction_set);
+  m.attr("has_openmp") = kHasOpenmp;
+  m.def("set_threading", [](const std::string& name) {
+    if (name == "tbb") {
+      fastconv::set_task_runner(nullptr);
+    } else if (name == "openmp") {
+      if (!kHasOpenmp) throw fastconv::Error("threading='openmp': this build of fastconv has no OpenMP");
+      fastconv::set_task_runner(openmp_runner);
+    } else {
+      throw fastconv::Error("threading='" + name + "': expected 'openmp' or 'tbb'");
+    }
+  });
+  m.def("threading", [] {
+    const fastconv::TaskRunner r = fastconv::task_runner();
+    return std::string(r == nullptr ? "tbb" : r == openmp_runner ? "openmp" : "host");
+  });
   m.def("default_workspace_limit", [] { return fastconv::PlanOptions::kDefaultWorkspaceLimit; });
   m.attr("__version__") = fastconv::kVersion;
 }

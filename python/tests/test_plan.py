@@ -195,3 +195,37 @@ def test_gil_is_released_while_computing(rng):
         last = now
     worker.join()
     assert len(gaps) > 100 and max(gaps) < one / 2, (len(gaps), max(gaps), one)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "im2col", "winograd", "fft"])
+def test_threading_openmp_and_tbb_give_the_same_bits(rng, algorithm):
+    if not fastconv._C.has_openmp:
+        pytest.skip("built without OpenMP")
+    before = fastconv.threading()
+    shape, wshape = (2, 24, 23, 21), (20, 24, 3, 3)
+    plan = fastconv.Plan(shape, wshape, padding=1, threads=2, algorithm=algorithm)
+    packed = plan.pack_weights(rng.standard_normal(wshape).astype(np.float32))
+    x = rng.standard_normal(shape).astype(np.float32)
+    try:
+        fastconv.set_threading("tbb")
+        assert fastconv.threading() == "tbb"
+        want = plan.execute(x, packed)
+        fastconv.set_threading("openmp")
+        assert fastconv.threading() == "openmp"
+        np.testing.assert_array_equal(plan.execute(x, packed), want)
+        # and from several Python threads at once, each on its own OpenMP team
+        results = [None] * 4
+        threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, plan.execute(x, packed))) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for r in results:
+            np.testing.assert_array_equal(r, want)
+    finally:
+        fastconv.set_threading(before)
+
+
+def test_set_threading_refuses_unknown_names():
+    with pytest.raises(fastconv.Error, match="expected 'openmp' or 'tbb'"):
+        fastconv.set_threading("pthreads")

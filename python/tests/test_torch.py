@@ -249,7 +249,15 @@ class _RecordThreads(nn.Module):
         return self.conv(x)
 
 
-def test_optimize_runs_torch_ops_with_torch_threads_and_restores():
+@pytest.fixture
+def tbb_threading():
+    before = fastconv.threading()
+    fastconv.set_threading("tbb")
+    yield
+    fastconv.set_threading(before)
+
+
+def test_optimize_runs_torch_ops_with_torch_threads_and_restores(tbb_threading):
     torch.set_num_threads(2)
     fast = fct.optimize(_RecordThreads())
     assert isinstance(fast, _RecordThreads)
@@ -267,7 +275,7 @@ def test_optimize_runs_torch_ops_with_torch_threads_and_restores():
 
 
 @pytest.mark.skipif(fct._openmp_runtime() is None, reason="torch without OpenMP: the setting is process-wide")
-def test_optimize_threads_setting_is_the_calling_threads_own():
+def test_optimize_threads_setting_is_the_calling_threads_own(tbb_threading):
     torch.set_num_threads(2)
     fast = fct.optimize(_RecordThreads())
     seen_elsewhere = []
@@ -295,3 +303,21 @@ def test_optimize_never_folds_a_batchnorm_that_follows_an_activation():
     x = torch.randn(1, 3, 9, 9)
     with torch.no_grad():
         assert normwise(fast(x), model(x)) < 1e-5
+
+
+@pytest.mark.skipif(not fastconv._C.has_openmp, reason="built without OpenMP")
+def test_optimize_leaves_torch_threads_alone_when_fastconv_runs_on_openmp():
+    before = fastconv.threading()
+    try:
+        fastconv.set_threading("openmp")
+        torch.set_num_threads(2)
+        fast = fct.optimize(_RecordThreads())
+        with torch.no_grad():
+            fast(torch.randn(1, 3, 8, 8))
+        assert fast.seen == [2]
+        pinned = fct.optimize(_RecordThreads(), torch_threads=1)
+        with torch.no_grad():
+            pinned(torch.randn(1, 3, 8, 8))
+        assert pinned.seen == [1] and torch.get_num_threads() == 2
+    finally:
+        fastconv.set_threading(before)

@@ -42,4 +42,12 @@ int ThreadPool::slot_index() const {
 
 int hardware_threads() { return tbb::info::default_concurrency(); }
 
+std::atomic<TaskRunner> g_task_runner{nullptr};
+
 }  // namespace fastconv::detail
+
+namespace fastconv {
+void set_task_runner(TaskRunner runner) { detail::g_task_runner.store(runner, std::memory_order_release); }
+TaskRunner task_runner() { return detail::g_task_runner.load(std::memory_order_acquire); }
+
+}  // namespace fastconv

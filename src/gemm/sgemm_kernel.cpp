@@ -30,8 +30,8 @@ SgemmKernel make() {
   const UkernelInfo info = t.kernel();
   if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
-  if (info.mr * info.nr > kMaxSgemmTile)  // the macro-kernel's edge tile lives on the stack
-    throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile");
+  if (info.mr * info.nr > kMaxSgemmTile || info.mr > kMaxSgemmMr)  // buffers on the stack are sized by them
+    throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile or kMaxSgemmMr");
   return {info.name, t.isa, t.blocking, info.full, info.half};
 }
 

@@ -38,6 +38,8 @@ struct SgemmKernel {
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
 constexpr int kMaxSgemmTile = 12 * 32;
+// The largest MR of the table (checked the same way): buffers of one A panel's rows.
+constexpr int kMaxSgemmMr = 12;
 
 // The kernel and blocking for an instruction set (tuning is data: src/gemm/sgemm_kernel.cpp).
 const SgemmKernel& sgemm_kernel(Isa isa);
