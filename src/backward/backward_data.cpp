@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <sstream>
 
 #include "core/aligned_buffer.hpp"
@@ -127,7 +128,8 @@ class BackwardDataConv final : public ConvImpl {
       if (!ph.impl) continue;
       // The sub-kernel: [C, K/g, taps_h, taps_w], w[k, c, r, s] at [c, k - group*Kg, j, l].
       const int64_t mh = int64_t(ph.h.taps.size()), mw = int64_t(ph.w.taps.size());
-      std::vector<float> sub(std::size_t(g.C * g.Kg * mh * mw));
+      // Every element is written below: no zeroing (in training this runs every step).
+      const std::unique_ptr<float[]> sub(new float[std::size_t(g.C * g.Kg * mh * mw)]);
       for (int64_t c = 0; c < g.C; ++c) {
         const int64_t grp = c / g.Cg, cg = c % g.Cg;
         for (int64_t kk = 0; kk < g.Kg; ++kk)
@@ -136,7 +138,7 @@ class BackwardDataConv final : public ConvImpl {
               sub[std::size_t(((c * g.Kg + kk) * mh + j) * mw + l)] =
                   w[(((grp * g.Kg + kk) * g.Cg + cg) * g.R + ph.h.taps[j]) * g.S + ph.w.taps[l]];
       }
-      ph.impl->pack_weights(sub.data(), bias, packed + ph.packed_offset);
+      ph.impl->pack_weights(sub.get(), bias, packed + ph.packed_offset);
     }
     float* b = packed + packed_floats_ - g.C;
     for (int64_t c = 0; c < g.C; ++c) b[c] = bias ? bias[c] : 0.0f;

@@ -93,23 +93,25 @@ class WinogradConv final : public ConvImpl {
 
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     const int mr = kernel_.blocking.mr;
-    const int64_t Cg = g_.Cg, a_floats = a_panel_floats(), a2 = alpha2();
-    std::memset(static_cast<void*>(packed), 0, sizeof(float) * std::size_t(g_.groups * group_floats()));
+    const int64_t Cg = g_.Cg, a_floats = a_panel_floats(), a2 = alpha2(), panels = ceil_div(g_.Kg, mr);
     // A panel's mr filters of one input channel at a time: each of the alpha^2 planes then receives
-    // mr consecutive floats, and every plane is written front to back. (Filter by filter, each
-    // transform scattered alpha^2 floats planes apart: 160-470 MB/s, which in training, where the
-    // weights change every step, made packing half of a ResNet-18 step.)
-    double u[36][kMaxSgemmMr];
-    for (int64_t grp = 0; grp < g_.groups; ++grp)
-      for (int64_t k0 = 0; k0 < g_.Kg; k0 += mr) {
-        const int rows = int(std::min<int64_t>(mr, g_.Kg - k0));
-        for (int64_t c = 0; c < Cg; ++c) {
-          winograd_filter_transform_panel(m_, w + ((grp * g_.Kg + k0) * Cg + c) * 9, Cg * 9, rows, u);
-          float* dst = packed + grp * group_floats() + (k0 / mr) * Cg * mr + c * mr;
-          for (int64_t xi = 0; xi < a2; ++xi)
-            for (int r = 0; r < rows; ++r) dst[xi * a_floats + r] = float(u[xi][r]);
+    // mr consecutive floats (zeros past Kg), and every plane is written front to back. (Filter by
+    // filter, each transform scattered alpha^2 floats planes apart: 160-470 MB/s, which in training,
+    // where the weights change every step, made packing half of a ResNet-18 step.) Panels are
+    // independent: the plan's threads share them.
+    ThreadPool(threads_).for_each(g_.groups * panels, [&](int64_t task, int) {
+      const int64_t grp = task / panels, k0 = task % panels * mr;
+      const int rows = int(std::min<int64_t>(mr, g_.Kg - k0));
+      double u[36][kMaxSgemmMr];
+      for (int64_t c = 0; c < Cg; ++c) {
+        winograd_filter_transform_panel(m_, w + ((grp * g_.Kg + k0) * Cg + c) * 9, Cg * 9, rows, u);
+        float* dst = packed + grp * group_floats() + (k0 / mr) * Cg * mr + c * mr;
+        for (int64_t xi = 0; xi < a2; ++xi) {
+          for (int r = 0; r < rows; ++r) dst[xi * a_floats + r] = float(u[xi][r]);
+          for (int r = rows; r < mr; ++r) dst[xi * a_floats + r] = 0.0f;
         }
       }
+    });
     float* b = packed + g_.groups * group_floats();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
