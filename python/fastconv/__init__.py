@@ -22,7 +22,7 @@ __version__ = _C.__version__
 
 __all__ = [
     "Candidate", "Error", "Plan", "conv2d", "conv_transpose2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
-    "wisdom_size", "clear_plan_cache", "instruction_set", "set_threading", "threading", "__version__",
+    "wisdom_size", "clear_plan_cache", "instruction_set", "set_threading", "threading", "release_buffers", "__version__",
 ]
 
 
@@ -32,6 +32,12 @@ def set_threading(name):
     fastconv's tasks instead of spinning beside them; or 'tbb', fastconv's own oneTBB arena. The
     results are bitwise the same. FASTCONV_THREADING sets it at import. Not while plans execute."""
     _C.set_threading(str(name))
+
+
+def release_buffers():
+    """Frees the large output buffers fastconv keeps for reuse (at most 1 GiB; fastconv.torch takes
+    layer outputs of 4 MiB or more from them) and returns the bytes freed."""
+    return _C.release_buffers()
 
 
 def threading():

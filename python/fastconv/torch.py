@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import _fastconv as _C
 from ._api import Error, _make_problem, _options, _output_shape, _post_ops_args, _problem_key
-from ._autograd import ConvTranspose2d, conv2d_autograd
+from ._autograd import ConvTranspose2d, conv2d_autograd, new_tensor
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "optimize", "OptimizeReport", "activation_of"]
 
@@ -254,7 +254,7 @@ class Conv2d(nn.Conv2d):
             x = x.unsqueeze(0)
         if not x.is_contiguous():
             x = x.contiguous()
-        out = torch.empty(state.out_shape)
+        out = new_tensor(state.out_shape)
         if residual is None:
             state.plan.execute(x.numpy(), self._packed(state), out.numpy())
         else:

@@ -321,3 +321,28 @@ def test_optimize_leaves_torch_threads_alone_when_fastconv_runs_on_openmp():
         assert pinned.seen == [1] and torch.get_num_threads() == 2
     finally:
         fastconv.set_threading(before)
+
+
+def test_large_outputs_come_from_the_buffer_cache_and_are_reused():
+    fastconv.release_buffers()
+    conv = fct.Conv2d(4, 96, 1).eval()  # output 96 x 112 x 112 floats: 4.8 MB, cached
+    ref = nn.Conv2d(4, 96, 1).eval()
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(1, 4, 112, 112)
+    with torch.no_grad():
+        y1, y2 = conv(x), conv(x)
+        assert y1.data_ptr() != y2.data_ptr()  # both alive: two buffers
+        assert normwise(y1, ref(x)) < 1e-5 and torch.equal(y1, y2)
+        assert fastconv._C.cached_buffer_bytes() == 0
+        p1 = y1.data_ptr()
+        del y1
+        assert fastconv._C.cached_buffer_bytes() == 96 * 112 * 112 * 4  # back in the cache ...
+        y3 = conv(x)
+        assert y3.data_ptr() == p1 and torch.equal(y3, y2)  # ... and reused, rewritten
+        small = fct.Conv2d(4, 8, 1).eval()(torch.randn(1, 4, 8, 8))  # small outputs: torch's allocator
+        assert small.shape == (1, 8, 8, 8)
+    del y2, y3
+    assert fastconv.release_buffers() == 2 * 96 * 112 * 112 * 4
+    assert fastconv._C.cached_buffer_bytes() == 0
+    with pytest.raises(fastconv.Error):
+        fastconv._C.cached_empty((2, -1))
