@@ -346,3 +346,33 @@ def test_large_outputs_come_from_the_buffer_cache_and_are_reused():
     assert fastconv._C.cached_buffer_bytes() == 0
     with pytest.raises(fastconv.Error):
         fastconv._C.cached_empty((2, -1))
+
+
+@pytest.mark.parametrize("shape", [(7,), (1, 7), (5, 7), (2, 3, 7)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_as_a_1x1_convolution_matches_nn_linear(shape, bias):
+    ref = nn.Linear(7, 33, bias=bias).eval()
+    fast = fct.Linear.from_linear(ref)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        y, y_ref = fast(x), ref(x)
+    assert y.shape == y_ref.shape and normwise(y, y_ref) < 1e-5
+    assert fast._fc_conv._fc_states  # it ran on fastconv
+    with torch.no_grad():  # in-place weight updates repack (the views share the version counter)
+        ref.weight.mul_(2.0)
+        assert normwise(fast(x), ref(x)) < 1e-5
+    ref.weight.requires_grad_(True)  # gradients: nn.Linear's own forward, differentiable
+    y = fast(x)
+    assert y.grad_fn is not None and torch.equal(y, ref(x))
+    with pytest.raises(RuntimeError):
+        fast(torch.randn(3, 8))  # torch's own shape error
+
+
+def test_optimize_runs_linear_layers_on_fastconv():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    fast = fct.optimize(model)
+    x = torch.randn(4, 3, 12, 12)
+    with torch.no_grad():
+        assert normwise(fast(x), model(x)) < 1e-5
+    assert isinstance(fast[4], fct.Linear)
+    assert any("linear 8->5" in detail for _, detail in fast.fastconv_report.rewritten)
