@@ -2,6 +2,7 @@
 when weights change, the fallback, optimize() on small CNNs with BatchNorm and residual blocks, and the
 model bench on a tiny model."""
 import json
+import re
 import warnings
 
 import numpy as np
@@ -376,3 +377,15 @@ def test_optimize_runs_linear_layers_on_fastconv():
         assert normwise(fast(x), model(x)) < 1e-5
     assert isinstance(fast[4], fct.Linear)
     assert any("linear 8->5" in detail for _, detail in fast.fastconv_report.rewritten)
+
+
+def test_bench_training_runs_and_reports_the_yardstick(capsys):
+    from fastconv import bench_training
+
+    # batch 4 at 64x64: BatchNorm over enough values that two steps stay close (at batch 2 on 32x32
+    # torch against itself drifts by 8e-2 from a 1e-7 start)
+    bench_training.main(["--model", "resnet18", "--batch", "4", "--size", "64", "--steps", "1", "--warmup", "1"])
+    out = capsys.readouterr().out
+    assert "speedup torch/fastconv" in out and "the yardstick" in out
+    fast, yard = (float(v) for v in re.findall(r"fastconv ([0-9.e+-]+); torch started 1e-7 away \(the yardstick\) ([0-9.e+-]+)", out)[0])
+    assert fast < 1e-3 and yard < 1e-5  # measured 4.8e-5 and 1.2e-7: fastconv's rounding, not chaos yet
