@@ -107,27 +107,32 @@ TEST_CASE("winograd: the filter transform satisfies the F(m,3) identity in doubl
   }
 }
 
-TEST_CASE("winograd: the panel filter transform gives each filter's transform bitwise, any row count", "[winograd][transform]") {
+TEST_CASE("winograd: the packed filter transform gives each filter's transform bitwise, any row count", "[isa][winograd][transform]") {
   std::mt19937 rng(4);
   std::uniform_real_distribution<float> dist(-3, 3);
-  for (int m : {2, 4}) {
-    const int a2 = (m + 2) * (m + 2);
-    for (int rows = 1; rows <= detail::kMaxSgemmMr; ++rows) {
-      const int64_t stride = 9 * 5;  // filters of one input channel, 5 channels apart
-      std::vector<float> w(std::size_t(stride * rows));
-      for (float& e : w) e = dist(rng);
-      w[4] = 1e30f, w[w.size() - 2] = -0.0f;  // large and signed-zero entries keep their bits too
-      double panel[36][detail::kMaxSgemmMr], one[36];
-      detail::winograd_filter_transform_panel(m, w.data(), stride, rows, panel);
-      for (int r = 0; r < rows; ++r) {
-        detail::winograd_filter_transform(m, w.data() + r * stride, one);
-        for (int xi = 0; xi < a2; ++xi) {
-          INFO("m " << m << " rows " << rows << " filter " << r << " value " << xi);
-          CHECK(std::memcmp(&panel[xi][r], &one[xi], sizeof(double)) == 0);
+  constexpr int L = detail::kWinogradFilterLanes;
+  for (detail::Isa isa : runnable_isas())
+    for (int m : {2, 4}) {
+      const detail::WinogradTransforms& tr = detail::winograd_transforms(isa);
+      const detail::WinogradFilterFn filter = m == 2 ? tr.filter_f2x2 : tr.filter_f4x4;
+      const int a2 = (m + 2) * (m + 2);
+      for (int rows = 1; rows <= L; ++rows) {
+        const int64_t stride = 9 * 5;  // filters of one input channel, 5 channels apart
+        std::vector<float> w(std::size_t(stride * rows));
+        for (float& e : w) e = dist(rng);
+        w[4] = 1e30f, w[w.size() - 2] = -0.0f;  // large and signed-zero entries keep their bits too
+        std::vector<double> packed(std::size_t(36 * L));
+        double one[36];
+        filter(w.data(), stride, rows, packed.data());
+        for (int r = 0; r < rows; ++r) {
+          detail::winograd_filter_transform(m, w.data() + r * stride, one);
+          for (int xi = 0; xi < a2; ++xi) {
+            INFO(tr.isa << " m " << m << " rows " << rows << " filter " << r << " value " << xi);
+            CHECK(std::memcmp(&packed[std::size_t(xi * L + r)], &one[xi], sizeof(double)) == 0);
+          }
         }
       }
     }
-  }
 }
 
 TEST_CASE("winograd: input transform against double precision, padding and partial ranges", "[isa][winograd][transform]") {

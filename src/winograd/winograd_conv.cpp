@@ -69,6 +69,7 @@ class WinogradConv final : public ConvImpl {
     lanes_ = tr.lanes;
     input_ = m == 2 ? tr.input_f2x2 : tr.input_f4x4;
     output_ = m == 2 ? tr.output_f2x2 : tr.output_f4x4;
+    filter_ = m == 2 ? tr.filter_f2x2 : tr.filter_f4x4;
   }
 
   Algorithm algorithm() const override { return Algorithm::Winograd; }
@@ -102,12 +103,13 @@ class WinogradConv final : public ConvImpl {
     ThreadPool(threads_).for_each(g_.groups * panels, [&](int64_t task, int) {
       const int64_t grp = task / panels, k0 = task % panels * mr;
       const int rows = int(std::min<int64_t>(mr, g_.Kg - k0));
-      double u[36][kMaxSgemmMr];
+      constexpr int L = kWinogradFilterLanes;
+      alignas(64) double u[36 * L];
       for (int64_t c = 0; c < Cg; ++c) {
-        winograd_filter_transform_panel(m_, w + ((grp * g_.Kg + k0) * Cg + c) * 9, Cg * 9, rows, u);
+        filter_(w + ((grp * g_.Kg + k0) * Cg + c) * 9, Cg * 9, rows, u);
         float* dst = packed + grp * group_floats() + (k0 / mr) * Cg * mr + c * mr;
         for (int64_t xi = 0; xi < a2; ++xi) {
-          for (int r = 0; r < rows; ++r) dst[xi * a_floats + r] = float(u[xi][r]);
+          for (int r = 0; r < rows; ++r) dst[xi * a_floats + r] = float(u[xi * L + r]);
           for (int r = rows; r < mr; ++r) dst[xi * a_floats + r] = 0.0f;
         }
       }
@@ -223,6 +225,7 @@ class WinogradConv final : public ConvImpl {
   int lanes_;
   WinogradInputFn input_;
   WinogradOutputFn output_;
+  WinogradFilterFn filter_;
 };
 
 // Floats between the transform elements of V or M: whole cache lines (64-byte aligned panels), an
@@ -301,17 +304,8 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
 
 namespace {
 
-// G of F(2,3) and F(4,3) on the points 0, +-1, +-2 (and infinity).
-constexpr double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-constexpr double kG4[6][3] = {{1.0 / 4, 0, 0},
-                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                              {0, 0, 1}};
-
 // G known at compile time: the loops unroll and the constants fold, with the same operations in
-// the same order (no -ffast-math), so the same bits.
+// the same order, so the same bits as the packed path.
 template <int A>
 void filter_transform(const double (&G)[A][3], const float* g, double* u) {
   double t[A][3];  // G g
@@ -321,36 +315,13 @@ void filter_transform(const double (&G)[A][3], const float* g, double* u) {
     for (int j = 0; j < A; ++j) u[i * A + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
 }
 
-// The same for up to kMaxSgemmMr filters at once, filter r in lane r: the loops over lanes vectorize.
-template <int A>
-void filter_transform_panel(const double (&G)[A][3], const float* w, int64_t filter_stride, int rows,
-                            double (*u)[kMaxSgemmMr]) {
-  double g[9][kMaxSgemmMr] = {}, t[A][3][kMaxSgemmMr];
-  for (int r = 0; r < rows; ++r)
-    for (int e = 0; e < 9; ++e) g[e][r] = w[r * filter_stride + e];
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < 3; ++j)
-      for (int r = 0; r < kMaxSgemmMr; ++r) t[i][j][r] = G[i][0] * g[j][r] + G[i][1] * g[3 + j][r] + G[i][2] * g[6 + j][r];
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j)
-      for (int r = 0; r < kMaxSgemmMr; ++r)
-        u[i * A + j][r] = t[i][0][r] * G[j][0] + t[i][1][r] * G[j][1] + t[i][2][r] * G[j][2];
-}
-
 }  // namespace
 
 void winograd_filter_transform(int m, const float* g, double* u) {
   if (m == 2)
-    filter_transform(kG2, g, u);
+    filter_transform(kWinogradG2, g, u);
   else
-    filter_transform(kG4, g, u);
-}
-
-void winograd_filter_transform_panel(int m, const float* w, int64_t filter_stride, int rows, double (*u)[kMaxSgemmMr]) {
-  if (m == 2)
-    filter_transform_panel(kG2, w, filter_stride, rows, u);
-  else
-    filter_transform_panel(kG4, w, filter_stride, rows, u);
+    filter_transform(kWinogradG4, g, u);
 }
 
 void propose_winograd(const Geometry& g, const PlanContext& ctx, Proposals& out) {

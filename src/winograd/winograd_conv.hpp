@@ -14,7 +14,6 @@
 #pragma once
 
 #include "core/algorithm.hpp"
-#include "gemm/sgemm_kernel.hpp"
 
 namespace fastconv::detail {
 
@@ -23,9 +22,5 @@ void propose_winograd(const Geometry&, const PlanContext&, Proposals&);
 // U = G g G^T of one 3x3 filter g (row-major) for F(m x m, 3x3), m = 2 or 4, in double precision:
 // (m+2) x (m+2) values, row-major.
 void winograd_filter_transform(int m, const float* g, double* u);
-
-// The same for `rows` <= kMaxSgemmMr filters filter_stride floats apart: u[xi][r] is value xi of
-// filter r, with the same bits as winograd_filter_transform.
-void winograd_filter_transform_panel(int m, const float* w, int64_t filter_stride, int rows, double (*u)[kMaxSgemmMr]);
 
 }  // namespace fastconv::detail

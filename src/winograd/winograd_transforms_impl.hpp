@@ -566,6 +566,31 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
   }
 }
 
+// The filter transform, filter r in lane r: plain loops over the lanes, vectorised by the compiler
+// with this unit's instruction set. (Packing runs every step in training.) No multiply-add
+// contraction: the bits must be those of the one-filter transform, compiled without FMA.
+template <int A>
+__attribute__((optimize("fp-contract=off"))) void winograd_filter_transform_lanes(const double (&G)[A][3], const float* w, int64_t filter_stride, int rows,
+                                     double* u) {
+  constexpr int L = kWinogradFilterLanes;
+  double g[9][L] = {}, t[A][3][L];
+  for (int r = 0; r < rows; ++r)
+    for (int e = 0; e < 9; ++e) g[e][r] = w[r * filter_stride + e];
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int r = 0; r < L; ++r) t[i][j][r] = G[i][0] * g[j][r] + G[i][1] * g[3 + j][r] + G[i][2] * g[6 + j][r];
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j)
+      for (int r = 0; r < L; ++r)
+        u[(i * A + j) * L + r] = t[i][0][r] * G[j][0] + t[i][1][r] * G[j][1] + t[i][2][r] * G[j][2];
+}
+void winograd_filter_f2x2(const float* w, int64_t filter_stride, int rows, double* u) {
+  winograd_filter_transform_lanes(kWinogradG2, w, filter_stride, rows, u);
+}
+void winograd_filter_f4x4(const float* w, int64_t filter_stride, int rows, double* u) {
+  winograd_filter_transform_lanes(kWinogradG4, w, filter_stride, rows, u);
+}
+
 template <class Arch>
 WinogradTransforms make_winograd_transforms(const char* isa) {
   return {isa,
@@ -573,7 +598,9 @@ WinogradTransforms make_winograd_transforms(const char* isa) {
           winograd_input_transform<Arch, 2>,
           winograd_input_transform<Arch, 4>,
           winograd_output_transform<Arch, 2>,
-          winograd_output_transform<Arch, 4>};
+          winograd_output_transform<Arch, 4>,
+          winograd_filter_f2x2,
+          winograd_filter_f4x4};
 }
 
 }  // namespace
