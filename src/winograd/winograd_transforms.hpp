@@ -53,11 +53,12 @@ struct WinogradOutputArgs {
 using WinogradInputFn = void (*)(const WinogradInputArgs&);
 using WinogradOutputFn = void (*)(const WinogradOutputArgs&);
 
-// G of F(2,3) and F(4,3) on the points 0, +-1, +-2 (and infinity): U = G g G^T.
-inline constexpr double kWinogradG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-inline constexpr double kWinogradG4[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                             {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                             {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+// G of F(2,3) and F(4,3) on the points 0, +-1, +-2 (and infinity): U = G g G^T. (Internal linkage,
+// not inline: a per-ISA object must define no shared symbol, test isa_objects_share_no_code.)
+constexpr double kWinogradG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+constexpr double kWinogradG4[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
 // The filters packed together: U = G g G^T in double for the 3x3 filters of up to
 // kWinogradFilterLanes output channels (filter r at w + r * filter_stride, rows of them), value xi of
 // filter r into u[xi * kWinogradFilterLanes + r]. The same operations in the same order as one
