@@ -323,20 +323,29 @@ TEST_CASE("concurrency: a host task runner gives oneTBB's bits in every directio
       CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
     }
   }
+  // A direct plan of `threads` threads on 8 -> 16 channels, 20x20 images, with its data.
+  struct DirectCase {
+    ConvProblem p;
+    Plan plan;
+    std::vector<float> x, w, y;
+    DirectCase(int64_t batch, int threads)
+        : p(problem(batch, 8, 20, 20, 16, 3, 3, 1, 1)), plan(create(p, threads)), x(uniform_data(p.input_elements(), 8)),
+          w(uniform_data(p.weight_elements(), 9)), y(p.output_elements()) {}
+    static Plan create(const ConvProblem& p, int threads) {
+      PlanOptions o;
+      o.algorithm = Algorithm::Direct;
+      o.threads = threads;
+      return Plan::create(p, o);
+    }
+  };
   // Every task exactly once.
   {
-    const ConvProblem p = problem(3, 8, 20, 20, 16, 3, 3, 1, 1);
-    PlanOptions o;
-    o.algorithm = Algorithm::Direct;
-    o.threads = 4;
-    const Plan plan = Plan::create(p, o);
-    const auto x = uniform_data(p.input_elements(), 8), w = uniform_data(p.weight_elements(), 9);
-    std::vector<float> y(p.output_elements());
+    DirectCase d(3, 4);
     std::vector<std::atomic<int>> hits(4096);
     RunnerGuard guard(reverse_thread_runner);
     g_task_hits = &hits;
     g_runner_calls = 0;
-    plan.execute(x.data(), plan.pack_weights(w.data(), nullptr), y.data());
+    d.plan.execute(d.x.data(), d.plan.pack_weights(d.w.data(), nullptr), d.y.data());
     g_task_hits = nullptr;
     const int64_t calls = g_runner_calls.load();
     REQUIRE(calls > 1);
@@ -345,16 +354,10 @@ TEST_CASE("concurrency: a host task runner gives oneTBB's bits in every directio
   }
   // A runner that breaks the contract: the caller gets the error, not a crash.
   {
-    const ConvProblem p = problem(1, 8, 20, 20, 16, 3, 3, 1, 1);
-    PlanOptions o;
-    o.algorithm = Algorithm::Direct;
-    o.threads = 2;
-    const Plan plan = Plan::create(p, o);
-    const auto x = uniform_data(p.input_elements(), 8), w = uniform_data(p.weight_elements(), 9);
-    std::vector<float> y(p.output_elements());
-    const PackedWeights packed = plan.pack_weights(w.data(), nullptr);
+    DirectCase d(1, 2);
+    const PackedWeights packed = d.plan.pack_weights(d.w.data(), nullptr);
     RunnerGuard guard(broken_runner);
-    CHECK_THROWS_WITH(plan.execute(x.data(), packed, y.data()), Catch::Contains("slot out of range"));
+    CHECK_THROWS_WITH(d.plan.execute(d.x.data(), packed, d.y.data()), Catch::Contains("slot out of range"));
     CHECK(g_runner_bad_calls.load() == 1);
   }
   CHECK(task_runner() == nullptr);

@@ -569,9 +569,17 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
 // The filter transform, filter r in lane r: plain loops over the lanes, vectorised by the compiler
 // with this unit's instruction set. (Packing runs every step in training.) No multiply-add
 // contraction: the bits must be those of the one-filter transform, compiled without FMA.
+#if defined(__clang__)
+#define FASTCONV_NO_FP_CONTRACT
+#else
+#define FASTCONV_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
+#endif
 template <int A>
-__attribute__((optimize("fp-contract=off"))) void winograd_filter_transform_lanes(const double (&G)[A][3], const float* w, int64_t filter_stride, int rows,
-                                     double* u) {
+FASTCONV_NO_FP_CONTRACT void winograd_filter_transform_lanes(const double (&G)[A][3], const float* w,
+                                                             int64_t filter_stride, int rows, double* u) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
   constexpr int L = kWinogradFilterLanes;
   double g[9][L] = {}, t[A][3][L];
   for (int r = 0; r < rows; ++r)
@@ -584,6 +592,7 @@ __attribute__((optimize("fp-contract=off"))) void winograd_filter_transform_lane
       for (int r = 0; r < L; ++r)
         u[(i * A + j) * L + r] = t[i][0][r] * G[j][0] + t[i][1][r] * G[j][1] + t[i][2][r] * G[j][2];
 }
+#undef FASTCONV_NO_FP_CONTRACT
 void winograd_filter_f2x2(const float* w, int64_t filter_stride, int rows, double* u) {
   winograd_filter_transform_lanes(kWinogradG2, w, filter_stride, rows, u);
 }
