@@ -83,8 +83,8 @@ std::string join_unique(const std::vector<Phase>& phases) {
 class BackwardDataConv final : public ConvImpl {
  public:
   BackwardDataConv(const Geometry& g, Algorithm algorithm, std::vector<Phase> phases, bool direct_mode,
-                   std::size_t crop_floats, std::size_t image_floats)
-      : g_(g), algorithm_(algorithm), phases_(std::move(phases)), direct_mode_(direct_mode),
+                   std::size_t crop_floats, std::size_t image_floats, int threads)
+      : g_(g), algorithm_(algorithm), phases_(std::move(phases)), direct_mode_(direct_mode), threads_(threads),
         crop_bytes_(align_up(crop_floats * sizeof(float))), image_bytes_(align_up(image_floats * sizeof(float))) {
     std::size_t offset = 0;
     for (auto& ph : phases_) {
@@ -128,16 +128,17 @@ class BackwardDataConv final : public ConvImpl {
       if (!ph.impl) continue;
       // The sub-kernel: [C, K/g, taps_h, taps_w], w[k, c, r, s] at [c, k - group*Kg, j, l].
       const int64_t mh = int64_t(ph.h.taps.size()), mw = int64_t(ph.w.taps.size());
-      // Every element is written below: no zeroing (in training this runs every step).
+      // Every element is written below: no zeroing (in training this runs every step). Channels
+      // are independent: the plan's threads share them.
       const std::unique_ptr<float[]> sub(new float[std::size_t(g.C * g.Kg * mh * mw)]);
-      for (int64_t c = 0; c < g.C; ++c) {
+      ThreadPool(threads_).for_each(g.C, [&](int64_t c, int) {
         const int64_t grp = c / g.Cg, cg = c % g.Cg;
         for (int64_t kk = 0; kk < g.Kg; ++kk)
           for (int64_t j = 0; j < mh; ++j)
             for (int64_t l = 0; l < mw; ++l)
               sub[std::size_t(((c * g.Kg + kk) * mh + j) * mw + l)] =
                   w[(((grp * g.Kg + kk) * g.Cg + cg) * g.R + ph.h.taps[j]) * g.S + ph.w.taps[l]];
-      }
+      });
       ph.impl->pack_weights(sub.get(), bias, packed + ph.packed_offset);
     }
     float* b = packed + packed_floats_ - g.C;
@@ -216,6 +217,7 @@ class BackwardDataConv final : public ConvImpl {
   Algorithm algorithm_;
   std::vector<Phase> phases_;
   bool direct_mode_;
+  int threads_;
   std::size_t crop_bytes_, image_bytes_, sub_bytes_ = 0, packed_floats_ = 0;
 };
 
@@ -297,7 +299,8 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
     out.decline(label, why);
     return;
   }
-  out.add(std::make_unique<BackwardDataConv>(g, A, std::move(phases), direct_mode, crop_floats, image_floats));
+  out.add(std::make_unique<BackwardDataConv>(g, A, std::move(phases), direct_mode, crop_floats, image_floats,
+                                             ctx.threads));
 }
 
 template void propose_backward_data<Algorithm::Direct>(const Geometry&, const PlanContext&, Proposals&);
