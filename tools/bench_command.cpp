@@ -37,7 +37,8 @@ const char* kHelp =
     "--budget seconds per shape (default 2, at least 3 samples); an implementation 15x slower than\n"
     "the fastest in its warm-up is timed once. --baseline onednn adds oneDNN on NCHW data (its\n"
     "reorders included, weights prepared ahead, same threads; both libraries' threads are then\n"
-    "pinned one per core, so that their two thread pools do not meet on one core).\n"
+    "pinned one per core, so that their two thread pools do not meet on one core), and forward,\n"
+    "oneDNN's compute alone on its own blocked layouts (column 'dnn blk': no reorders).\n"
     "--direction times that direction of each shape (design section 11), against oneDNN's\n"
     "convolution_backward_data / convolution_backward_weights with the same reorders.\n"
     "--post-ops runs every implementation (and oneDNN, as its post-ops) with a fused epilogue:\n"
@@ -192,6 +193,14 @@ int bench_command(const std::vector<std::string>& argv) {
         else
           r.run = [conv, &x, &y, residual] { conv->run(x.data(), y.data(), residual); };
         runners.push_back(std::move(r));
+        if (direction == Direction::Forward) {  // and its compute alone, on its own layouts
+          Runner blocked;
+          blocked.entry.label = "onednn_blocked";
+          blocked.entry.algorithm = "onednn";
+          blocked.entry.note = conv->implementation();
+          blocked.run = [conv, &x] { conv->run_compute_only(x.data()); };
+          runners.push_back(std::move(blocked));
+        }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "  onednn: %s\n", e.what());
       }

@@ -54,11 +54,15 @@ struct Summary {
   int shapes = 0, pick_within_10 = 0, pick_within_3 = 0, with_onednn = 0, below_08 = 0;
   double geomean_vs_onednn = 0, worst_vs_onednn = 1e300, worst_pick_ratio = 0;
   std::string worst_shape;
+  // Against oneDNN's compute alone on its blocked layouts (forward).
+  int with_blocked = 0;
+  double geomean_vs_blocked = 0, worst_vs_blocked = 1e300;
+  std::string worst_blocked_shape;
 };
 
 Summary summarize(const BenchReport& r) {
   Summary s;
-  double log_sum = 0;
+  double log_sum = 0, blocked_log_sum = 0;
   for (const auto& sh : r.shapes) {
     const BenchEntry* pick = sh.find("auto");
     const BenchEntry* best = sh.best();
@@ -75,8 +79,15 @@ Summary summarize(const BenchReport& r) {
       s.below_08 += speedup < 0.8;
       if (speedup < s.worst_vs_onednn) s.worst_vs_onednn = speedup, s.worst_shape = sh.name;
     }
+    if (const BenchEntry* blk = sh.find("onednn_blocked")) {
+      const double speedup = blk->median_ms / pick->median_ms;
+      ++s.with_blocked;
+      blocked_log_sum += std::log(speedup);
+      if (speedup < s.worst_vs_blocked) s.worst_vs_blocked = speedup, s.worst_blocked_shape = sh.name;
+    }
   }
   if (s.with_onednn) s.geomean_vs_onednn = std::exp(log_sum / s.with_onednn);
+  if (s.with_blocked) s.geomean_vs_blocked = std::exp(blocked_log_sum / s.with_blocked);
   return s;
 }
 
@@ -104,6 +115,7 @@ const BenchEntry* BenchShape::best() const {
 
 void print_table(const BenchReport& r, std::FILE* out) {
   const bool dnn = std::any_of(r.shapes.begin(), r.shapes.end(), [](const BenchShape& s) { return s.find("onednn"); });
+  const bool blk = std::any_of(r.shapes.begin(), r.shapes.end(), [](const BenchShape& s) { return s.find("onednn_blocked"); });
   std::fprintf(out, "fastconv %s bench: %d thread%s, isa %s, FMA peak %.1f GFLOP/s, pick planned in %s mode%s\n",
                kVersion, r.threads, r.threads > 1 ? "s" : "", r.isa.c_str(), r.peak_gflops, r.mode.c_str(),
                (r.direction == "forward" ? std::string() : ", direction " + r.direction).c_str(),
@@ -112,14 +124,17 @@ void print_table(const BenchReport& r, std::FILE* out) {
   std::string head = cell("shape", 32) + cell("GFLOP", 7, true);
   for (const char* a : kAlgorithms) head += cell(a, 9, true);
   if (dnn) head += cell("onednn", 9, true);
+  if (blk) head += cell("dnn blk", 9, true);
   head += cell("pick", 27) + cell("ms", 9, true) + cell("GFLOP/s", 8, true) + cell("%peak", 6, true) +
           cell("workspace", 10, true) + cell("best", 9) + cell("pick/best", 9, true);
   if (dnn) head += cell("vs onednn", 9, true);
+  if (blk) head += cell("vs blk", 8, true);
   std::fprintf(out, "%s\n", head.c_str());
   for (const auto& s : r.shapes) {
     std::string line = cell(s.name, 32) + cell(fmt("%.3f", s.gflop), 7, true);
     for (const char* a : kAlgorithms) line += cell(ms_cell(s.best_of(a)), 9, true);
     if (dnn) line += cell(ms_cell(s.find("onednn")), 9, true);
+    if (blk) line += cell(ms_cell(s.find("onednn_blocked")), 9, true);
     const BenchEntry* pick = s.find("auto");
     const BenchEntry* best = s.best();
     if (pick) {
@@ -132,6 +147,8 @@ void print_table(const BenchReport& r, std::FILE* out) {
     if (pick && best) line += cell(fmt("%.2f", pick->median_ms / best->median_ms), 9, true);
     if (dnn && pick)
       if (const BenchEntry* d = s.find("onednn")) line += cell(fmt("%.2fx", d->median_ms / pick->median_ms), 9, true);
+    if (blk && pick)
+      if (const BenchEntry* d = s.find("onednn_blocked")) line += cell(fmt("%.2fx", d->median_ms / pick->median_ms), 8, true);
     std::fprintf(out, "%s\n", line.c_str());
   }
   const Summary sum = summarize(r);
@@ -140,6 +157,9 @@ void print_table(const BenchReport& r, std::FILE* out) {
   if (sum.with_onednn)
     std::fprintf(out, "Against oneDNN (NCHW, reorders included): geomean %.2fx, worst %.2fx (%s), %d below 0.8x.\n",
                  sum.geomean_vs_onednn, sum.worst_vs_onednn, sum.worst_shape.c_str(), sum.below_08);
+  if (sum.with_blocked)
+    std::fprintf(out, "Against oneDNN's compute alone on its blocked layouts (no reorders): geomean %.2fx, worst %.2fx (%s).\n",
+                 sum.geomean_vs_blocked, sum.worst_vs_blocked, sum.worst_blocked_shape.c_str());
 }
 
 void write_json(const BenchReport& r, const std::string& path) {
@@ -154,6 +174,9 @@ void write_json(const BenchReport& r, const std::string& path) {
   if (sum.with_onednn)
     j << ", \"geomean_speedup_vs_onednn\": " << sum.geomean_vs_onednn << ", \"worst_speedup_vs_onednn\": "
       << sum.worst_vs_onednn;
+  if (sum.with_blocked)
+    j << ", \"geomean_speedup_vs_onednn_blocked\": " << sum.geomean_vs_blocked
+      << ", \"worst_speedup_vs_onednn_blocked\": " << sum.worst_vs_blocked;
   j << "},\n  \"shapes\": [\n";
   for (std::size_t i = 0; i < r.shapes.size(); ++i) {
     const auto& s = r.shapes[i];

@@ -23,6 +23,10 @@ class OnednnConv {
   // (NCHW, the output's shape) when the post-ops have one: reordered into oneDNN's destination (or
   // copied into output) before the call, for its sum post-op.
   void run(const float* input, float* output, const float* residual = nullptr);
+  // Forward only: oneDNN's compute alone, on its own (blocked) layouts, as a framework that keeps its
+  // tensors in them sees it. The input is reordered in at the first call only; the output stays
+  // in oneDNN's layout (never read back).
+  void run_compute_only(const float* input);
   // Backward-weights: x, dy -> dw [K, C/g, R, S] and db [K]. Reorders included.
   void run_backward_weights(const float* input, const float* grad_output, float* grad_weight, float* grad_bias);
   std::string implementation() const;           // oneDNN's name for the kernel, e.g. "jit:avx2"

@@ -9,6 +9,7 @@ OnednnConv::OnednnConv(const ConvProblem&, const float*, const float*, int, Dire
 }
 OnednnConv::~OnednnConv() = default;
 void OnednnConv::run(const float*, float*, const float*) {}
+void OnednnConv::run_compute_only(const float*) {}
 void OnednnConv::run_backward_weights(const float*, const float*, float*, float*) {}
 std::string OnednnConv::implementation() const { return ""; }
 bool onednn_available() { return false; }
