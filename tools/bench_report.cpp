@@ -116,7 +116,7 @@ const BenchEntry* BenchShape::best() const {
 void print_table(const BenchReport& r, std::FILE* out) {
   const bool dnn = std::any_of(r.shapes.begin(), r.shapes.end(), [](const BenchShape& s) { return s.find("onednn"); });
   const bool blk = std::any_of(r.shapes.begin(), r.shapes.end(), [](const BenchShape& s) { return s.find("onednn_blocked"); });
-  std::fprintf(out, "fastconv %s bench: %d thread%s, isa %s, FMA peak %.1f GFLOP/s, pick planned in %s mode%s\n",
+  std::fprintf(out, "fastconv %s bench: %d thread%s, isa %s, FMA peak %.1f GFLOP/s, pick planned in %s mode%s%s\n",
                kVersion, r.threads, r.threads > 1 ? "s" : "", r.isa.c_str(), r.peak_gflops, r.mode.c_str(),
                (r.direction == "forward" ? std::string() : ", direction " + r.direction).c_str(),
                (r.post_ops == "none" ? std::string() : ", post-ops " + r.post_ops).c_str());
