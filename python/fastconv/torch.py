@@ -22,6 +22,7 @@ import warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.modules.utils import _pair
 
 from . import _fastconv as _C
 from ._api import Error, _make_problem, _options, _output_shape, _post_ops_args, _problem_key
@@ -276,7 +277,7 @@ class Conv2d(nn.Conv2d):
 class OptimizeReport:
     """What optimize() did: moved (runs on fastconv, with what was folded or fused into it) and stayed
     (runs on torch, and why), one (name, detail) pair per conv layer; rewritten: other layers that
-    now run a faster torch formulation with the same results (max pooling)."""
+    now run a faster formulation with the same results (max pooling, linear layers)."""
 
     def __init__(self):
         self.moved, self.stayed, self.rewritten = [], [], []
@@ -440,7 +441,9 @@ def _is_plain_sequential(m):
     return type(m).forward is nn.Sequential.forward
 
 
-def _replace_convs(module, options, notes, report, prefix=""):
+def _replace_layers(module, options, notes, report, prefix=""):
+    """One walk of the model: every nn.Conv2d fastconv can run becomes a fastconv Conv2d, and
+    nn.MaxPool2d and nn.Linear become MaxPool2d and Linear (the same results, faster)."""
     for name, child in list(module._modules.items()):
         if child is None:
             continue
@@ -454,8 +457,15 @@ def _replace_convs(module, options, notes, report, prefix=""):
             module._modules[name] = fast
             what = notes.get(id(child), []) + (notes.get(id(fast), []) if fast is not child else [])
             report.moved.append((path, _describe_conv(fast) + ("; " + ", ".join(what) if what else "")))
+        elif type(child) is nn.MaxPool2d:
+            module._modules[name] = MaxPool2d.from_pool(child)
+            report.rewritten.append((path, "max pool: separable strided max (same results as torch)"))
+        elif type(child) is nn.Linear and child.weight.dtype == torch.float32 and child.weight.device.type == "cpu":
+            module._modules[name] = Linear.from_linear(child, **options)
+            report.rewritten.append((path, f"linear {child.in_features}->{child.out_features}: a 1x1 convolution "
+                                           "on fastconv"))
         else:
-            _replace_convs(child, options, notes, report, path + ".")
+            _replace_layers(child, options, notes, report, path + ".")
 
 
 def _static_reason(conv):
@@ -495,14 +505,14 @@ class MaxPool2d(nn.MaxPool2d):
         return new
 
     def _separable(self, x):
-        return (not self.return_indices and not self.ceil_mode and _pair_of(self.dilation) == (1, 1) and
+        return (not self.return_indices and not self.ceil_mode and _pair(self.dilation) == (1, 1) and
                 x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() in (3, 4) and
                 not (x.requires_grad and torch.is_grad_enabled()))
 
     def forward(self, x):
         if not self._separable(x):
             return super().forward(x)
-        (kh, kw), (sh, sw), (ph, pw) = (_pair_of(v) for v in (self.kernel_size, self.stride or self.kernel_size,
+        (kh, kw), (sh, sw), (ph, pw) = (_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size,
                                                                self.padding))
         H, W = x.shape[-2:]
         P, Q = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
@@ -512,10 +522,6 @@ class MaxPool2d(nn.MaxPool2d):
             x = F.pad(x, (pw, pw, ph, ph), value=float("-inf"))
         rows = _max_of_taps(lambda j: x[..., j:j + sw * (Q - 1) + 1:sw], kw)
         return _max_of_taps(lambda i: rows[..., i:i + sh * (P - 1) + 1:sh, :], kh)
-
-
-def _pair_of(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _max_of_taps(tap, n):
@@ -571,23 +577,6 @@ class Linear(nn.Linear):
         y = conv(xt).view(self.out_features, rows)
         y = y.view(1, self.out_features) if rows == 1 else y.t().contiguous()
         return y.reshape(*lead, self.out_features)
-
-
-def _replace_pools(module, report, options, prefix=""):
-    """nn.MaxPool2d -> MaxPool2d, nn.Linear -> Linear (the same results, faster)."""
-    for name, child in list(module._modules.items()):
-        if child is None:
-            continue
-        path = f"{prefix}{name}"
-        if type(child) is nn.MaxPool2d:
-            module._modules[name] = MaxPool2d.from_pool(child)
-            report.rewritten.append((path, "max pool: separable strided max (same results as torch)"))
-        elif type(child) is nn.Linear and child.weight.dtype == torch.float32 and child.weight.device.type == "cpu":
-            module._modules[name] = Linear.from_linear(child, **options)
-            report.rewritten.append((path, f"linear {child.in_features}->{child.out_features}: a 1x1 convolution "
-                                           "on fastconv"))
-        else:
-            _replace_pools(child, report, options, path + ".")
 
 
 class _TorchThreadsDuringForward:
@@ -681,8 +670,7 @@ def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=Non
     if fuse:
         _fuse_blocks(fast, options, notes)
     report = OptimizeReport()
-    _replace_convs(fast, options, notes, report)
-    _replace_pools(fast, report, options)
+    _replace_layers(fast, options, notes, report)
     fast.fastconv_report = report
     _with_torch_threads(fast, torch_threads)
     if verbose:

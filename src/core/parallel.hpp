@@ -29,15 +29,12 @@ class ThreadPool {
   template <class F>
   void for_each(int64_t tasks, F&& f) const {
     if (tasks <= 0) return;
-    if (threads_ == 1 || tasks == 1) {
-      for (int64_t t = 0; t < tasks; ++t) f(t, 0);
-      return;
-    }
-    if (const TaskRunner runner = g_task_runner.load(std::memory_order_acquire)) {
-      run_on_host(runner, tasks, f);
-      return;
-    }
-    if (!arena_) {  // one hardware thread
+    if (threads_ > 1 && tasks > 1)
+      if (const TaskRunner runner = g_task_runner.load(std::memory_order_acquire)) {
+        run_on_host(runner, tasks, f);
+        return;
+      }
+    if (!arena_ || tasks == 1) {  // one thread, one task, or one hardware thread
       for (int64_t t = 0; t < tasks; ++t) f(t, 0);
       return;
     }

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <numeric>
 #include <sstream>
 
@@ -299,10 +298,6 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   b.chunk_rows = std::min(b.chunk_rows, round_up(b.split_rows, bl.mr));
   out.add(std::make_unique<WinogradConv>(g, m, kernel, winograd_transforms(ctx.isa), ctx.threads, b));
 }
-
-}  // namespace
-
-namespace {
 
 // G known at compile time: the loops unroll and the constants fold, with the same operations in
 // the same order, so the same bits as the packed path.
