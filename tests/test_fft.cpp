@@ -340,6 +340,13 @@ TEST_CASE("fft: declines strided problems and budgets below its minimum, in word
   const ConvProblem uneven = ConvTester().input(1, 3, 32, 32).kernel(4, 7, 7).stride(1, 3).get_problem();
   CHECK_THROWS_WITH(Plan::create(uneven, fft_options()), Catch::Contains("stride 1x3 (needs 1)"));
 
+  // Dilated taps that step over a 1-wide input: every output is the bias, which the transform would
+  // blur with rounding of the input's size (the fuzzer found 3e-5 where the answer is exactly 0).
+  // FFT declines; the planner's pick gives the bias bit for bit.
+  ConvTester over = ConvTester().input(3, 7, 24, 1).kernel(1, 9, 2).pad(0, 1, 1, 2).dilation(3);
+  CHECK_THROWS_WITH(Plan::create(over.get_problem(), fft_options()), Catch::Contains("every kernel tap reads padding"));
+  over.check(Algorithm::Direct);
+
   const ConvProblem p = ConvTester().input(1, 16, 64, 64).kernel(16, 9, 9).pad(4).get_problem();
   PlanOptions o = fft_options(2);
   o.workspace_limit = 1000;

@@ -26,6 +26,9 @@ struct Geometry {
     return R == 1 && S == 1 && stride_h == 1 && stride_w == 1 && pad_t == 0 && pad_b == 0 &&
            pad_l == 0 && pad_r == 0;
   }
+  // Whether any output reads any input. A dilation wider than the input lets the taps step over
+  // it (a 1-wide image, taps at -1 and 2): every output is then the bias alone.
+  bool reads_input() const;
 };
 
 // A layer split into phases (the residues of its dilation in the forward, of its stride in
@@ -45,6 +48,15 @@ inline Range valid_outputs(int64_t out, int64_t stride, int64_t offset, int64_t 
   if (end > out) end = out;
   if (begin > end) begin = end;
   return {begin, end};
+}
+
+inline bool Geometry::reads_input() const {
+  auto axis = [](int64_t out, int64_t stride, int64_t taps, int64_t dil, int64_t pad, int64_t in) {
+    for (int64_t r = 0; r < taps; ++r)
+      if (valid_outputs(out, stride, r * dil - pad, in).size() > 0) return true;
+    return false;
+  };
+  return axis(P, stride_h, R, dil_h, pad_t, H) && axis(Q, stride_w, S, dil_w, pad_l, W);
 }
 
 }  // namespace fastconv::detail

@@ -406,7 +406,7 @@ struct Option {
 }  // namespace
 
 std::unique_ptr<ConvImpl> make_fft_conv(const Geometry& g, const PlanContext& ctx, int64_t th, int64_t tw) {
-  if (g.stride_h != 1 || g.stride_w != 1) return nullptr;
+  if (g.stride_h != 1 || g.stride_w != 1 || !g.reads_input()) return nullptr;
   const FftKernels& kernels = fft_kernels(ctx.isa);
   Tiling t;
   if (!base_tiling(g, th, tw, kernels.lanes, t) || filter_bytes(g, t, kernels.lanes) > kMaxPackedBytes ||
@@ -418,6 +418,12 @@ std::unique_ptr<ConvImpl> make_fft_conv(const Geometry& g, const PlanContext& ct
 void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   if (g.stride_h != 1 || g.stride_w != 1) {
     out.decline("fft", "stride " + stride_text(g) + " (needs 1)");
+    return;
+  }
+  // Every output is the bias: a transform would only add its rounding (relative to the input's
+  // magnitude) where the exact answer has none.
+  if (!g.reads_input()) {
+    out.decline("fft", "every kernel tap reads padding (the dilated taps step over the input)");
     return;
   }
   const FftKernels& kernels = fft_kernels(ctx.isa);
