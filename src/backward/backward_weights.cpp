@@ -15,6 +15,7 @@
 #include "core/isa_dispatch.hpp"
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
@@ -146,7 +147,7 @@ class BackwardWeightsGemm final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override {
-    return std::size_t(threads_) * gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr);
+    return ThreadScratch(gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr)).total(threads_);
   }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
@@ -160,13 +161,13 @@ class BackwardWeightsGemm final : public ConvImpl {
     const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
     const int64_t PQ = g.P * g.Q;
     const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
-    const std::size_t thread_bytes = gemm_thread_bytes(b_, mr, nr);
-    const int64_t per_group = b_.m_chunks * b_.n_chunks;
-    pool.for_each(g.groups * per_group, [&](int64_t task, int slot) {
-      const int64_t grp = task / per_group, mc = task / b_.n_chunks % b_.m_chunks, nc = task % b_.n_chunks;
+    const ThreadScratch scratch(gemm_thread_bytes(b_, mr, nr));
+    const TaskGrid<3> tasks = task_grid(g.groups, b_.m_chunks, b_.n_chunks);
+    pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
+      const auto [grp, mc, nc] = tasks(task);
       const int64_t m0 = mc * b_.m_chunk, rows = std::min(b_.m_chunk, g.Kg - m0);
       const int64_t j0 = nc * b_.n_chunk, cols = std::min(b_.n_chunk, kdim_ - j0);
-      char* ws = static_cast<char*>(workspace) + std::size_t(slot) * thread_bytes;
+      char* ws = scratch.of<char>(workspace, slot);
       float* a_pack = reinterpret_cast<float*>(ws);
       float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
       float* c = dw + (grp * g.Kg + m0) * kdim_ + j0;
@@ -513,7 +514,7 @@ class BackwardWeightsDepthwise final : public ConvImpl {
       << g_.K << " tasks";
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * thread_bytes(g_); }
+  std::size_t workspace_bytes() const override { return ThreadScratch(thread_bytes(g_)).total(threads_); }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
   void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
@@ -523,11 +524,11 @@ class BackwardWeightsDepthwise final : public ConvImpl {
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
     const Geometry& g = g_;
-    const std::size_t per_thread = thread_bytes(g);
+    const ThreadScratch scratch(thread_bytes(g));
     const std::size_t x_bytes = align_up(std::size_t(g.H * g.stride_w * d_.rowlen) * sizeof(float));
     const int64_t RS = g.R * g.S;
     pool.for_each(g.K, [&](int64_t k, int slot) {
-      char* ws = static_cast<char*>(workspace) + std::size_t(slot) * per_thread;
+      char* ws = scratch.of<char>(workspace, slot);
       float* xb = reinterpret_cast<float*>(ws);
       float* dyb = reinterpret_cast<float*>(ws + x_bytes);
       float* out = dw + k * RS;
@@ -654,7 +655,7 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
   WeightsBlocking b;
   b.m_chunk = round_up(g.Kg, mr);
   b.n_chunk = std::min(round_up(kdim, nr), kMaxColumns);
-  auto bytes = [&] { return std::size_t(ctx.threads) * gemm_thread_bytes(b, mr, nr); };
+  auto bytes = [&] { return ThreadScratch(gemm_thread_bytes(b, mr, nr)).total(ctx.threads); };
   // Fit the budget: narrower column blocks first (each task lowers its own columns only), then
   // fewer channels per task (each block of channels lowers its columns again).
   while (bytes() > ctx.workspace_limit && b.n_chunk > nr) b.n_chunk = round_up(b.n_chunk / 2, nr);
@@ -700,7 +701,7 @@ void propose_backward_weights_depthwise(const Geometry& g, const PlanContext& ct
                                              " bytes is below one padded channel per thread");
     return;
   }
-  const std::size_t need = std::size_t(ctx.threads) * BackwardWeightsDepthwise::thread_bytes(g);
+  const std::size_t need = ThreadScratch(BackwardWeightsDepthwise::thread_bytes(g)).total(ctx.threads);
   if (need > ctx.workspace_limit) {
     out.decline("bwd_weights_depthwise", workspace_too_small(need, ctx.workspace_limit) + " (one padded channel per thread)");
     return;

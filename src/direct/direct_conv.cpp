@@ -16,6 +16,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "direct/direct_kernels.hpp"
 
 namespace fastconv::detail {
@@ -34,11 +35,9 @@ struct BufferPlan {
   int64_t cap;     // what the blocking may use
   bool workspace;  // per-thread slices of the workspace (else the stack)
   int64_t floats;  // what the blocking uses
-  std::size_t bytes_per_thread() const { return workspace ? align_up(std::size_t(floats) * sizeof(float)) : 0; }
+  ThreadScratch scratch() const { return ThreadScratch(workspace ? std::size_t(floats) * sizeof(float) : 0); }
   // The buffer of the thread in `slot`; `stack` is the task's own array of kStackBufferFloats.
-  float* get(void* ws, int slot, float* stack) const {
-    return workspace ? at_offset<float>(ws, std::size_t(slot) * bytes_per_thread()) : stack;
-  }
+  float* get(void* ws, int slot, float* stack) const { return workspace ? scratch().of<float>(ws, slot) : stack; }
 };
 
 BufferPlan buffer_capacity(const PlanContext& ctx) {
@@ -57,10 +56,6 @@ int log2_of(int v) {
   while ((1 << l) < v) ++l;
   return l;
 }
-
-// Splits n items into `parts` runs whose sizes differ by at most one, the longer ones spread
-// evenly (so that any contiguous range of runs holds its share of the items); begin of run i.
-int64_t run_begin(int64_t n, int64_t parts, int64_t i) { return int64_t(__int128(i) * n / parts); }
 
 // Where a run of taps finds its input in the buffer: rows_per_c rows per channel, row_stride floats
 // per row, the row made of one segment of wph floats per column phase the taps read.
@@ -153,11 +148,11 @@ class DirectGeneral final : public ConvImpl {
     s << "SIMD direct, tile " << b_.mk << " channels x " << b_.nv << " vectors of "
       << kern_.lanes << ", " << b_.mp << " output rows x " << b_.nvc * kern_.lanes << " columns per packed block, "
       << b_.blocks.size() << " tap block(s) of up to " << b_.blocks.front().ntaps << " taps, "
-      << tasks() << " tasks, " << buf_.floats * 4 / 1024 << " KiB row buffer per thread on the "
+      << grid().tasks() << " tasks, " << buf_.floats * 4 / 1024 << " KiB row buffer per thread on the "
       << (buf_.workspace ? "workspace" : "stack");
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
+  std::size_t workspace_bytes() const override { return buf_.scratch().total(threads_); }
   std::size_t packed_weights_floats() const override {
     // K rounded up to the tile can overflow where K*C*R*S did not: checked (group_floats() is at most this).
     const int64_t per_group = checked_mul(round_up(g_.Kg, b_.mk), T_, "direct packed weights");
@@ -178,7 +173,7 @@ class DirectGeneral final : public ConvImpl {
   }
   void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
                const float* residual = nullptr) const override {
-    pool.for_each(tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, residual, workspace, slot); });
+    pool.for_each(grid().tasks(), [&](int64_t task, int slot) { run_task(task, x, packed, y, residual, workspace, slot); });
   }
   WorkCounts work() const override {
     WorkCounts w;
@@ -192,12 +187,13 @@ class DirectGeneral final : public ConvImpl {
     w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
                      double(lanes_computed) * double(T_);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * T_));
-    w.parallel_tasks = double(tasks());
+    w.parallel_tasks = double(grid().tasks());
     return w;
   }
 
  private:
-  int64_t tasks() const { return g_.N * g_.groups * b_.row_blocks * b_.ksplits; }
+  // Tasks: (image and group, row block, split of the output channels).
+  TaskGrid<3> grid() const { return task_grid(g_.N * g_.groups, b_.row_blocks, b_.ksplits); }
   // f(first output, columns, first channel) for every run of side-by-side vectors a tile call
   // writes, per k-block: its t.mk channels are t.out_k_stride apart.
   template <class F>
@@ -232,9 +228,10 @@ class DirectGeneral final : public ConvImpl {
     const Epilogue& e = epilogue_;
     const bool seed = residual && residual == y;
     const float seed_scale = e.params.residual_scale;
-    const int64_t ks = task % b_.ksplits, rb = task / b_.ksplits % b_.row_blocks;
-    const int64_t ng = task / (b_.ksplits * b_.row_blocks), n = ng / g.groups, grp = ng % g.groups;
-    const int64_t p0 = run_begin(g.P, b_.row_blocks, rb), mpv = run_begin(g.P, b_.row_blocks, rb + 1) - p0;
+    const auto [ng, rb, ks] = grid()(task);
+    const int64_t n = ng / g.groups, grp = ng % g.groups;
+    const Range rows = run_of(g.P, b_.row_blocks, rb);
+    const int64_t p0 = rows.begin, mpv = rows.size();
     const int64_t kb_begin = ks * b_.kb_per_task, kb_end = std::min(b_.kblocks, kb_begin + b_.kb_per_task);
     const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
     const float* wg = packed + grp * group_floats();
@@ -463,7 +460,7 @@ class DirectDepthwise final : public ConvImpl {
       << " KiB row buffer per thread on the " << (buf_.workspace ? "workspace" : "stack");
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * buf_.bytes_per_thread(); }
+  std::size_t workspace_bytes() const override { return buf_.scratch().total(threads_); }
   std::size_t packed_weights_floats() const override {
     return std::size_t(checked_add(checked_mul(g_.K, g_.R * g_.S, "depthwise packed weights"), g_.K, "depthwise packed weights"));
   }
@@ -513,7 +510,7 @@ class DirectDepthwise final : public ConvImpl {
     a.soff = l.soff.data();
     a.S = g.S;
     a.ldo = g.Q;
-    const int64_t u0 = run_begin(b_.units, b_.tasks, task), u1 = run_begin(b_.units, b_.tasks, task + 1);
+    const auto [u0, u1] = run_of(b_.units, b_.tasks, task);
     const int64_t unit_strips = b_.strips_per_unit, units_per_c = b_.strips() / unit_strips;
     int64_t us = u0 % units_per_c, nc = u0 / units_per_c;  // unit = (n*C + c)*units_per_c + us
     for (int64_t u = u0; u < u1; ++u) {
@@ -597,7 +594,7 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
   // A few even runs of units per thread: enough to balance, few enough that a task is not all
   // overhead on small layers.
   b.units = g.N * g.C * (strips / b.strips_per_unit);
-  b.tasks = std::min(b.units, threads > 1 ? 8 * int64_t(threads) : 1);
+  b.tasks = balanced_tasks(b.units, threads, kBalancedTasksPerThread);
   return true;
 }
 

@@ -19,6 +19,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "core/phase_stats.hpp"
 #include "fft/fft_kernels.hpp"
 #include "fft/fftw_plans.hpp"
@@ -101,7 +102,7 @@ struct Tiling {
 // Byte offsets of the workspace: the batch's spectra, then one block per thread.
 struct Layout {
   std::size_t z = 0;
-  std::size_t threads_at = 0, thread_bytes = 0;
+  ThreadScratch threads;
   std::size_t real = 0, spectrum = 0, ytmp = 0;  // within a thread's block
   std::size_t total = 0;
 };
@@ -114,9 +115,8 @@ Layout make_layout(const Geometry& g, const Tiling& t, int lanes, int threads) {
   l.real = thread.add<float>(std::size_t(t.th * t.tw));
   l.spectrum = thread.add<float>(std::size_t(2 * t.bins));
   l.ytmp = thread.add<float>(std::size_t(g.Kg * t.batch * 2 * lanes));
-  l.threads_at = shared.bytes();
-  l.thread_bytes = thread.bytes();
-  l.total = l.threads_at + std::size_t(threads) * l.thread_bytes;
+  l.threads = ThreadScratch(thread.bytes(), shared.bytes());
+  l.total = l.threads.total(threads);
   return l;
 }
 
@@ -208,7 +208,7 @@ class FftConv final : public ConvImpl {
                                                            : "not yet planned")
       << "), " << t_.tiles_h << "x" << t_.tiles_w << " tiles per image, " << t_.batch << " tiles per batch x "
       << t_.batches << " batches; " << t_.bins << " bins in blocks of " << k_.lanes << ", products in "
-      << k_.mr << "x" << k_.nr << " complex tiles (" << k_.isa << "); spectra " << mib(double(layout_.threads_at))
+      << k_.mr << "x" << k_.nr << " complex tiles (" << k_.isa << "); spectra " << mib(double(layout_.threads.offset()))
       << ", filter spectra " << mib(filter_bytes(g_, t_, k_.lanes));
     return s.str();
   }
@@ -284,16 +284,18 @@ class FftConv final : public ConvImpl {
     if (!plans_.ready()) throw std::logic_error("fastconv: FFT convolution used before prepare()");
   }
 
-  // Splits items [0, n) into a few contiguous ranges per thread.
+  // Splits items [0, n) into a few contiguous ranges per thread (fewer than kBalancedTasksPerThread:
+  // each range also pays for its FFTW plan's setup and a pass over its thread's buffers).
+  static constexpr int64_t kRangesPerThread = 4;
   template <class F>
   static void for_ranges(const ThreadPool& pool, int64_t n, F&& f) {
-    const int64_t tasks = std::min<int64_t>(n, pool.threads() == 1 ? 1 : 4 * int64_t(pool.threads()));
-    pool.for_each(tasks, [&](int64_t task, int slot) { f(task * n / tasks, (task + 1) * n / tasks, slot); });
+    const int64_t tasks = balanced_tasks(n, pool.threads(), kRangesPerThread);
+    pool.for_each(tasks, [&](int64_t task, int slot) { f(run_begin(n, tasks, task), run_begin(n, tasks, task + 1), slot); });
   }
 
   float* z(void* ws) const { return at_offset<float>(ws, layout_.z); }
   float* thread_buffer(void* ws, int slot, std::size_t offset) const {
-    return at_offset<float>(ws, layout_.threads_at + std::size_t(slot) * layout_.thread_bytes + offset);
+    return at_offset<float>(layout_.threads.of<char>(ws, slot), offset);
   }
   // Image n and top-left output of pair `pair` (image-major).
   void tile_origin(int64_t pair, int64_t& n, int64_t& p0, int64_t& q0) const {

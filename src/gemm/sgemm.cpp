@@ -5,6 +5,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 
@@ -29,13 +30,16 @@ void sgemm(const SgemmKernel& kernel, const ThreadPool& pool, int64_t m, int64_t
   const int64_t kc_max = std::min(bl.kc, k);
   const std::size_t a_floats = std::size_t(packed_a_floats(bl.mc, kc_max, bl.mr));
   const std::size_t b_floats = std::size_t(packed_b_floats(kc_max, nc, bl.nr));
-  AlignedBuffer<float> scratch(std::size_t(pool.threads()) * (a_floats + b_floats));
+  const ThreadScratch scratch(align_up(a_floats * sizeof(float)) + b_floats * sizeof(float));
+  AlignedBuffer<unsigned char> workspace(scratch.total(pool.threads()));
 
-  pool.for_each(ceil_div(m, m_step) * n_blocks, [&](int64_t task, int slot) {
-    const int64_t i_begin = (task / n_blocks) * m_step, j0 = (task % n_blocks) * nc;
+  const TaskGrid<2> tasks = task_grid(ceil_div(m, m_step), n_blocks);
+  pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
+    const auto [mb, nb] = tasks(task);
+    const int64_t i_begin = mb * m_step, j0 = nb * nc;
     const int64_t i_end = std::min(m, i_begin + m_step), cols = std::min(nc, n - j0);
-    float* a_pack = scratch.data() + std::size_t(slot) * (a_floats + b_floats);
-    float* b_pack = a_pack + a_floats;
+    float* a_pack = scratch.of<float>(workspace.data(), slot);
+    float* b_pack = at_offset<float>(a_pack, align_up(a_floats * sizeof(float)));
     for (int64_t p0 = 0; p0 < k; p0 += bl.kc) {
       const int64_t kc = std::min(bl.kc, k - p0);
       const bool last = p0 + kc == k;

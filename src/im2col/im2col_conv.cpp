@@ -14,6 +14,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
@@ -68,10 +69,10 @@ class Im2colConv final : public ConvImpl {
     s << (pointwise_ ? "1x1 stride 1: GEMM on the input rows, " : "implicit lowering packed per block, ") << kernel_.name
       << " (MR " << kernel_.blocking.mr << ", NR " << kernel_.blocking.nr << ", MC " << kernel_.blocking.mc << ", KC "
       << b_.kc << "), " << b_.pixels << " pixels x " << b_.m_chunk << " channels per task, "
-      << g_.N * g_.groups * b_.n_chunks * b_.m_chunks << " tasks";
+      << grid().tasks() << " tasks";
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * thread_bytes(); }
+  std::size_t workspace_bytes() const override { return scratch().total(threads_); }
   std::size_t packed_weights_floats() const override {
     // K rounded up to MR can overflow where K*C*R*S did not: checked.
     const int64_t per_group = checked_mul(round_up(g_.Kg, kernel_.blocking.mr), kdim_, "im2col packed weights");
@@ -89,19 +90,19 @@ class Im2colConv final : public ConvImpl {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t PQ = g.P * g.Q, panels = ceil_div(PQ, bl.nr);
     const float* bias = packed + g.groups * panels_per_group();
-    const int64_t per_image = g.groups * b_.n_chunks * b_.m_chunks;
     const bool seed = residual && residual == y;
-    pool.for_each(g.N * per_image, [&](int64_t task, int slot) {
-      const int64_t n = task / per_image, grp = task / (b_.n_chunks * b_.m_chunks) % g.groups;
-      const int64_t nc = task / b_.m_chunks % b_.n_chunks, mc = task % b_.m_chunks;
-      // Panels [nc*T/n, (nc+1)*T/n) of the T = ceil(PQ/NR): blocks differ by one panel at most.
-      const int64_t n0 = nc * panels / b_.n_chunks * bl.nr;
-      const int64_t ncols = std::min((nc + 1) * panels / b_.n_chunks * bl.nr, PQ) - n0;
+    const TaskGrid<4> tasks = grid();
+    const ThreadScratch scratch_of = scratch();
+    pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
+      const auto [n, grp, nc, mc] = tasks(task);
+      // Of the T = ceil(PQ/NR) panels, block nc's run: blocks differ by one panel at most.
+      const Range block = run_of(panels, b_.n_chunks, nc);
+      const int64_t n0 = block.begin * bl.nr, ncols = std::min(block.end * bl.nr, PQ) - n0;
       const int64_t m0 = mc * b_.m_chunk, mrows = std::min(b_.m_chunk, g.Kg - m0);
       const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
       const float* a = packed + grp * panels_per_group() + (m0 / bl.mr) * kdim_ * bl.mr;
       float* yg = y + (n * g.K + grp * g.Kg + m0) * PQ + n0;
-      float* b_pack = at_offset<float>(workspace, std::size_t(slot) * thread_bytes());
+      float* b_pack = scratch_of.of<float>(workspace, slot);
       PixelRun* runs = at_offset<PixelRun>(b_pack, block_bytes());
       float* line = pointwise_ ? nullptr : at_offset<float>(runs, im2col_runs_bytes(g, b_.pixels));
       const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, ncols, runs);
@@ -146,14 +147,16 @@ class Im2colConv final : public ConvImpl {
     const double pack_weight = pointwise_ ? 0.25 : flat_packing(g_) ? 1.0 : 3.0;
     w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * pack_weight;
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
-    w.parallel_tasks = double(g_.N * g_.groups * b_.n_chunks * b_.m_chunks);
+    w.parallel_tasks = double(grid().tasks());
     return w;
   }
 
  private:
   int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.mr); }
   std::size_t block_bytes() const { return im2col_block_bytes(b_.kc, b_.pixels, kernel_.blocking.nr); }
-  std::size_t thread_bytes() const { return im2col_thread_bytes(g_, b_.kc, b_.pixels, kernel_.blocking.nr); }
+  ThreadScratch scratch() const { return ThreadScratch(im2col_thread_bytes(g_, b_.kc, b_.pixels, kernel_.blocking.nr)); }
+  // Tasks: (image, group, pixel block, channel block).
+  TaskGrid<4> grid() const { return task_grid(g_.N, g_.groups, b_.n_chunks, b_.m_chunks); }
 
   Geometry g_;
   const SgemmKernel& kernel_;
@@ -173,7 +176,7 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   Blocking b;
   b.kc = std::min(bl.kc, kdim);
   auto bytes_for = [&](int64_t pixel_panels) {
-    return std::size_t(ctx.threads) * im2col_thread_bytes(g, b.kc, pixel_panels * bl.nr, bl.nr);
+    return ThreadScratch(im2col_thread_bytes(g, b.kc, pixel_panels * bl.nr, bl.nr)).total(ctx.threads);
   };
   if (bytes_for(1) > ctx.workspace_limit) {
     out.decline("im2col", workspace_too_small(bytes_for(1), ctx.workspace_limit));
@@ -206,10 +209,8 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
         break;  // more channel blocks for this nc only cost more
       }
   }
-  // A few tasks should divide evenly among the threads (7 blocks on 2 threads run as 4 + 3).
-  while (images * b.n_chunks * b.m_chunks < 8 * ctx.threads && (images * b.n_chunks * b.m_chunks) % ctx.threads &&
-         b.n_chunks < panels)
-    ++b.n_chunks;
+  // A few tasks should divide evenly among the threads.
+  while (leaves_threads_idle(images * b.n_chunks * b.m_chunks, ctx.threads) && b.n_chunks < panels) ++b.n_chunks;
   b.pixels = ceil_div(panels, b.n_chunks) * bl.nr;
   b.m_chunk = round_up(ceil_div(g.Kg, b.m_chunks), bl.mr);
   b.m_chunks = ceil_div(g.Kg, b.m_chunk);

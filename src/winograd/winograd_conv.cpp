@@ -15,6 +15,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "core/partition.hpp"
 #include "core/phase_stats.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "winograd/dilated_phases.hpp"
@@ -85,10 +86,10 @@ class WinogradConv final : public ConvImpl {
       << b_.tiles << " tiles per group, " << b_.chunk_rows << " output channels per block, ";
     if (b_.across_images) s << "tile groups spanning the " << g_.N << " images, ";
     if (b_.splits > 1) s << "output channels split " << b_.splits << " ways, ";
-    s << parallel_tasks() << " tasks, " << scratch_bytes() / 1024 << " KiB of V and M per thread";
+    s << grid().tasks() << " tasks, " << scratch().bytes_per_thread() / 1024 << " KiB of V and M per thread";
     return s.str();
   }
-  std::size_t workspace_bytes() const override { return std::size_t(threads_) * scratch_bytes(); }
+  std::size_t workspace_bytes() const override { return scratch().total(threads_); }
   std::size_t packed_weights_floats() const override { return std::size_t(g_.groups * group_floats() + g_.K); }
 
   void pack_weights(const float* w, const float* bias, float* packed) const override {
@@ -99,8 +100,10 @@ class WinogradConv final : public ConvImpl {
     // filter, each transform scattered alpha^2 floats planes apart: 160-470 MB/s, which in training,
     // where the weights change every step, made packing half of a ResNet-18 step.) Panels are
     // independent: the plan's threads share them.
-    ThreadPool(threads_).for_each(g_.groups * panels, [&](int64_t task, int) {
-      const int64_t grp = task / panels, k0 = task % panels * mr;
+    const TaskGrid<2> tasks = task_grid(g_.groups, panels);
+    ThreadPool(threads_).for_each(tasks.tasks(), [&](int64_t task, int) {
+      const auto [grp, panel] = tasks(task);
+      const int64_t k0 = panel * mr;
       const int rows = int(std::min<int64_t>(mr, g_.Kg - k0));
       constexpr int L = kWinogradFilterLanes;
       alignas(64) double u[36 * L];
@@ -123,14 +126,14 @@ class WinogradConv final : public ConvImpl {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = space_tiles(), PQ = g.P * g.Q;
     const float* bias = packed + g.groups * group_floats();
-    const int64_t per_image = g.groups * b_.tile_groups * b_.splits;
     const int64_t tiles_per_image = b_.across_images ? tiles_h_ * tiles_w_ : INT64_MAX;
-    pool.for_each(tile_spaces() * per_image, [&](int64_t task, int slot) {
-      const int64_t n = task / per_image, grp = task / (b_.tile_groups * b_.splits) % g.groups;
-      const int64_t tg = task / b_.splits % b_.tile_groups, split = task % b_.splits;
+    const TaskGrid<4> tasks = grid();
+    const ThreadScratch scratch_of = scratch();
+    pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
+      const auto [n, grp, tg, split] = tasks(task);
       const int64_t t0 = tg * b_.tiles, count = std::min(b_.tiles, tiles - t0);
       const int64_t columns = round_up(count, bl.nr);
-      float* v = at_offset<float>(workspace, std::size_t(slot) * scratch_bytes());
+      float* v = scratch_of.of<float>(workspace, slot);
       float* mbuf = v + v_floats();
       {
         ScopedPhase phase(0, "input_transform");
@@ -196,7 +199,7 @@ class WinogradConv final : public ConvImpl {
                          double(ceil_div(g_.Kg, b_.chunk_rows) + b_.splits - 1);
     const double chunks = double(tile_spaces() * g_.groups * b_.splits) * columns / double(lanes_);
     w.scalar_flops = kCallOverheadFlops * calls + kChunkOverheadFlops * chunks;
-    w.parallel_tasks = double(parallel_tasks());
+    w.parallel_tasks = double(grid().tasks());
     return w;
   }
 
@@ -207,10 +210,13 @@ class WinogradConv final : public ConvImpl {
   int64_t v_xi_stride() const { return xi_stride(b_.tiles * g_.Cg); }
   int64_t m_xi_stride() const { return xi_stride(b_.chunk_rows * b_.tiles); }
   int64_t v_floats() const { return alpha2() * v_xi_stride(); }
-  std::size_t scratch_bytes() const {
-    return align_up(std::size_t(v_floats()) * sizeof(float)) + align_up(std::size_t(alpha2() * m_xi_stride()) * sizeof(float));
+  // A thread's V (transformed input tiles), then its M (products before the output transform).
+  ThreadScratch scratch() const {
+    return ThreadScratch(align_up(std::size_t(v_floats()) * sizeof(float)) +
+                         align_up(std::size_t(alpha2() * m_xi_stride()) * sizeof(float)));
   }
-  int64_t parallel_tasks() const { return tile_spaces() * g_.groups * b_.tile_groups * b_.splits; }
+  // Tasks: (tile space, group, tile group, split of the output channels).
+  TaskGrid<4> grid() const { return task_grid(tile_spaces(), g_.groups, b_.tile_groups, b_.splits); }
   // Images tiled apart (each its own tile space) or all as one space, and the tiles of a space.
   int64_t tile_spaces() const { return b_.across_images ? 1 : g_.N; }
   int64_t space_tiles() const { return (b_.across_images ? g_.N : 1) * tiles_h_ * tiles_w_; }
@@ -287,7 +293,7 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   // than the idle time it saves.
   const int64_t tasks = spaces * g.groups * b.tile_groups, threads = ctx.threads;
   b.splits = 1;
-  if (threads > 1 && tasks % threads != 0 && tasks < 8 * threads) {
+  if (leaves_threads_idle(tasks, int(threads))) {
     const int64_t splits = std::min(threads / std::gcd(tasks, threads), ceil_div(g.Kg, bl.mr));
     const double idle = double(ceil_div(tasks, threads) * threads) / double(tasks) - 1;
     const double redo = double(splits - 1) * kTransformCostRatio * input_transform_flops(m) / (2.0 * a2 * double(g.Kg));
