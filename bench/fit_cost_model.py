@@ -4,8 +4,9 @@
 Usage: fit_cost_model.py calibration.csv [kind=rate ...]
 Reads the CSV of fastconv_calibrate_cost_model (one row per shape and implementation), fits one
 rate per kind of work by non-negative least squares on relative error, with the model's own
-parallel speedup, and prints the rates for the table in src/planner/cost_model.cpp, then how well
-the fitted model picks: the share of shapes where its pick is within 10% of the fastest. A kind=rate
+parallel speedup, and prints the rates for the defaults table in src/core/machine_model.cpp, then
+how well the fitted model picks: the share of shapes where its pick is within 10% of the fastest
+(`fastconv calibrate` runs the same fit on the machine itself and keeps it with the wisdom). A kind=rate
 argument fixes that kind's rate (units/s) instead of fitting it, for kinds the data cannot separate
 (the Winograd transforms always come with their products)."""
 import csv
@@ -16,7 +17,7 @@ import numpy as np
 
 KINDS = ["gemm_flops", "pack_elements", "direct_flops", "depthwise_flops", "scalar_flops", "transform_flops",
          "fft_flops", "complex_flops"]
-PARALLEL_EFFICIENCY = 0.92  # as in cost_model.cpp
+PARALLEL_EFFICIENCY = 0.92  # MachineModel::parallel_efficiency (src/core/machine_model.hpp)
 
 
 def speedup(tasks, threads):
@@ -32,7 +33,7 @@ def features(row):
         v = float(row[kind])
         if kind == "gemm_flops" and v > 0:
             k = float(row["gemm_k"])
-            v /= max(0.2, k / (k + 24.0))  # the microkernel's loss on short k, as in cost_model.cpp
+            v /= max(0.2, k / (k + 24.0))  # the loss on short k: MachineModel::gemm_short_k_steps
         f.append(v)
     return f
 

@@ -166,7 +166,7 @@ TEST_CASE("cli: errors are one line on stderr, a non-zero exit and no output fil
 
 TEST_CASE("cli: --help everywhere", "[cli]") {
   TempDir tmp;
-  for (const char* cmd : {"--help", "run --help", "bench --help", "plan --help"}) {
+  for (const char* cmd : {"--help", "run --help", "bench --help", "plan --help", "calibrate --help"}) {
     const Result r = cli(tmp, cmd);
     INFO(cmd);
     CHECK(r.code == 0);
@@ -184,6 +184,28 @@ TEST_CASE("cli: plan ranks the candidates", "[cli]") {
   INFO(m.err);
   REQUIRE(m.code == 0);
   CHECK_THAT(m.out, Catch::Contains(" m ") && Catch::Contains("n1c3h9w9k4r3s3_p1"));
+}
+
+TEST_CASE("cli: calibrate keeps the machine model with the wisdom, and plan shows it", "[cli][calibrate]") {
+  TempDir tmp;
+  const Result before = cli(tmp, "calibrate --show");
+  REQUIRE(before.code == 0);
+  CHECK_THAT(before.out, Catch::StartsWith("machine model: defaults for"));
+  const Result c = cli(tmp, "calibrate --seconds 1 --threads 2 --wisdom " + tmp / "w.wisdom");
+  INFO(c.err);
+  REQUIRE(c.code == 0);
+  CHECK_THAT(c.out, Catch::Contains("installed") && Catch::Contains("saved to"));
+  CHECK_THAT(slurp(tmp / "w.wisdom"), Catch::Contains("\nmachine "));
+  const std::string with = "FASTCONV_WISDOM=" + tmp / "w.wisdom" + " ";
+  const Result show = cli(tmp, "calibrate --show");  // FASTCONV_WISDOM is read by the library
+  CHECK_THAT(show.out, Catch::Contains("defaults for"));
+  const int status = std::system((with + FASTCONV_CLI + " plan resnet50_l1_3x3_64 >" + tmp / "plan.txt").c_str());
+  REQUIRE(status == 0);
+  CHECK_THAT(slurp(tmp / "plan.txt"), Catch::Contains("machine model calibrated for"));
+  for (const char* bad : {"calibrate --seconds 0", "calibrate --seconds x", "calibrate --threads -1", "calibrate extra"}) {
+    INFO(bad);
+    CHECK(cli(tmp, bad).code == 2);
+  }
 }
 
 TEST_CASE("cli: bench writes a table, JSON and SVG", "[cli]") {

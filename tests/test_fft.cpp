@@ -52,6 +52,7 @@ std::unique_ptr<detail::ConvImpl> make(const ConvProblem& p, int64_t th, int64_t
                                        std::size_t limit = PlanOptions::kDefaultWorkspaceLimit) {
   detail::PlanContext ctx;
   ctx.isa = detail::best_isa();
+  ctx.machine = detail::machine_model(ctx.isa);
   ctx.threads = threads;
   ctx.workspace_limit = limit;
   auto impl = detail::make_fft_conv(detail::Geometry(p), ctx, th, tw);
@@ -79,6 +80,7 @@ std::vector<float> run_plan(const Plan& plan, const std::vector<float>& x, const
 std::size_t minimum_workspace(const ConvProblem& p, int64_t th, int64_t tw, int threads) {
   detail::PlanContext ctx;
   ctx.isa = detail::best_isa();
+  ctx.machine = detail::machine_model(ctx.isa);
   ctx.threads = threads;
   std::size_t lo = 0, hi = make(p, th, tw, threads)->workspace_bytes();
   while (lo < hi) {

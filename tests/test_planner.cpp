@@ -166,7 +166,7 @@ TEST_CASE("planner: Estimate ranks direct ahead of im2col's strided gather on th
     for (detail::Isa isa : {detail::Isa::Avx2, detail::Isa::Avx512}) {
       INFO(name << " isa " << int(isa));
       detail::PlanContext ctx;
-      ctx.isa = isa, ctx.threads = 2;
+      ctx.isa = isa, ctx.threads = 2, ctx.machine = detail::default_machine_model(isa);
       const detail::Ranking r = detail::rank_candidates(detail::Geometry(parse_problem(name)), ctx, PlanOptions(), false);
       double direct = -1, im2col = -1;
       for (const auto& c : r.ranked) {

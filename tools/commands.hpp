@@ -9,5 +9,6 @@ namespace fastconv::tools {
 int run_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
 int plan_command(const std::vector<std::string>& args);
+int calibrate_command(const std::vector<std::string>& args);
 
 }  // namespace fastconv::tools

@@ -18,6 +18,7 @@ const char* kUsage =
     "  run     convolve an input .npy with a weight .npy, write the output .npy\n"
     "  bench   time every algorithm and the planner's pick over a suite of layer shapes\n"
     "  plan    rank the candidate algorithms for one layer, like cuDNN's find\n"
+    "  calibrate  fit the planner's machine model to this machine, kept with the wisdom\n"
     "\n"
     "'fastconv <command> --help' describes each. fastconv %s, kernels: %s.\n";
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (command == "run") return fastconv::tools::run_command(args);
     if (command == "bench") return fastconv::tools::bench_command(args);
     if (command == "plan") return fastconv::tools::plan_command(args);
+    if (command == "calibrate") return fastconv::tools::calibrate_command(args);
     std::fprintf(stderr, "fastconv: unknown command '%s' (try fastconv --help)\n", command.c_str());
     return 2;
   } catch (const fastconv::tools::UsageError& e) {

@@ -226,13 +226,24 @@ struct Candidate {
 FASTCONV_API std::vector<Candidate> find_algorithms(const ConvProblem&, const PlanOptions& = {});
 
 // Wisdom: the choices Measure mode made, keyed by problem, threads, instruction set and library
-// version. save writes them (and FFTW's wisdom); load merges a file written by save, refusing
-// (Error) a corrupt, foreign or stale file without changing what is loaded. FASTCONV_WISDOM=path
-// loads a file when the library is first used.
+// version, and the machine model calibrate() fitted. save writes them (and FFTW's wisdom); load
+// merges a file written by save, refusing (Error) a corrupt, foreign (another CPU) or stale file
+// without changing what is loaded. FASTCONV_WISDOM=path loads a file when the library is first used.
+// forget_wisdom also returns the machine model to its defaults.
 FASTCONV_API void save_wisdom(const std::string& path);
 FASTCONV_API void load_wisdom(const std::string& path);
 FASTCONV_API void forget_wisdom();
 FASTCONV_API std::size_t wisdom_size();
+
+// The machine model Estimate mode prices candidates with (design section 12), in one line: whether
+// it is calibrated, its per-core rates and the CPU's caches.
+FASTCONV_API std::string describe_machine_model();
+// Fits the machine model to this machine: times every implementation that applies on a fixed set of
+// layers for about `seconds` (at least three layers), fits one rate per kind of work by least
+// squares and measures the memory bandwidth, with `threads` threads (0: all). The fitted rates are
+// installed when they rank the timed layers at least as well as the defaults (else the defaults
+// stay, with the measured bandwidth); save_wisdom keeps the model. Returns a report of what it did.
+FASTCONV_API std::string calibrate(double seconds = 60, int threads = 0);
 
 // The instruction set the kernels run with: "avx512", "avx2" or "sse2". FASTCONV_MAX_ISA caps it.
 FASTCONV_API std::string instruction_set();

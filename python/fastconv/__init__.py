@@ -14,7 +14,7 @@ torch itself: it recognises tensors only when the caller has imported torch alre
 import os as _os
 
 from . import _fastconv as _C
-from ._fastconv import Error, clear_plan_cache, forget_wisdom, instruction_set, wisdom_size
+from ._fastconv import Error, clear_plan_cache, describe_machine_model, forget_wisdom, instruction_set, wisdom_size
 from ._api import Candidate, Plan, conv2d, find_algorithms
 from ._backward import conv_transpose2d
 
@@ -23,6 +23,7 @@ __version__ = _C.__version__
 __all__ = [
     "Candidate", "Error", "Plan", "conv2d", "conv_transpose2d", "find_algorithms", "save_wisdom", "load_wisdom", "forget_wisdom",
     "wisdom_size", "clear_plan_cache", "instruction_set", "set_threading", "threading", "release_buffers", "__version__",
+    "calibrate", "describe_machine_model",
 ]
 
 
@@ -56,3 +57,14 @@ def save_wisdom(path):
 def load_wisdom(path):
     """Merges a file written by save_wisdom; a corrupt, foreign or stale file raises Error."""
     _C.load_wisdom(str(path))
+
+
+def calibrate(seconds=60, threads=None):
+    """Fits the planner's machine model to this machine (about `seconds` of timing, `threads`
+    threads, None: all) and installs it when it ranks the timed layers at least as well as the
+    defaults; save_wisdom keeps it. Returns the report. describe_machine_model() shows the model."""
+    seconds = float(seconds)
+    threads = 0 if threads is None else int(threads)
+    if threads < 0:
+        raise Error(f"threads must be None (all) or >= 1, got {threads}")
+    return _C.calibrate(seconds, threads)

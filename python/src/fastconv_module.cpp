@@ -398,6 +398,11 @@ PYBIND11_MODULE(_fastconv, m) {
     fastconv::load_wisdom(path);
   });
   m.def("forget_wisdom", &fastconv::forget_wisdom);
+  m.def("describe_machine_model", &fastconv::describe_machine_model);
+  m.def("calibrate", [](double seconds, int threads) {
+    py::gil_scoped_release release;
+    return fastconv::calibrate(seconds, threads);
+  }, py::arg("seconds"), py::arg("threads"));
   m.def("wisdom_size", &fastconv::wisdom_size);
   m.def("clear_plan_cache", &fastconv::clear_plan_cache);
   m.def("instruction_set", &fastconv::instruction_set);

@@ -147,6 +147,25 @@ def test_wisdom_round_trip(tmp_path):
     fastconv.forget_wisdom()
 
 
+def test_calibrate_installs_a_machine_model_the_wisdom_keeps(tmp_path):
+    fastconv.forget_wisdom()
+    assert fastconv.describe_machine_model().startswith("defaults for")
+    with pytest.raises(fastconv.Error):
+        fastconv.calibrate(0)
+    with pytest.raises(fastconv.Error):
+        fastconv.calibrate(1, threads=-1)
+    report = fastconv.calibrate(0.5, threads=2)
+    assert "picks within 10% of the fastest" in report and "installed" in report
+    assert fastconv.describe_machine_model().startswith("calibrated for")
+    path = tmp_path / "wisdom.txt"
+    fastconv.save_wisdom(path)
+    fastconv.forget_wisdom()
+    assert fastconv.describe_machine_model().startswith("defaults for")
+    fastconv.load_wisdom(path)
+    assert fastconv.describe_machine_model().startswith("calibrated for")
+    fastconv.forget_wisdom()
+
+
 def test_eight_threads_on_one_plan_give_the_serial_result_bitwise(rng):
     shape, wshape = (1, 32, 40, 40), (48, 32, 3, 3)
     plan = fastconv.Plan(shape, wshape, padding=1, threads=1)

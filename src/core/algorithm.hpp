@@ -12,6 +12,7 @@
 #include "core/cpu.hpp"
 #include "core/epilogue.hpp"
 #include "core/geometry.hpp"
+#include "core/machine_model.hpp"
 #include "core/parallel.hpp"
 #include "fastconv/fastconv.hpp"
 
@@ -25,10 +26,12 @@ struct PlanContext {
   PlanMode mode = PlanMode::Estimate;
   Direction direction = Direction::Forward;
   Epilogue epilogue;  // the fused post-ops every implementation gets (ConvImpl::set_epilogue)
+  MachineModel machine = default_machine_model(Isa::Sse2);  // this machine's rates and caches for `isa`
 };
 
 // The work of one execute by kind, in units the cost model (src/planner/cost_model.cpp) prices with
-// rates measured on the machine. An implementation counts; only the planner knows the rates.
+// the machine model's rates (src/core/machine_model.hpp). An implementation counts; only the planner
+// knows the rates.
 struct WorkCounts {
   double gemm_flops = 0;       // through the packed SGEMM microkernel (im2col, Winograd products)
   double gemm_m = 0;           // typical GEMM shape, for the kernel's efficiency on thin operands

@@ -347,14 +347,17 @@ void add_block(const Geometry& g, GeneralBlocking& b, int64_t c0, int64_t nc, in
   b.blocks.push_back(t);
 }
 
-// Cycles per tap of a tile of n vectors: FMAs (two a cycle), the FMA latency (4 cycles per
-// accumulator: 8 accumulators are just short of enough), loads (two a cycle), loop overhead. Only
-// relative sizes matter.
-double tile_cycles(int64_t n, int mk) {
-  return std::max({0.5 * double(n * mk), 4.5, 0.5 * double(n + mk)}) + 1.0;
+// Cycles per tap of a tile of n vectors x mk channels: its FMAs, the FMA latency each accumulator
+// waits (8 accumulators are just short of hiding it), its loads, loop overhead; the machine model's
+// figures. Only relative sizes matter.
+double tile_cycles(int64_t n, int mk, const MachineModel& m) {
+  return std::max({double(n * mk) / m.fmas_per_cycle, m.fma_latency, double(n + mk) / m.loads_per_cycle}) +
+         m.tap_overhead;
 }
 
-GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, int threads, int64_t cap) {
+GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, const PlanContext& ctx, int64_t cap) {
+  const int threads = ctx.threads;
+  const MachineModel& model = ctx.machine;
   const int L = kern.lanes;
   GeneralBlocking b;
   // Output channels per tile: the widest variant, or the narrowest that holds all of a small group.
@@ -389,8 +392,10 @@ GeneralBlocking general_blocking(const Geometry& g, const DirectKernels& kern, i
       auto per_kblock = [&](int64_t m) {  // cycles of one k-block over a block of m rows
         if (m == 0) return 0.0;
         const int64_t nvec = m * b.nvc, tiles = ceil_div(nvec, b.nv), base = nvec / tiles, extra = nvec % tiles;
-        const double per_tap = double(extra) * tile_cycles(base + 1, b.mk) + double(tiles - extra) * tile_cycles(base, b.mk);
-        return chunks * (double(T) * per_tap + double(passes * tiles) * 60.0 + double((2 * passes - 1) * b.mk * nvec));
+        const double per_tap =
+            double(extra) * tile_cycles(base + 1, b.mk, model) + double(tiles - extra) * tile_cycles(base, b.mk, model);
+        return chunks *
+               (double(T) * per_tap + double(passes * tiles) * model.tile_call + double((2 * passes - 1) * b.mk * nvec));
       };
       const double pack = chunks * double(g.Cg) * double(floats_per_c / L);
       const int64_t big = g.P - rb * (mp - 1), small = rb - big;
@@ -618,7 +623,7 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
                               std::to_string(kMaxTaps) + ")");
     return;
   }
-  GeneralBlocking b = general_blocking(g, kern, ctx.threads, buf.cap);
+  GeneralBlocking b = general_blocking(g, kern, ctx, buf.cap);
   int64_t floats = 0;
   for (const TapBlock& t : b.blocks) floats = std::max(floats, t.nc * t.rows_per_c * t.row_stride);
   settle_buffer(buf, floats);

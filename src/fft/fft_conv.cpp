@@ -37,7 +37,6 @@ struct LengthRate {
   int64_t n;
   double estimate_row, estimate_col, measure_row, measure_col;
 };
-constexpr double kEstimateBase = 10.8e9, kMeasureBase = 15.5e9;
 constexpr LengthRate kMeasuredLengths[] = {
     {16, 0.87, 0.89, 1.08, 0.83},  {20, 1.22, 0.94, 1.06, 0.88},  {24, 0.85, 0.66, 0.78, 0.65},
     {28, 0.93, 0.74, 0.81, 0.66},  {30, 0.41, 0.73, 0.77, 0.74},  {32, 1.40, 0.92, 1.13, 0.85},
@@ -80,8 +79,6 @@ const std::vector<LengthRate>& candidate_lengths() {
 constexpr int64_t kMaxArea = int64_t(1) << 20;
 // The spectra of one batch of tiles live in the shared L3 (32 MiB here) between phases.
 constexpr double kSpectraTarget = 8.0 * (1 << 20);
-// Filter spectra above this are read from DRAM once per batch.
-constexpr double kCachedFilterBytes = 16.0 * (1 << 20);
 // Filter spectra are th*(tw/2+1)/(R*S) times the filters: beyond this the FFT declines.
 constexpr double kMaxPackedBytes = double(1 << 30);
 
@@ -93,10 +90,11 @@ struct Tiling {
   int64_t bins, nbb;         // th*(tw/2+1) complex bins, in nbb blocks of L
   int64_t zrows;             // spectra rows per group and bin block: max(Cg, Kg)
   int64_t batch, batches;    // (image, tile) pairs per batch
-  // FFTW's speed on this transform size relative to its typical speed (kEstimateBase or
-  // kMeasureBase): work() weights the transform flops with it, so that the planner's single FFT
+  // FFTW's speed on this transform size relative to its typical speed (the machine model's
+  // fft_estimate_gflops or fft_measure_gflops): work() weights the transform flops with it, so that the planner's single FFT
   // rate ranks tile sizes as the measured per-length speeds do.
   double fft_speed = 1.0;
+  double cached_bytes = 0;  // filter spectra above this (the machine model's) are read from memory per batch
 };
 
 // Byte offsets of the workspace: the batch's spectra, then one block per thread.
@@ -121,7 +119,8 @@ Layout make_layout(const Geometry& g, const Tiling& t, int lanes, int threads) {
 }
 
 // Tiles of a th x tw transform, without the batch; false when the size cannot apply.
-bool base_tiling(const Geometry& g, int64_t th, int64_t tw, int lanes, Tiling& t) {
+bool base_tiling(const Geometry& g, int64_t th, int64_t tw, int lanes, const MachineModel& m, Tiling& t) {
+  t.cached_bytes = m.cached_bytes();
   const int64_t re = g.dil_h * (g.R - 1) + 1, se = g.dil_w * (g.S - 1) + 1;
   if (th < re || tw < se || th * tw > kMaxArea) return false;
   t.th = th, t.tw = tw;
@@ -168,15 +167,16 @@ double fft_speed(const Tiling& t, const LengthRate& rows, const LengthRate& cols
 }
 
 double tiling_seconds(const Geometry& g, const Tiling& t, const LengthRate& rows, const LengthRate& cols, int lanes,
-                      PlanMode mode) {
+                      PlanMode mode, const MachineModel& m) {
   const double area = double(t.th * t.tw);
-  const double fft_rate = (mode == PlanMode::Measure ? kMeasureBase : kEstimateBase) * fft_speed(t, rows, cols, mode);
+  const double fft_rate =
+      (mode == PlanMode::Measure ? m.fft_measure_gflops : m.fft_estimate_gflops) * 1e9 * fft_speed(t, rows, cols, mode);
   const double transforms = double(g.N * t.tiles) * double(g.C + g.K);
   // Per transform: FFTW, plus moving the window in, the spectrum to blocks and the tile out.
   const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.3e-9 + 0.2e-6);
   const double products = 8.0 * double(g.N * t.tiles) * double(g.groups * g.Kg * g.Cg) * double(t.nbb * lanes) / 50e9;
   const double wb = filter_bytes(g, t, lanes);
-  const double filters = wb > kCachedFilterBytes ? double(t.batches) * wb / 15e9 : 0.0;
+  const double filters = wb > t.cached_bytes ? double(t.batches) * wb / (m.rates.dram * 1e9) : 0.0;
   return fft + products + filters;
 }
 
@@ -272,7 +272,7 @@ class FftConv final : public ConvImpl {
     w.pack_elements = 0.25 * moved;
     const double wb = filter_bytes(g, t_, k_.lanes);
     w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image()) +
-                   (wb > kCachedFilterBytes ? double(t_.batches) * wb : 0.0);
+                   (wb > t_.cached_bytes ? double(t_.batches) * wb : 0.0);
     w.parallel_tasks = double(std::min({g.C * t_.batch, g.K * t_.batch, g.groups * t_.nbb}));
     return w;
   }
@@ -411,7 +411,7 @@ std::unique_ptr<ConvImpl> make_fft_conv(const Geometry& g, const PlanContext& ct
   if (g.stride_h != 1 || g.stride_w != 1 || !g.reads_input()) return nullptr;
   const FftKernels& kernels = fft_kernels(ctx.isa);
   Tiling t;
-  if (!base_tiling(g, th, tw, kernels.lanes, t) || filter_bytes(g, t, kernels.lanes) > kMaxPackedBytes ||
+  if (!base_tiling(g, th, tw, kernels.lanes, ctx.machine, t) || filter_bytes(g, t, kernels.lanes) > kMaxPackedBytes ||
       choose_batch(g, t, kernels.lanes, ctx) == 0)
     return nullptr;
   return std::make_unique<FftConv>(g, kernels, ctx.threads, t);
@@ -451,7 +451,7 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
       if (cols.n < se) continue;
       if (cols.n > w_max) break;
       Tiling t;
-      if (!base_tiling(g, rows.n, cols.n, lanes, t)) continue;
+      if (!base_tiling(g, rows.n, cols.n, lanes, ctx.machine, t)) continue;
       any_size = true;
       const double fb = filter_bytes(g, t, lanes);
       min_filter_bytes = std::min(min_filter_bytes, fb);
@@ -462,8 +462,8 @@ void propose_fft(const Geometry& g, const PlanContext& ctx, Proposals& out) {
         continue;
       }
       t.fft_speed = fft_speed(t, rows, cols, ctx.mode);
-      options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode),
-                         tiling_seconds(g, t, rows, cols, lanes, PlanMode::Estimate)});
+      options.push_back({t, tiling_seconds(g, t, rows, cols, lanes, ctx.mode, ctx.machine),
+                         tiling_seconds(g, t, rows, cols, lanes, PlanMode::Estimate, ctx.machine)});
     }
   }
   if (options.empty()) {

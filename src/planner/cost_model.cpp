@@ -1,6 +1,6 @@
-// The cost model of Estimate mode: the work an implementation counts (WorkCounts), priced at rates
-// measured on the development machine (AMD EPYC Zen 3, 2 cores) with the project's benches.
-// Every constant of the model lives here.
+// The cost model of Estimate mode: the work an implementation counts (WorkCounts), priced at the
+// rates of the machine model (src/core/machine_model.cpp: per-ISA defaults, or what `fastconv
+// calibrate` measured). The form lives here; every number comes from the model.
 #include <algorithm>
 #include <cmath>
 
@@ -9,31 +9,10 @@
 namespace fastconv::detail {
 namespace {
 
-// Rates on one core, per instruction set. Units: GFLOP/s, G elements/s, GB/s. Fitted by
-// bench/fit_cost_model.py to bench/calibrate_cost_model.cpp's timings of every implementation on the
-// 34 shapes of shapes/suite.csv at 2 threads (Zen 3), the Winograd transform rate fixed at what the
-// transforms measure alone (the data cannot separate it from the products). These are effective
-// rates of the counts each implementation reports, not peaks. AVX-512 cannot run on the development
-// machine: its row is the AVX2 row scaled by the usual gain of twice the lanes at a lower clock.
-// Checked since against calibration runs on two AVX-512 machines (a Xeon, Sapphire/Emerald Rapids
-// class, and a Zen 5; docs/results/xeon-avx512/): a least-squares refit of this row on either picks
-// worse than the row as it is, so it stays (the gap was im2col's strided gather, now counted).
-struct Rates {
-  double gemm, pack, direct, depthwise, scalar, transform, fft, complex, dram;
-};
-// Index: Isa::Sse2, Isa::Avx2, Isa::Avx512.
-constexpr Rates kRates[] = {
-    {45.8, 1.42, 31.3, 26.7, 7.2, 6.0, 11.3, 36.2, 20},    // sse2 (fitted)
-    {107, 2.44, 88.9, 86.6, 1.93, 18.0, 10.9, 57.8, 20},   // avx2+fma (fitted)
-    {170, 2.9, 140, 135, 1.93, 28.0, 13.0, 90.0, 20},      // avx512 (scaled, not measured)
-};
-constexpr double kParallelEfficiency = 0.92;  // two cores against one on large layers
-constexpr double kFixedOverheadSeconds = 30e-6;  // per execute: thread wake-up, first touches (fitted)
-
 // The microkernel loses speed on thin operands: the last partial tiles and short k loops.
-double gemm_efficiency(const WorkCounts& w) {
+double gemm_efficiency(const WorkCounts& w, const MachineModel& m) {
   if (w.gemm_flops <= 0) return 1;
-  const double k_eff = w.gemm_k / (w.gemm_k + 24.0);  // loop overhead and C tile load/store
+  const double k_eff = w.gemm_k / (w.gemm_k + m.gemm_short_k_steps);  // loop overhead and C tile load/store
   return std::max(0.2, k_eff);
 }
 
@@ -62,8 +41,9 @@ WorkCounts operator*(WorkCounts a, double times) {
 }
 
 double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
-  const Rates& r = kRates[static_cast<int>(ctx.isa)];
-  double compute = w.gemm_flops / (r.gemm * 1e9 * gemm_efficiency(w)) + w.pack_elements / (r.pack * 1e9) +
+  const MachineModel& m = ctx.machine;
+  const WorkRates& r = m.rates;
+  double compute = w.gemm_flops / (r.gemm * 1e9 * gemm_efficiency(w, m)) + w.pack_elements / (r.pack * 1e9) +
                    w.direct_flops / (r.direct * 1e9) + w.depthwise_flops / (r.depthwise * 1e9) +
                    w.scalar_flops / (r.scalar * 1e9) + w.transform_flops / (r.transform * 1e9) +
                    w.fft_flops / (r.fft * 1e9) + w.complex_flops / (r.complex * 1e9);
@@ -71,10 +51,10 @@ double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
   const double threads = std::min<double>(ctx.threads, tasks);
   // Whole tasks per thread: 3 tasks on 2 threads take 2 rounds.
   const double rounds = std::ceil(tasks / threads);
-  const double speedup = tasks / rounds * (threads > 1 ? kParallelEfficiency : 1.0);
+  const double speedup = tasks / rounds * (threads > 1 ? m.parallel_efficiency : 1.0);
   compute /= std::max(1.0, speedup);
   const double memory = w.dram_bytes / (r.dram * 1e9);
-  return std::max(compute, memory) + kFixedOverheadSeconds;
+  return std::max(compute, memory) + m.fixed_overhead_seconds;
 }
 
 }  // namespace fastconv::detail

@@ -231,6 +231,7 @@ std::string Plan::describe() const {
     << "post-ops " << to_string(p.options.post_ops) << (p.ctx.epilogue.active() ? " (fused where the output is written)" : "")
     << ", padding mode " << to_string(p.geom.problem.padding_mode) << "\n"
     << "threads " << p.ctx.threads << ", isa " << detail::isa_name(p.ctx.isa) << "\n"
+    << "machine model " << p.ctx.machine.describe() << "\n"
     << (p.measured ? "measured " : "estimated ") << format_ms(p.time_ms) << " ms, "
     << (flop_count(p.geom.problem) / (p.time_ms * 1e6)) << " GFLOP/s\n"
     << "why " << p.why;

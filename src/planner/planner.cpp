@@ -8,6 +8,7 @@
 #include "core/verbose.hpp"
 #include "planner/padded_copy.hpp"
 #include "planner/solvers.hpp"
+#include "planner/wisdom.hpp"
 
 namespace fastconv::detail {
 
@@ -27,6 +28,8 @@ PlanContext make_context(const PlanOptions& options) {
                 std::to_string(kMaxThreads));
   PlanContext ctx;
   ctx.isa = best_isa();
+  wisdom_load_from_environment();  // it may bring a calibrated machine model
+  ctx.machine = machine_model(ctx.isa);
   ctx.threads = options.threads == 0 ? hardware_threads() : options.threads;
   ctx.workspace_limit = options.workspace_limit;
   ctx.mode = options.mode;

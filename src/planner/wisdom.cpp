@@ -5,6 +5,7 @@
 //   library <version>            a file from another version is stale: refused
 //   cpu <brand string>           a file from another CPU model is foreign: refused
 //   entry <key> <implementation>
+//   machine <isa> <rate>=<value>... note <words>   a calibrated machine model (fastconv calibrate)
 //   fftw <n>                     then FFTW's own wisdom, n bytes, and a newline
 //   checksum <16 hex digits>     FNV-1a of every line above it: a damaged file is refused
 #include "planner/wisdom.hpp"
@@ -18,8 +19,10 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "core/file_read.hpp"
+#include "core/machine_model.hpp"
 #include "core/verbose.hpp"
 #include "fft/fft_wisdom.hpp"
 
@@ -127,6 +130,7 @@ void save_wisdom(const std::string& path) {
     std::lock_guard<std::mutex> lock(detail::store().mutex);
     for (const auto& [key, impl] : detail::store().entries) body += "entry " + key + " " + impl + "\n";
   }
+  for (const detail::MachineModel& m : detail::calibrated_machine_models()) body += detail::machine_model_record(m) + "\n";
   const std::string fftw = detail::fft_export_wisdom();
   body += "fftw " + std::to_string(fftw.size()) + "\n" + fftw + "\n";
   body += detail::wisdom_checksum_line(body);
@@ -161,6 +165,7 @@ void load_wisdom_text(const std::string& text, const std::string& path) {
   std::istringstream lines(text);
   std::string line, body;
   std::map<std::string, std::string> entries;
+  std::vector<MachineModel> machines;
   std::string fftw;
   bool have_fftw = false;
   int n = 0;
@@ -186,6 +191,13 @@ void load_wisdom_text(const std::string& text, const std::string& path) {
       if (!(fields >> key >> impl) || (fields >> extra) || !detail::valid_token(key) || !detail::valid_token(impl))
         fail(at + "malformed entry");
       entries[key] = impl;
+    } else if (line.rfind("machine ", 0) == 0) {
+      if (n < 4) fail(at + "machine model before the header");
+      try {
+        machines.push_back(parse_machine_model_record(line));
+      } catch (const Error& e) {
+        fail(at + e.what());
+      }
     } else if (line.rfind("fftw ", 0) == 0) {
       if (n < 4 || have_fftw) fail(at + "'fftw' out of place");
       const std::string count = line.substr(5);
@@ -217,6 +229,7 @@ void load_wisdom_text(const std::string& text, const std::string& path) {
       fail(std::string("FFTW refused its section: ") + e.what());
     }
   }
+  for (const MachineModel& m : machines) set_machine_model(m);
   std::lock_guard<std::mutex> lock(detail::store().mutex);
   for (auto& [key, impl] : entries) detail::store().entries[key] = impl;
 }
@@ -224,6 +237,7 @@ void load_wisdom_text(const std::string& text, const std::string& path) {
 }  // namespace detail
 
 void forget_wisdom() {
+  detail::forget_machine_models();
   std::lock_guard<std::mutex> lock(detail::store().mutex);
   detail::store().entries.clear();
 }

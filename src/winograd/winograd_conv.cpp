@@ -26,22 +26,13 @@
 namespace fastconv::detail {
 namespace {
 
-// L2 per core on the measured machine (Zen 3). A tile group's V and M get half of it: the rest
-// holds the block of U being multiplied, the input rows and the output being written.
-constexpr double kL2Bytes = 512 * 1024;
-constexpr double kGroupBytes = kL2Bytes / 2;
 // Beyond this many tiles per group the products gain nothing and the transforms lose locality.
 constexpr int64_t kMaxTilesPerGroup = 128;
-// Above this size U cannot stay in the last-level cache between tile groups (32 MiB L3, shared).
-constexpr double kCachedWeightBytes = 16.0 * 1024 * 1024;
 
 // Floats of the transforms per tile and channel (input) or per tile and output channel (output,
 // bias included), counting an FMA as two: the cost model's transform_flops.
 double input_transform_flops(int m) { return m == 2 ? 32 : 12 * 22; }
 double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
-// Time per transform flop over time per product flop (measured: the products run near the FMA
-// peak, the transforms at a fraction of it).
-constexpr double kTransformCostRatio = 8;
 // Scalar work of the fixed costs, in the cost model's scalar_flops (plain-loop operations).
 constexpr double kCallOverheadFlops = 64;
 constexpr double kChunkOverheadFlops = 300;
@@ -58,6 +49,7 @@ struct Blocking {
   // Small images in a batch (dilation phases, deep layers): the tiles of all images numbered as one
   // space, so a group spans images and the GEMMs get whole NR panels instead of one padded image.
   bool across_images = false;
+  double cached_bytes;   // U above this (the machine model's last-level share) is read from memory per group
 };
 
 class WinogradConv final : public ConvImpl {
@@ -191,7 +183,7 @@ class WinogradConv final : public ConvImpl {
                                   double(tiles) * double(g_.Kg) * output_transform_flops(m_));
     const double weight_bytes = 4.0 * double(packed_weights_floats());
     // U is read once per tile group; from memory each time when it cannot stay cached.
-    const double weight_reads = weight_bytes > kCachedWeightBytes ? double(tile_spaces() * b_.tile_groups) : 1.0;
+    const double weight_reads = weight_bytes > b_.cached_bytes ? double(tile_spaces() * b_.tile_groups) : 1.0;
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image()) + weight_bytes * weight_reads;
     // Fixed costs that matter only when the GEMMs are tiny (depthwise, few channels per group):
     // per macro-kernel call (partial tiles through a buffer) and per vector of tiles (edge set-up).
@@ -253,6 +245,7 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   const GemmBlocking& bl = kernel.blocking;
   const int64_t a2 = (m + 2) * (m + 2);
   Blocking b;
+  b.cached_bytes = ctx.machine.cached_bytes();
   // An image smaller than a full tile group: all images as one space of tiles (same bits per tile).
   const int64_t image_tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
   b.across_images = g.N > 1 && image_tiles < kMaxTilesPerGroup;
@@ -273,7 +266,7 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   b.chunk_rows = round_up(ceil_div(g.Kg, blocks), bl.mr);
   // Tiles per group: the most that keep V and M within the L2 share, at least one NR panel.
   int64_t cap = std::min(kMaxTilesPerGroup, round_up(tiles, bl.nr));
-  while (cap > bl.nr && scratch_estimate(m, g, double(cap), double(b.chunk_rows)) > kGroupBytes) cap -= bl.nr;
+  while (cap > bl.nr && scratch_estimate(m, g, double(cap), double(b.chunk_rows)) > ctx.machine.winograd_group_bytes()) cap -= bl.nr;
   // Then within the workspace budget: fewer tiles, then fewer output channels per block.
   auto total = [&](int64_t t, int64_t rows) { return double(ctx.threads) * scratch_estimate(m, g, double(t), double(rows)); };
   while (cap > bl.nr && total(cap, b.chunk_rows) > double(ctx.workspace_limit)) cap -= bl.nr;
@@ -296,7 +289,10 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
   if (leaves_threads_idle(tasks, int(threads))) {
     const int64_t splits = std::min(threads / std::gcd(tasks, threads), ceil_div(g.Kg, bl.mr));
     const double idle = double(ceil_div(tasks, threads) * threads) / double(tasks) - 1;
-    const double redo = double(splits - 1) * kTransformCostRatio * input_transform_flops(m) / (2.0 * a2 * double(g.Kg));
+    // Time per transform flop over time per product flop: the model's (the products run near the
+    // FMA peak, the transforms at a fraction of it).
+    const double redo = double(splits - 1) * ctx.machine.winograd_transform_cost_ratio * input_transform_flops(m) /
+                        (2.0 * a2 * double(g.Kg));
     if (idle > redo) b.splits = splits;
   }
   b.split_rows = b.splits == 1 ? g.Kg : round_up(ceil_div(g.Kg, b.splits), bl.mr);
