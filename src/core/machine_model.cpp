@@ -29,6 +29,12 @@ constexpr WorkRates kDefaultRates[] = {
     {107, 2.44, 88.9, 86.6, 1.93, 18.0, 10.9, 57.8, 20},  // avx2+fma (fitted)
     {170, 2.9, 140, 135, 1.93, 28.0, 13.0, 90.0, 20},     // avx512 (scaled, checked)
 };
+// The microkernel's loss on a short k loop (C tile loads and stores, loop set-up), in k steps, per
+// instruction set: the AVX2 value fitted with the rates on Zen 3; AVX-512's 12x32 tile amortises
+// more per step: 8 ranks best on all three AVX-512 calibration sets (Xeon twice, Zen 5: 38/42,
+// 42/42 and 31/34 picks within 10% of the fastest against 36, 41 and 29 with 24), while AVX2's own
+// set (the Xeon capped at AVX2) ranks best at 24-40.
+constexpr double kGemmShortKSteps[] = {24, 24, 8};
 constexpr const char* kRateNames[kWorkRateCount] = {"gemm",      "pack", "direct",  "depthwise", "scalar",
                                                     "transform", "fft",  "complex", "dram"};
 constexpr CacheSizes kFallbackCaches{32 << 10, 512 << 10, 32 << 20};
@@ -153,6 +159,7 @@ MachineModel default_machine_model(Isa isa) {
   MachineModel m;
   m.isa = isa;
   m.rates = kDefaultRates[static_cast<int>(isa)];
+  m.gemm_short_k_steps = kGemmShortKSteps[static_cast<int>(isa)];
   m.cache = cpu_cache_sizes();
   return m;
 }

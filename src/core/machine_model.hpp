@@ -38,7 +38,7 @@ struct MachineModel {
   WorkRates rates{};
   double parallel_efficiency = 0.92;      // two cores against one on large layers
   double fixed_overhead_seconds = 30e-6;  // per execute: thread wake-up, first touches
-  double gemm_short_k_steps = 24;         // the microkernel's loss on a short k loop, in k steps
+  double gemm_short_k_steps = 24;         // the microkernel's loss on a short k loop, in k steps (per ISA)
   // FFTW's typical speed on this machine (GFLOP/s at 2.5 n log2 n per real transform) under
   // ESTIMATE and MEASURE plans; the shape of its speed over lengths stays with the FFT solver.
   double fft_estimate_gflops = 10.8, fft_measure_gflops = 15.5;
