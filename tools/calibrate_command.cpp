@@ -16,7 +16,7 @@ const char* kHelp =
     "usage: fastconv calibrate [--seconds N] [--threads N] [--wisdom FILE] [--show]\n"
     "\n"
     "Times every implementation that applies on a fixed set of layers for about N seconds\n"
-    "(default 60, at least three layers), fits the machine model's rate for each kind of work\n"
+    "(default 30, at least one pass over them), fits the machine model's rate for each kind of work\n"
     "(GEMM, packing, direct, depthwise, FFT, ...) and measures the memory bandwidth, with N threads\n"
     "(default: all). The fitted rates are used when they rank the timed layers at least as well as\n"
     "the defaults. The model is saved with the wisdom to FILE (default: $FASTCONV_WISDOM), keeping\n"
@@ -42,7 +42,7 @@ int calibrate_command(const std::vector<std::string>& argv) {
     std::printf("machine model: %s\n", describe_machine_model().c_str());
     return 0;
   }
-  const double seconds = double(parse_count(args.value("seconds").value_or("60"), "seconds", 1, 86400));
+  const double seconds = double(parse_count(args.value("seconds").value_or("30"), "seconds", 1, 86400));
   const int threads = int(parse_count(args.value("threads").value_or("0"), "threads", 0, 4096));
   std::string path;
   if (auto w = args.value("wisdom")) {

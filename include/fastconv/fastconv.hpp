@@ -239,11 +239,11 @@ FASTCONV_API std::size_t wisdom_size();
 // it is calibrated, its per-core rates and the CPU's caches.
 FASTCONV_API std::string describe_machine_model();
 // Fits the machine model to this machine: times every implementation that applies on a fixed set of
-// layers for about `seconds` (at least three layers), fits one rate per kind of work by least
+// layers for about `seconds` (at least one pass over them), fits one rate per kind of work by least
 // squares and measures the memory bandwidth, with `threads` threads (0: all). The fitted rates are
 // installed when they rank the timed layers at least as well as the defaults (else the defaults
 // stay, with the measured bandwidth); save_wisdom keeps the model. Returns a report of what it did.
-FASTCONV_API std::string calibrate(double seconds = 60, int threads = 0);
+FASTCONV_API std::string calibrate(double seconds = 30, int threads = 0);
 
 // The instruction set the kernels run with: "avx512", "avx2" or "sse2". FASTCONV_MAX_ISA caps it.
 FASTCONV_API std::string instruction_set();

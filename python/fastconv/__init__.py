@@ -59,7 +59,7 @@ def load_wisdom(path):
     _C.load_wisdom(str(path))
 
 
-def calibrate(seconds=60, threads=None):
+def calibrate(seconds=30, threads=None):
     """Fits the planner's machine model to this machine (about `seconds` of timing, `threads`
     threads, None: all) and installs it when it ranks the timed layers at least as well as the
     defaults; save_wisdom keeps it. Returns the report. describe_machine_model() shows the model."""
