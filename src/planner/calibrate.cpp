@@ -177,38 +177,36 @@ std::string calibrate(double seconds, int threads) {
 
   // Passes over the layers until the budget is spent (at least one whole pass): each pass times
   // every candidate of a layer interleaved; a candidate's time is its median over the passes.
-  std::vector<std::string> names;
-  std::vector<std::vector<WorkCounts>> works;            // per layer, per candidate
-  std::vector<std::vector<std::vector<double>>> times;  // per layer, per candidate, per pass
+  struct TimedCandidate {
+    std::string implementation;
+    WorkCounts work;
+    std::vector<double> ms;  // one median per pass
+  };
+  std::vector<std::vector<TimedCandidate>> layers_seen(std::size(kCalibrationLayers));
   for (int pass = 0; pass == 0 || elapsed() < seconds; ++pass) {
     for (std::size_t li = 0; li < std::size(kCalibrationLayers); ++li) {
       if (pass > 0 && elapsed() > seconds) break;
       const Geometry g(parse_problem(kCalibrationLayers[li]));
       Ranking r = rank_candidates(g, ctx, options, false);
       measure_candidates(r.ranked, g, ctx);
-      if (pass == 0) {
-        names.push_back(kCalibrationLayers[li]);
-        works.emplace_back();
-        times.emplace_back();
-        for (const RankedImpl& c : r.ranked) works.back().push_back(c.impl->work()), times.back().emplace_back();
+      for (const RankedImpl& c : r.ranked) {
+        if (c.measured_ms <= 0) continue;
+        const std::string name = c.impl->name();
+        auto& seen = layers_seen[li];
+        auto it = std::find_if(seen.begin(), seen.end(), [&](const TimedCandidate& k) { return k.implementation == name; });
+        if (it == seen.end()) it = seen.insert(seen.end(), {name, c.impl->work(), {}});
+        it->ms.push_back(c.measured_ms);
       }
-      // Rankings are deterministic: candidate i is the same implementation in every pass.
-      for (std::size_t ci = 0; ci < r.ranked.size() && ci < times[li].size(); ++ci)
-        if (r.ranked[ci].measured_ms > 0) times[li][ci].push_back(r.ranked[ci].measured_ms);
     }
   }
   std::vector<Timing> timings;
   int layers = 0;
-  for (std::size_t li = 0; li < names.size(); ++li) {
-    int timed = 0;
-    for (std::size_t ci = 0; ci < times[li].size(); ++ci) {
-      std::vector<double>& t = times[li][ci];
-      if (t.empty()) continue;
-      std::sort(t.begin(), t.end());
-      timings.push_back({names[li], works[li][ci], t[t.size() / 2]});
-      ++timed;
+  for (std::size_t li = 0; li < layers_seen.size(); ++li) {
+    for (TimedCandidate& c : layers_seen[li]) {
+      std::sort(c.ms.begin(), c.ms.end());
+      timings.push_back({kCalibrationLayers[li], c.work, c.ms[c.ms.size() / 2]});
     }
-    layers += timed > 0;
+    layers += !layers_seen[li].empty();
   }
 
   // Relative error: each row divided by its measured time. Unknowns: seconds per unit of each
@@ -283,8 +281,10 @@ std::string calibrate(double seconds, int threads) {
     quality[i] = pick_quality(timings, ctx, *choices[i]);
     report << "picks within 10% of the fastest with " << labels[i] << ": " << quality[i].good << "/"
            << quality[i].layers << " (geomean pick/best " << fixed(quality[i].geomean, 3) << ")\n";
+    // A change of model must pay by a margin above the timing noise: one more layer within 10%, or
+    // the same layers and 1% off the geomean.
     const bool better = quality[i].good > quality[best].good ||
-                        (quality[i].good == quality[best].good && quality[i].geomean < quality[best].geomean);
+                        (quality[i].good == quality[best].good && quality[i].geomean < 0.99 * quality[best].geomean);
     if (better) best = i;
   }
   MachineModel chosen = *choices[best];
