@@ -49,7 +49,7 @@ struct Timing {
 
 double counts(const WorkCounts& w, int kind, const MachineModel& m) {
   switch (kind) {
-    case 0: return w.gemm_flops > 0 ? w.gemm_flops / std::max(0.2, w.gemm_k / (w.gemm_k + m.gemm_short_k_steps)) : 0;
+    case 0: return w.gemm_flops / gemm_efficiency(w, m);
     case 1: return w.pack_elements;
     case 2: return w.direct_flops;
     case 3: return w.depthwise_flops;
@@ -59,12 +59,6 @@ double counts(const WorkCounts& w, int kind, const MachineModel& m) {
     case 7: return w.complex_flops;
   }
   return 0;
-}
-
-double speedup(double tasks, int threads, double efficiency) {
-  tasks = std::max(1.0, tasks);
-  const double t = std::min<double>(threads, tasks);
-  return tasks / std::ceil(tasks / t) * (t > 1 ? efficiency : 1.0);
 }
 
 // min |A x - b| over x >= 0 by projected gradient (a handful of columns: plain iteration suffices).
@@ -215,7 +209,7 @@ std::string calibrate(double seconds, int threads) {
   std::vector<double> b;
   bool used[kFittedCount] = {};
   for (const Timing& t : timings) {
-    const double s = speedup(t.work.parallel_tasks, ctx.threads, defaults.parallel_efficiency), sec = t.measured_ms * 1e-3;
+    const double s = parallel_speedup(t.work.parallel_tasks, ctx.threads, defaults), sec = t.measured_ms * 1e-3;
     double known = 0;  // the kinds not fitted, at the model's rates
     for (int k = 0; k < 8; ++k)
       if (std::find(kFitted, kFitted + kFittedCount, k) == kFitted + kFittedCount)

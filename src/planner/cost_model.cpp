@@ -7,8 +7,6 @@
 #include "planner/planner.hpp"
 
 namespace fastconv::detail {
-namespace {
-
 // The microkernel loses speed on thin operands: the last partial tiles and short k loops.
 double gemm_efficiency(const WorkCounts& w, const MachineModel& m) {
   if (w.gemm_flops <= 0) return 1;
@@ -16,7 +14,13 @@ double gemm_efficiency(const WorkCounts& w, const MachineModel& m) {
   return std::max(0.2, k_eff);
 }
 
-}  // namespace
+double parallel_speedup(double parallel_tasks, int threads, const MachineModel& m) {
+  const double tasks = std::max(1.0, parallel_tasks);
+  const double used = std::min<double>(threads, tasks);
+  // Whole tasks per thread: 3 tasks on 2 threads take 2 rounds.
+  const double rounds = std::ceil(tasks / used);
+  return tasks / rounds * (used > 1 ? m.parallel_efficiency : 1.0);
+}
 
 WorkCounts& operator+=(WorkCounts& a, const WorkCounts& b) {
   if (b.gemm_flops > a.gemm_flops) a.gemm_m = b.gemm_m, a.gemm_n = b.gemm_n, a.gemm_k = b.gemm_k;
@@ -47,12 +51,7 @@ double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
                    w.direct_flops / (r.direct * 1e9) + w.depthwise_flops / (r.depthwise * 1e9) +
                    w.scalar_flops / (r.scalar * 1e9) + w.transform_flops / (r.transform * 1e9) +
                    w.fft_flops / (r.fft * 1e9) + w.complex_flops / (r.complex * 1e9);
-  const double tasks = std::max(1.0, w.parallel_tasks);
-  const double threads = std::min<double>(ctx.threads, tasks);
-  // Whole tasks per thread: 3 tasks on 2 threads take 2 rounds.
-  const double rounds = std::ceil(tasks / threads);
-  const double speedup = tasks / rounds * (threads > 1 ? m.parallel_efficiency : 1.0);
-  compute /= std::max(1.0, speedup);
+  compute /= std::max(1.0, parallel_speedup(w.parallel_tasks, ctx.threads, m));
   const double memory = w.dram_bytes / (r.dram * 1e9);
   return std::max(compute, memory) + m.fixed_overhead_seconds;
 }

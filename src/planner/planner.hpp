@@ -32,6 +32,10 @@ Ranking rank_candidates(const Geometry&, const PlanContext&, const PlanOptions&,
 
 // The cost model: predicted seconds of one execute (cost_model.cpp).
 double estimate_seconds(const WorkCounts&, const PlanContext&);
+// Its parts that calibration fits through: the microkernel's efficiency on the GEMM's shape, and
+// the speedup of `threads` over one on `parallel_tasks` whole tasks.
+double gemm_efficiency(const WorkCounts&, const MachineModel&);
+double parallel_speedup(double parallel_tasks, int threads, const MachineModel&);
 
 // Times the candidates, interleaved, and fills measured_ms (measure.cpp).
 void measure_candidates(std::vector<RankedImpl>&, const Geometry&, const PlanContext&);
