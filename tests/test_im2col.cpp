@@ -107,11 +107,13 @@ TEST_CASE("im2col: stride-1 layers as wide as their input", "[isa][im2col]") {
     REQUIRE(p.out_width() == p.in_width);
     PlanOptions o;
     o.algorithm = Algorithm::Im2col;
+    o.implementation = "im2col_gemm";  // the flat packing is its; im2col_regions gathers its own way
     o.workspace_limit = 0;
     o.threads = 3;  // the most threads run below: each needs its own block
     const std::size_t minimum = named_minimum(plan_error(p, o));
     for (std::size_t limit : {PlanOptions::kDefaultWorkspaceLimit, minimum})
-      ConvTester().problem(p).workspace_limit(limit).threads(2).compare_threads({1, 3}).check(Algorithm::Im2col);
+      ConvTester().problem(p).implementation("im2col_gemm").workspace_limit(limit).threads(2).compare_threads({1, 3}).check(
+          Algorithm::Im2col);
   }
 }
 
@@ -157,4 +159,77 @@ TEST_CASE("im2col: resident memory during execute grows by no more than the budg
   INFO("peak RSS grew by " << growth << " bytes; workspace " << plan.workspace_bytes() << ", budget " << budget);
   CHECK(plan.workspace_bytes() <= budget);
   CHECK(growth <= (long long)budget + (256 << 10));  // the budget, plus allocator slack
+}
+
+// im2col_regions: the GEMM over regions of equal taps, without the taps that read padding.
+TEST_CASE("im2col_regions matches the reference over the sweep", "[isa][im2col][sweep]") {
+  int applied = 0, index = 0;
+  for (const ConvProblem& p : testing::foundation_sweep()) {
+    INFO("sweep case " << index << ": " << to_string(p));
+    ConvTester t;
+    t.problem(p).bias(index % 3 != 2).seed(uint32_t(2000 + index)).implementation("im2col_regions");
+    if (index % 4 == 0) t.compare_threads({1, 2, 3});
+    applied += !t.check_if_applicable(Algorithm::Im2col).empty();
+    ++index;
+  }
+  INFO("applied to " << applied << " of " << index);
+  CHECK(applied >= 10);
+}
+
+TEST_CASE("im2col_regions: wide padding, bands that read nothing, strides, groups, post-ops", "[isa][im2col]") {
+  const std::vector<ConvProblem> problems = {
+      // ASPP-like: 3x3 dilated as far as the padding, 9 regions; and past the image (a band of
+      // outputs whose taps all read padding: the bias alone).
+      ConvTester().input(1, 24, 17, 19).kernel(20, 3, 3).pad(6).dilation(6).get_problem(),
+      ConvTester().input(2, 5, 9, 11).kernel(7, 3, 3).pad(12).dilation(12).get_problem(),
+      ConvTester().input(1, 6, 3, 20).kernel(9, 1, 3).pad(4, 4, 1, 1).get_problem(),
+      // Strided, asymmetric, non-square kernels; runs cut by the NR panels.
+      ConvTester().input(1, 7, 40, 37).kernel(13, 5, 7).stride(2, 3).pad(4, 1, 6, 2).dilation(2, 1).get_problem(),
+      ConvTester().input(3, 8, 10, 41).kernel(6, 3, 5).stride(1, 2).pad(3, 3, 5, 5).dilation(3, 2).groups(2).get_problem(),
+      // A kernel larger than the image; depth past KC inside one tap (300 channels).
+      ConvTester().input(1, 300, 6, 6).kernel(17, 7, 7).pad(3).get_problem(),
+      ConvTester().input(1, 4, 5, 5).kernel(5, 9, 9).pad(4).get_problem()};
+  for (const ConvProblem& p : problems) {
+    INFO(to_string(p));
+    const std::string impl = ConvTester().problem(p).implementation("im2col_regions").compare_threads({1, 2, 3}).check(
+        Algorithm::Im2col);
+    CHECK(impl.rfind("im2col_regions_gemm_", 0) == 0);
+    ConvTester().problem(p).implementation("im2col_regions").activation(Activation::Relu).residual(0.5f, true).check(
+        Algorithm::Im2col);
+    ConvTester().problem(p).implementation("im2col_regions").bias(false).activation(Activation::Gelu).residual(1.0f).check(
+        Algorithm::Im2col);
+  }
+}
+
+TEST_CASE("im2col_regions: the same bits for every budget and thread count", "[isa][im2col]") {
+  const ConvProblem p = ConvTester().input(1, 40, 21, 23).kernel(30, 3, 3).pad(5).dilation(5).get_problem();
+  const auto x = make_data(p.input_elements(), Data::Random, 1);
+  const auto w = make_data(p.weight_elements(), Data::Random, 2);
+  const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
+  PlanOptions o;
+  o.implementation = "im2col_regions";
+  const auto ref = run_plan(p, o, x, w, b);
+  o.threads = 3;
+  o.workspace_limit = 0;
+  const std::size_t minimum = named_minimum(plan_error(p, o), "im2col_regions: needs at least ");
+  for (std::size_t limit : {std::size_t(1) << 30, std::size_t(200000), minimum})
+    for (int threads : {1, 2, 3}) {
+      INFO("limit " << limit << " threads " << threads);
+      o.workspace_limit = limit;
+      o.threads = threads;
+      CHECK(run_plan(p, o, x, w, b) == ref);
+    }
+  // Below the minimum: refused, naming it.
+  o.workspace_limit = minimum - 1;
+  CHECK_THAT(plan_error(p, o), Catch::Contains("im2col_regions") && Catch::Contains("needs at least"));
+}
+
+TEST_CASE("im2col_regions: declines where little of the work reads padding", "[im2col]") {
+  PlanOptions o;
+  o.implementation = "im2col_regions";
+  // 3x3 'same' on 56x56: 3.5% of the taps read padding.
+  CHECK_THAT(plan_error(ConvTester().input(1, 64, 56, 56).kernel(64, 3, 3).pad(1).get_problem(), o),
+             Catch::Contains("fewer than 10% of the taps read padding"));
+  CHECK_THAT(plan_error(ConvTester().input(1, 64, 56, 56).kernel(64, 1, 1).get_problem(), o),
+             Catch::Contains("fewer than 10% of the taps read padding"));
 }

@@ -221,13 +221,15 @@ class BackwardDataConv final : public ConvImpl {
   std::size_t crop_bytes_, image_bytes_, sub_bytes_ = 0, packed_floats_ = 0;
 };
 
-// The fastest estimated forward implementation of `algorithm` (Auto: of any) for a sub-problem.
+// The fastest estimated forward implementation of `algorithm` (Auto: of any; of the solver named
+// `solver` only, when given) for a sub-problem.
 std::unique_ptr<ConvImpl> best_forward(const Geometry& sub, const PlanContext& ctx, Algorithm algorithm,
-                                       std::string* declined) {
+                                       std::string* declined, const char* solver = nullptr) {
   std::unique_ptr<ConvImpl> best;
   double best_s = 1e300;
   for (const Solver& s : all_solvers()) {
     if (s.direction != Direction::Forward || (algorithm != Algorithm::Auto && s.algorithm != algorithm)) continue;
+    if (solver && std::string(s.name) != solver) continue;
     Proposals props;
     s.propose(sub, ctx, props);
     for (auto& impl : props.impls()) {
@@ -276,31 +278,46 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
   PlanContext sub_ctx = ctx;
   sub_ctx.direction = Direction::Forward;
   sub_ctx.workspace_limit = ctx.workspace_limit - buffers;
-  bool used = false;
+  // One candidate per forward solver of the algorithm (im2col has two): its phases run that
+  // solver's best where it applies, else the algorithm's best, else any algorithm's. Which solver
+  // estimates fastest depends on the thread count; a candidate per solver keeps every name a plan
+  // was made with available at every thread count (a plan forced to it stays plannable).
+  std::vector<std::string> names;
   std::string why = "applies to no stride phase";
-  for (auto& ph : phases) {
-    if (ph.h.zero() || ph.w.zero()) continue;
-    const Geometry sub(BackwardDataConv::make_sub_problem(g, ph.h, ph.w, direct_mode ? g.N : 1));
-    std::string reason;
-    ph.impl = best_forward(sub, sub_ctx, A, &reason);
-    if (ph.impl) {
-      used = true;
-    } else {
-      if (!reason.empty()) why = "phase " + to_string(sub.problem) + ": " + reason;
-      ph.impl = best_forward(sub, sub_ctx, Algorithm::Auto, nullptr);
-      if (!ph.impl) {
-        out.decline(label, "no forward algorithm fits phase " + to_string(sub.problem) + " within workspace_limit=" +
-                               std::to_string(sub_ctx.workspace_limit));
-        return;
+  for (const Solver& solver : all_solvers()) {
+    if (solver.direction != Direction::Forward || solver.algorithm != A) continue;
+    std::vector<Phase> mine;
+    bool used = false;
+    for (const Phase& ph : phases) {
+      Phase p2;
+      p2.h = ph.h, p2.w = ph.w;
+      if (!ph.h.zero() && !ph.w.zero()) {
+        const Geometry sub(BackwardDataConv::make_sub_problem(g, ph.h, ph.w, direct_mode ? g.N : 1));
+        std::string reason;
+        p2.impl = best_forward(sub, sub_ctx, A, &reason, solver.name);
+        if (p2.impl) {
+          used = true;
+        } else {
+          if (!reason.empty()) why = "phase " + to_string(sub.problem) + ": " + reason;
+          p2.impl = best_forward(sub, sub_ctx, A, nullptr);
+          if (!p2.impl) p2.impl = best_forward(sub, sub_ctx, Algorithm::Auto, nullptr);
+          if (!p2.impl) {
+            out.decline(label, "no forward algorithm fits phase " + to_string(sub.problem) + " within workspace_limit=" +
+                                   std::to_string(sub_ctx.workspace_limit));
+            return;
+          }
+        }
       }
+      mine.push_back(std::move(p2));
     }
+    if (!used) continue;
+    auto impl = std::make_unique<BackwardDataConv>(g, A, std::move(mine), direct_mode, crop_floats, image_floats,
+                                                   ctx.threads);
+    if (std::find(names.begin(), names.end(), impl->name()) != names.end()) continue;
+    names.push_back(impl->name());
+    out.add(std::move(impl));
   }
-  if (!used) {
-    out.decline(label, why);
-    return;
-  }
-  out.add(std::make_unique<BackwardDataConv>(g, A, std::move(phases), direct_mode, crop_floats, image_floats,
-                                             ctx.threads));
+  if (names.empty()) out.decline(label, why);
 }
 
 template void propose_backward_data<Algorithm::Direct>(const Geometry&, const PlanContext&, Proposals&);

@@ -5,6 +5,7 @@
 #include "direct/direct_conv.hpp"
 #include "fft/fft_conv.hpp"
 #include "im2col/im2col_conv.hpp"
+#include "im2col/im2col_regions.hpp"
 #include "winograd/winograd_conv.hpp"
 
 namespace fastconv::detail {
@@ -14,6 +15,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Winograd, "winograd", propose_winograd},
       {Algorithm::FFT, "fft", propose_fft},
       {Algorithm::Im2col, "im2col", propose_im2col},
+      {Algorithm::Im2col, "im2col_regions", propose_im2col_regions},
       {Algorithm::Direct, "direct", propose_direct},
       // Backward-data: the forward algorithms on the stride phases of dx.
       {Algorithm::Winograd, "bwd_data_winograd", propose_backward_data<Algorithm::Winograd>, Direction::BackwardData},
