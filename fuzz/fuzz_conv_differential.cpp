@@ -108,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const uint8_t a = in.ConsumeIntegral<uint8_t>();
   o.algorithm = static_cast<Algorithm>(a < 250 ? a % 5 : a);  // 250..255: not an Algorithm
   static const char* kImpl[] = {"",         "",           "",       "",      "direct_general", "direct_depthwise",
-                                "im2col_gemm", "im2col_1x1", "winograd_f2x2", "winograd_f4x4", "fft_tile", "bogus"};
+                                "im2col_gemm", "im2col_1x1", "im2col_regions", "winograd_f2x2", "winograd_f4x4", "fft_tile", "bogus"};
   o.implementation = kImpl[in.ConsumeIntegral<uint8_t>() % (sizeof kImpl / sizeof kImpl[0])];
   const uint8_t t = in.ConsumeIntegral<uint8_t>();
   o.threads = t < 250 ? t % 4 : (t == 250 ? -1 : 5000);
