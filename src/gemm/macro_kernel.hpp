@@ -15,6 +15,14 @@ namespace fastconv::detail {
 //     seeds the accumulation; 1: nothing to do);
 //   epilogue (last depth block): once the tile is stored, C = act(C + scale * R) on it while it is in
 //     L1, R at `residual` with C's leading dimension (null: the activation only).
+// The columns gemm_macro_kernel computes for n: whole NR panels, but a last panel of NR/2 columns
+// or fewer runs the half-width kernel, NR/2 wide. What work counts use, and how wide a caller must
+// fill B (and may read C).
+inline int64_t gemm_columns(int64_t n, int nr) {
+  const int64_t tail = n % nr;
+  return tail != 0 && tail <= nr / 2 ? n - tail + nr / 2 : (n + nr - 1) / nr * nr;
+}
+
 struct TileEpilogue {
   const Epilogue* epilogue = nullptr;
   const float* residual = nullptr;  // R's element (0, 0), at C's position

@@ -135,8 +135,7 @@ class Im2colConv final : public ConvImpl {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t PQ = g_.P * g_.Q;
     // What the tiles compute, padding included (a last panel of NR/2 columns or fewer runs half-width).
-    const int64_t tail = PQ % bl.nr;
-    const double cols = double(tail != 0 && tail <= bl.nr / 2 ? round_up(PQ, bl.nr / 2) : round_up(PQ, bl.nr));
+    const double cols = double(gemm_columns(PQ, bl.nr));
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * cols * double(kdim_);
     w.gemm_m = double(g_.Kg), w.gemm_n = double(PQ), w.gemm_k = double(kdim_);

@@ -255,8 +255,8 @@ class Im2colRegionsConv final : public ConvImpl {
     double tile_work = 0, lowered = 0;
     for (const Region& reg : regions_) {
       // Blocks are whole panels but the region's last: only its tail runs a part-width tile.
-      const int64_t cols = reg.pixels(), tail = cols % bl.nr;
-      const double padded = double(tail != 0 && tail <= bl.nr / 2 ? round_up(cols, bl.nr / 2) : round_up(cols, bl.nr));
+      const int64_t cols = reg.pixels();
+      const double padded = double(gemm_columns(cols, bl.nr));
       const double kd = double(reg.taps() * g_.Cg);
       tile_work += padded * kd, lowered += double(cols) * kd;
     }

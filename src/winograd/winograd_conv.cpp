@@ -124,7 +124,9 @@ class WinogradConv final : public ConvImpl {
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
       const auto [n, grp, tg, split] = tasks(task);
       const int64_t t0 = tg * b_.tiles, count = std::min(b_.tiles, tiles - t0);
-      const int64_t columns = round_up(count, bl.nr);
+      // M and V keep whole NR panels; a last panel of NR/2 tiles or fewer is transformed and
+      // multiplied NR/2 wide (the half-width kernel): a 7x7 image's 16 tiles were run 32 wide.
+      const int64_t columns = round_up(count, bl.nr), used = gemm_columns(count, bl.nr);
       float* v = scratch_of.of<float>(workspace, slot);
       float* mbuf = v + v_floats();
       {
@@ -132,7 +134,7 @@ class WinogradConv final : public ConvImpl {
         WinogradInputArgs a;
         a.x = x + (n * g.C + grp * g.Cg) * g.H * g.W;
         a.channels = g.Cg, a.H = g.H, a.W = g.W, a.pad_top = g.pad_t, a.pad_left = g.pad_l;
-        a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count, a.columns = columns, a.nr = bl.nr;
+        a.tiles_w = tiles_w_, a.t0 = t0, a.tiles = count, a.columns = used, a.nr = bl.nr;
         a.v = v, a.xi_stride = v_xi_stride();
         a.tiles_per_image = tiles_per_image, a.image_stride = g.C * g.H * g.W;
         input_(a);
@@ -147,7 +149,7 @@ class WinogradConv final : public ConvImpl {
             const float* a = u + xi * a_panel_floats() + (k0 / bl.mr) * g.Cg * bl.mr;
             for (int64_t p0 = 0; p0 < g.Cg; p0 += b_.kc) {
               const int64_t kc = std::min(b_.kc, g.Cg - p0);
-              gemm_macro_kernel(kernel_, rows, columns, kc, a + p0 * bl.mr, g.Cg * bl.mr,
+              gemm_macro_kernel(kernel_, rows, used, kc, a + p0 * bl.mr, g.Cg * bl.mr,
                                 v + xi * v_xi_stride() + p0 * bl.nr, g.Cg * bl.nr, mbuf + xi * m_xi_stride(),
                                 columns, p0 > 0, nullptr);
             }
@@ -170,8 +172,11 @@ class WinogradConv final : public ConvImpl {
   WorkCounts work() const override {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = space_tiles();
-    // GEMM columns per tile space: tile groups (tile_groups = ceil(tiles / b_.tiles)), each padded to NR.
-    const double columns = padded_blocks(tiles, b_.tiles, bl.nr);
+    // GEMM columns per tile space: tile groups (tile_groups = ceil(tiles / b_.tiles)), each run as
+    // execute runs it (gemm_columns).
+    const int64_t rest = tiles % b_.tiles;
+    const double columns = double(tiles / b_.tiles) * double(gemm_columns(b_.tiles, bl.nr)) +
+                           (rest ? double(gemm_columns(rest, bl.nr)) : 0.0);
     // GEMM rows: the Kg rows in splits, each split in chunks padded to MR.
     auto split_rows = [&](int64_t n) { return padded_blocks(n, b_.chunk_rows, bl.mr); };
     const double rows = double(g_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(g_.Kg % b_.split_rows);
