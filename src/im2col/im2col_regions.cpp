@@ -146,6 +146,12 @@ class BlockTable {
   std::vector<int64_t> first_, parts_, panels_, pixels_;
 };
 
+// A run of a block's pixels within one output row and one NR panel: its first pixel in the block
+// (the panel and column it packs to) and where it starts in an input channel for tap (0, 0).
+struct Segment {
+  int64_t panel, column, src, len;
+};
+
 struct Blocking {
   int64_t pixels;    // the widest block (whole NR panels)
   int64_t kc;        // the deepest chunk
@@ -223,7 +229,7 @@ class Im2colRegionsConv final : public ConvImpl {
       }
       for (std::size_t ci = 0; ci < chunks.size(); ++ci) {
         const Chunk& ch = chunks[ci];
-        gather(segs, nsegs, xg, ch, ncols, b_pack);
+        gather(segs, nsegs, xg, ch, b_pack);
         const bool last = ci + 1 == chunks.size();
         for (int64_t i0 = 0; i0 < mrows; i0 += bl.mc) {
           const int64_t rows = std::min(bl.mc, mrows - i0);
@@ -300,11 +306,6 @@ class Im2colRegionsConv final : public ConvImpl {
     return out;
   }
 
-  // A run of a block's pixels within one output row and one NR panel: its first pixel in the block
-  // (the panel and column it packs to) and where it starts in an input channel for tap (0, 0).
-  struct Segment {
-    int64_t panel, column, src, len;
-  };
   // The block's segments, once per block (the same for every depth row); returns their count.
   int64_t segments_of(const Region& reg, int64_t begin, int64_t ncols, Segment* out) const {
     const Geometry& g = g_;
@@ -325,7 +326,7 @@ class Im2colRegionsConv final : public ConvImpl {
   // panel (one panel, kc x NR, stays in L1), and within one channel by channel, so that the taps of
   // a channel read the lines the previous tap brought in (row by row in depth order, each read met
   // a new channel plane, and the gather ran at L2 latency).
-  void gather(const Segment* segs, int64_t nsegs, const float* xg, const Chunk& ch, int64_t ncols, float* dst) const {
+  void gather(const Segment* segs, int64_t nsegs, const float* xg, const Chunk& ch, float* dst) const {
     const Geometry& g = g_;
     const int nr = kernel_.blocking.nr;
     const int64_t panel_stride = ch.kc * nr, sw = g.stride_w, plane = g.H * g.W, channels = ch.c1 - ch.c0;
@@ -442,7 +443,7 @@ void propose_im2col_regions(const Geometry& g, const PlanContext& ctx, Proposals
     auto aligned = [](double bytes) { return std::ceil(bytes / double(kAlignment)) * double(kAlignment); };
     // As scratch(): the packed block, the staged outputs, the segments.
     const double per_thread = aligned(pixels * double(b.kc) * sizeof(float)) +
-                              aligned(double(m_chunk) * pixels * sizeof(float)) + aligned(pixels * 4 * sizeof(int64_t));  // Segment: 4 int64_t
+                              aligned(double(m_chunk) * pixels * sizeof(float)) + aligned(pixels * sizeof(Segment));
     return per_thread * double(ctx.threads);
   };
   const double limit = double(ctx.workspace_limit);
