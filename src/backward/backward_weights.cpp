@@ -69,9 +69,14 @@ struct WeightsBlocking {
   int64_t n_chunk, n_chunks;  // dw columns per task (whole NR panels)
 };
 
+// The row buffer through which lower_columns goes: 16 lowered rows of a pixel block.
+constexpr int64_t kLoweredRows = 16;
+std::size_t lowered_rows_bytes() { return align_up(std::size_t(kLoweredRows * kPixelBlock) * sizeof(float)); }
+
+// Per thread: the packed dy rows (A), the lowered columns (B) and the row buffer of the lowering.
 std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
   return align_up(std::size_t(round_up(b.m_chunk, mr) * kPixelBlock) * sizeof(float)) +
-         align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float));
+         align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float)) + lowered_rows_bytes();
 }
 
 // Rows [0, rows) x columns [0, k) of row-major src into k-major panels `width` floats wide (rows
@@ -88,43 +93,51 @@ void pack_panels_transposed(TransposeRowsFn transpose, const float* src, int64_t
   }
 }
 
+// Row j of col(X_g) (column j of dw: channel c, tap (r, s)) for pixels [p0, p0 + pb) of one image,
+// contiguous in out: runs of an input row, zeros where the window reads padding.
+void lower_row(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j, float* out) {
+  const int64_t RS = g.R * g.S, c = j / RS, r = j / g.S % g.R, s = j % g.S;
+  const float* xc = xg + c * g.H * g.W;
+  const Range valid = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
+  for (int64_t p = p0; p < p0 + pb;) {
+    const int64_t oh = p / g.Q, ow0 = p % g.Q, ow1 = std::min(g.Q, ow0 + (p0 + pb - p));
+    float* o = out + (p - p0) - ow0;  // o[ow]: this output row's pixels
+    const int64_t ih = oh * g.stride_h - g.pad_t + r * g.dil_h;
+    if (ih < 0 || ih >= g.H) {
+      std::fill(o + ow0, o + ow1, 0.0f);
+    } else {
+      const float* xr = xc + ih * g.W + s * g.dil_w - g.pad_l;
+      const int64_t a = std::clamp(valid.begin, ow0, ow1), b = std::clamp(valid.end, a, ow1);
+      std::fill(o + ow0, o + a, 0.0f);
+      if (g.stride_w == 1)
+        std::copy(xr + a, xr + b, o + a);
+      else
+        for (int64_t ow = a; ow < b; ++ow) o[ow] = xr[ow * g.stride_w];
+      std::fill(o + b, o + ow1, 0.0f);
+    }
+    p += ow1 - ow0;
+  }
+}
+
 // Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
-// k-major B micro-panels (pb x nr each, columns past `cols` zero).
+// k-major B micro-panels (pb x nr each, columns past `cols` zero). Outside 1x1, 16 columns at a time
+// are lowered as contiguous rows into `rows` and then transposed into the panel: the row copies are
+// plain runs and the transpose runs in registers, where lowering straight into the panel would store
+// one float per 128-byte panel row.
 void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg, int64_t p0, int64_t pb, int64_t j0,
-                   int64_t cols, int nr, float* dst) {
+                   int64_t cols, int nr, float* rows, float* dst) {
   // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
   if (g.is_pointwise())
     return pack_panels_transposed(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
-  const int64_t RS = g.R * g.S;
-  const int64_t padded = round_up(cols, nr);
-  for (int64_t jj = 0; jj < padded; ++jj) {
-    float* d = dst + (jj / nr) * pb * nr + (jj % nr);
-    if (jj >= cols) {
-      for (int64_t p = 0; p < pb; ++p) d[p * nr] = 0.0f;
-      continue;
+  for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += pb * nr) {
+    const int64_t n = std::min<int64_t>(nr, cols - c0);
+    for (int64_t i = 0; i < n; i += kLoweredRows) {
+      const int m = int(std::min<int64_t>(kLoweredRows, n - i));
+      for (int row = 0; row < m; ++row) lower_row(g, xg, p0, pb, j0 + c0 + i + row, rows + row * pb);
+      transpose(rows, pb, m, pb, dst + i, nr);
     }
-    const int64_t j = j0 + jj, c = j / RS, r = j / g.S % g.R, s = j % g.S;
-    const float* xc = xg + c * g.H * g.W;
-    const Range valid = valid_outputs(g.Q, g.stride_w, s * g.dil_w - g.pad_l, g.W);
-    int64_t p = p0;
-    while (p < p0 + pb) {
-      const int64_t oh = p / g.Q, ow0 = p % g.Q, ow1 = std::min(g.Q, ow0 + (p0 + pb - p));
-      float* out = d + (p - p0) * nr - ow0 * nr;
-      const int64_t ih = oh * g.stride_h - g.pad_t + r * g.dil_h;
-      if (ih < 0 || ih >= g.H) {
-        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow * nr] = 0.0f;
-      } else {
-        const float* xr = xc + ih * g.W + s * g.dil_w - g.pad_l;
-        const int64_t a = std::clamp(valid.begin, ow0, ow1), b = std::clamp(valid.end, a, ow1);
-        for (int64_t ow = ow0; ow < a; ++ow) out[ow * nr] = 0.0f;
-        if (g.stride_w == 1)
-          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow];
-        else
-          for (int64_t ow = a; ow < b; ++ow) out[ow * nr] = xr[ow * g.stride_w];
-        for (int64_t ow = b; ow < ow1; ++ow) out[ow * nr] = 0.0f;
-      }
-      p += ow1 - ow0;
-    }
+    if (n < nr)
+      for (int64_t p = 0; p < pb; ++p) std::fill(dst + p * nr + n, dst + (p + 1) * nr, 0.0f);
   }
 }
 
@@ -161,6 +174,7 @@ class BackwardWeightsGemm final : public ConvImpl {
     const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
     const int64_t PQ = g.P * g.Q;
     const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
+    const std::size_t b_bytes = align_up(std::size_t(round_up(b_.n_chunk, nr) * kPixelBlock) * sizeof(float));
     const ThreadScratch scratch(gemm_thread_bytes(b_, mr, nr));
     const TaskGrid<3> tasks = task_grid(g.groups, b_.m_chunks, b_.n_chunks);
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
@@ -170,6 +184,7 @@ class BackwardWeightsGemm final : public ConvImpl {
       char* ws = scratch.of<char>(workspace, slot);
       float* a_pack = reinterpret_cast<float*>(ws);
       float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
+      float* rows_buf = reinterpret_cast<float*>(ws + a_bytes + b_bytes);
       float* c = dw + (grp * g.Kg + m0) * kdim_ + j0;
       for (int64_t n = 0; n < g.N; ++n) {
         const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
@@ -177,7 +192,7 @@ class BackwardWeightsGemm final : public ConvImpl {
         for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
           const int64_t pb = std::min(kPixelBlock, PQ - p0);
           pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
-          lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, b_pack);
+          lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, rows_buf, b_pack);
           gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
                             nullptr);
         }
@@ -192,12 +207,12 @@ class BackwardWeightsGemm final : public ConvImpl {
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
     w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
-    // The lowering writes with a stride of NR: about twice the cost of the forward's packing. The
-    // transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512: about half; the
-    // portable one is as slow as the lowering.
-    const double transpose = kernel_.isa == Isa::Avx512 ? 0.5 : 2.0;
-    w.pack_elements = (g_.is_pointwise() ? transpose : 2.0) * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
-                      (kernel_.isa == Isa::Avx512 ? 0.5 : 1.0) * double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
+    // Outside 1x1 the lowering copies runs of input rows (about the forward's packing), then
+    // transposes them. The transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512
+    // and 8x8 on AVX2: about half a packed element each; the portable one about two.
+    const double transpose = kernel_.isa == Isa::Sse2 ? 2.0 : 0.5;
+    w.pack_elements = (g_.is_pointwise() ? transpose : 1.0 + transpose) * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
+                      transpose * double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
     return w;

@@ -28,7 +28,7 @@ constexpr int64_t kDepthwiseAlign = 16;  // floats: the widest vector
 
 // Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
 // columns r >= rows are not written. Packs GEMM panels from rows that are contiguous along the
-// reduction (1x1 backward-weights: dy and x rows, both over pixels).
+// reduction (backward-weights: dy rows and lowered x rows, both over pixels).
 using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
 
 struct DotKernels {

@@ -84,7 +84,7 @@ void depthwise_taps(int64_t rows, int64_t width, const float* dy, int64_t ldy, c
   if (q0 < width) depthwise_taps_vector<Arch, NS, true>(rows, q0, width, dy, ldy, x, ldx, shift, out);
 }
 
-// The portable transpose (AVX-512 has its own, dot_kernels__avx512.cpp).
+// The portable transpose (AVX2 and AVX-512 have their own, in dot_kernels__<isa>.cpp).
 void transpose_rows_scalar(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
   for (int64_t p = 0; p < k; ++p)
     for (int r = 0; r < rows; ++r) dst[p * ldd + r] = src[r * ld + p];
