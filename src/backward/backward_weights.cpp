@@ -93,6 +93,17 @@ void pack_panels_transposed(TransposeRowsFn transpose, const float* src, int64_t
   }
 }
 
+// o[i] = x[i * stride] for i in [a, b). The common strides are constants, so that the compiler
+// vectorizes their loads with shuffles (a run-time stride gathers one float at a time).
+void copy_strided(const float* x, int64_t stride, int64_t a, int64_t b, float* o) {
+  switch (stride) {
+    case 1: std::copy(x + a, x + b, o + a); return;
+    case 2: for (int64_t i = a; i < b; ++i) o[i] = x[2 * i]; return;
+    case 4: for (int64_t i = a; i < b; ++i) o[i] = x[4 * i]; return;
+    default: for (int64_t i = a; i < b; ++i) o[i] = x[i * stride];
+  }
+}
+
 // Row j of col(X_g) (column j of dw: channel c, tap (r, s)) for pixels [p0, p0 + pb) of one image,
 // contiguous in out: runs of an input row, zeros where the window reads padding.
 void lower_row(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64_t j, float* out) {
@@ -109,10 +120,7 @@ void lower_row(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64
       const float* xr = xc + ih * g.W + s * g.dil_w - g.pad_l;
       const int64_t a = std::clamp(valid.begin, ow0, ow1), b = std::clamp(valid.end, a, ow1);
       std::fill(o + ow0, o + a, 0.0f);
-      if (g.stride_w == 1)
-        std::copy(xr + a, xr + b, o + a);
-      else
-        for (int64_t ow = a; ow < b; ++ow) o[ow] = xr[ow * g.stride_w];
+      copy_strided(xr, g.stride_w, a, b, o);
       std::fill(o + b, o + ow1, 0.0f);
     }
     p += ow1 - ow0;
@@ -131,13 +139,13 @@ void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg
     return pack_panels_transposed(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
   for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += pb * nr) {
     const int64_t n = std::min<int64_t>(nr, cols - c0);
-    for (int64_t i = 0; i < n; i += kLoweredRows) {
-      const int m = int(std::min<int64_t>(kLoweredRows, n - i));
-      for (int row = 0; row < m; ++row) lower_row(g, xg, p0, pb, j0 + c0 + i + row, rows + row * pb);
-      transpose(rows, pb, m, pb, dst + i, nr);
+    // Columns past `cols` go through the transpose as zero rows: one fill per row, not per pixel.
+    for (int64_t i = 0; i < nr; i += kLoweredRows) {
+      const int64_t m = std::min<int64_t>(kLoweredRows, nr - i), lowered = std::clamp<int64_t>(n - i, 0, m);
+      for (int64_t row = 0; row < lowered; ++row) lower_row(g, xg, p0, pb, j0 + c0 + i + row, rows + row * pb);
+      std::fill(rows + lowered * pb, rows + m * pb, 0.0f);
+      transpose(rows, pb, int(m), pb, dst + i, nr);
     }
-    if (n < nr)
-      for (int64_t p = 0; p < pb; ++p) std::fill(dst + p * nr + n, dst + (p + 1) * nr, 0.0f);
   }
 }
 
