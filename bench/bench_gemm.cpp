@@ -60,7 +60,7 @@ void BM_Ukernel(benchmark::State& state, detail::Isa isa) {
 // The macro-kernel over a 144 x 512 block with k = 256, packed panels from L2: what the loops add.
 void BM_MacroKernel(benchmark::State& state) {
   const detail::SgemmKernel& kern = detail::sgemm_kernel(detail::best_isa());
-  const int64_t m = kern.blocking.mc, n = 512, k = 256;
+  const int64_t m = kern.blocking.mc, n = 512, k = kern.blocking.kc;
   detail::AlignedBuffer<float> a(std::size_t(m * k)), b(std::size_t(n * k)), c(std::size_t(m * n));
   auto ra = random_vector(a.size(), 1), rb = random_vector(b.size(), 2);
   std::copy(ra.begin(), ra.end(), a.data());

@@ -144,6 +144,19 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
     }
   CHECK(dot > 0);
   CHECK(depthwise > 0);
+  // The sliced GEMM (at least 4 pixel blocks of 256): slices that do not divide the blocks, images
+  // split across slices, strides, groups, 1x1, a column count past NR, a channel count past MR.
+  int sliced = 0;
+  for (const ConvProblem& p :
+       {ConvTester().input(4, 16, 40, 40).kernel(24, 3, 3).pad(1).get_problem(),
+        ConvTester().input(3, 6, 23, 41).kernel(13, 3, 5).stride(1, 2).pad(1, 2, 0, 1).dilation(2, 1).get_problem(),
+        ConvTester().input(2, 12, 30, 35).kernel(10, 5, 5).stride(2).pad(2).groups(2).get_problem(),
+        ConvTester().input(5, 7, 17, 29).kernel(9, 1, 1).get_problem(),
+        ConvTester().input(1, 3, 67, 61).kernel(5, 7, 7).stride(2).pad(3).get_problem()})
+    for (bool bias : {false, true})
+      sliced += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_sliced")
+                     .check_backward_weights_if_applicable(Algorithm::Im2col).empty();
+  CHECK(sliced == 10);
   // Long reductions: the tolerance scales with N*P*Q (see ConvTester::check_backward_weights).
   ConvTester().input(4, 16, 40, 40).kernel(24, 3, 3).pad(1).compare_threads({1, 3}).check_backward_weights(
       Algorithm::Im2col);
@@ -168,6 +181,7 @@ TEST_CASE("backward-weights: the foundation sweep", "[isa][backward]") {
     ConvTester().problem(p).check_backward_weights(Algorithm::Direct);
     ConvTester().problem(p).implementation("bwd_weights_gemm").check_backward_weights(Algorithm::Im2col);
     ConvTester().problem(p).implementation("bwd_weights_dot").check_backward_weights_if_applicable(Algorithm::Im2col);
+    ConvTester().problem(p).implementation("bwd_weights_sliced").check_backward_weights_if_applicable(Algorithm::Im2col);
     ConvTester().problem(p).implementation("bwd_weights_depthwise").check_backward_weights_if_applicable(Algorithm::Direct);
   }
 }
@@ -199,7 +213,10 @@ TEST_CASE("backward: the same bits for every workspace limit", "[isa][backward]"
           CHECK(dx == dx_ref);
         }
     }
-    for (const char* impl : {"bwd_weights_gemm", "bwd_weights_dot", "bwd_weights_direct"}) {
+    for (const char* impl : {"bwd_weights_gemm", "bwd_weights_sliced", "bwd_weights_dot", "bwd_weights_direct"}) {
+      // The sliced GEMM needs 4 pixel blocks: only the first problem has them.
+      if (std::string(impl) == "bwd_weights_sliced" && p.batch * ((p.out_height() * p.out_width() + 255) / 256) < 4)
+        continue;
       std::vector<float> dw_ref;
       int compared = 0;
       for (std::size_t limit : {std::size_t(64) << 20, std::size_t(1) << 20, std::size_t(300000)})

@@ -67,7 +67,29 @@ constexpr int64_t kMaxColumns = 1024;
 struct WeightsBlocking {
   int64_t m_chunk, m_chunks;  // output channels per task (whole MR panels)
   int64_t n_chunk, n_chunks;  // dw columns per task (whole NR panels)
+  int64_t slices = 1;         // runs of pixel blocks summed apart, then added in order (see weight_slices)
 };
+
+// Slices: the pixel blocks of all images, in order, cut into `slices` runs. Each run is summed into
+// its own copy of dw (the first into dw itself, the others into the workspace), then the copies are
+// added in slice order. The threads then share out the reduction too, without lowering anything
+// twice: layers whose dw is small next to their pixels (stems, early layers, batches) have no other
+// split that keeps both threads busy. The count comes from the problem alone, never from the threads
+// or the budget, so the bits do not either.
+constexpr int64_t kMaxSlices = 8;
+constexpr double kMaxSliceCopiesBytes = 16.0 * 1024 * 1024;
+int64_t weight_slices(const Geometry& g) {
+  const double blocks = double(g.N) * double(ceil_div(g.P * g.Q, kPixelBlock));
+  const double dw_bytes = double(g.K) * double(g.Cg * g.R * g.S) * sizeof(float);
+  int64_t slices = int64_t(std::min<double>(kMaxSlices, std::floor(blocks / 2)));  // two blocks a slice at least
+  while (slices > 1 && double(slices - 1) * dw_bytes > kMaxSliceCopiesBytes) --slices;
+  return std::max<int64_t>(slices, 1);
+}
+std::size_t slice_copies_bytes(const Geometry& g, int64_t slices) {
+  return align_up(checked_mul(std::size_t(slices - 1), checked_mul(std::size_t(g.K), std::size_t(g.Cg * g.R * g.S),
+                                                                  "backward-weights slices"), "backward-weights slices") *
+                  sizeof(float));
+}
 
 // The row buffer through which lower_columns goes: 16 lowered rows of a pixel block.
 constexpr int64_t kLoweredRows = 16;
@@ -158,18 +180,18 @@ class BackwardWeightsGemm final : public ConvImpl {
   Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }
   std::string name() const override {
-    return "bwd_weights_gemm_" + std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+    return std::string(b_.slices > 1 ? "bwd_weights_sliced_gemm_" : "bwd_weights_gemm_") +
+           std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
   }
   std::string describe() const override {
     std::ostringstream s;
-    s << "dY x col(X)^T per image and group, " << kernel_.name << ", " << kPixelBlock << " pixels per block, "
-      << b_.m_chunk << " channels x " << b_.n_chunk << " columns of dw per task, "
-      << g_.groups * b_.m_chunks * b_.n_chunks << " tasks";
+    s << "dY x col(X)^T per image and group, " << kernel_.name << ", " << kPixelBlock << " pixels per block, ";
+    if (b_.slices > 1) s << "the pixel blocks in " << b_.slices << " slices summed apart and added in order, ";
+    s << b_.m_chunk << " channels x " << b_.n_chunk << " columns of dw per task, "
+      << g_.groups * b_.m_chunks * b_.n_chunks * b_.slices << " tasks";
     return s.str();
   }
-  std::size_t workspace_bytes() const override {
-    return ThreadScratch(gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr)).total(threads_);
-  }
+  std::size_t workspace_bytes() const override { return scratch().total(threads_); }
   std::size_t packed_weights_floats() const override { return 0; }
   void pack_weights(const float*, const float*, float*) const override {}
   void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
@@ -183,29 +205,41 @@ class BackwardWeightsGemm final : public ConvImpl {
     const int64_t PQ = g.P * g.Q;
     const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
     const std::size_t b_bytes = align_up(std::size_t(round_up(b_.n_chunk, nr) * kPixelBlock) * sizeof(float));
-    const ThreadScratch scratch(gemm_thread_bytes(b_, mr, nr));
-    const TaskGrid<3> tasks = task_grid(g.groups, b_.m_chunks, b_.n_chunks);
+    const ThreadScratch scratch = this->scratch();
+    const int64_t blocks_per_image = ceil_div(PQ, kPixelBlock), dw_floats = g.K * kdim_;
+    float* copies = reinterpret_cast<float*>(workspace);  // slices 1, 2, ... (slice 0 sums into dw)
+    const TaskGrid<4> tasks = task_grid(g.groups, b_.m_chunks, b_.n_chunks, b_.slices);
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
-      const auto [grp, mc, nc] = tasks(task);
+      const auto [grp, mc, nc, slice] = tasks(task);
       const int64_t m0 = mc * b_.m_chunk, rows = std::min(b_.m_chunk, g.Kg - m0);
       const int64_t j0 = nc * b_.n_chunk, cols = std::min(b_.n_chunk, kdim_ - j0);
+      const Range blocks = run_of(g.N * blocks_per_image, b_.slices, slice);
       char* ws = scratch.of<char>(workspace, slot);
       float* a_pack = reinterpret_cast<float*>(ws);
       float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
       float* rows_buf = reinterpret_cast<float*>(ws + a_bytes + b_bytes);
-      float* c = dw + (grp * g.Kg + m0) * kdim_ + j0;
-      for (int64_t n = 0; n < g.N; ++n) {
+      float* c = (slice == 0 ? dw : copies + (slice - 1) * dw_floats) + (grp * g.Kg + m0) * kdim_ + j0;
+      for (int64_t block = blocks.begin; block < blocks.end; ++block) {
+        const int64_t n = block / blocks_per_image, p0 = block % blocks_per_image * kPixelBlock;
+        const int64_t pb = std::min(kPixelBlock, PQ - p0);
         const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
         const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
-        for (int64_t p0 = 0; p0 < PQ; p0 += kPixelBlock) {
-          const int64_t pb = std::min(kPixelBlock, PQ - p0);
-          pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
-          lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, rows_buf, b_pack);
-          gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, n > 0 || p0 > 0,
-                            nullptr);
-        }
+        pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
+        lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, rows_buf, b_pack);
+        gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, block > blocks.begin,
+                          nullptr);
       }
     });
+    if (b_.slices > 1) {
+      constexpr int64_t kAddChunk = 16384;
+      pool.for_each(ceil_div(dw_floats, kAddChunk), [&](int64_t chunk, int) {
+        const int64_t e0 = chunk * kAddChunk, e1 = std::min(dw_floats, e0 + kAddChunk);
+        for (int64_t sl = 1; sl < b_.slices; ++sl) {
+          const float* part = copies + (sl - 1) * dw_floats;
+          for (int64_t e = e0; e < e1; ++e) dw[e] += part[e];
+        }
+      });
+    }
     bias_gradient(g, dy, db, pool);
   }
 
@@ -221,12 +255,19 @@ class BackwardWeightsGemm final : public ConvImpl {
     const double transpose = kernel_.isa == Isa::Sse2 ? 2.0 : 0.5;
     w.pack_elements = (g_.is_pointwise() ? transpose : 1.0 + transpose) * double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * PQ +
                       transpose * double(g_.N * g_.groups * b_.n_chunks) * double(g_.Kg) * PQ;
-    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
-    w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) +
+                          double(2 * b_.slices - 1) * double(g_.K * kdim_));
+    w.parallel_tasks = double(g_.groups * b_.m_chunks * b_.n_chunks * b_.slices);
     return w;
   }
 
  private:
+  // The slices' copies of dw first, then each thread's scratch.
+  ThreadScratch scratch() const {
+    return ThreadScratch(gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr),
+                         b_.slices > 1 ? slice_copies_bytes(g_, b_.slices) : 0);
+  }
+
   Geometry g_;
   const SgemmKernel& kernel_;
   TransposeRowsFn transpose_;
@@ -671,26 +712,29 @@ void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Pro
   out.add(std::make_unique<BackwardWeightsDot>(g, dot_kernels(ctx.isa), ctx.isa, block));
 }
 
-void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+namespace {
+// The blocking of dY x col(X)^T with `slices` runs of pixel blocks: the widest per-task blocks the
+// budget holds, then the split over (channels, columns, slices) that balances the threads. Empty
+// when it fits, else why not.
+std::string gemm_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKernel& kernel, int64_t slices,
+                          WeightsBlocking& b) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   const int64_t kdim = g.Cg * g.R * g.S;
-  WeightsBlocking b;
+  b.slices = slices;
   b.m_chunk = round_up(g.Kg, mr);
   b.n_chunk = std::min(round_up(kdim, nr), kMaxColumns);
-  auto bytes = [&] { return ThreadScratch(gemm_thread_bytes(b, mr, nr)).total(ctx.threads); };
+  const std::size_t copies = slices > 1 ? slice_copies_bytes(g, slices) : 0;
+  auto bytes = [&] { return ThreadScratch(gemm_thread_bytes(b, mr, nr), copies).total(ctx.threads); };
   // Fit the budget: narrower column blocks first (each task lowers its own columns only), then
   // fewer channels per task (each block of channels lowers its columns again).
   while (bytes() > ctx.workspace_limit && b.n_chunk > nr) b.n_chunk = round_up(b.n_chunk / 2, nr);
   while (bytes() > ctx.workspace_limit && b.m_chunk > mr) b.m_chunk = round_up(b.m_chunk / 2, mr);
-  if (bytes() > ctx.workspace_limit) {
-    out.decline("bwd_weights_gemm", workspace_too_small(bytes(), ctx.workspace_limit));
-    return;
-  }
+  if (bytes() > ctx.workspace_limit)
+    return workspace_too_small(bytes(), ctx.workspace_limit) + (slices > 1 ? " (with the slices' copies of dw)" : "");
   // The split over (channels, columns) of dw for the threads: each block of channels lowers its
   // columns again and each block of columns packs its dy rows again, so pick the split with the
   // least time in rounds of whole tasks: packing (a lowered element about 60 flops' worth, twice that
-  // outside 1x1) plus the padded GEMM, over the threads.
+  // outside 1x1) plus the padded GEMM, over the threads. Slices multiply the tasks without adding work.
   const int64_t max_m = b.m_chunk, max_n = b.n_chunk;
   double best = -1;
   for (int64_t mc = ceil_div(g.Kg, max_m); mc <= std::min<int64_t>(ceil_div(g.Kg, mr), 64); ++mc)
@@ -701,13 +745,34 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
       const double lowering = g.is_pointwise() ? 60.0 : 120.0;
       const double work = lowering * double(mc * kdim) + 60.0 * double(nc * g.Kg) +
                           2.0 * double(mc * m_chunk) * double(nc * n_chunk);
-      const double tasks = double(g.groups * mc * nc);
+      const double tasks = double(g.groups * mc * nc * slices);
       const double rounds = std::ceil(tasks / double(ctx.threads));
       const double seconds = work / tasks * rounds;
       if (best < 0 || seconds < best) best = seconds, b.m_chunk = m_chunk, b.n_chunk = n_chunk;
     }
   b.m_chunks = ceil_div(g.Kg, b.m_chunk);
   b.n_chunks = ceil_div(kdim, b.n_chunk);
+  return {};
+}
+}  // namespace
+
+void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  WeightsBlocking b;
+  if (std::string why = gemm_blocking(g, ctx, kernel, 1, b); !why.empty()) return out.decline("bwd_weights_gemm", why);
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
+}
+
+void propose_backward_weights_sliced_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const int64_t slices = weight_slices(g);
+  if (slices < 2)
+    return out.decline("bwd_weights_sliced", "too few pixel blocks (" + std::to_string(g.N) + " x " +
+                                                 std::to_string(ceil_div(g.P * g.Q, kPixelBlock)) +
+                                                 ") or too large a dw to sum in slices");
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  WeightsBlocking b;
+  if (std::string why = gemm_blocking(g, ctx, kernel, slices, b); !why.empty())
+    return out.decline("bwd_weights_sliced", why);
   out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
 }
 

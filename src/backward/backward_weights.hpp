@@ -8,6 +8,8 @@ namespace fastconv::detail {
 // dW_g [Kg x Cg*R*S] = sum over images and pixel blocks of dY_g [Kg x block] x col(X_g)^T, on the
 // packed SGEMM microkernel, col(X) lowered block by block into B panels under the budget.
 void propose_backward_weights_gemm(const Geometry&, const PlanContext&, Proposals&);
+// The same GEMM with the pixel blocks cut into slices summed apart (threads share the reduction).
+void propose_backward_weights_sliced_gemm(const Geometry&, const PlanContext&, Proposals&);
 // Stride 1: dot products of dy rows with shifted windows of the zero-padded input (no lowering).
 void propose_backward_weights_dot(const Geometry&, const PlanContext&, Proposals&);
 // Depthwise (one input channel per group): per channel, SIMD along dy rows against shifted input rows.

@@ -26,6 +26,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Direct, "bwd_weights_depthwise", propose_backward_weights_depthwise, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_gemm", propose_backward_weights_gemm, Direction::BackwardWeights},
+      {Algorithm::Im2col, "bwd_weights_sliced", propose_backward_weights_sliced_gemm, Direction::BackwardWeights},
       {Algorithm::Direct, "bwd_weights_direct", propose_backward_weights_direct, Direction::BackwardWeights},
   };
   return solvers;
