@@ -12,6 +12,7 @@
 #include "core/aligned_buffer.hpp"
 #include "core/geometry.hpp"
 #include "backward/dot_kernels.hpp"
+#include "gemm/sgemm_kernel.hpp"
 #include "direct/direct_kernels.hpp"
 #include "fft/fft_kernels.hpp"
 #include "im2col/im2col_pack.hpp"
@@ -316,11 +317,11 @@ TEST_CASE("kernel tester: backward-weights depthwise taps, every NS, widths past
   }
 }
 
-TEST_CASE("kernel tester: backward-weights transpose of up to 16 rows, every row count, k past every block",
-          "[isa][kernels][backward]") {
+TEST_CASE("kernel tester: the packing transpose of up to 16 rows, every row count, k past every block",
+          "[isa][kernels][gemm]") {
   std::mt19937 rng(19);
   for (Isa isa : isas_to_test()) {
-    const DotKernels& k = dot_kernels(isa);
+    const SgemmKernel& k = sgemm_kernel(isa);
     INFO("isa " << isa_name(isa));
     for (int rows = 1; rows <= 16; ++rows)
       for (int64_t kk : {1, 15, 16, 17, 33, 64})
@@ -329,7 +330,7 @@ TEST_CASE("kernel tester: backward-weights transpose of up to 16 rows, every row
           const int64_t ld = kk + 3;
           std::vector<float> src(std::size_t(rows * ld)), dst(std::size_t(kk * ldd + 8), kSentinel);
           fill_small_ints(src.data(), src.size(), rng);
-          k.transpose16(src.data(), ld, rows, kk, dst.data(), ldd);
+          k.transpose_rows(src.data(), ld, rows, kk, dst.data(), ldd);
           INFO("rows " << rows << " k " << kk << " ldd " << ldd);
           for (int64_t p = 0; p < kk; ++p)
             for (int64_t r = 0; r < ldd; ++r)

@@ -101,20 +101,6 @@ std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
          align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float)) + lowered_rows_bytes();
 }
 
-// Rows [0, rows) x columns [0, k) of row-major src into k-major panels `width` floats wide (rows
-// past `rows` zero), 16 rows at a time through the ISA's transpose.
-void pack_panels_transposed(TransposeRowsFn transpose, const float* src, int64_t ld, int64_t rows, int64_t k,
-                            int width, float* dst) {
-  for (int64_t r0 = 0; r0 < rows; r0 += width, dst += k * width) {
-    const int64_t n = std::min<int64_t>(width, rows - r0);
-    for (int64_t i = 0; i < n; i += 16)
-      transpose(src + (r0 + i) * ld, ld, int(std::min<int64_t>(16, n - i)), k, dst + i, width);
-    if (n < width)
-      for (int64_t p = 0; p < k; ++p)
-        for (int64_t r = n; r < width; ++r) dst[p * width + r] = 0.0f;
-  }
-}
-
 // o[i] = x[i * stride] for i in [a, b). The common strides are constants, so that the compiler
 // vectorizes their loads with shuffles (a run-time stride gathers one float at a time).
 void copy_strided(const float* x, int64_t stride, int64_t a, int64_t b, float* o) {
@@ -158,7 +144,7 @@ void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg
                    int64_t cols, int nr, float* rows, float* dst) {
   // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
   if (g.is_pointwise())
-    return pack_panels_transposed(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
+    return pack_a_panels(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
   for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += pb * nr) {
     const int64_t n = std::min<int64_t>(nr, cols - c0);
     // Columns past `cols` go through the transpose as zero rows: one fill per row, not per pixel.
@@ -173,9 +159,8 @@ void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg
 
 class BackwardWeightsGemm final : public ConvImpl {
  public:
-  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, TransposeRowsFn transpose, int threads,
-                      const WeightsBlocking& b)
-      : g_(g), kernel_(kernel), transpose_(transpose), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
+  BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
+      : g_(g), kernel_(kernel), transpose_(kernel.transpose_rows), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
 
   Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }
@@ -224,7 +209,7 @@ class BackwardWeightsGemm final : public ConvImpl {
         const int64_t pb = std::min(kPixelBlock, PQ - p0);
         const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
         const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
-        pack_panels_transposed(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
+        pack_a_panels(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
         lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, rows_buf, b_pack);
         gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, block > blocks.begin,
                           nullptr);
@@ -760,7 +745,7 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
   WeightsBlocking b;
   if (std::string why = gemm_blocking(g, ctx, kernel, 1, b); !why.empty()) return out.decline("bwd_weights_gemm", why);
-  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
 }
 
 void propose_backward_weights_sliced_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
@@ -773,7 +758,7 @@ void propose_backward_weights_sliced_gemm(const Geometry& g, const PlanContext& 
   WeightsBlocking b;
   if (std::string why = gemm_blocking(g, ctx, kernel, slices, b); !why.empty())
     return out.decline("bwd_weights_sliced", why);
-  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, dot_kernels(ctx.isa).transpose16, ctx.threads, b));
+  out.add(std::make_unique<BackwardWeightsGemm>(g, kernel, ctx.threads, b));
 }
 
 void propose_backward_weights_depthwise(const Geometry& g, const PlanContext& ctx, Proposals& out) {

@@ -26,18 +26,12 @@ using DepthwiseTapsFn = void (*)(int64_t rows, int64_t width, const float* dy, i
 constexpr int kMaxDepthwiseTaps = 4;     // NS per call: taps[NS - 1], NS in [1, 4]
 constexpr int64_t kDepthwiseAlign = 16;  // floats: the widest vector
 
-// Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
-// columns r >= rows are not written. Packs GEMM panels from rows that are contiguous along the
-// reduction (backward-weights: dy rows and lowered x rows, both over pixels).
-using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
-
 struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
   DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
   DepthwiseTapsFn taps[kMaxDepthwiseTaps];
   int lanes;          // floats per vector
-  TransposeRowsFn transpose16;
 };
 const DotKernels& dot_kernels(Isa isa);
 void fill_dot_kernels_sse2(DotKernels&);

@@ -84,12 +84,6 @@ void depthwise_taps(int64_t rows, int64_t width, const float* dy, int64_t ldy, c
   if (q0 < width) depthwise_taps_vector<Arch, NS, true>(rows, q0, width, dy, ldy, x, ldx, shift, out);
 }
 
-// The portable transpose (AVX2 and AVX-512 have their own, in dot_kernels__<isa>.cpp).
-void transpose_rows_scalar(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
-  for (int64_t p = 0; p < k; ++p)
-    for (int r = 0; r < rows; ++r) dst[p * ldd + r] = src[r * ld + p];
-}
-
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
 // (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
 template <class Arch, int MA, int NB>
@@ -104,7 +98,6 @@ void fill_dot(DotKernels& k) {
   k.taps[2] = depthwise_taps<Arch, 3>;
   k.taps[3] = depthwise_taps<Arch, 4>;
   k.lanes = int(xsimd::batch<float, Arch>::size);
-  k.transpose16 = transpose_rows_scalar;
 }
 
 }  // namespace

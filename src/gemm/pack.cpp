@@ -5,35 +5,11 @@
 
 namespace fastconv::detail {
 
-namespace {
-
-// One full panel: MR rows read together, each prefetched 64 floats ahead, so the short row segments
-// of a block (often far apart in memory) stream in parallel instead of one miss at a time.
-template <int MR>
-void pack_a_full_panel(const float* a, int64_t lda, int64_t k, float* dst) {
-  for (int64_t p = 0; p < k; ++p, dst += MR) {
-    if ((p & 15) == 0)
-      for (int r = 0; r < MR; ++r) __builtin_prefetch(a + r * lda + p + 64, 0, 0);
-    for (int r = 0; r < MR; ++r) dst[r] = a[r * lda + p];
-  }
-}
-
-}  // namespace
-
-void pack_a_panels(const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst) {
+void pack_a_panels(TransposeRowsFn transpose, const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst) {
   for (int64_t i0 = 0; i0 < m; i0 += mr, dst += k * mr) {
-    const int64_t rows = std::min<int64_t>(mr, m - i0);
-    const float* src = a + i0 * lda;
-    if (rows == mr && mr == 6) {
-      pack_a_full_panel<6>(src, lda, k, dst);
-    } else if (rows == mr && mr == 12) {
-      pack_a_full_panel<12>(src, lda, k, dst);
-    } else {
-      for (int64_t p = 0; p < k; ++p) {
-        for (int64_t r = 0; r < rows; ++r) dst[p * mr + r] = src[r * lda + p];
-        for (int64_t r = rows; r < mr; ++r) dst[p * mr + r] = 0.0f;
-      }
-    }
+    const int rows = int(std::min<int64_t>(mr, m - i0));
+    if (rows < mr) std::fill(dst, dst + k * mr, 0.0f);  // the last panel's missing rows
+    for (int r = 0; r < rows; r += 16) transpose(a + (i0 + r) * lda, lda, std::min(16, rows - r), k, dst + r, mr);
   }
 }
 

@@ -3,11 +3,14 @@
 
 #include <cstdint>
 
+#include "gemm/sgemm_kernel.hpp"
+
 namespace fastconv::detail {
 
 // Rows [0, m) x columns [0, k) of row-major A (leading dimension lda) into ceil(m/mr) micro-panels
-// of k x mr floats, k-major; rows past m are zero. dst holds ceil(m/mr)*mr*k floats.
-void pack_a_panels(const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst);
+// of k x mr floats, k-major; rows past m are zero. dst holds ceil(m/mr)*mr*k floats. Through the
+// kernel's register transpose, 16 rows at a time (mr may be wider: backward-weights packs NR panels).
+void pack_a_panels(TransposeRowsFn transpose, const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst);
 
 // Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
 // of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats.

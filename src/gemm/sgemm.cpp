@@ -46,7 +46,7 @@ void sgemm(const SgemmKernel& kernel, const ThreadPool& pool, int64_t m, int64_t
       pack_b_panels(b + p0 * ldb + j0, ldb, kc, cols, bl.nr, b_pack);
       for (int64_t i0 = i_begin; i0 < i_end; i0 += bl.mc) {
         const int64_t rows = std::min(bl.mc, i_end - i0);
-        pack_a_panels(a + i0 * lda + p0, lda, rows, kc, bl.mr, a_pack);
+        pack_a_panels(kernel.transpose_rows, a + i0 * lda + p0, lda, rows, kc, bl.mr, a_pack);
         gemm_macro_kernel(kernel, rows, cols, kc, a_pack, kc * bl.mr, b_pack, kc * bl.nr, c + i0 * ldc + j0, ldc,
                           accumulate || p0 > 0, last && bias ? bias + i0 : nullptr);
       }

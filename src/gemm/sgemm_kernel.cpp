@@ -32,7 +32,7 @@ SgemmKernel make() {
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
   if (info.mr * info.nr > kMaxSgemmTile || info.mr > kMaxSgemmMr)  // buffers on the stack are sized by them
     throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile or kMaxSgemmMr");
-  return {info.name, t.isa, t.blocking, info.full, info.half};
+  return {info.name, t.isa, t.blocking, info.full, info.half, info.transpose_rows};
 }
 
 }  // namespace

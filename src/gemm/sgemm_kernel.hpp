@@ -20,6 +20,12 @@ namespace fastconv::detail {
 using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
                                 const float* bias);
 
+// Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
+// columns r >= rows are not written. Packs micro-panels from rows that are contiguous along the
+// depth: A panels of row-major weights, and backward-weights' dy and lowered x rows (over pixels).
+// In registers: 16x16 blocks on AVX-512, 8x8 on AVX2; plain loops on SSE2.
+using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
+
 // Cache blocking of the loops around the microkernel (BLIS: MC x KC block of A in L2, a KC x NR
 // micro-panel of B in L1, a KC x NC block of B in L3).
 struct GemmBlocking {
@@ -34,6 +40,7 @@ struct SgemmKernel {
   GemmBlocking blocking;
   SgemmUkernelFn full;
   SgemmUkernelFn half;
+  TransposeRowsFn transpose_rows;
 };
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
@@ -49,6 +56,7 @@ struct UkernelInfo {
   const char* name;
   int mr, nr;
   SgemmUkernelFn full, half;
+  TransposeRowsFn transpose_rows;
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

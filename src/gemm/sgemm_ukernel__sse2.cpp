@@ -8,7 +8,8 @@ namespace fastconv::detail {
 UkernelInfo sgemm_ukernel_sse2() {
   note_isa_entry(Isa::Sse2);
   using A = xsimd::sse2;
-  return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>};
+  return {"sgemm_ukernel_6x8__sse2", 6, 8, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>,
+          transpose_rows_scalar};
 }
 
 }  // namespace fastconv::detail

@@ -61,5 +61,11 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
   }
 }
 
+// The portable transpose (AVX2 and AVX-512 have their own, in sgemm_ukernel__<isa>.cpp).
+[[maybe_unused]] void transpose_rows_scalar(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
+  for (int64_t p = 0; p < k; ++p)
+    for (int r = 0; r < rows; ++r) dst[p * ldd + r] = src[r * ld + p];
+}
+
 }  // namespace
 }  // namespace fastconv::detail

@@ -80,7 +80,8 @@ class Im2colConv final : public ConvImpl {
   }
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp)
-      pack_a_panels(w + grp * g_.Kg * kdim_, kdim_, g_.Kg, kdim_, kernel_.blocking.mr, packed + grp * panels_per_group());
+      pack_a_panels(kernel_.transpose_rows, w + grp * g_.Kg * kdim_, kdim_, g_.Kg, kdim_, kernel_.blocking.mr,
+                    packed + grp * panels_per_group());
     float* b = packed + g_.groups * panels_per_group();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }

@@ -197,7 +197,8 @@ class Im2colRegionsConv final : public ConvImpl {
       for (int64_t k = 0; k < g_.Kg; ++k)
         for (int64_t c = 0; c < g_.Cg; ++c)
           for (int64_t t = 0; t < taps; ++t) tap_major[std::size_t((k * taps + t) * g_.Cg + c)] = wg[(k * g_.Cg + c) * taps + t];
-      pack_a_panels(tap_major.data(), kdim_, g_.Kg, kdim_, kernel_.blocking.mr, packed + grp * panels_per_group());
+      pack_a_panels(kernel_.transpose_rows, tap_major.data(), kdim_, g_.Kg, kdim_, kernel_.blocking.mr,
+                    packed + grp * panels_per_group());
     }
     float* b = packed + g_.groups * panels_per_group();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
