@@ -152,11 +152,18 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
         ConvTester().input(3, 6, 23, 41).kernel(13, 3, 5).stride(1, 2).pad(1, 2, 0, 1).dilation(2, 1).get_problem(),
         ConvTester().input(2, 12, 30, 35).kernel(10, 5, 5).stride(2).pad(2).groups(2).get_problem(),
         ConvTester().input(5, 7, 17, 29).kernel(9, 1, 1).get_problem(),
-        ConvTester().input(1, 3, 67, 61).kernel(5, 7, 7).stride(2).pad(3).get_problem()})
+        ConvTester().input(1, 3, 67, 61).kernel(5, 7, 7).stride(2).pad(3).get_problem(),
+        // 7x7 images, 5 to a pixel block: 4 blocks.
+        ConvTester().input(20, 8, 7, 7).kernel(12, 3, 3).pad(1).get_problem()})
     for (bool bias : {false, true})
       sliced += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_sliced")
                      .check_backward_weights_if_applicable(Algorithm::Im2col).empty();
-  CHECK(sliced == 10);
+  CHECK(sliced == 12);
+  // Small images go whole into a pixel block (8x8: 4 to a block, the last block with 3).
+  for (const ConvProblem& p : {ConvTester().input(7, 6, 8, 8).kernel(10, 3, 3).pad(1).get_problem(),
+                               ConvTester().input(5, 9, 4, 4).kernel(14, 1, 1).get_problem()})
+    ConvTester().problem(p).compare_threads({1, 2, 3}).implementation("bwd_weights_gemm")
+        .check_backward_weights(Algorithm::Im2col);
   // Long reductions: the tolerance scales with N*P*Q (see ConvTester::check_backward_weights).
   ConvTester().input(4, 16, 40, 40).kernel(24, 3, 3).pad(1).compare_threads({1, 3}).check_backward_weights(
       Algorithm::Im2col);

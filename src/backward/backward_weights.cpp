@@ -2,8 +2,8 @@
 //
 // Reproducibility: every implementation splits the work over disjoint parts of dw only (groups,
 // blocks of output channels, blocks of dw's columns), never inside a sum; each element of dw is
-// summed over images and over pixel blocks of a fixed size (kPixelBlock, independent of threads and
-// of the workspace limit) in one fixed order. So dw is bitwise the same for any thread count and
+// summed over blocks of pixels fixed by the problem (PixelBlocks: up to kPixelBlock pixels of an
+// image, or whole small images; independent of threads and of the workspace limit) in one fixed order. So dw is bitwise the same for any thread count and
 // any budget.
 #include "backward/backward_weights.hpp"
 
@@ -64,6 +64,33 @@ constexpr int64_t kPixelBlock = 256;
 // Widest block of dw columns lowered at once per task (the B block: kPixelBlock x this, 1 MiB).
 constexpr int64_t kMaxColumns = 1024;
 
+// The blocks of pixels the GEMM sums over, in order: up to kPixelBlock pixels of one image or, where
+// an image has half that or fewer, as many whole images as fit. (Deep layers on 4x4 to 7x7 images:
+// a block per image loaded and stored all of dw for 16 to 49 multiply-adds per element.)
+struct PixelBlock {
+  int64_t n0, images;  // images [n0, n0 + images)
+  int64_t p0, pb;      // pixels [p0, p0 + pb) of each
+};
+class PixelBlocks {
+ public:
+  explicit PixelBlocks(const Geometry& g) : N_(g.N), PQ_(g.P * g.Q) {
+    if (2 * PQ_ <= kPixelBlock) {
+      images_ = kPixelBlock / PQ_, per_image_ = 1, count_ = ceil_div(N_, images_);
+    } else {
+      images_ = 1, per_image_ = ceil_div(PQ_, kPixelBlock), count_ = N_ * per_image_;
+    }
+  }
+  int64_t count() const { return count_; }
+  PixelBlock operator[](int64_t b) const {
+    if (images_ > 1) return {b * images_, std::min(images_, N_ - b * images_), 0, PQ_};
+    const int64_t p0 = b % per_image_ * kPixelBlock;
+    return {b / per_image_, 1, p0, std::min(kPixelBlock, PQ_ - p0)};
+  }
+
+ private:
+  int64_t N_, PQ_, images_ = 1, per_image_ = 1, count_ = 0;
+};
+
 struct WeightsBlocking {
   int64_t m_chunk, m_chunks;  // output channels per task (whole MR panels)
   int64_t n_chunk, n_chunks;  // dw columns per task (whole NR panels)
@@ -79,7 +106,7 @@ struct WeightsBlocking {
 constexpr int64_t kMaxSlices = 8;
 constexpr double kMaxSliceCopiesBytes = 16.0 * 1024 * 1024;
 int64_t weight_slices(const Geometry& g) {
-  const double blocks = double(g.N) * double(ceil_div(g.P * g.Q, kPixelBlock));
+  const double blocks = double(PixelBlocks(g).count());
   const double dw_bytes = double(g.K) * double(g.Cg * g.R * g.S) * sizeof(float);
   int64_t slices = int64_t(std::min<double>(kMaxSlices, std::floor(blocks / 2)));  // two blocks a slice at least
   while (slices > 1 && double(slices - 1) * dw_bytes > kMaxSliceCopiesBytes) --slices;
@@ -107,6 +134,7 @@ void copy_strided(const float* x, int64_t stride, int64_t a, int64_t b, float* o
   switch (stride) {
     case 1: std::copy(x + a, x + b, o + a); return;
     case 2: for (int64_t i = a; i < b; ++i) o[i] = x[2 * i]; return;
+    case 3: for (int64_t i = a; i < b; ++i) o[i] = x[3 * i]; return;
     case 4: for (int64_t i = a; i < b; ++i) o[i] = x[4 * i]; return;
     default: for (int64_t i = a; i < b; ++i) o[i] = x[i * stride];
   }
@@ -135,24 +163,42 @@ void lower_row(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64
   }
 }
 
-// Lowers col(X_g)^T for pixels [p0, p0 + pb) of one image and dw columns [j0, j0 + cols) into
-// k-major B micro-panels (pb x nr each, columns past `cols` zero). Outside 1x1, 16 columns at a time
-// are lowered as contiguous rows into `rows` and then transposed into the panel: the row copies are
-// plain runs and the transpose runs in registers, where lowering straight into the panel would store
-// one float per 128-byte panel row.
-void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg, int64_t p0, int64_t pb, int64_t j0,
+// Rows [0, rows) of each of a block's images (src: the first image's first row; images
+// image_stride floats apart, rows ld apart), pixels [0, pb) from each, as k-major panels `width`
+// floats wide over the block's images * pb pixels, images side by side; rows past `rows` zero.
+void pack_block_panels(TransposeRowsFn transpose, const float* src, int64_t image_stride, int64_t ld, int64_t rows,
+                       int64_t images, int64_t pb, int width, float* dst) {
+  const int64_t kb = images * pb;
+  for (int64_t r0 = 0; r0 < rows; r0 += width, dst += kb * width) {
+    const int n = int(std::min<int64_t>(width, rows - r0));
+    if (n < width) std::fill(dst, dst + kb * width, 0.0f);
+    for (int64_t i = 0; i < images; ++i)
+      for (int r = 0; r < n; r += 16)
+        transpose(src + i * image_stride + (r0 + r) * ld, ld, std::min(16, n - r), pb, dst + i * pb * width + r, width);
+  }
+}
+
+// Lowers col(X_g)^T for a block's pixels (xg: its first image) and dw columns [j0, j0 + cols) into
+// k-major B micro-panels (images * pb x nr each, columns past `cols` zero). Outside 1x1, 16 columns
+// at a time are lowered as contiguous rows into `rows` and then transposed into the panel: the row
+// copies are plain runs and the transpose runs in registers, where lowering straight into the panel
+// would store one float per 128-byte panel row.
+void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg, const PixelBlock& blk, int64_t j0,
                    int64_t cols, int nr, float* rows, float* dst) {
+  const int64_t image = g.C * g.H * g.W, pb = blk.pb, kb = blk.images * pb;
   // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
   if (g.is_pointwise())
-    return pack_a_panels(transpose, xg + j0 * g.H * g.W + p0, g.H * g.W, cols, pb, nr, dst);
-  for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += pb * nr) {
+    return pack_block_panels(transpose, xg + j0 * g.H * g.W + blk.p0, image, g.H * g.W, cols, blk.images, pb, nr, dst);
+  for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += kb * nr) {
     const int64_t n = std::min<int64_t>(nr, cols - c0);
     // Columns past `cols` go through the transpose as zero rows: one fill per row, not per pixel.
     for (int64_t i = 0; i < nr; i += kLoweredRows) {
       const int64_t m = std::min<int64_t>(kLoweredRows, nr - i), lowered = std::clamp<int64_t>(n - i, 0, m);
-      for (int64_t row = 0; row < lowered; ++row) lower_row(g, xg, p0, pb, j0 + c0 + i + row, rows + row * pb);
-      std::fill(rows + lowered * pb, rows + m * pb, 0.0f);
-      transpose(rows, pb, int(m), pb, dst + i, nr);
+      for (int64_t row = 0; row < lowered; ++row)
+        for (int64_t img = 0; img < blk.images; ++img)
+          lower_row(g, xg + img * image, blk.p0, pb, j0 + c0 + i + row, rows + row * kb + img * pb);
+      std::fill(rows + lowered * kb, rows + m * kb, 0.0f);
+      transpose(rows, kb, int(m), kb, dst + i, nr);
     }
   }
 }
@@ -191,27 +237,28 @@ class BackwardWeightsGemm final : public ConvImpl {
     const std::size_t a_bytes = align_up(std::size_t(round_up(b_.m_chunk, mr) * kPixelBlock) * sizeof(float));
     const std::size_t b_bytes = align_up(std::size_t(round_up(b_.n_chunk, nr) * kPixelBlock) * sizeof(float));
     const ThreadScratch scratch = this->scratch();
-    const int64_t blocks_per_image = ceil_div(PQ, kPixelBlock), dw_floats = g.K * kdim_;
+    const PixelBlocks pixel_blocks(g);
+    const int64_t dw_floats = g.K * kdim_;
     float* copies = reinterpret_cast<float*>(workspace);  // slices 1, 2, ... (slice 0 sums into dw)
     const TaskGrid<4> tasks = task_grid(g.groups, b_.m_chunks, b_.n_chunks, b_.slices);
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
       const auto [grp, mc, nc, slice] = tasks(task);
       const int64_t m0 = mc * b_.m_chunk, rows = std::min(b_.m_chunk, g.Kg - m0);
       const int64_t j0 = nc * b_.n_chunk, cols = std::min(b_.n_chunk, kdim_ - j0);
-      const Range blocks = run_of(g.N * blocks_per_image, b_.slices, slice);
+      const Range blocks = run_of(pixel_blocks.count(), b_.slices, slice);
       char* ws = scratch.of<char>(workspace, slot);
       float* a_pack = reinterpret_cast<float*>(ws);
       float* b_pack = reinterpret_cast<float*>(ws + a_bytes);
       float* rows_buf = reinterpret_cast<float*>(ws + a_bytes + b_bytes);
       float* c = (slice == 0 ? dw : copies + (slice - 1) * dw_floats) + (grp * g.Kg + m0) * kdim_ + j0;
       for (int64_t block = blocks.begin; block < blocks.end; ++block) {
-        const int64_t n = block / blocks_per_image, p0 = block % blocks_per_image * kPixelBlock;
-        const int64_t pb = std::min(kPixelBlock, PQ - p0);
-        const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
-        const float* dyg = dy + (n * g.K + grp * g.Kg + m0) * PQ;
-        pack_a_panels(transpose_, dyg + p0, PQ, rows, pb, mr, a_pack);
-        lower_columns(g, transpose_, xg, p0, pb, j0, cols, nr, rows_buf, b_pack);
-        gemm_macro_kernel(kernel_, rows, cols, pb, a_pack, pb * mr, b_pack, pb * nr, c, kdim_, block > blocks.begin,
+        const PixelBlock blk = pixel_blocks[block];
+        const int64_t kb = blk.images * blk.pb;
+        const float* xg = x + (blk.n0 * g.C + grp * g.Cg) * g.H * g.W;
+        const float* dyg = dy + (blk.n0 * g.K + grp * g.Kg + m0) * PQ;
+        pack_block_panels(transpose_, dyg + blk.p0, g.K * PQ, PQ, rows, blk.images, blk.pb, mr, a_pack);
+        lower_columns(g, transpose_, xg, blk, j0, cols, nr, rows_buf, b_pack);
+        gemm_macro_kernel(kernel_, rows, cols, kb, a_pack, kb * mr, b_pack, kb * nr, c, kdim_, block > blocks.begin,
                           nullptr);
       }
     });
@@ -233,7 +280,7 @@ class BackwardWeightsGemm final : public ConvImpl {
     const double PQ = double(g_.P * g_.Q);
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
-    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = std::min<double>(PQ, kPixelBlock);
+    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = double(PixelBlocks(g_)[0].images * PixelBlocks(g_)[0].pb);
     // Outside 1x1 the lowering copies runs of input rows (about the forward's packing), then
     // transposes them. The transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512
     // and 8x8 on AVX2: about half a packed element each; the portable one about two.
@@ -751,8 +798,7 @@ void propose_backward_weights_gemm(const Geometry& g, const PlanContext& ctx, Pr
 void propose_backward_weights_sliced_gemm(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   const int64_t slices = weight_slices(g);
   if (slices < 2)
-    return out.decline("bwd_weights_sliced", "too few pixel blocks (" + std::to_string(g.N) + " x " +
-                                                 std::to_string(ceil_div(g.P * g.Q, kPixelBlock)) +
+    return out.decline("bwd_weights_sliced", "too few pixel blocks (" + std::to_string(PixelBlocks(g).count()) +
                                                  ") or too large a dw to sum in slices");
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
   WeightsBlocking b;
