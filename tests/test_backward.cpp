@@ -121,12 +121,29 @@ TEST_CASE("backward-data: every algorithm against the reference, 1/2/3 threads b
   }
   // Every algorithm served some phase of the sweep.
   for (int n : ran) CHECK(n > 0);
+  // Kernels no larger than their stride as one 1x1 convolution: patchify (kernel = stride), gaps
+  // between patches (uncovered pixels get the bias), padding that crops patches, rows past the last
+  // patch, non-square strides, batches; and it declines where the kernel overlaps itself.
+  int patches = 0;
+  for (const ConvProblem& p :
+       {ConvTester().input(2, 3, 32, 32).kernel(20, 4, 4).stride(4).get_problem(),
+        ConvTester().input(1, 5, 23, 19).kernel(7, 2, 3).stride(3, 4).pad(1, 0, 2, 1).get_problem(),
+        ConvTester().input(3, 4, 17, 35).kernel(33, 16, 16).stride(16).get_problem(),
+        ConvTester().input(1, 6, 9, 9).kernel(5, 1, 1).stride(2).get_problem(),
+        ConvTester().input(1, 6, 9, 9).kernel(5, 3, 3).stride(2).get_problem(),
+        ConvTester().input(1, 6, 12, 12).kernel(6, 2, 2).stride(2).groups(2).get_problem()})
+    for (bool bias : {false, true})
+      patches += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_data_patches")
+                      .check_backward_data_if_applicable(Algorithm::Im2col).empty();
+  CHECK(patches == 8);
 }
 
 TEST_CASE("backward-data: the foundation sweep", "[isa][backward]") {
   for (const ConvProblem& p : testing::foundation_sweep())
     for (Algorithm a : {Algorithm::Direct, Algorithm::Im2col, Algorithm::Winograd, Algorithm::FFT})
       ConvTester().problem(p).check_backward_data_if_applicable(a);
+  for (const ConvProblem& p : testing::foundation_sweep())
+    ConvTester().problem(p).implementation("bwd_data_patches").check_backward_data_if_applicable(Algorithm::Im2col);
 }
 
 TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 threads bitwise", "[isa][backward]") {

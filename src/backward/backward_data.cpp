@@ -20,6 +20,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
+#include "gemm/sgemm_kernel.hpp"
 #include "planner/planner.hpp"
 #include "planner/solvers.hpp"
 
@@ -330,6 +331,110 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
     out.add(std::move(impl));
   }
   if (names.empty()) out.decline(label, why);
+}
+
+namespace {
+
+// Kernels no larger than their stride (patchify stems: ViT's 16x16/16, ConvNeXt's 4x4/4), dilation
+// 1, one group: every dx pixel comes from at most one tap of one dy pixel, so the stride phases,
+// one per tap, are all 1x1 convolutions of the same dy. Planned as 256 separate ones they ran at a
+// few percent of peak (each a GEMM with C = 3 rows). Here they are one: a 1x1 forward convolution
+// of dy [N, K, P, Q] with W^T [C*R*S, K] gives the patches [C*R*S, P, Q] of one image, then each
+// lands on its pixels of dx (a permutation; uncovered pixels get the bias).
+class BackwardDataPatches final : public ConvImpl {
+ public:
+  BackwardDataPatches(const Geometry& g, std::unique_ptr<ConvImpl> sub, TransposeRowsFn transpose)
+      : g_(g), sub_(std::move(sub)), transpose_(transpose), rows_(g.C * g.R * g.S),
+        patches_bytes_(align_up(std::size_t(rows_ * g.P * g.Q) * sizeof(float))) {}
+
+  Direction direction() const override { return Direction::BackwardData; }
+  Algorithm algorithm() const override { return Algorithm::Im2col; }
+  std::string name() const override { return "bwd_data_patches(" + sub_->name() + ")"; }
+  std::string describe() const override {
+    return "one 1x1 convolution of dy into " + std::to_string(rows_) + " patch rows per image, then placed on dx; " +
+           sub_->name() + " {" + sub_->describe() + "}";
+  }
+  std::size_t workspace_bytes() const override { return patches_bytes_ + sub_->workspace_bytes(); }
+  void prepare(PlanMode mode) override { sub_->prepare(mode); }
+  // The sub-convolution's weights and bias (bias[c] on each of c's patch rows), then the bias.
+  std::size_t packed_weights_floats() const override {
+    return align_up(sub_->packed_weights_floats() * sizeof(float)) / sizeof(float) + std::size_t(g_.C);
+  }
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    // W^T: row (c, r, s) holds w[k, c, r, s] over k (16 rows of w at a time through the transpose).
+    AlignedBuffer<float> wt(std::size_t(rows_ * g_.K));
+    AlignedBuffer<float> row_bias{std::size_t(rows_)};
+    for (int64_t k0 = 0; k0 < g_.K; k0 += 16)
+      transpose_(w + k0 * rows_, rows_, int(std::min<int64_t>(16, g_.K - k0)), rows_, wt.data() + k0, g_.K);
+    for (int64_t j = 0; j < rows_; ++j) row_bias.data()[j] = bias ? bias[j / (g_.R * g_.S)] : 0.0f;
+    sub_->pack_weights(wt.data(), row_bias.data(), packed);
+    float* b = packed + packed_weights_floats() - g_.C;
+    for (int64_t c = 0; c < g_.C; ++c) b[c] = bias ? bias[c] : 0.0f;
+  }
+  void execute(const float* dy, const float* packed, float* dx, void* workspace, const ThreadPool& pool,
+               const float*) const override {
+    const Geometry& g = g_;
+    float* patches = static_cast<float*>(workspace);
+    void* sub_ws = static_cast<char*>(workspace) + patches_bytes_;
+    const float* bias = packed + packed_weights_floats() - g.C;
+    for (int64_t n = 0; n < g.N; ++n) {
+      sub_->execute(dy + n * g.output_image(), packed, patches, sub_ws, pool);
+      float* dx_n = dx + n * g.input_image();
+      pool.for_each(g.C, [&](int64_t c, int) {
+        float* xc = dx_n + c * g.H * g.W;
+        std::fill(xc, xc + g.H * g.W, bias[c]);
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t s = 0; s < g.S; ++s) {
+            const float* from = patches + ((c * g.R + r) * g.S + s) * g.P * g.Q;
+            // Output pixels whose tap (r, s) lands inside dx (the padding crops the others).
+            const Range rows = valid_outputs(g.P, g.stride_h, r - g.pad_t, g.H);
+            const Range cols = valid_outputs(g.Q, g.stride_w, s - g.pad_l, g.W);
+            for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+              float* to = xc + (oh * g.stride_h - g.pad_t + r) * g.W - g.pad_l + s;
+              for (int64_t ow = cols.begin; ow < cols.end; ++ow) to[ow * g.stride_w] = from[oh * g.Q + ow];
+            }
+          }
+      });
+    }
+  }
+  WorkCounts work() const override {
+    WorkCounts w = sub_->work() * double(g_.N);
+    w.dram_bytes += 8.0 * double(g_.N) * double(g_.input_image());
+    return w;
+  }
+
+ private:
+  Geometry g_;
+  std::unique_ptr<ConvImpl> sub_;
+  TransposeRowsFn transpose_;
+  int64_t rows_;
+  std::size_t patches_bytes_;
+};
+
+}  // namespace
+
+void propose_backward_data_patches(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const char* label = "bwd_data_patches";
+  if (g.R > g.stride_h || g.S > g.stride_w || (g.R > 1 && g.dil_h > 1) || (g.S > 1 && g.dil_w > 1))
+    return out.decline(label, "the kernel overlaps itself (wider than its stride, or dilated)");
+  if (g.groups > 1) return out.decline(label, "groups > 1");
+  // In double first: sizes from users may overflow.
+  if (double(g.C) * double(g.R * g.S) * double(g.P * g.Q) * sizeof(float) > double(ctx.workspace_limit))
+    return out.decline(label, "workspace limit " + std::to_string(ctx.workspace_limit) +
+                                  " bytes is below one image's patches");
+  const std::size_t patches = align_up(std::size_t(g.C * g.R * g.S * g.P * g.Q) * sizeof(float));
+  if (patches > ctx.workspace_limit)
+    return out.decline(label, workspace_too_small(patches, ctx.workspace_limit) + " (one image's patches)");
+  ConvProblem p;
+  p.batch = 1, p.in_channels = g.K, p.in_height = g.P, p.in_width = g.Q;
+  p.out_channels = g.C * g.R * g.S, p.kernel_height = p.kernel_width = 1;
+  PlanContext sub_ctx = ctx;
+  sub_ctx.direction = Direction::Forward;
+  sub_ctx.workspace_limit = ctx.workspace_limit - patches;
+  std::unique_ptr<ConvImpl> sub = best_forward(Geometry(p), sub_ctx, Algorithm::Im2col, nullptr);
+  if (!sub) sub = best_forward(Geometry(p), sub_ctx, Algorithm::Auto, nullptr);
+  if (!sub) return out.decline(label, "no forward algorithm fits the 1x1 convolution " + to_string(p));
+  out.add(std::make_unique<BackwardDataPatches>(g, std::move(sub), sgemm_kernel(ctx.isa).transpose_rows));
 }
 
 template void propose_backward_data<Algorithm::Direct>(const Geometry&, const PlanContext&, Proposals&);

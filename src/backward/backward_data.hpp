@@ -10,5 +10,7 @@ namespace fastconv::detail {
 // best of the others where it does not); the candidate declines when it applies to no phase.
 template <Algorithm A>
 void propose_backward_data(const Geometry&, const PlanContext&, Proposals&);
+// Kernels no larger than their stride (patchify): all the phases as one 1x1 convolution.
+void propose_backward_data_patches(const Geometry&, const PlanContext&, Proposals&);
 
 }  // namespace fastconv::detail

@@ -22,6 +22,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::FFT, "bwd_data_fft", propose_backward_data<Algorithm::FFT>, Direction::BackwardData},
       {Algorithm::Im2col, "bwd_data_im2col", propose_backward_data<Algorithm::Im2col>, Direction::BackwardData},
       {Algorithm::Direct, "bwd_data_direct", propose_backward_data<Algorithm::Direct>, Direction::BackwardData},
+      {Algorithm::Im2col, "bwd_data_patches", propose_backward_data_patches, Direction::BackwardData},
       // Backward-weights.
       {Algorithm::Direct, "bwd_weights_depthwise", propose_backward_weights_depthwise, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
