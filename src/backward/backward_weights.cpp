@@ -3,8 +3,9 @@
 // Reproducibility: every implementation splits the work over disjoint parts of dw only (groups,
 // blocks of output channels, blocks of dw's columns), never inside a sum; each element of dw is
 // summed over blocks of pixels fixed by the problem (PixelBlocks: up to kPixelBlock pixels of an
-// image, or whole small images; independent of threads and of the workspace limit) in one fixed order. So dw is bitwise the same for any thread count and
-// any budget.
+// image, or whole small images; independent of threads and of the workspace limit) in one fixed
+// order, the sliced GEMM's slices added in slice order. So dw is bitwise the same for any thread
+// count and any budget.
 #include "backward/backward_weights.hpp"
 
 #include <algorithm>
