@@ -164,21 +164,6 @@ void lower_row(const Geometry& g, const float* xg, int64_t p0, int64_t pb, int64
   }
 }
 
-// Rows [0, rows) of each of a block's images (src: the first image's first row; images
-// image_stride floats apart, rows ld apart), pixels [0, pb) from each, as k-major panels `width`
-// floats wide over the block's images * pb pixels, images side by side; rows past `rows` zero.
-void pack_block_panels(TransposeRowsFn transpose, const float* src, int64_t image_stride, int64_t ld, int64_t rows,
-                       int64_t images, int64_t pb, int width, float* dst) {
-  const int64_t kb = images * pb;
-  for (int64_t r0 = 0; r0 < rows; r0 += width, dst += kb * width) {
-    const int n = int(std::min<int64_t>(width, rows - r0));
-    if (n < width) std::fill(dst, dst + kb * width, 0.0f);
-    for (int64_t i = 0; i < images; ++i)
-      for (int r = 0; r < n; r += 16)
-        transpose(src + i * image_stride + (r0 + r) * ld, ld, std::min(16, n - r), pb, dst + i * pb * width + r, width);
-  }
-}
-
 // Lowers col(X_g)^T for a block's pixels (xg: its first image) and dw columns [j0, j0 + cols) into
 // k-major B micro-panels (images * pb x nr each, columns past `cols` zero). Outside 1x1, 16 columns
 // at a time are lowered as contiguous rows into `rows` and then transposed into the panel: the row
@@ -189,7 +174,7 @@ void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg
   const int64_t image = g.C * g.H * g.W, pb = blk.pb, kb = blk.images * pb;
   // 1x1, stride 1, no padding: the columns are the input's rows, a plain transpose.
   if (g.is_pointwise())
-    return pack_block_panels(transpose, xg + j0 * g.H * g.W + blk.p0, image, g.H * g.W, cols, blk.images, pb, nr, dst);
+    return pack_a_panels(transpose, xg + j0 * g.H * g.W + blk.p0, g.H * g.W, cols, pb, nr, dst, blk.images, image);
   for (int64_t c0 = 0; c0 < cols; c0 += nr, dst += kb * nr) {
     const int64_t n = std::min<int64_t>(nr, cols - c0);
     // Columns past `cols` go through the transpose as zero rows: one fill per row, not per pixel.
@@ -257,7 +242,7 @@ class BackwardWeightsGemm final : public ConvImpl {
         const int64_t kb = blk.images * blk.pb;
         const float* xg = x + (blk.n0 * g.C + grp * g.Cg) * g.H * g.W;
         const float* dyg = dy + (blk.n0 * g.K + grp * g.Kg + m0) * PQ;
-        pack_block_panels(transpose_, dyg + blk.p0, g.K * PQ, PQ, rows, blk.images, blk.pb, mr, a_pack);
+        pack_a_panels(transpose_, dyg + blk.p0, PQ, rows, blk.pb, mr, a_pack, blk.images, g.K * PQ);
         lower_columns(g, transpose_, xg, blk, j0, cols, nr, rows_buf, b_pack);
         gemm_macro_kernel(kernel_, rows, cols, kb, a_pack, kb * mr, b_pack, kb * nr, c, kdim_, block > blocks.begin,
                           nullptr);

@@ -10,7 +10,10 @@ namespace fastconv::detail {
 // Rows [0, m) x columns [0, k) of row-major A (leading dimension lda) into ceil(m/mr) micro-panels
 // of k x mr floats, k-major; rows past m are zero. dst holds ceil(m/mr)*mr*k floats. Through the
 // kernel's register transpose, 16 rows at a time (mr may be wider: backward-weights packs NR panels).
-void pack_a_panels(TransposeRowsFn transpose, const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst);
+// images > 1: that many such matrices, image_stride floats apart, side by side along the depth
+// (panels images*k deep; backward-weights sums over the pixels of several small images at once).
+void pack_a_panels(TransposeRowsFn transpose, const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst,
+                   int64_t images = 1, int64_t image_stride = 0);
 
 // Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
 // of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats.
