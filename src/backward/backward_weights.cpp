@@ -129,6 +129,12 @@ std::size_t gemm_thread_bytes(const WeightsBlocking& b, int mr, int nr) {
          align_up(std::size_t(round_up(b.n_chunk, nr) * kPixelBlock) * sizeof(float)) + lowered_rows_bytes();
 }
 
+// The workspace of the GEMM: the slices' copies of dw first, then each thread's scratch. The proposer
+// fits the budget with it and the implementation carves its workspace with it, so they agree.
+ThreadScratch gemm_scratch(const Geometry& g, const WeightsBlocking& b, int mr, int nr) {
+  return ThreadScratch(gemm_thread_bytes(b, mr, nr), b.slices > 1 ? slice_copies_bytes(g, b.slices) : 0);
+}
+
 // o[i] = x[i * stride] for i in [a, b). The common strides are constants, so that the compiler
 // vectorizes their loads with shuffles (a run-time stride gathers one float at a time).
 void copy_strided(const float* x, int64_t stride, int64_t a, int64_t b, float* o) {
@@ -264,9 +270,10 @@ class BackwardWeightsGemm final : public ConvImpl {
   WorkCounts work() const override {
     const GemmBlocking& bl = kernel_.blocking;
     const double PQ = double(g_.P * g_.Q);
+    const PixelBlock first_block = PixelBlocks(g_)[0];  // the depth of the GEMM's blocks
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * double(round_up(kdim_, bl.nr)) * PQ;
-    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = double(PixelBlocks(g_)[0].images * PixelBlocks(g_)[0].pb);
+    w.gemm_m = double(g_.Kg), w.gemm_n = double(kdim_), w.gemm_k = double(first_block.images * first_block.pb);
     // Outside 1x1 the lowering copies runs of input rows (about the forward's packing), then
     // transposes them. The transposes (dy always, x for 1x1) run 16x16 blocks in registers on AVX-512
     // and 8x8 on AVX2: about half a packed element each; the portable one about two.
@@ -280,11 +287,7 @@ class BackwardWeightsGemm final : public ConvImpl {
   }
 
  private:
-  // The slices' copies of dw first, then each thread's scratch.
-  ThreadScratch scratch() const {
-    return ThreadScratch(gemm_thread_bytes(b_, kernel_.blocking.mr, kernel_.blocking.nr),
-                         b_.slices > 1 ? slice_copies_bytes(g_, b_.slices) : 0);
-  }
+  ThreadScratch scratch() const { return gemm_scratch(g_, b_, kernel_.blocking.mr, kernel_.blocking.nr); }
 
   Geometry g_;
   const SgemmKernel& kernel_;
@@ -741,8 +744,7 @@ std::string gemm_blocking(const Geometry& g, const PlanContext& ctx, const Sgemm
   b.slices = slices;
   b.m_chunk = round_up(g.Kg, mr);
   b.n_chunk = std::min(round_up(kdim, nr), kMaxColumns);
-  const std::size_t copies = slices > 1 ? slice_copies_bytes(g, slices) : 0;
-  auto bytes = [&] { return ThreadScratch(gemm_thread_bytes(b, mr, nr), copies).total(ctx.threads); };
+  auto bytes = [&] { return gemm_scratch(g, b, mr, nr).total(ctx.threads); };
   // Fit the budget: narrower column blocks first (each task lowers its own columns only), then
   // fewer channels per task (each block of channels lowers its columns again).
   while (bytes() > ctx.workspace_limit && b.n_chunk > nr) b.n_chunk = round_up(b.n_chunk / 2, nr);
