@@ -189,6 +189,12 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
   for (int64_t w : {5, 16, 17, 40})
     ConvTester().input(2, 6, 9, w).kernel(12, 3, 7).stride(1, 2).pad(1, 3).dilation(2, 1).groups(6)
         .compare_threads({1, 2, 3}).implementation("bwd_weights_depthwise").check_backward_weights(Algorithm::Direct);
+  // 3x3: all nine taps in one pass, x in place at column stride 1, from column phases past it.
+  for (int64_t w : {5, 16, 17, 35})
+    for (int64_t sw = 1; sw <= 3; ++sw)
+      ConvTester().input(2, 6, 10, w).kernel(12, 3, 3).stride(3 - sw % 3, sw).pad(0, 2, 1, 1).dilation(1 + sw % 2, 2)
+          .groups(6).compare_threads({1, 2, 3}).implementation("bwd_weights_depthwise")
+          .check_backward_weights_if_applicable(Algorithm::Direct);
   ConvTester().input(1, 5, 23, 35).kernel(5, 5, 5).stride(3, 3).pad(2).groups(5).implementation("bwd_weights_depthwise")
       .check_backward_weights(Algorithm::Direct);
   ConvTester().input(4, 16, 40, 40).kernel(16, 3, 3).pad(1).groups(16).implementation("bwd_weights_depthwise")

@@ -317,6 +317,55 @@ TEST_CASE("kernel tester: backward-weights depthwise taps, every NS, widths past
   }
 }
 
+TEST_CASE("kernel tester: backward-weights 3x3 depthwise and its bias in place, pads, dilations, row strides, widths past every vector",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(23);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    for (int64_t W : {1, 3, 8, 15, 16, 17, 33})
+      for (int64_t H : {1, 2, 5})
+        for (int64_t pad = 0; pad <= 3; ++pad)
+          for (int64_t dil = 1; dil <= 3; ++dil)
+            for (int64_t sh = 1; sh <= 2; ++sh) {
+              // One channel as the implementation reads it: x [H, W] and dy [P, Q] read in place,
+              // each in a vector of exactly its size (AddressSanitizer sees a read past either).
+              const int64_t P = (H + 2 * pad - 2 * dil - 1) / sh + 1, Q = W + 2 * pad - 2 * dil;
+              if (P <= 0 || Q <= 0) continue;
+              std::vector<float> x(std::size_t(H * W)), dy(std::size_t(P * Q));
+              fill_small_ints(x.data(), x.size(), rng);
+              fill_small_ints(dy.data(), dy.size(), rng);
+              Depthwise3x3 a;
+              a.rows = P, a.width = Q, a.dy = dy.data(), a.ldy = Q, a.x = x.data(), a.ldx = sh * W;
+              double want[10] = {};
+              for (int r = 0; r < 3; ++r) {
+                const int64_t offset = r * dil - pad;
+                a.tap_row[r] = offset * W;
+                a.row_begin[r] = P, a.row_end[r] = 0;
+                for (int64_t i = 0; i < P; ++i)
+                  if (i * sh + offset >= 0 && i * sh + offset < H)
+                    a.row_begin[r] = std::min(a.row_begin[r], i), a.row_end[r] = i + 1;
+                if (a.row_begin[r] > a.row_end[r]) a.row_begin[r] = a.row_end[r];
+              }
+              for (int s = 0; s < 3; ++s)
+                a.shift[s] = s * dil - pad, a.col_begin[s] = pad - s * dil, a.col_end[s] = W + pad - s * dil;
+              for (int r = 0; r < 3; ++r)
+                for (int s = 0; s < 3; ++s)
+                  for (int64_t i = a.row_begin[r]; i < a.row_end[r]; ++i)
+                    for (int64_t q = std::max<int64_t>(0, a.col_begin[s]); q < std::min(Q, a.col_end[s]); ++q)
+                      want[r * 3 + s] += double(dy[std::size_t(i * Q + q)]) *
+                                         x[std::size_t(i * a.ldx + a.tap_row[r] + a.shift[s] + q)];
+              for (float d : dy) want[9] += d;  // every row, also those no tap row reaches
+              float out[11];
+              std::fill(out, out + 11, kSentinel);
+              k.taps3x3(a, out);
+              INFO("H " << H << " W " << W << " pad " << pad << " dil " << dil << " stride " << sh);
+              for (int j = 0; j < 10; ++j) REQUIRE(out[j] == float(want[j]));
+              REQUIRE(out[10] == kSentinel);
+            }
+  }
+}
+
 TEST_CASE("kernel tester: the packing transpose of up to 16 rows, every row count, k past every block",
           "[isa][kernels][gemm]") {
   std::mt19937 rng(19);

@@ -21,6 +21,7 @@
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
 #include "backward/dot_kernels.hpp"
+#include "direct/direct_kernels.hpp"
 
 namespace fastconv::detail {
 
@@ -570,7 +571,10 @@ class BackwardWeightsDot final : public ConvImpl {
 class BackwardWeightsDepthwise final : public ConvImpl {
  public:
   BackwardWeightsDepthwise(const Geometry& g, const DotKernels& kernels, Isa isa, int threads)
-      : g_(g), k_(kernels), isa_(isa), threads_(threads), d_(dims(g)) {}
+      : g_(g), k_(kernels), isa_(isa), threads_(threads), d_(dims(g)), fused3x3_(g.R == 3 && g.S == 3),
+        pack_rows_(direct_kernels(isa).pack), phases_(std::size_t(g.stride_w)), taps_3x3_(plan_taps_3x3(g, d_)) {
+    for (int64_t b = 0; b < g.stride_w; ++b) phases_[std::size_t(b)] = int32_t(b);
+  }
   struct Dims {
     int64_t wq;       // columns of one stride phase of a padded input row
     int64_t rowlen;   // floats per phase row: the widest shifted read of whole vectors
@@ -580,7 +584,8 @@ class BackwardWeightsDepthwise final : public ConvImpl {
     Dims d;
     d.wq = ceil_div(g.W + g.pad_l + g.pad_r, g.stride_w);
     d.qpad = round_up(g.Q, kDepthwiseAlign);
-    d.rowlen = std::max(d.wq, d.qpad + (g.S - 1) * g.dil_w / g.stride_w);
+    // Whole vectors: the phases are written a vector at a time (DirectKernels::pack).
+    d.rowlen = round_up(std::max(d.wq, d.qpad + (g.S - 1) * g.dil_w / g.stride_w), kDepthwiseAlign);
     return d;
   }
   static std::size_t thread_bytes(const Geometry& g) {
@@ -618,6 +623,18 @@ class BackwardWeightsDepthwise final : public ConvImpl {
       float* dyb = reinterpret_cast<float*>(ws + x_bytes);
       float* out = dw + k * RS;
       const int64_t c = k / g.Kg;  // its input channel
+      if (fused3x3_) {
+        float bias = 0.0f;  // db[k]: the kernel sums dy on its way
+        for (int64_t n = 0; n < g.N; ++n) {
+          const float* xc = x + (n * g.C + c) * g.H * g.W;
+          float part[10];
+          k_.taps3x3(taps_3x3(dy + (n * g.K + k) * g.P * g.Q, g.stride_w == 1 ? xc : copy_phases(xc, xb)), part);
+          for (int j = 0; j < 9; ++j) out[j] = n > 0 ? out[j] + part[j] : part[j];
+          bias = n > 0 ? bias + part[9] : part[9];
+        }
+        if (db) db[k] = bias;
+        return;
+      }
       for (int64_t n = 0; n < g.N; ++n) {
         // dy's rows are read in place (the lanes past Q are masked) unless the last row's whole
         // vectors would run past the end of dy.
@@ -649,6 +666,45 @@ class BackwardWeightsDepthwise final : public ConvImpl {
       // The bias in the same task: one pass over the threads fewer on these small layers.
       if (db) db[k] = bias_of_channel(g, dy, k);
     });
+  }
+
+  // The 3x3 kernel's operands for one image: x read in place at column stride 1, else from its
+  // column phases (xb, after copy_phases); dy in place.
+  Depthwise3x3 taps_3x3(const float* dyk, const float* xrows) const {
+    Depthwise3x3 a = taps_3x3_;
+    a.dy = dyk, a.x = xrows;
+    return a;
+  }
+  // The same for every channel and image: planned once (the row ranges take divisions).
+  static Depthwise3x3 plan_taps_3x3(const Geometry& g, const Dims& d) {
+    const bool in_place = g.stride_w == 1;
+    const int64_t pitch = in_place ? g.W : g.stride_w * d.rowlen;  // floats from one input row to the next
+    Depthwise3x3 a;
+    a.rows = g.P, a.width = g.Q, a.dy = nullptr, a.ldy = g.Q, a.x = nullptr, a.ldx = g.stride_h * pitch;
+    for (int r = 0; r < 3; ++r) {
+      const int64_t offset = r * g.dil_h - g.pad_t;
+      const Range rows = valid_outputs(g.P, g.stride_h, offset, g.H);
+      a.tap_row[r] = offset * pitch, a.row_begin[r] = rows.begin, a.row_end[r] = rows.end;
+    }
+    for (int s = 0; s < 3; ++s) {
+      const int64_t ds = s * g.dil_w;
+      if (in_place) {
+        a.shift[s] = ds - g.pad_l, a.col_begin[s] = g.pad_l - ds, a.col_end[s] = g.W + g.pad_l - ds;
+      } else {  // the phases hold the padding as zeros
+        a.shift[s] = (ds % g.stride_w) * d.rowlen + ds / g.stride_w, a.col_begin[s] = 0, a.col_end[s] = g.Q;
+      }
+    }
+    return a;
+  }
+  // x's rows into their column phases with the direct algorithm's row packer: a vector at a time
+  // with masked edges at strides 2 and 4 (copy_channel goes an element at a time).
+  const float* copy_phases(const float* xc, float* xb) const {
+    RowPack pk;
+    pk.x = xc, pk.H = g_.H, pk.W = g_.W, pk.iy0 = 0, pk.rows = g_.H, pk.ix0 = -g_.pad_l, pk.sw = g_.stride_w;
+    pk.phase = phases_.data(), pk.phases = g_.stride_w, pk.wph = d_.rowlen, pk.row_stride = g_.stride_w * d_.rowlen;
+    pk.dst = xb;
+    pack_rows_(pk);
+    return xb;
   }
 
   // Rows of one input channel into column phases with the padding as zeros; dy rows into whole
@@ -685,9 +741,14 @@ class BackwardWeightsDepthwise final : public ConvImpl {
     const double vec = double(k_.lanes);
     const double width = double(round_up(g_.Q, int64_t(k_.lanes)));
     const double calls = double(g_.R * ceil_div(g_.S, int64_t(kMaxDepthwiseTaps)));
-    w.depthwise_flops = 2.0 * double(g_.N * g_.K) * double(g_.R * g_.S) * double(g_.P) * width +
-                        2.0 * double(g_.N * g_.K) * calls * 4.0 * vec * double(kMaxDepthwiseTaps);
-    w.pack_elements = 0.25 * double(g_.N * g_.K) * double(g_.H * g_.stride_w * d_.rowlen + g_.P * d_.qpad);
+    if (fused3x3_) {  // one reduction of nine vectors per image; only strided columns are copied
+      w.depthwise_flops = 2.0 * double(g_.N * g_.K) * 9.0 * (double(g_.P) * width + 2.0 * vec);
+      w.pack_elements = g_.stride_w > 1 ? 0.25 * double(g_.N * g_.K) * double(g_.H * g_.stride_w * d_.rowlen) : 0.0;
+    } else {
+      w.depthwise_flops = 2.0 * double(g_.N * g_.K) * double(g_.R * g_.S) * double(g_.P) * width +
+                          2.0 * double(g_.N * g_.K) * calls * 4.0 * vec * double(kMaxDepthwiseTaps);
+      w.pack_elements = 0.25 * double(g_.N * g_.K) * double(g_.H * g_.stride_w * d_.rowlen + g_.P * d_.qpad);
+    }
     w.dram_bytes = 4.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
     w.parallel_tasks = double(g_.K);
     return w;
@@ -699,6 +760,10 @@ class BackwardWeightsDepthwise final : public ConvImpl {
   Isa isa_;
   int threads_;
   Dims d_;
+  bool fused3x3_;  // all nine taps in one pass (DotKernels::taps3x3)
+  RowPackFn pack_rows_;
+  std::vector<int32_t> phases_;  // 0 .. stride_w - 1
+  Depthwise3x3 taps_3x3_;        // without its dy and x
 };
 
 }  // namespace

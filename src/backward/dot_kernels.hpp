@@ -26,11 +26,31 @@ using DepthwiseTapsFn = void (*)(int64_t rows, int64_t width, const float* dy, i
 constexpr int kMaxDepthwiseTaps = 4;     // NS per call: taps[NS - 1], NS in [1, 4]
 constexpr int64_t kDepthwiseAlign = 16;  // floats: the widest vector
 
+// All nine taps of a 3x3 depthwise filter over one channel of one image, in one pass over dy:
+// out[r*3 + s] = sum_i sum_{q < width} dy[i*ldy + q] * x[i*ldx + tap_row[r] + shift[s] + q], where
+// output row i counts for tap row r when row_begin[r] <= i < row_end[r], and lane q for tap column
+// s when col_begin[s] <= q < col_end[s]; out[9] = the sum of dy (its bias gradient), on the way.
+// Only those elements (and dy's first `width` of each row) are read, so x and dy are read in place
+// up to the tensors' edges. Ten accumulators per vector of q (one reduction per image, not per
+// kernel row); order: vectors of q in order, within one the rows in order, lanes reduced by a
+// fixed tree.
+struct Depthwise3x3 {
+  int64_t rows, width;
+  const float* dy;
+  int64_t ldy;
+  const float* x;  // the x row of output row 0 before tap_row (not read itself)
+  int64_t ldx;
+  int64_t tap_row[3], row_begin[3], row_end[3];
+  int64_t shift[3], col_begin[3], col_end[3];
+};
+using Depthwise3x3Fn = void (*)(const Depthwise3x3&, float* out /* [10] */);
+
 struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
   DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
   DepthwiseTapsFn taps[kMaxDepthwiseTaps];
+  Depthwise3x3Fn taps3x3;
   int lanes;          // floats per vector
 };
 const DotKernels& dot_kernels(Isa isa);

@@ -2,10 +2,12 @@
 // translation units (dot_kernels__<isa>.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
 #include "backward/dot_kernels.hpp"
+#include "core/masked_lanes_impl.hpp"
 
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
@@ -84,6 +86,58 @@ void depthwise_taps(int64_t rows, int64_t width, const float* dy, int64_t ldy, c
   if (q0 < width) depthwise_taps_vector<Arch, NS, true>(rows, q0, width, dy, ldy, x, ldx, shift, out);
 }
 
+// One vector of lanes [q0, q0 + L) of Depthwise3x3 down the rows. Edge: some lane lies outside a
+// tap's columns or past the width, so every load is masked (the masks planned once for the column).
+template <class V, bool Edge>
+void depthwise_3x3_column(const Depthwise3x3& a, int64_t q0, V (&sums)[10]) {
+  constexpr int64_t L = int64_t(V::size);
+  V acc[10];  // a local copy: through the reference GCC stores every accumulator after each FMA
+  for (int j = 0; j < 10; ++j) acc[j] = sums[j];
+  auto lanes = [&](int64_t begin, int64_t end) {
+    return RangeLoad<V>(int(std::clamp<int64_t>(begin - q0, 0, L)), int(std::clamp<int64_t>(end - q0, 0, L)));
+  };
+  const RangeLoad<V> dy_lanes = lanes(0, a.width);
+  const RangeLoad<V> x_lanes[3] = {lanes(a.col_begin[0], std::min(a.col_end[0], a.width)),
+                                   lanes(a.col_begin[1], std::min(a.col_end[1], a.width)),
+                                   lanes(a.col_begin[2], std::min(a.col_end[2], a.width))};
+  auto row = [&](int64_t i, bool check) {
+    const V d = Edge ? dy_lanes.load(a.dy + i * a.ldy + q0) : V::load_unaligned(a.dy + i * a.ldy + q0);
+    acc[9] += d;
+    for (int r = 0; r < 3; ++r) {
+      if (check && (i < a.row_begin[r] || i >= a.row_end[r])) continue;
+      const float* xr = a.x + (i * a.ldx + a.tap_row[r] + q0);
+      for (int s = 0; s < 3; ++s)
+        acc[r * 3 + s] = xsimd::fma(
+            d, Edge ? x_lanes[s].load(xr + a.shift[s]) : V::load_unaligned(xr + a.shift[s]), acc[r * 3 + s]);
+    }
+  };
+  // Rows where every tap row is inside need no check.
+  const int64_t inner_begin = std::min(a.rows, std::max({a.row_begin[0], a.row_begin[1], a.row_begin[2]}));
+  const int64_t inner_end = std::max(inner_begin, std::min({a.row_end[0], a.row_end[1], a.row_end[2]}));
+  for (int64_t i = 0; i < inner_begin; ++i) row(i, true);
+  for (int64_t i = inner_begin; i < inner_end; ++i) row(i, false);
+  for (int64_t i = inner_end; i < a.rows; ++i) row(i, true);
+  for (int j = 0; j < 10; ++j) sums[j] = acc[j];
+}
+
+template <class Arch>
+void depthwise_3x3(const Depthwise3x3& a, float* out) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t L = int64_t(V::size);
+  V acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = V(0.0f);
+  // Lanes inside every tap's columns: their vectors load unmasked.
+  const int64_t inside_begin = std::max<int64_t>({0, a.col_begin[0], a.col_begin[1], a.col_begin[2]});
+  const int64_t inside_end = std::min({a.width, a.col_end[0], a.col_end[1], a.col_end[2]});
+  for (int64_t q0 = 0; q0 < a.width; q0 += L) {
+    if (q0 >= inside_begin && q0 + L <= inside_end)
+      depthwise_3x3_column<V, false>(a, q0, acc);
+    else
+      depthwise_3x3_column<V, true>(a, q0, acc);
+  }
+  for (int j = 0; j < 10; ++j) out[j] = xsimd::hadd(acc[j]);
+}
+
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
 // (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
 template <class Arch, int MA, int NB>
@@ -97,6 +151,7 @@ void fill_dot(DotKernels& k) {
   k.taps[1] = depthwise_taps<Arch, 2>;
   k.taps[2] = depthwise_taps<Arch, 3>;
   k.taps[3] = depthwise_taps<Arch, 4>;
+  k.taps3x3 = depthwise_3x3<Arch>;
   k.lanes = int(xsimd::batch<float, Arch>::size);
 }
 
