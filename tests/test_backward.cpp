@@ -176,6 +176,22 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
       sliced += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_sliced")
                      .check_backward_weights_if_applicable(Algorithm::Im2col).empty();
   CHECK(sliced == 12);
+  // The outer-product form: output channels past every vector and tile (K = 10, 64, 97: the wide
+  // tiles, then one vector at a time), taps past every tile (5x5x3 = 75, 7x7x3 = 147), strides 1-4
+  // and 5 (column phases: vectors, the strided copy, element by element), dilations, asymmetric
+  // padding, images, pixel blocks of several rows (a long dy row block) and the rows' last block.
+  int outer = 0;
+  for (const ConvProblem& p :
+       {ConvTester().input(4, 3, 40, 31).kernel(10, 5, 5).stride(3).pad(2).get_problem(),
+        ConvTester().input(1, 3, 45, 47).kernel(64, 7, 7).stride(2).pad(3).get_problem(),
+        ConvTester().input(2, 3, 37, 29).kernel(97, 4, 4).stride(4).get_problem(),
+        ConvTester().input(1, 5, 31, 33).kernel(33, 3, 5).stride(1, 5).pad(1, 0, 2, 3).dilation(2, 1).get_problem(),
+        ConvTester().input(3, 2, 9, 70).kernel(17, 2, 3).stride(2, 1).dilation(1, 3).pad(0, 1, 3, 0).get_problem(),
+        ConvTester().input(1, 4, 150, 150).kernel(16, 3, 3).pad(1).get_problem()})
+    for (bool bias : {false, true})
+      outer += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_outer")
+                    .check_backward_weights_if_applicable(Algorithm::Direct).empty();
+  CHECK(outer == 12);
   // Small images go whole into a pixel block (8x8: 4 to a block, the last block with 3).
   for (const ConvProblem& p : {ConvTester().input(7, 6, 8, 8).kernel(10, 3, 3).pad(1).get_problem(),
                                ConvTester().input(5, 9, 4, 4).kernel(14, 1, 1).get_problem()})
@@ -213,6 +229,7 @@ TEST_CASE("backward-weights: the foundation sweep", "[isa][backward]") {
     ConvTester().problem(p).implementation("bwd_weights_dot").check_backward_weights_if_applicable(Algorithm::Im2col);
     ConvTester().problem(p).implementation("bwd_weights_sliced").check_backward_weights_if_applicable(Algorithm::Im2col);
     ConvTester().problem(p).implementation("bwd_weights_depthwise").check_backward_weights_if_applicable(Algorithm::Direct);
+    ConvTester().problem(p).implementation("bwd_weights_outer").check_backward_weights_if_applicable(Algorithm::Direct);
   }
 }
 

@@ -12,6 +12,9 @@ void propose_backward_weights_gemm(const Geometry&, const PlanContext&, Proposal
 void propose_backward_weights_sliced_gemm(const Geometry&, const PlanContext&, Proposals&);
 // Stride 1: dot products of dy rows with shifted windows of the zero-padded input (no lowering).
 void propose_backward_weights_dot(const Geometry&, const PlanContext&, Proposals&);
+// Outer products with the output channels along the vector (dy transposed, no lowering): for few
+// input channels and large kernels (backward_weights_outer.cpp).
+void propose_backward_weights_outer(const Geometry&, const PlanContext&, Proposals&);
 // Depthwise (one input channel per group): per channel, SIMD along dy rows against shifted input rows.
 void propose_backward_weights_depthwise(const Geometry&, const PlanContext&, Proposals&);
 // Plain loops with lane accumulators, one task per output channel: for depthwise and tiny layers.

@@ -45,12 +45,34 @@ struct Depthwise3x3 {
 };
 using Depthwise3x3Fn = void (*)(const Depthwise3x3&, float* out /* [10] */);
 
+// The outer-product form, output channels along the vector: for taps t < NT and vectors v < KV,
+//   acc[t*KV*L + v*L + l] (+)= sum over i < rows, j < cols of dyt[(i*cols + j)*ldt + v*L + l] * x[t][i*x_row + j]
+// dyt: a block of pixels (rows x cols, row-major) with KV*L output channels each (dy transposed);
+// x[t]: tap t's input value at pixel (0, 0), each pixel one float further along a row (the caller
+// splits strided rows into column phases). The sum over pixels in order: rows, then columns.
+struct OuterTile {
+  int64_t rows, cols;
+  const float* dyt;
+  int64_t ldt;
+  const float* const* x;  // NT pointers
+  int64_t x_row;
+  float* acc;             // NT x KV*L
+  bool accumulate;        // add to acc (else overwrite)
+};
+using OuterTileFn = void (*)(const OuterTile&);
+struct OuterVariant {
+  OuterTileFn fn;
+  int kv, nt;  // vectors of output channels, taps: the accumulators in registers
+};
+constexpr int kOuterVariants = 3;  // widest KV first; the last has KV = 1 (any count of vectors)
+
 struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
   DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
   DepthwiseTapsFn taps[kMaxDepthwiseTaps];
   Depthwise3x3Fn taps3x3;
+  OuterVariant outer[kOuterVariants];
   int lanes;          // floats per vector
 };
 const DotKernels& dot_kernels(Isa isa);

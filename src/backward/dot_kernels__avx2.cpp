@@ -6,7 +6,7 @@ namespace fastconv::detail {
 
 void fill_dot_kernels_avx2(DotKernels& k) {
   note_isa_entry(Isa::Avx2);
-  fill_dot<xsimd::fma3<xsimd::avx2>, 4, 3>(k);
+  fill_dot<xsimd::fma3<xsimd::avx2>, 4, 3, 2, 6, 1, 8, 8>(k);
 }
 
 }  // namespace fastconv::detail

@@ -6,7 +6,7 @@ namespace fastconv::detail {
 
 void fill_dot_kernels_avx512(DotKernels& k) {
   note_isa_entry(Isa::Avx512);
-  fill_dot<xsimd::avx512f, 8, 3>(k);
+  fill_dot<xsimd::avx512f, 8, 3, 4, 6, 2, 8, 8>(k);
 }
 
 }  // namespace fastconv::detail

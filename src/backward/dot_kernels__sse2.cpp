@@ -6,7 +6,7 @@ namespace fastconv::detail {
 
 void fill_dot_kernels_sse2(DotKernels& k) {
   note_isa_entry(Isa::Sse2);
-  fill_dot<xsimd::sse2, 4, 3>(k);
+  fill_dot<xsimd::sse2, 4, 3, 2, 6, 1, 8, 8>(k);
 }
 
 }  // namespace fastconv::detail

@@ -138,9 +138,35 @@ void depthwise_3x3(const Depthwise3x3& a, float* out) {
   for (int j = 0; j < 10; ++j) out[j] = xsimd::hadd(acc[j]);
 }
 
+template <class Arch, int KV, int NT>
+void outer_tile(const OuterTile& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  V acc[NT][KV];
+  for (int t = 0; t < NT; ++t)
+    for (int v = 0; v < KV; ++v) acc[t][v] = a.accumulate ? V::load_unaligned(a.acc + (t * KV + v) * L) : V(0.0f);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const float* d = a.dyt + i * a.cols * a.ldt;
+    const float* x[NT];
+    for (int t = 0; t < NT; ++t) x[t] = a.x[t] + i * a.x_row;
+    for (int64_t j = 0; j < a.cols; ++j, d += a.ldt) {
+      V dv[KV];
+      for (int v = 0; v < KV; ++v) dv[v] = V::load_unaligned(d + v * L);
+      for (int t = 0; t < NT; ++t) {
+        const V xb(x[t][j]);  // a broadcast, folded into the FMA's memory operand
+        for (int v = 0; v < KV; ++v) acc[t][v] = xsimd::fma(dv[v], xb, acc[t][v]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int v = 0; v < KV; ++v) acc[t][v].store_unaligned(a.acc + (t * KV + v) * L);
+}
+
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
 // (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
-template <class Arch, int MA, int NB>
+// KV x NT outer-product tiles likewise (4x6, 2x8, 1x8 of 32 zmm; 2x6, 1x8 of 16), at most 8 taps:
+// their pointers stay in the general registers.
+template <class Arch, int MA, int NB, int KV0, int NT0, int KV1, int NT1, int NT2>
 void fill_dot(DotKernels& k) {
   static_assert(kDotStep % (2 * xsimd::batch<float, Arch>::size) == 0, "kDotStep covers two vectors");
   k.tile = dot_tile<Arch, MA, NB>;
@@ -152,6 +178,9 @@ void fill_dot(DotKernels& k) {
   k.taps[2] = depthwise_taps<Arch, 3>;
   k.taps[3] = depthwise_taps<Arch, 4>;
   k.taps3x3 = depthwise_3x3<Arch>;
+  k.outer[0] = {outer_tile<Arch, KV0, NT0>, KV0, NT0};
+  k.outer[1] = {outer_tile<Arch, KV1, NT1>, KV1, NT1};
+  k.outer[2] = {outer_tile<Arch, 1, NT2>, 1, NT2};
   k.lanes = int(xsimd::batch<float, Arch>::size);
 }
 

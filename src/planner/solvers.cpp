@@ -28,6 +28,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_gemm", propose_backward_weights_gemm, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_sliced", propose_backward_weights_sliced_gemm, Direction::BackwardWeights},
+      {Algorithm::Direct, "bwd_weights_outer", propose_backward_weights_outer, Direction::BackwardWeights},
       {Algorithm::Direct, "bwd_weights_direct", propose_backward_weights_direct, Direction::BackwardWeights},
   };
   return solvers;

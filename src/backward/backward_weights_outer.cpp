@@ -1,0 +1,244 @@
+// Backward-weights in the outer-product form: output channels along the vector, no lowering.
+//
+// dw[k, tap] = sum over pixels of dy[k, pixel] * x[tap at pixel]. The GEMM form lowers col(X), C*R*S
+// floats per pixel, and on layers with few input channels and large kernels (the 3-channel stems:
+// 7x7/s2, 11x11/s4, 5x5/s3) the lowering costs as much as the products. Here dy is transposed
+// instead, K floats per pixel ([pixel][k], whole vectors), and the input copied into zero-padded
+// rows split into their column phases, so that each tap reads one float per pixel along a row. A
+// register tile of KV vectors of output channels x NT taps then takes, per pixel, KV loads of dy
+// and NT broadcasts of x (DotKernels::outer).
+//
+// The threads split the pixels: the output rows are cut into slices, fixed by the problem. A task
+// copies its slice's input rows and transposes its dy rows (both stay in its cache), then runs every
+// tile over them, summing into the slice's own copy of dw; the copies are added in slice order at
+// the end. Each element's sum: within a slice the images in order, in an image its blocks of rows
+// in order, in a block the pixels in order; then the slices in order. Bitwise the same for any
+// thread count.
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "backward/backward_weights.hpp"
+#include "backward/dot_kernels.hpp"
+#include "core/aligned_buffer.hpp"
+#include "core/partition.hpp"
+#include "direct/direct_kernels.hpp"
+#include "gemm/sgemm_kernel.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+constexpr int64_t kOuterBlockBytes = 24 << 10;  // a tile's part of dy's transposed rows: in L1
+constexpr int64_t kOuterSlices = 8;             // slices of the output rows (when there are so many)
+
+class BackwardWeightsOuter final : public ConvImpl {
+ public:
+  // A block of output channels: KV vectors from vector `first`, with one kernel variant; its tiles'
+  // accumulators from `offset` in a slice's copy of dw.
+  struct ChannelBlock {
+    int64_t first;  // vector index: output channels first*L ..
+    int variant;
+    int64_t tiles, offset;
+  };
+
+  BackwardWeightsOuter(const Geometry& g, const DotKernels& kernels, const SgemmKernel& gemm, Isa isa, int threads)
+      : g_(g), k_(kernels), transpose_(gemm.transpose_rows), pack_rows_(direct_kernels(isa).pack), isa_(isa),
+        threads_(threads), L_(kernels.lanes), taps_(g.Cg * g.R * g.S), kp_(round_up(g.K, int64_t(kernels.lanes))),
+        phases_(std::size_t(g.stride_w)) {
+    for (int64_t b = 0; b < g.stride_w; ++b) phases_[std::size_t(b)] = int32_t(b);
+    slice_rows_ = ceil_div(g.P, std::min(g.P, kOuterSlices));
+    slices_ = ceil_div(g.P, slice_rows_);
+    x_rows_ = (slice_rows_ - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
+    wph_ = round_up(g.Q + (g.S - 1) * g.dil_w / g.stride_w, int64_t(16));
+    row_stride_ = g.stride_w * wph_;
+    // Channel blocks: the widest variant that fills.
+    const int64_t vectors = kp_ / L_;
+    for (int64_t v = 0; v < vectors;) {
+      int variant = 0;
+      while (vectors - v < kernels.outer[variant].kv) ++variant;  // the last variant has KV = 1
+      const OuterVariant& ov = kernels.outer[variant];
+      const int64_t tiles = ceil_div(taps_, int64_t(ov.nt));
+      blocks_.push_back({v, variant, tiles, dw_floats_});
+      dw_floats_ += tiles * ov.nt * ov.kv * L_;
+      v += ov.kv;
+    }
+    // Where each tap reads in a slice's input rows (for output row 0), past the last tap its last.
+    int64_t most_taps = 0;
+    for (const ChannelBlock& b : blocks_) most_taps = std::max(most_taps, b.tiles * nt(b));
+    for (int64_t t = 0; t < most_taps; ++t) {
+      const int64_t tap = std::min(t, taps_ - 1);
+      const int64_t c = tap / (g.R * g.S), r = tap / g.S % g.R, ds = tap % g.S * g.dil_w;
+      tap_offsets_.push_back((c * x_rows_ + r * g.dil_h) * row_stride_ + (ds % g.stride_w) * wph_ + ds / g.stride_w);
+    }
+    // Output rows per block: a tile's part of dy's transposed rows near kOuterBlockBytes.
+    const int64_t pixel_bytes = int64_t(kernels.outer[0].kv * L_) * int64_t(sizeof(float));
+    block_rows_ = std::clamp<int64_t>(kOuterBlockBytes / (pixel_bytes * g.Q), 1, slice_rows_);
+  }
+
+  Direction direction() const override { return Direction::BackwardWeights; }
+  Algorithm algorithm() const override { return Algorithm::Direct; }
+  std::string name() const override { return std::string("bwd_weights_outer__") + isa_name(isa_); }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "outer products, output channels along the vector: " << k_.outer[0].kv << "x" << k_.outer[0].nt
+      << " tiles (vectors x taps) over blocks of " << block_rows_ << " output rows, the input in " << g_.stride_w
+      << " column phase" << (g_.stride_w > 1 ? "s" : "") << ", " << slices_ << " slices of " << slice_rows_
+      << " output rows summed apart and added in order";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return scratch().total(threads_); }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+
+  void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
+                                const ThreadPool& pool) const override {
+    float* sums = static_cast<float*>(workspace);  // a copy of dw per slice
+    const ThreadScratch slots = scratch();
+    pool.for_each(slices_, [&](int64_t slice, int slot) {
+      run_slice(slice, x, dy, sums + slice * dw_floats_, slots.of<float>(workspace, slot));
+    });
+    // The slices' sums in order; the tiles split among the threads.
+    int64_t tiles = 0;
+    for (const ChannelBlock& b : blocks_) tiles += b.tiles;
+    pool.for_each(tiles, [&](int64_t tile, int) {
+      std::size_t b = 0;
+      while (tile >= blocks_[b].tiles) tile -= blocks_[b++].tiles;
+      add_slices(blocks_[b], tile, sums, dw);
+    });
+    bias_gradient(g_, dy, db, pool);
+  }
+
+  WorkCounts work() const override {
+    const Geometry& g = g_;
+    WorkCounts w;
+    double lanes_taps = 0;  // per pixel: output channels (whole vectors) x taps (whole tiles)
+    for (const ChannelBlock& b : blocks_) lanes_taps += double(kv(b) * L_) * double(b.tiles * nt(b));
+    const double pixels = double(g.N) * double(g.P * g.Q);
+    w.direct_flops = 2.0 * pixels * lanes_taps;
+    // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed; the
+    // slices' sums added at the end.
+    w.pack_elements = double(g.N) * double(slices_ * g.C * x_rows_ * row_stride_) + pixels * double(kp_) +
+                      double(slices_) * double(dw_floats_);
+    w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image());
+    w.parallel_tasks = double(slices_);
+    return w;
+  }
+
+ private:
+  int kv(const ChannelBlock& b) const { return k_.outer[b.variant].kv; }
+  int nt(const ChannelBlock& b) const { return k_.outer[b.variant].nt; }
+  int64_t x_floats() const { return g_.C * x_rows_ * row_stride_; }
+  // The slices' copies of dw, then per thread a slice's input rows and its dy transposed.
+  ThreadScratch scratch() const {
+    return ThreadScratch(align_up(std::size_t(x_floats()) * sizeof(float)) +
+                             std::size_t(slice_rows_ * g_.Q * kp_) * sizeof(float),
+                         align_up(std::size_t(slices_ * dw_floats_) * sizeof(float)));
+  }
+
+  // Output rows [p0, p1) of every image into the slice's sums.
+  void run_slice(int64_t slice, const float* x, const float* dy, float* sums, float* scratch) const {
+    const Geometry& g = g_;
+    const int64_t p0 = slice * slice_rows_, p1 = std::min(g.P, p0 + slice_rows_);
+    float* xrows = scratch;
+    float* dyt = scratch + align_up(std::size_t(x_floats()) * sizeof(float)) / sizeof(float);
+    for (int64_t n = 0; n < g.N; ++n) {
+      // The input rows the slice reads, zero-padded, in column phases.
+      RowPack pk;
+      pk.H = g.H, pk.W = g.W, pk.iy0 = p0 * g.stride_h - g.pad_t, pk.rows = (p1 - p0 - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
+      pk.ix0 = -g.pad_l, pk.sw = g.stride_w, pk.phase = phases_.data(), pk.phases = g.stride_w, pk.wph = wph_;
+      pk.row_stride = row_stride_;
+      for (int64_t c = 0; c < g.C; ++c) {
+        pk.x = x + (n * g.C + c) * g.H * g.W;
+        pk.dst = xrows + c * x_rows_ * row_stride_;
+        pack_rows_(pk);
+      }
+      // dy's rows [p0, p1) to dyt[pixel][kp_], zeros past the last channel, 16 channels at a time
+      // through the SGEMM kernels' register transpose.
+      const int64_t pixels = (p1 - p0) * g.Q;
+      const float* dyn = dy + n * g.K * g.P * g.Q + p0 * g.Q;
+      if (g.K < kp_)  // each pixel's last vector first: the transposes leave its lanes past K zero
+        for (int64_t i = 0; i < pixels; ++i) std::fill_n(dyt + (i + 1) * kp_ - L_, L_, 0.0f);
+      for (int64_t k = 0; k < g.K; k += 16)
+        transpose_(dyn + k * g.P * g.Q, g.P * g.Q, int(std::min<int64_t>(16, g.K - k)), pixels, dyt + k, kp_);
+      for (int64_t b0 = p0; b0 < p1; b0 += block_rows_)
+        for (const ChannelBlock& cb : blocks_)
+          for (int64_t tile = 0; tile < cb.tiles; ++tile)
+            run_tile(cb, tile, b0 - p0, std::min(block_rows_, p1 - b0), xrows, dyt, sums, n > 0 || b0 > p0);
+    }
+  }
+
+  // One tile over `rows` output rows from row i0 of the slice.
+  void run_tile(const ChannelBlock& cb, int64_t tile, int64_t i0, int64_t rows, const float* xrows, const float* dyt,
+                float* sums, bool accumulate) const {
+    const Geometry& g = g_;
+    const OuterVariant& variant = k_.outer[cb.variant];
+    const float* xt[16];
+    const float* x0 = xrows + i0 * g.stride_h * row_stride_;
+    for (int t = 0; t < variant.nt; ++t) xt[t] = x0 + tap_offsets_[std::size_t(tile * variant.nt + t)];
+    OuterTile a;
+    a.rows = rows, a.cols = g.Q, a.dyt = dyt + i0 * g.Q * kp_ + cb.first * L_, a.ldt = kp_, a.x = xt;
+    a.x_row = g.stride_h * row_stride_;
+    a.acc = sums + cb.offset + tile * variant.nt * variant.kv * L_;
+    a.accumulate = accumulate;
+    variant.fn(a);
+  }
+
+  // dw's part of one tile: the slices' sums added in slice order (into the first slice's copy,
+  // a whole tile at a time), then written out transposed.
+  void add_slices(const ChannelBlock& cb, int64_t tile, float* sums, float* dw) const {
+    const OuterVariant& variant = k_.outer[cb.variant];
+    const int64_t width = int64_t(variant.kv * L_), k0 = cb.first * L_, kn = std::min(width, g_.K - k0);
+    float* total = sums + cb.offset + tile * variant.nt * width;
+    for (int64_t s = 1; s < slices_; ++s) {
+      const float* part = total + s * dw_floats_;
+      for (int64_t i = 0; i < variant.nt * width; ++i) total[i] += part[i];
+    }
+    for (int t = 0; t < variant.nt && tile * variant.nt + t < taps_; ++t)
+      for (int64_t k = 0; k < kn; ++k) dw[(k0 + k) * taps_ + tile * variant.nt + t] = total[t * width + k];
+  }
+
+  Geometry g_;
+  const DotKernels& k_;
+  TransposeRowsFn transpose_;
+  RowPackFn pack_rows_;
+  Isa isa_;
+  int threads_, L_;
+  int64_t taps_, kp_;             // taps C*R*S; output channels in whole vectors
+  std::vector<int32_t> phases_;  // 0 .. stride_w - 1
+  int64_t slice_rows_ = 1, slices_ = 1;
+  int64_t x_rows_ = 0, wph_ = 0, row_stride_ = 0;  // a slice's input rows: their count, phase width, pitch
+  std::vector<ChannelBlock> blocks_;
+  int64_t dw_floats_ = 0;  // a slice's copy of dw, tile by tile
+  int64_t block_rows_ = 1;
+  std::vector<int64_t> tap_offsets_;
+};
+
+}  // namespace
+
+void propose_backward_weights_outer(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (g.groups != 1) return out.decline("bwd_weights_outer", "groups (the GEMM and depthwise forms take them)");
+  // Sizes from users: the buffers of a huge layer must decline, not overflow (a bound from above).
+  const double slice_rows = double(ceil_div(g.P, kOuterSlices));
+  const double rows = slice_rows * double(g.stride_h) + double(g.R - 1) * double(g.dil_h) + 1.0;
+  const double row_floats = double(g.stride_w) * (double(g.Q) + double(g.S) * double(g.dil_w) + 16.0);
+  const double channels = double(g.K) + 16.0, taps = double(g.C) * double(g.R) * double(g.S) + 16.0;
+  const double floats = double(ctx.threads) * (double(g.C) * rows * row_floats + slice_rows * double(g.Q) * channels) +
+                        double(kOuterSlices) * channels * taps;
+  if (floats * sizeof(float) > double(ctx.workspace_limit))
+    return out.decline("bwd_weights_outer", "workspace limit " + std::to_string(ctx.workspace_limit) +
+                                                " bytes is below its buffers (a copy of dw per slice, rows per thread)");
+  const DotKernels& kernels = dot_kernels(ctx.isa);
+  for (const OuterVariant& v : kernels.outer)
+    if (v.nt > 16) return out.decline("bwd_weights_outer", "a tile of more than 16 taps");
+  auto impl = std::make_unique<BackwardWeightsOuter>(g, kernels, sgemm_kernel(ctx.isa), ctx.isa, ctx.threads);
+  if (impl->workspace_bytes() > ctx.workspace_limit)
+    return out.decline("bwd_weights_outer", workspace_too_small(impl->workspace_bytes(), ctx.workspace_limit) +
+                                                " (a copy of dw per slice, rows per thread)");
+  out.add(std::move(impl));
+}
+
+}  // namespace fastconv::detail
