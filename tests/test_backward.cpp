@@ -187,11 +187,13 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
         ConvTester().input(2, 3, 37, 29).kernel(97, 4, 4).stride(4).get_problem(),
         ConvTester().input(1, 5, 31, 33).kernel(33, 3, 5).stride(1, 5).pad(1, 0, 2, 3).dilation(2, 1).get_problem(),
         ConvTester().input(3, 2, 9, 70).kernel(17, 2, 3).stride(2, 1).dilation(1, 3).pad(0, 1, 3, 0).get_problem(),
-        ConvTester().input(1, 4, 150, 150).kernel(16, 3, 3).pad(1).get_problem()})
+        ConvTester().input(1, 4, 150, 150).kernel(16, 3, 3).pad(1).get_problem(),
+        // dw of 9 MiB: one slice, its tiles in groups
+        ConvTester().input(1, 512, 4, 5).kernel(520, 3, 3).pad(1).get_problem()})
     for (bool bias : {false, true})
       outer += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_outer")
                     .check_backward_weights_if_applicable(Algorithm::Direct).empty();
-  CHECK(outer == 12);
+  CHECK(outer == 14);
   // Small images go whole into a pixel block (8x8: 4 to a block, the last block with 3).
   for (const ConvProblem& p : {ConvTester().input(7, 6, 8, 8).kernel(10, 3, 3).pad(1).get_problem(),
                                ConvTester().input(5, 9, 4, 4).kernel(14, 1, 1).get_problem()})

@@ -15,6 +15,7 @@
 // in order, in a block the pixels in order; then the slices in order. Bitwise the same for any
 // thread count.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -31,6 +32,13 @@ namespace {
 
 constexpr int64_t kOuterBlockBytes = 24 << 10;  // a tile's part of dy's transposed rows: in L1
 constexpr int64_t kOuterSlices = 8;             // slices of the output rows (when there are so many)
+constexpr double kOuterSumBytes = 8 << 20;       // the slices' copies of dw, together
+constexpr double kOuterGroupBytes = 512 << 10;   // a task's accumulators: in L2
+
+// Slices of the output rows: as many as the copies of dw allow (from the problem alone).
+int64_t outer_slices(int64_t P, double dw_bytes) {
+  return std::clamp<int64_t>(int64_t(kOuterSumBytes / std::max(dw_bytes, 1.0)), 1, std::min(P, kOuterSlices));
+}
 
 class BackwardWeightsOuter final : public ConvImpl {
  public:
@@ -47,11 +55,6 @@ class BackwardWeightsOuter final : public ConvImpl {
         threads_(threads), L_(kernels.lanes), taps_(g.Cg * g.R * g.S), kp_(round_up(g.K, int64_t(kernels.lanes))),
         phases_(std::size_t(g.stride_w)) {
     for (int64_t b = 0; b < g.stride_w; ++b) phases_[std::size_t(b)] = int32_t(b);
-    slice_rows_ = ceil_div(g.P, std::min(g.P, kOuterSlices));
-    slices_ = ceil_div(g.P, slice_rows_);
-    x_rows_ = (slice_rows_ - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
-    wph_ = round_up(g.Q + (g.S - 1) * g.dil_w / g.stride_w, int64_t(16));
-    row_stride_ = g.stride_w * wph_;
     // Channel blocks: the widest variant that fills.
     const int64_t vectors = kp_ / L_;
     for (int64_t v = 0; v < vectors;) {
@@ -60,9 +63,23 @@ class BackwardWeightsOuter final : public ConvImpl {
       const OuterVariant& ov = kernels.outer[variant];
       const int64_t tiles = ceil_div(taps_, int64_t(ov.nt));
       blocks_.push_back({v, variant, tiles, dw_floats_});
+      for (int64_t t = 0; t < tiles; ++t) tiles_.push_back({int64_t(blocks_.size() - 1), t});
       dw_floats_ += tiles * ov.nt * ov.kv * L_;
       v += ov.kv;
     }
+    // Slices of the output rows (sums apart) and groups of tiles (each task its own: a group's
+    // accumulators stay in L2, and with few slices the groups keep the threads busy).
+    const double dw_bytes = double(dw_floats_) * sizeof(float);
+    slice_rows_ = ceil_div(g.P, outer_slices(g.P, dw_bytes));
+    slices_ = ceil_div(g.P, slice_rows_);
+    const int64_t tiles = int64_t(tiles_.size());
+    const int64_t groups = std::min(tiles, std::max(int64_t(std::ceil(dw_bytes / kOuterGroupBytes)),
+                                                    ceil_div(2 * int64_t(threads), slices_)));
+    group_tiles_ = ceil_div(tiles, groups);
+    groups_ = ceil_div(tiles, group_tiles_);
+    x_rows_ = (slice_rows_ - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
+    wph_ = round_up(g.Q + (g.S - 1) * g.dil_w / g.stride_w, int64_t(16));
+    row_stride_ = g.stride_w * wph_;
     // Where each tap reads in a slice's input rows (for output row 0), past the last tap its last.
     int64_t most_taps = 0;
     for (const ChannelBlock& b : blocks_) most_taps = std::max(most_taps, b.tiles * nt(b));
@@ -83,8 +100,9 @@ class BackwardWeightsOuter final : public ConvImpl {
     std::ostringstream s;
     s << "outer products, output channels along the vector: " << k_.outer[0].kv << "x" << k_.outer[0].nt
       << " tiles (vectors x taps) over blocks of " << block_rows_ << " output rows, the input in " << g_.stride_w
-      << " column phase" << (g_.stride_w > 1 ? "s" : "") << ", " << slices_ << " slices of " << slice_rows_
-      << " output rows summed apart and added in order";
+      << " column phase" << (g_.stride_w > 1 ? "s" : "") << ", " << slices_ << " slice" << (slices_ > 1 ? "s" : "")
+      << " of " << slice_rows_ << " output rows summed apart and added in order, " << groups_ << " group"
+      << (groups_ > 1 ? "s" : "") << " of " << group_tiles_ << " tiles";
     return s.str();
   }
   std::size_t workspace_bytes() const override { return scratch().total(threads_); }
@@ -98,8 +116,10 @@ class BackwardWeightsOuter final : public ConvImpl {
                                 const ThreadPool& pool) const override {
     float* sums = static_cast<float*>(workspace);  // a copy of dw per slice
     const ThreadScratch slots = scratch();
-    pool.for_each(slices_, [&](int64_t slice, int slot) {
-      run_slice(slice, x, dy, sums + slice * dw_floats_, slots.of<float>(workspace, slot));
+    pool.for_each(slices_ * groups_, [&](int64_t task, int slot) {
+      const int64_t slice = task / groups_, t0 = task % groups_ * group_tiles_;
+      run_slice(slice, t0, std::min(int64_t(tiles_.size()), t0 + group_tiles_), x, dy, sums + slice * dw_floats_,
+                slots.of<float>(workspace, slot));
     });
     // The slices' sums in order; the tiles split among the threads.
     int64_t tiles = 0;
@@ -119,12 +139,13 @@ class BackwardWeightsOuter final : public ConvImpl {
     for (const ChannelBlock& b : blocks_) lanes_taps += double(kv(b) * L_) * double(b.tiles * nt(b));
     const double pixels = double(g.N) * double(g.P * g.Q);
     w.direct_flops = 2.0 * pixels * lanes_taps;
-    // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed; the
-    // slices' sums added at the end.
-    w.pack_elements = double(g.N) * double(slices_ * g.C * x_rows_ * row_stride_) + pixels * double(kp_) +
-                      double(slices_) * double(dw_floats_);
+    // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed, a
+    // vector at a time (half a lowered element each); the slices' sums added at the end (vector adds).
+    w.pack_elements = 0.5 * double(groups_) *
+                          (double(g.N) * double(slices_ * g.C * x_rows_ * row_stride_) + pixels * double(kp_)) +
+                      0.25 * double(slices_) * double(dw_floats_);
     w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image());
-    w.parallel_tasks = double(slices_);
+    w.parallel_tasks = double(slices_ * groups_);
     return w;
   }
 
@@ -139,8 +160,9 @@ class BackwardWeightsOuter final : public ConvImpl {
                          align_up(std::size_t(slices_ * dw_floats_) * sizeof(float)));
   }
 
-  // Output rows [p0, p1) of every image into the slice's sums.
-  void run_slice(int64_t slice, const float* x, const float* dy, float* sums, float* scratch) const {
+  // Tiles [t0, t1) over output rows [p0, p1) of every image into the slice's sums.
+  void run_slice(int64_t slice, int64_t t0, int64_t t1, const float* x, const float* dy, float* sums,
+                 float* scratch) const {
     const Geometry& g = g_;
     const int64_t p0 = slice * slice_rows_, p1 = std::min(g.P, p0 + slice_rows_);
     float* xrows = scratch;
@@ -165,9 +187,9 @@ class BackwardWeightsOuter final : public ConvImpl {
       for (int64_t k = 0; k < g.K; k += 16)
         transpose_(dyn + k * g.P * g.Q, g.P * g.Q, int(std::min<int64_t>(16, g.K - k)), pixels, dyt + k, kp_);
       for (int64_t b0 = p0; b0 < p1; b0 += block_rows_)
-        for (const ChannelBlock& cb : blocks_)
-          for (int64_t tile = 0; tile < cb.tiles; ++tile)
-            run_tile(cb, tile, b0 - p0, std::min(block_rows_, p1 - b0), xrows, dyt, sums, n > 0 || b0 > p0);
+        for (int64_t t = t0; t < t1; ++t)
+          run_tile(blocks_[std::size_t(tiles_[std::size_t(t)].block)], tiles_[std::size_t(t)].tile, b0 - p0,
+                   std::min(block_rows_, p1 - b0), xrows, dyt, sums, n > 0 || b0 > p0);
     }
   }
 
@@ -210,8 +232,13 @@ class BackwardWeightsOuter final : public ConvImpl {
   int64_t taps_, kp_;             // taps C*R*S; output channels in whole vectors
   std::vector<int32_t> phases_;  // 0 .. stride_w - 1
   int64_t slice_rows_ = 1, slices_ = 1;
+  int64_t group_tiles_ = 1, groups_ = 1;
   int64_t x_rows_ = 0, wph_ = 0, row_stride_ = 0;  // a slice's input rows: their count, phase width, pitch
   std::vector<ChannelBlock> blocks_;
+  struct TileRef {
+    int64_t block, tile;
+  };
+  std::vector<TileRef> tiles_;  // every block's tiles in order
   int64_t dw_floats_ = 0;  // a slice's copy of dw, tile by tile
   int64_t block_rows_ = 1;
   std::vector<int64_t> tap_offsets_;
@@ -222,12 +249,13 @@ class BackwardWeightsOuter final : public ConvImpl {
 void propose_backward_weights_outer(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   if (g.groups != 1) return out.decline("bwd_weights_outer", "groups (the GEMM and depthwise forms take them)");
   // Sizes from users: the buffers of a huge layer must decline, not overflow (a bound from above).
-  const double slice_rows = double(ceil_div(g.P, kOuterSlices));
+  const double channels = double(g.K) + 16.0, taps = double(g.C) * double(g.R) * double(g.S) + 16.0;
+  const int64_t slices = outer_slices(g.P, channels * taps * sizeof(float));
+  const double slice_rows = double(ceil_div(g.P, slices));
   const double rows = slice_rows * double(g.stride_h) + double(g.R - 1) * double(g.dil_h) + 1.0;
   const double row_floats = double(g.stride_w) * (double(g.Q) + double(g.S) * double(g.dil_w) + 16.0);
-  const double channels = double(g.K) + 16.0, taps = double(g.C) * double(g.R) * double(g.S) + 16.0;
   const double floats = double(ctx.threads) * (double(g.C) * rows * row_floats + slice_rows * double(g.Q) * channels) +
-                        double(kOuterSlices) * channels * taps;
+                        double(slices) * channels * taps;
   if (floats * sizeof(float) > double(ctx.workspace_limit))
     return out.decline("bwd_weights_outer", "workspace limit " + std::to_string(ctx.workspace_limit) +
                                                 " bytes is below its buffers (a copy of dw per slice, rows per thread)");
