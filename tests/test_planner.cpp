@@ -178,3 +178,29 @@ TEST_CASE("planner: Estimate ranks direct ahead of im2col's strided gather on th
       CHECK(direct < im2col);
     }
 }
+
+TEST_CASE("planner: weights that change every execute rank by packing plus executing", "[planner]") {
+  // 512 channels on 4x4 images at batch 8: Winograd's product is the fastest, but its transformed
+  // filters (16 per 3x3) cost more to pack than the product saves when every execute packs them.
+  const ConvProblem p = ConvTester().input(8, 512, 4, 4).kernel(512, 3, 3).pad(1).get_problem();
+  for (Direction d : {Direction::Forward, Direction::BackwardData}) {
+    PlanOptions o;
+    o.threads = 2, o.direction = d;
+    PlanOptions changing = o;
+    changing.weights_change = true;
+    auto estimate = [&](const PlanOptions& opt, const std::string& name) {
+      for (const Candidate& c : find_algorithms(p, opt))
+        if (c.implementation == name) return c.time_ms;
+      FAIL("no candidate " << name);
+      return 0.0;
+    };
+    const std::string wino = Plan::create(p, o).implementation();
+    INFO(to_string(d) << ": " << wino);
+    CHECK(wino.find("winograd") != std::string::npos);
+    // Every candidate pays for its packing; the planner's pick changes away from Winograd.
+    CHECK(estimate(changing, wino) > estimate(o, wino));
+    const Plan plan = Plan::create(p, changing);
+    CHECK(plan.implementation().find("winograd") == std::string::npos);
+    CHECK_THAT(plan.describe(), Catch::Contains("packed for every execute"));
+  }
+}

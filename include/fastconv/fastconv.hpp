@@ -138,6 +138,11 @@ struct PlanOptions {
   std::string implementation;
   Direction direction = Direction::Forward;
   PostOps post_ops;  // fused epilogue (bias is always fused: it comes with the packed weights)
+  // The weights change between (nearly) all executes, as in training: each execute comes with a
+  // pack_weights, so the planner ranks by packing plus executing (Estimate counts the packing,
+  // Measure times both). Winograd's transformed filters then lose to cheaper packings where the
+  // product alone would choose them. Forward and backward-data plans.
+  bool weights_change = false;
 
   static constexpr std::size_t kDefaultWorkspaceLimit = std::size_t(64) << 20;
 };

@@ -134,7 +134,7 @@ class _ConvTranspose2dFunction(torch.autograd.Function):
         if need[4]:
             plan = _cached_plan(ctx.key, "zeros", _NO_POST,
                                 {"algorithm": "auto", "mode": "estimate", "workspace_limit": _default_limit(),
-                                 "threads": ctx.threads, "implementation": ""})
+                                 "threads": ctx.threads, "implementation": "", "weights_change": True})
             full = new_tensor(x.shape)
             plan.execute(g.numpy(), plan.pack_weights(wt.numpy(), None), full.numpy())
             h, w = ctx.size

@@ -20,6 +20,8 @@ def backward_plan(direction, key, algorithm="auto", threads=None, workspace_limi
     """The cached plan of `direction` ('backward-data' or 'backward-weights') for the forward problem
     `key` (the 16 numbers of _api._problem_key), zero padding."""
     options = _options(algorithm, None, "estimate", workspace_limit, threads)
+    # Backward-data packs the weights on every call (training steps, conv_transpose2d): ranked so.
+    options["weights_change"] = direction == "backward-data"
     cache_key = (direction, key, tuple(sorted(options.items())))
     with _plans_lock:
         plan = _plans.get(cache_key)

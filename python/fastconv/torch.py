@@ -200,16 +200,18 @@ class Conv2d(nn.Conv2d):
     def forward(self, input, residual=None):
         reason = self._why_torch(input, residual)
         if reason is None and input.dim() in (3, 4):
-            key = input.shape if residual is None else (input.shape, "residual")
+            # Training (the weights change every step): plans ranked by packing plus executing.
+            training = torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
+                                                    (self.bias is not None and self.bias.requires_grad) or
+                                                    (residual is not None and residual.requires_grad))
+            key = self._state_key(input.shape, residual is not None, training)
             state = self._fc_states.get(key)
             if state is None:
-                state = self._fc_states[key] = self._make_state(input.shape, residual is not None)
+                state = self._fc_states[key] = self._make_state(input.shape, residual is not None, training)
             if isinstance(state, str):
                 reason = state
             else:
-                if torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
-                                                (self.bias is not None and self.bias.requires_grad) or
-                                                (residual is not None and residual.requires_grad)):
+                if training:
                     return conv2d_autograd(self, input, residual, _FastconvFunction)
                 return self._fastconv_forward(input, residual, state)
         if reason is not None:
@@ -223,8 +225,14 @@ class Conv2d(nn.Conv2d):
         act = _torch_activation(self.activation)
         return act(y) if act is not None else y
 
-    def _make_state(self, input_shape, residual):
-        """The plan for one input shape (with a fused residual add or not), or why torch runs it."""
+    @staticmethod
+    def _state_key(input_shape, residual, training):
+        key = (input_shape, "residual") if residual else input_shape
+        return (key, "training") if training else key
+
+    def _make_state(self, input_shape, residual, training=False):
+        """The plan for one input shape (with a fused residual add or not; for training, where the
+        weights change every step, or inference), or why torch runs it."""
         batched = tuple(input_shape) if len(input_shape) == 4 else (1,) + tuple(input_shape)
         try:
             key = _problem_key(batched, tuple(self.weight.shape), self.stride, self.padding, self.dilation,
@@ -232,7 +240,7 @@ class Conv2d(nn.Conv2d):
             post = _post_ops_args(self.activation, residual, self.padding_mode)
             options = dict(self.fastconv_options)
             options["threads"] = self._fc_threads if self._fc_threads is not None else torch.get_num_threads()
-            plan = _C.Plan(_make_problem(key, self.padding_mode), **options, **post)
+            plan = _C.Plan(_make_problem(key, self.padding_mode), **options, **post, weights_change=training)
         except Error as e:
             return str(e)
         return _ShapeState(plan, _output_shape(key), residual)
@@ -249,8 +257,8 @@ class Conv2d(nn.Conv2d):
     def _fastconv_forward(self, input, residual, state=None):
         x = input.detach() if input.requires_grad else input
         unbatched = x.dim() == 3
-        if state is None:
-            state = self._fc_states[input.shape if residual is None else (input.shape, "residual")]
+        if state is None:  # from the autograd functions: the training forward
+            state = self._fc_states[self._state_key(input.shape, residual is not None, True)]
         if unbatched:
             x = x.unsqueeze(0)
         if not x.is_contiguous():

@@ -169,7 +169,8 @@ Shape output_dims(const fastconv::ConvProblem& p) { return {p.batch, p.out_chann
 
 fastconv::PlanOptions make_options(const std::string& algorithm, const std::string& mode, std::size_t workspace_limit,
                                    int threads, const std::string& implementation, const std::string& activation,
-                                   bool residual, const std::string& direction = "forward") {
+                                   bool residual, const std::string& direction = "forward",
+                                   bool weights_change = false) {
   fastconv::PlanOptions o;
   o.direction = fastconv::parse_direction(direction);
   o.algorithm = fastconv::parse_algorithm(algorithm);
@@ -180,6 +181,7 @@ fastconv::PlanOptions make_options(const std::string& algorithm, const std::stri
   o.implementation = implementation;
   o.post_ops = fastconv::parse_post_ops(activation);
   o.post_ops.residual = residual;
+  o.weights_change = weights_change;
   return o;
 }
 
@@ -276,14 +278,15 @@ PYBIND11_MODULE(_fastconv, m) {
   py::class_<PyPlan>(m, "Plan")
       .def(py::init([](const fastconv::ConvProblem& problem, const std::string& algorithm, const std::string& mode,
                        std::size_t workspace_limit, int threads, const std::string& implementation,
-                       const std::string& activation, bool residual, const std::string& direction) {
+                       const std::string& activation, bool residual, const std::string& direction,
+                       bool weights_change) {
              return make_plan(problem, make_options(algorithm, mode, workspace_limit, threads, implementation,
-                                                    activation, residual, direction));
+                                                    activation, residual, direction, weights_change));
            }),
            py::arg("problem"), py::arg("algorithm") = "auto", py::arg("mode") = "estimate",
            py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
            py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false,
-           py::arg("direction") = "forward")
+           py::arg("direction") = "forward", py::arg("weights_change") = false)
       .def_property_readonly("direction", [](const PyPlan& p) { return fastconv::to_string(p.direction); })
       .def_property_readonly("post_ops", [](const PyPlan& p) { return p.post_ops; })
       .def_property_readonly("problem", [](const PyPlan& p) { return p.plan.problem(); })

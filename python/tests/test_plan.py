@@ -248,3 +248,15 @@ def test_threading_openmp_and_tbb_give_the_same_bits(rng, algorithm):
 def test_set_threading_refuses_unknown_names():
     with pytest.raises(fastconv.Error, match="expected 'openmp' or 'tbb'"):
         fastconv.set_threading("pthreads")
+
+
+def test_weights_change_ranks_with_packing():
+    # The training layers plan so (fastconv.torch, the backward-data helpers): every execute packs.
+    from fastconv import _fastconv as _C
+    from fastconv._api import _make_problem, _problem_key
+    key = _problem_key((8, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, 1)
+    steady = _C.Plan(_make_problem(key), direction="backward-data", threads=2)
+    changing = _C.Plan(_make_problem(key), direction="backward-data", threads=2, weights_change=True)
+    assert "winograd" in steady.implementation and "winograd" not in changing.implementation
+    assert "packed for every execute" in changing.describe()
+    assert "packed for every execute" not in steady.describe()

@@ -111,7 +111,9 @@ def test_autograd_through_fastconv_forward():
     assert normwise(x1.grad, x2.grad) < 1e-5
     assert normwise(fast.weight.grad, ref.weight.grad) < 1e-5
     assert normwise(fast.bias.grad, ref.bias.grad) < 1e-5
-    assert isinstance(fast._fc_states[x1.shape], fct._ShapeState)  # the forward did run on fastconv
+    # The forward did run on fastconv, on a plan for training: ranked with packing every step.
+    state = fast._fc_states[(x1.shape, "training")]
+    assert isinstance(state, fct._ShapeState) and "packed for every execute" in state.plan.describe()
 
 
 def copy_module(m):

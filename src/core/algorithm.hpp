@@ -26,6 +26,7 @@ struct PlanContext {
   PlanMode mode = PlanMode::Estimate;
   Direction direction = Direction::Forward;
   Epilogue epilogue;  // the fused post-ops every implementation gets (ConvImpl::set_epilogue)
+  bool weights_change = false;  // PlanOptions::weights_change: each execute packs the weights first
   MachineModel machine = default_machine_model(Isa::Sse2);  // this machine's rates and caches for `isa`
 };
 

@@ -66,7 +66,8 @@ void measure_candidates(std::vector<RankedImpl>& cands, const Geometry& g, const
   output.zero();
   if (backward_weights) fill_random(output, 4);
   ThreadPool pool(ctx.threads);
-  auto run = [&](const ConvImpl& impl, const float* packed, void* workspace) {
+  auto run = [&](const ConvImpl& impl, float* packed, void* workspace) {
+    if (ctx.weights_change && !backward_weights) impl.pack_weights(weight.data(), bias.data(), packed);
     if (backward_weights)
       impl.execute_backward_weights(input.data(), output.data(), weight.data(), bias.data(), workspace, pool);
     else

@@ -173,7 +173,7 @@ Plan Plan::create(const ConvProblem& problem, const PlanOptions& options) {
     if (auto name = detail::wisdom_lookup(key)) {
       chosen.impl = detail::build_named(g, ctx, *name);
       if (chosen.impl) {
-        chosen.estimate_ms = 1e3 * detail::estimate_seconds(chosen.impl->work(), ctx);
+        chosen.estimate_ms = 1e3 * detail::estimate_seconds(detail::work_per_execute(*chosen.impl, ctx), ctx);
         why = "from wisdom";
       }
     }
@@ -227,7 +227,8 @@ std::string Plan::describe() const {
     << "algorithm " << to_string(p.impl->algorithm()) << " (" << p.impl->name() << ")\n"
     << "blocking " << p.impl->describe() << "\n"
     << "workspace " << p.impl->workspace_bytes() << " bytes (limit " << p.options.workspace_limit << ")\n"
-    << "packed weights " << p.impl->packed_weights_floats() * sizeof(float) << " bytes\n"
+    << "packed weights " << p.impl->packed_weights_floats() * sizeof(float) << " bytes"
+    << (p.ctx.weights_change ? " (packed for every execute: ranked with the packing)" : "") << "\n"
     << "post-ops " << to_string(p.options.post_ops) << (p.ctx.epilogue.active() ? " (fused where the output is written)" : "")
     << ", padding mode " << to_string(p.geom.problem.padding_mode) << "\n"
     << "threads " << p.ctx.threads << ", isa " << detail::isa_name(p.ctx.isa) << "\n"
@@ -414,10 +415,11 @@ struct CacheKey {
   std::string implementation;
   std::string post_ops;  // to_string(PostOps) names every field that changes the plan
   Direction direction;
+  bool weights_change;
   bool operator==(const CacheKey& o) const {
     return problem == o.problem && algorithm == o.algorithm && mode == o.mode &&
            workspace_limit == o.workspace_limit && threads == o.threads && implementation == o.implementation &&
-           post_ops == o.post_ops && direction == o.direction;
+           post_ops == o.post_ops && direction == o.direction && weights_change == o.weights_change;
   }
 };
 struct CacheKeyHash {
@@ -428,6 +430,7 @@ struct CacheKeyHash {
     h = h * 31 + k.workspace_limit;
     h = h * 31 + static_cast<std::size_t>(k.threads);
     h = h * 31 + static_cast<std::size_t>(k.direction);
+    h = h * 31 + static_cast<std::size_t>(k.weights_change);
     return h ^ std::hash<std::string>()(k.implementation) ^ (std::hash<std::string>()(k.post_ops) * 7);
   }
 };
@@ -444,7 +447,7 @@ class PlanCache {
   static constexpr std::size_t kCapacity = 64;
   Plan get(const ConvProblem& problem, const PlanOptions& options) {
     CacheKey key{problem, options.algorithm, options.mode, options.workspace_limit, options.threads,
-                 options.implementation, post_ops_key(options.post_ops), options.direction};
+                 options.implementation, post_ops_key(options.post_ops), options.direction, options.weights_change};
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = index_.find(key);

@@ -23,6 +23,10 @@ struct Ranking {
   std::vector<Proposals::Declined> declined;  // everything else, with the reason
 };
 
+// An implementation's work in one execute, with the packing of its weights when they change with
+// every execute (PlanOptions::weights_change): what Estimate mode prices.
+WorkCounts work_per_execute(const ConvImpl& impl, const PlanContext& ctx);
+
 // Validates the options and resolves threads and instruction set.
 PlanContext make_context(const PlanOptions&);
 

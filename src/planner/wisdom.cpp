@@ -87,6 +87,7 @@ std::string wisdom_key(const Geometry& g, const PlanContext& ctx, const PlanOpti
   if (!options.implementation.empty()) key += "|" + options.implementation;
   if (ctx.direction != Direction::Forward) key += "|" + to_string(ctx.direction);
   if (ctx.epilogue.active()) key += "|post_ops=" + to_string(options.post_ops);
+  if (ctx.weights_change) key += "|weights_change";
   return key;
 }
 
