@@ -189,11 +189,15 @@ TEST_CASE("backward-weights: every algorithm against the reference, 1/2/3 thread
         ConvTester().input(3, 2, 9, 70).kernel(17, 2, 3).stride(2, 1).dilation(1, 3).pad(0, 1, 3, 0).get_problem(),
         ConvTester().input(1, 4, 150, 150).kernel(16, 3, 3).pad(1).get_problem(),
         // dw of 9 MiB: one slice, its tiles in groups
-        ConvTester().input(1, 512, 4, 5).kernel(520, 3, 3).pad(1).get_problem()})
+        ConvTester().input(1, 512, 4, 5).kernel(520, 3, 3).pad(1).get_problem(),
+        // Tiles of channels at one kernel tap, skipping the pixels that read padding: strides,
+        // dilations, asymmetric padding, an ASPP-like dilation 12 where corner taps skip most pixels.
+        ConvTester().input(2, 24, 21, 19).kernel(40, 3, 3).stride(2, 1).pad(2, 0, 3, 1).dilation(2, 3).get_problem(),
+        ConvTester().input(1, 12, 30, 30).kernel(64, 3, 3).pad(12).dilation(12).get_problem()})
     for (bool bias : {false, true})
       outer += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_weights_outer")
                     .check_backward_weights_if_applicable(Algorithm::Direct).empty();
-  CHECK(outer == 14);
+  CHECK(outer == 18);
   // Small images go whole into a pixel block (8x8: 4 to a block, the last block with 3).
   for (const ConvProblem& p : {ConvTester().input(7, 6, 8, 8).kernel(10, 3, 3).pad(1).get_problem(),
                                ConvTester().input(5, 9, 4, 4).kernel(14, 1, 1).get_problem()})

@@ -34,6 +34,7 @@ constexpr int64_t kOuterBlockBytes = 24 << 10;  // a tile's part of dy's transpo
 constexpr int64_t kOuterSlices = 8;             // slices of the output rows (when there are so many)
 constexpr double kOuterSumBytes = 8 << 20;       // the slices' copies of dw, together
 constexpr double kOuterGroupBytes = 512 << 10;   // a task's accumulators: in L2
+constexpr int64_t kOuterTapRun = 256;            // taps per task of the final sum
 
 // Slices of the output rows: as many as the copies of dw allow (from the problem alone).
 int64_t outer_slices(int64_t P, double dw_bytes) {
@@ -42,12 +43,25 @@ int64_t outer_slices(int64_t P, double dw_bytes) {
 
 class BackwardWeightsOuter final : public ConvImpl {
  public:
-  // A block of output channels: KV vectors from vector `first`, with one kernel variant; its tiles'
-  // accumulators from `offset` in a slice's copy of dw.
+  // A block of output channels: KV vectors from vector `first`, with one kernel variant; its
+  // accumulators from `offset` in a slice's copy of dw ([tap][KV*L], taps in dw's order).
   struct ChannelBlock {
     int64_t first;  // vector index: output channels first*L ..
     int variant;
     int64_t tiles, offset;
+  };
+  // NT taps (the last repeated to fill) and the output pixels where all of them read inside the
+  // input: the same kernel tap (r, s) of NT channels skips the pixels that read padding; mixed taps
+  // (few channels, a tile across kernel taps) run over every pixel.
+  struct TapTile {
+    int64_t taps[16];
+    int64_t p_begin, p_end, q_begin, q_end;
+  };
+  // A task's run of tiles (the tiles of all channel blocks in order).
+  struct Group {
+    int64_t t0, t1;  // its tiles
+    int64_t c0, c1;  // the input channels they read
+    int64_t k0, k1;  // their output channels (whole vectors)
   };
 
   BackwardWeightsOuter(const Geometry& g, const DotKernels& kernels, const SgemmKernel& gemm, Isa isa, int threads)
@@ -55,16 +69,17 @@ class BackwardWeightsOuter final : public ConvImpl {
         threads_(threads), L_(kernels.lanes), taps_(g.Cg * g.R * g.S), kp_(round_up(g.K, int64_t(kernels.lanes))),
         phases_(std::size_t(g.stride_w)) {
     for (int64_t b = 0; b < g.stride_w; ++b) phases_[std::size_t(b)] = int32_t(b);
+    for (int v = 0; v < kOuterVariants; ++v) tap_tiles_[v] = plan_tap_tiles(g, kernels.outer[v].nt);
     // Channel blocks: the widest variant that fills.
     const int64_t vectors = kp_ / L_;
     for (int64_t v = 0; v < vectors;) {
       int variant = 0;
       while (vectors - v < kernels.outer[variant].kv) ++variant;  // the last variant has KV = 1
       const OuterVariant& ov = kernels.outer[variant];
-      const int64_t tiles = ceil_div(taps_, int64_t(ov.nt));
+      const int64_t tiles = int64_t(tap_tiles_[variant].size());
       blocks_.push_back({v, variant, tiles, dw_floats_});
       for (int64_t t = 0; t < tiles; ++t) tiles_.push_back({int64_t(blocks_.size() - 1), t});
-      dw_floats_ += tiles * ov.nt * ov.kv * L_;
+      dw_floats_ += taps_ * ov.kv * L_;
       v += ov.kv;
     }
     // Slices of the output rows (sums apart) and groups of tiles (each task its own: a group's
@@ -77,14 +92,24 @@ class BackwardWeightsOuter final : public ConvImpl {
                                                     ceil_div(2 * int64_t(threads), slices_)));
     group_tiles_ = ceil_div(tiles, groups);
     groups_ = ceil_div(tiles, group_tiles_);
+    // The input channels and output channels each group reads: a task copies and transposes only those.
+    for (int64_t t0 = 0; t0 < tiles; t0 += group_tiles_) {
+      Group gr{t0, std::min(tiles, t0 + group_tiles_), g.C, 0, g.K, 0};
+      for (int64_t t = gr.t0; t < gr.t1; ++t) {
+        const ChannelBlock& cb = blocks_[std::size_t(tiles_[std::size_t(t)].block)];
+        for (int i = 0; i < nt(cb); ++i) {
+          const int64_t c = tap_tiles_[cb.variant][std::size_t(tiles_[std::size_t(t)].tile)].taps[i] / (g.R * g.S);
+          gr.c0 = std::min(gr.c0, c), gr.c1 = std::max(gr.c1, c + 1);
+        }
+        gr.k0 = std::min(gr.k0, cb.first * L_), gr.k1 = std::max(gr.k1, (cb.first + kv(cb)) * L_);
+      }
+      groups_list_.push_back(gr);
+    }
     x_rows_ = (slice_rows_ - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
     wph_ = round_up(g.Q + (g.S - 1) * g.dil_w / g.stride_w, int64_t(16));
     row_stride_ = g.stride_w * wph_;
-    // Where each tap reads in a slice's input rows (for output row 0), past the last tap its last.
-    int64_t most_taps = 0;
-    for (const ChannelBlock& b : blocks_) most_taps = std::max(most_taps, b.tiles * nt(b));
-    for (int64_t t = 0; t < most_taps; ++t) {
-      const int64_t tap = std::min(t, taps_ - 1);
+    // Where each tap reads in a slice's input rows (for output pixel (0, 0)).
+    for (int64_t tap = 0; tap < taps_; ++tap) {
       const int64_t c = tap / (g.R * g.S), r = tap / g.S % g.R, ds = tap % g.S * g.dil_w;
       tap_offsets_.push_back((c * x_rows_ + r * g.dil_h) * row_stride_ + (ds % g.stride_w) * wph_ + ds / g.stride_w);
     }
@@ -117,17 +142,15 @@ class BackwardWeightsOuter final : public ConvImpl {
     float* sums = static_cast<float*>(workspace);  // a copy of dw per slice
     const ThreadScratch slots = scratch();
     pool.for_each(slices_ * groups_, [&](int64_t task, int slot) {
-      const int64_t slice = task / groups_, t0 = task % groups_ * group_tiles_;
-      run_slice(slice, t0, std::min(int64_t(tiles_.size()), t0 + group_tiles_), x, dy, sums + slice * dw_floats_,
+      run_slice(task / groups_, groups_list_[std::size_t(task % groups_)], x, dy, sums + (task / groups_) * dw_floats_,
                 slots.of<float>(workspace, slot));
     });
-    // The slices' sums in order; the tiles split among the threads.
-    int64_t tiles = 0;
-    for (const ChannelBlock& b : blocks_) tiles += b.tiles;
-    pool.for_each(tiles, [&](int64_t tile, int) {
-      std::size_t b = 0;
-      while (tile >= blocks_[b].tiles) tile -= blocks_[b++].tiles;
-      add_slices(blocks_[b], tile, sums, dw);
+    // The slices' sums in order, then into dw; runs of taps of each channel block split among the
+    // threads.
+    const int64_t runs = ceil_div(taps_, kOuterTapRun);
+    pool.for_each(int64_t(blocks_.size()) * runs, [&](int64_t task, int) {
+      const int64_t t0 = task % runs * kOuterTapRun;
+      add_slices(blocks_[std::size_t(task / runs)], t0, std::min(taps_, t0 + kOuterTapRun), sums, dw);
     });
     bias_gradient(g_, dy, db, pool);
   }
@@ -135,14 +158,20 @@ class BackwardWeightsOuter final : public ConvImpl {
   WorkCounts work() const override {
     const Geometry& g = g_;
     WorkCounts w;
-    double lanes_taps = 0;  // per pixel: output channels (whole vectors) x taps (whole tiles)
-    for (const ChannelBlock& b : blocks_) lanes_taps += double(kv(b) * L_) * double(b.tiles * nt(b));
+    // Per image: output channels (whole vectors) x taps (whole tiles) x the pixels each tile runs over.
+    double products = 0;
+    for (const ChannelBlock& b : blocks_)
+      for (const TapTile& t : tap_tiles_[b.variant])
+        products += double(kv(b) * L_) * double(nt(b)) * double(std::max<int64_t>(0, t.p_end - t.p_begin)) *
+                    double(std::max<int64_t>(0, t.q_end - t.q_begin));
     const double pixels = double(g.N) * double(g.P * g.Q);
-    w.direct_flops = 2.0 * pixels * lanes_taps;
+    w.direct_flops = 2.0 * double(g.N) * products;
     // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed, a
     // vector at a time (half a lowered element each); the slices' sums added at the end (vector adds).
-    w.pack_elements = 0.5 * double(groups_) *
-                          (double(g.N) * double(slices_ * g.C * x_rows_ * row_stride_) + pixels * double(kp_)) +
+    double copied = 0;  // per image: the groups' input rows and transposed dy
+    for (const Group& gr : groups_list_)
+      copied += double(slices_ * (gr.c1 - gr.c0) * x_rows_ * row_stride_) + double(g.P * g.Q) * double(gr.k1 - gr.k0);
+    w.pack_elements = 0.5 * double(g.N) * copied +
                       0.25 * double(slices_) * double(dw_floats_);
     w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image());
     w.parallel_tasks = double(slices_ * groups_);
@@ -160,9 +189,35 @@ class BackwardWeightsOuter final : public ConvImpl {
                          align_up(std::size_t(slices_ * dw_floats_) * sizeof(float)));
   }
 
-  // Tiles [t0, t1) over output rows [p0, p1) of every image into the slice's sums.
-  void run_slice(int64_t slice, int64_t t0, int64_t t1, const float* x, const float* dy, float* sums,
-                 float* scratch) const {
+  // Tap tiles of NT taps: NT channels at one kernel tap (skipping padding), or runs of NT
+  // consecutive taps of dw (channel by channel, across kernel taps: no padding skipped, but full
+  // tiles with few channels), whichever has fewer products.
+  static std::vector<TapTile> plan_tap_tiles(const Geometry& g, int nt) {
+    const int64_t taps = g.C * g.R * g.S, RS = g.R * g.S;
+    std::vector<TapTile> by_channels, by_taps;
+    double channel_products = 0;
+    for (int64_t c0 = 0; c0 < g.C; c0 += nt)  // channels outermost: a group of tiles reads few
+      for (int64_t rs = 0; rs < RS; ++rs) {
+        const Range rows = valid_outputs(g.P, g.stride_h, rs / g.S * g.dil_h - g.pad_t, g.H);
+        const Range cols = valid_outputs(g.Q, g.stride_w, rs % g.S * g.dil_w - g.pad_l, g.W);
+        TapTile t;
+        for (int i = 0; i < nt; ++i) t.taps[i] = std::min(c0 + i, g.C - 1) * RS + rs;
+        t.p_begin = rows.begin, t.p_end = rows.end, t.q_begin = cols.begin, t.q_end = cols.end;
+        by_channels.push_back(t);
+        channel_products += double(rows.size()) * double(cols.size());
+      }
+    for (int64_t t0 = 0; t0 < taps; t0 += nt) {
+      TapTile t;
+      for (int i = 0; i < nt; ++i) t.taps[i] = std::min(t0 + i, taps - 1);
+      t.p_begin = 0, t.p_end = g.P, t.q_begin = 0, t.q_end = g.Q;
+      by_taps.push_back(t);
+    }
+    const double tap_products = double(by_taps.size()) * double(g.P) * double(g.Q);
+    return channel_products <= tap_products ? by_channels : by_taps;
+  }
+
+  // A group's tiles over output rows [p0, p1) of every image into the slice's sums.
+  void run_slice(int64_t slice, const Group& gr, const float* x, const float* dy, float* sums, float* scratch) const {
     const Geometry& g = g_;
     const int64_t p0 = slice * slice_rows_, p1 = std::min(g.P, p0 + slice_rows_);
     float* xrows = scratch;
@@ -173,7 +228,7 @@ class BackwardWeightsOuter final : public ConvImpl {
       pk.H = g.H, pk.W = g.W, pk.iy0 = p0 * g.stride_h - g.pad_t, pk.rows = (p1 - p0 - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
       pk.ix0 = -g.pad_l, pk.sw = g.stride_w, pk.phase = phases_.data(), pk.phases = g.stride_w, pk.wph = wph_;
       pk.row_stride = row_stride_;
-      for (int64_t c = 0; c < g.C; ++c) {
+      for (int64_t c = gr.c0; c < gr.c1; ++c) {
         pk.x = x + (n * g.C + c) * g.H * g.W;
         pk.dst = xrows + c * x_rows_ * row_stride_;
         pack_rows_(pk);
@@ -182,45 +237,55 @@ class BackwardWeightsOuter final : public ConvImpl {
       // through the SGEMM kernels' register transpose.
       const int64_t pixels = (p1 - p0) * g.Q;
       const float* dyn = dy + n * g.K * g.P * g.Q + p0 * g.Q;
-      if (g.K < kp_)  // each pixel's last vector first: the transposes leave its lanes past K zero
+      if (g.K < gr.k1)  // each pixel's last vector first: the transposes leave its lanes past K zero
         for (int64_t i = 0; i < pixels; ++i) std::fill_n(dyt + (i + 1) * kp_ - L_, L_, 0.0f);
-      for (int64_t k = 0; k < g.K; k += 16)
-        transpose_(dyn + k * g.P * g.Q, g.P * g.Q, int(std::min<int64_t>(16, g.K - k)), pixels, dyt + k, kp_);
+      const int64_t k1 = std::min(g.K, gr.k1);
+      for (int64_t k = gr.k0; k < k1; k += 16)
+        transpose_(dyn + k * g.P * g.Q, g.P * g.Q, int(std::min<int64_t>(16, k1 - k)), pixels, dyt + k, kp_);
       for (int64_t b0 = p0; b0 < p1; b0 += block_rows_)
-        for (int64_t t = t0; t < t1; ++t)
-          run_tile(blocks_[std::size_t(tiles_[std::size_t(t)].block)], tiles_[std::size_t(t)].tile, b0 - p0,
-                   std::min(block_rows_, p1 - b0), xrows, dyt, sums, n > 0 || b0 > p0);
+        for (int64_t t = gr.t0; t < gr.t1; ++t)
+          run_tile(blocks_[std::size_t(tiles_[std::size_t(t)].block)], tiles_[std::size_t(t)].tile, p0, b0,
+                   std::min(b0 + block_rows_, p1), xrows, dyt, sums, n > 0 || b0 > p0);
     }
   }
 
-  // One tile over `rows` output rows from row i0 of the slice.
-  void run_tile(const ChannelBlock& cb, int64_t tile, int64_t i0, int64_t rows, const float* xrows, const float* dyt,
-                float* sums, bool accumulate) const {
+  // One tile over output rows [b0, b1) of the slice from row p0, where its taps read inside the
+  // input. Called even when that is no pixel: the first call of a slice's sum zeroes it.
+  void run_tile(const ChannelBlock& cb, int64_t tile, int64_t p0, int64_t b0, int64_t b1, const float* xrows,
+                const float* dyt, float* sums, bool accumulate) const {
     const Geometry& g = g_;
     const OuterVariant& variant = k_.outer[cb.variant];
+    const TapTile& tt = tap_tiles_[cb.variant][std::size_t(tile)];
+    const int64_t i0 = std::max(b0, tt.p_begin), i1 = std::min(b1, tt.p_end);
+    const int64_t width = int64_t(variant.kv * L_);
     const float* xt[16];
-    const float* x0 = xrows + i0 * g.stride_h * row_stride_;
-    for (int t = 0; t < variant.nt; ++t) xt[t] = x0 + tap_offsets_[std::size_t(tile * variant.nt + t)];
+    float* acc[16];
+    const float* x0 = xrows + (i0 - p0) * g.stride_h * row_stride_ + tt.q_begin;
+    for (int t = 0; t < variant.nt; ++t) {
+      xt[t] = x0 + tap_offsets_[std::size_t(tt.taps[t])];
+      acc[t] = sums + cb.offset + tt.taps[t] * width;
+    }
     OuterTile a;
-    a.rows = rows, a.cols = g.Q, a.dyt = dyt + i0 * g.Q * kp_ + cb.first * L_, a.ldt = kp_, a.x = xt;
-    a.x_row = g.stride_h * row_stride_;
-    a.acc = sums + cb.offset + tile * variant.nt * variant.kv * L_;
+    a.rows = std::max<int64_t>(0, i1 - i0), a.cols = std::max<int64_t>(0, tt.q_end - tt.q_begin);
+    a.dyt = dyt + ((i0 - p0) * g.Q + tt.q_begin) * kp_ + cb.first * L_, a.ldt = kp_, a.dyt_row = g.Q * kp_;
+    a.x = xt, a.x_row = g.stride_h * row_stride_, a.acc = acc;
     a.accumulate = accumulate;
     variant.fn(a);
   }
 
-  // dw's part of one tile: the slices' sums added in slice order (into the first slice's copy,
-  // a whole tile at a time), then written out transposed.
-  void add_slices(const ChannelBlock& cb, int64_t tile, float* sums, float* dw) const {
-    const OuterVariant& variant = k_.outer[cb.variant];
-    const int64_t width = int64_t(variant.kv * L_), k0 = cb.first * L_, kn = std::min(width, g_.K - k0);
-    float* total = sums + cb.offset + tile * variant.nt * width;
+  // Taps [t0, t1) of a channel block: the slices' sums added in slice order into the first slice's
+  // copy (a block's copy is [tap][vector lanes]: contiguous runs), then transposed into dw's rows
+  // 16 taps at a time through the SGEMM kernels' register transpose.
+  void add_slices(const ChannelBlock& cb, int64_t t0, int64_t t1, float* sums, float* dw) const {
+    const int64_t width = int64_t(kv(cb) * L_), k0 = cb.first * L_, kn = std::min(width, g_.K - k0);
+    float* total = sums + cb.offset + t0 * width;
+    const int64_t floats = (t1 - t0) * width;
     for (int64_t s = 1; s < slices_; ++s) {
       const float* part = total + s * dw_floats_;
-      for (int64_t i = 0; i < variant.nt * width; ++i) total[i] += part[i];
+      for (int64_t i = 0; i < floats; ++i) total[i] += part[i];
     }
-    for (int t = 0; t < variant.nt && tile * variant.nt + t < taps_; ++t)
-      for (int64_t k = 0; k < kn; ++k) dw[(k0 + k) * taps_ + tile * variant.nt + t] = total[t * width + k];
+    for (int64_t t = t0; t < t1; t += 16)
+      transpose_(total + (t - t0) * width, width, int(std::min<int64_t>(16, t1 - t)), kn, dw + k0 * taps_ + t, taps_);
   }
 
   Geometry g_;
@@ -233,12 +298,14 @@ class BackwardWeightsOuter final : public ConvImpl {
   std::vector<int32_t> phases_;  // 0 .. stride_w - 1
   int64_t slice_rows_ = 1, slices_ = 1;
   int64_t group_tiles_ = 1, groups_ = 1;
+  std::vector<Group> groups_list_;
   int64_t x_rows_ = 0, wph_ = 0, row_stride_ = 0;  // a slice's input rows: their count, phase width, pitch
   std::vector<ChannelBlock> blocks_;
   struct TileRef {
     int64_t block, tile;
   };
   std::vector<TileRef> tiles_;  // every block's tiles in order
+  std::vector<TapTile> tap_tiles_[kOuterVariants];  // per kernel variant (its NT)
   int64_t dw_floats_ = 0;  // a slice's copy of dw, tile by tile
   int64_t block_rows_ = 1;
   std::vector<int64_t> tap_offsets_;

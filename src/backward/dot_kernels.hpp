@@ -46,17 +46,18 @@ struct Depthwise3x3 {
 using Depthwise3x3Fn = void (*)(const Depthwise3x3&, float* out /* [10] */);
 
 // The outer-product form, output channels along the vector: for taps t < NT and vectors v < KV,
-//   acc[t*KV*L + v*L + l] (+)= sum over i < rows, j < cols of dyt[(i*cols + j)*ldt + v*L + l] * x[t][i*x_row + j]
-// dyt: a block of pixels (rows x cols, row-major) with KV*L output channels each (dy transposed);
-// x[t]: tap t's input value at pixel (0, 0), each pixel one float further along a row (the caller
-// splits strided rows into column phases). The sum over pixels in order: rows, then columns.
+//   acc[t][v*L + l] (+)= sum over i < rows, j < cols of dyt[i*dyt_row + j*ldt + v*L + l] * x[t][i*x_row + j]
+// dyt: a block of pixels (rows x cols) with KV*L output channels each (dy transposed); x[t]: tap
+// t's input value at pixel (0, 0), each pixel one float further along a row (the caller splits
+// strided rows into column phases). The sum over pixels in order: rows, then columns. Taps may
+// repeat (a tile's last, to fill it): their accumulators then get the same values twice.
 struct OuterTile {
   int64_t rows, cols;
   const float* dyt;
-  int64_t ldt;
+  int64_t ldt, dyt_row;
   const float* const* x;  // NT pointers
   int64_t x_row;
-  float* acc;             // NT x KV*L
+  float* const* acc;      // NT pointers to KV*L floats
   bool accumulate;        // add to acc (else overwrite)
 };
 using OuterTileFn = void (*)(const OuterTile&);

@@ -144,9 +144,9 @@ void outer_tile(const OuterTile& a) {
   constexpr int L = int(V::size);
   V acc[NT][KV];
   for (int t = 0; t < NT; ++t)
-    for (int v = 0; v < KV; ++v) acc[t][v] = a.accumulate ? V::load_unaligned(a.acc + (t * KV + v) * L) : V(0.0f);
+    for (int v = 0; v < KV; ++v) acc[t][v] = a.accumulate ? V::load_unaligned(a.acc[t] + v * L) : V(0.0f);
   for (int64_t i = 0; i < a.rows; ++i) {
-    const float* d = a.dyt + i * a.cols * a.ldt;
+    const float* d = a.dyt + i * a.dyt_row;
     const float* x[NT];
     for (int t = 0; t < NT; ++t) x[t] = a.x[t] + i * a.x_row;
     for (int64_t j = 0; j < a.cols; ++j, d += a.ldt) {
@@ -159,7 +159,7 @@ void outer_tile(const OuterTile& a) {
     }
   }
   for (int t = 0; t < NT; ++t)
-    for (int v = 0; v < KV; ++v) acc[t][v].store_unaligned(a.acc + (t * KV + v) * L);
+    for (int v = 0; v < KV; ++v) acc[t][v].store_unaligned(a.acc[t] + v * L);
 }
 
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
