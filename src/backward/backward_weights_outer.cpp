@@ -57,6 +57,9 @@ class BackwardWeightsOuter final : public ConvImpl {
     int64_t taps[16];
     int64_t p_begin, p_end, q_begin, q_end;
   };
+  struct TileRef {
+    int64_t block, tile;  // tap_tiles_[blocks_[block].variant][tile]
+  };
   // A task's run of tiles (the tiles of all channel blocks in order).
   struct Group {
     int64_t t0, t1;  // its tiles
@@ -82,14 +85,22 @@ class BackwardWeightsOuter final : public ConvImpl {
       dw_floats_ += taps_ * ov.kv * L_;
       v += ov.kv;
     }
-    // Slices of the output rows (sums apart) and groups of tiles (each task its own: a group's
-    // accumulators stay in L2, and with few slices the groups keep the threads busy).
+    // The tiles by input channel (then channel block, then tap): a group of them reads few channels.
+    std::stable_sort(tiles_.begin(), tiles_.end(), [&](const TileRef& a, const TileRef& b) {
+      return first_channel(a) < first_channel(b);
+    });
+    // Slices of the output rows (sums apart): as many as the copies of dw allow, and none shorter
+    // than the kernel's reach (the input rows of a slice overlap the next by that much). Groups of
+    // tiles: each task its own; a group's accumulators stay in L2, and with few slices the groups
+    // keep the threads busy (a multiple of the threads).
     const double dw_bytes = double(dw_floats_) * sizeof(float);
-    slice_rows_ = ceil_div(g.P, outer_slices(g.P, dw_bytes));
+    const int64_t reach = std::max<int64_t>(1, (g.R - 1) * g.dil_h);
+    slice_rows_ = ceil_div(g.P, std::min(outer_slices(g.P, dw_bytes), std::max<int64_t>(1, g.P * g.stride_h / reach)));
     slices_ = ceil_div(g.P, slice_rows_);
     const int64_t tiles = int64_t(tiles_.size());
-    const int64_t groups = std::min(tiles, std::max(int64_t(std::ceil(dw_bytes / kOuterGroupBytes)),
-                                                    ceil_div(2 * int64_t(threads), slices_)));
+    int64_t groups = std::max(int64_t(std::ceil(dw_bytes / kOuterGroupBytes)), ceil_div(2 * int64_t(threads), slices_));
+    if (groups > 1 && slices_ == 1) groups = round_up(groups, int64_t(threads));
+    groups = std::min(tiles, groups);
     group_tiles_ = ceil_div(tiles, groups);
     groups_ = ceil_div(tiles, group_tiles_);
     // The input channels and output channels each group reads: a task copies and transposes only those.
@@ -180,6 +191,9 @@ class BackwardWeightsOuter final : public ConvImpl {
 
  private:
   int kv(const ChannelBlock& b) const { return k_.outer[b.variant].kv; }
+  int64_t first_channel(const TileRef& t) const {
+    return tap_tiles_[blocks_[std::size_t(t.block)].variant][std::size_t(t.tile)].taps[0] / (g_.R * g_.S);
+  }
   int nt(const ChannelBlock& b) const { return k_.outer[b.variant].nt; }
   int64_t x_floats() const { return g_.C * x_rows_ * row_stride_; }
   // The slices' copies of dw, then per thread a slice's input rows and its dy transposed.
@@ -301,10 +315,7 @@ class BackwardWeightsOuter final : public ConvImpl {
   std::vector<Group> groups_list_;
   int64_t x_rows_ = 0, wph_ = 0, row_stride_ = 0;  // a slice's input rows: their count, phase width, pitch
   std::vector<ChannelBlock> blocks_;
-  struct TileRef {
-    int64_t block, tile;
-  };
-  std::vector<TileRef> tiles_;  // every block's tiles in order
+  std::vector<TileRef> tiles_;  // every block's tiles, by input channel
   std::vector<TapTile> tap_tiles_[kOuterVariants];  // per kernel variant (its NT)
   int64_t dw_floats_ = 0;  // a slice's copy of dw, tile by tile
   int64_t block_rows_ = 1;
