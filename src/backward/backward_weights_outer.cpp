@@ -176,11 +176,11 @@ class BackwardWeightsOuter final : public ConvImpl {
         products += double(kv(b) * L_) * double(nt(b)) * double(std::max<int64_t>(0, t.p_end - t.p_begin)) *
                     double(std::max<int64_t>(0, t.q_end - t.q_begin));
     const double pixels = double(g.N) * double(g.P * g.Q);
-    // Measured on the suite (AVX-512, 2 cores): the tiles run at about 0.8 of the direct rate (a
+    // Measured on the suite (AVX-512, 2 cores): the tiles run at about 0.87 of the direct rate (a
     // broadcast load per 4 FMAs), and each call of a tile loads and stores its accumulators and
-    // sets up its pointers, about 4096 flops' worth.
+    // sets up its pointers, about 2048 flops' worth.
     const double calls = double(g.N) * double(tiles_.size()) * double(slices_) * double(ceil_div(slice_rows_, block_rows_));
-    w.direct_flops = 1.25 * 2.0 * double(g.N) * products + 4096.0 * calls;
+    w.direct_flops = 1.15 * 2.0 * double(g.N) * products + 2048.0 * calls;
     // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed, a
     // vector at a time (half a lowered element each); the slices' sums added at the end (vector adds).
     double copied = 0;  // per image: the groups' input rows and transposed dy
