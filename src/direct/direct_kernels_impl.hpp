@@ -76,12 +76,36 @@ void pack_segment(const float* src, int64_t W, int64_t first, int64_t sw, int64_
   for (int64_t j = je; j < wph; ++j) dst[j] = 0.0f;
 }
 
-// The SW column phases of a vector of outputs: SW loads, split by a tree of de-interleaves.
+#if defined(__AVX512F__)
+// The 3 column phases of the 48 floats a:b:c (16 lanes): phase k's lane j is float 3j + k, from
+// a:b while that is below 32 (lanes 0-10, 0-9 for k = 2), else from c: two permutes per phase.
+inline void split3(__m512 a, __m512 b, __m512 c, __m512 (&out)[3]) {
+  const __m512i ab0 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0);
+  const __m512i ab1 = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0);
+  const __m512i ab2 = _mm512_setr_epi32(2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0);
+  const __m512i c0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 4, 7, 10, 13);
+  const __m512i c1 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 8, 11, 14);
+  const __m512i c2 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 6, 9, 12, 15);
+  out[0] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(a, ab0, b), __mmask16(0xF800), c0, c);
+  out[1] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(a, ab1, b), __mmask16(0xF800), c1, c);
+  out[2] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(a, ab2, b), __mmask16(0xFC00), c2, c);
+}
+#endif
+
+// The SW column phases of a vector of outputs: SW loads, split by a tree of de-interleaves (stride
+// 3: two permutes per phase, AVX-512 only).
 template <class V, int SW>
 void split_phases(const float* p, V (&out)[SW]) {
   constexpr int L = int(V::size);
   if constexpr (SW == 1) {
     out[0] = V::load_unaligned(p);
+#if defined(__AVX512F__)
+  } else if constexpr (SW == 3) {
+    static_assert(L == 16, "stride 3 splits 16 lanes");
+    __m512 r[3];
+    split3(V::load_unaligned(p), V::load_unaligned(p + L), V::load_unaligned(p + 2 * L), r);
+    for (int k = 0; k < 3; ++k) out[k] = V(r[k]);
+#endif
   } else if constexpr (SW == 2) {
     deinterleave(V::load_unaligned(p), V::load_unaligned(p + L), out[0], out[1]);
   } else {
@@ -163,6 +187,15 @@ void pack_rows_phased(const RowPack& a) {
         e.store_aligned(d);
         o.store_aligned(d + wph);
       }
+#if defined(__AVX512F__)
+    } else if constexpr (SW == 3) {
+      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]);
+      for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
+        __m512 p[3];
+        split3(m0.load(s), m1.load(s + L), m2.load(s + 2 * L), p);
+        for (int k = 0; k < 3; ++k) V(p[k]).store_aligned(d + k * wph);
+      }
+#endif
     } else {
       const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]), m3(lo[3], hi[3]);
       for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
@@ -177,9 +210,9 @@ void pack_rows_phased(const RowPack& a) {
   }
 }
 
-// Segments are whole vectors (wph is a multiple of L). Stride 1, and strides 2 and 4 with every
-// phase present, go a vector at a time; stride 3 through the compiler's strided copy; other strides
-// element by element.
+// Segments are whole vectors (wph is a multiple of L). Stride 1, and strides 2 and 4 (and 3 on
+// AVX-512) with every phase present, go a vector at a time; stride 3 otherwise through the
+// compiler's strided copy; other strides element by element.
 template <class Arch>
 void pack_rows(const RowPack& a) {
   using V = xsimd::batch<float, Arch>;
@@ -188,6 +221,10 @@ void pack_rows(const RowPack& a) {
   if (a.sw == 1) return pack_rows_phased<V, 1>(a);
   if (a.sw == 2 && all_phases) return pack_rows_phased<V, 2>(a);
   if (a.sw == 4 && all_phases) return pack_rows_phased<V, 4>(a);
+#if defined(__AVX512F__)
+  if constexpr (L == 16)
+    if (a.sw == 3 && all_phases) return pack_rows_phased<V, 3>(a);
+#endif
   for (int64_t i = 0; i < a.rows; ++i) {
     float* d = a.dst + i * a.row_stride;
     const int64_t iy = a.iy0 + i;
