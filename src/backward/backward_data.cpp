@@ -9,8 +9,9 @@
 // workspace budget serves backward-data. Phases write disjoint pixels of dx, so the result does not
 // depend on the thread count. A sub-problem padding that comes out negative is a crop of dy (a copy);
 // a phase with no taps, or whose cropped dy is empty, is zero (plus the bias). Stride 1 without crop
-// is one phase written straight into dx; otherwise images run one at a time, each phase into a
-// scratch image then scattered into dx.
+// is one phase written straight into dx; otherwise images run a few at a time (as many as fit
+// kBatchScratchBytes of scratch, a divisor of the batch), each phase into scratch images then
+// scattered into dx: small layers pay a parallel region per phase and batch, not per image.
 #include "backward/backward_data.hpp"
 
 #include <algorithm>
@@ -41,6 +42,8 @@ struct AxisPhase {
 };
 
 int64_t floor_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
+
+constexpr std::size_t kBatchScratchBytes = std::size_t(2) << 20;  // the phases' scratch for a batch of images
 
 // in: dx size (H), out: dy size (P).
 std::vector<AxisPhase> axis_phases(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dil, int64_t pad) {
@@ -83,10 +86,12 @@ std::string join_unique(const std::vector<Phase>& phases) {
 
 class BackwardDataConv final : public ConvImpl {
  public:
-  BackwardDataConv(const Geometry& g, Algorithm algorithm, std::vector<Phase> phases, bool direct_mode,
+  // crop_floats, image_floats: the scratch of `batch` images.
+  BackwardDataConv(const Geometry& g, Algorithm algorithm, std::vector<Phase> phases, bool direct_mode, int64_t batch,
                    std::size_t crop_floats, std::size_t image_floats, int threads)
-      : g_(g), algorithm_(algorithm), phases_(std::move(phases)), direct_mode_(direct_mode), threads_(threads),
-        crop_bytes_(align_up(crop_floats * sizeof(float))), image_bytes_(align_up(image_floats * sizeof(float))) {
+      : g_(g), algorithm_(algorithm), phases_(std::move(phases)), direct_mode_(direct_mode), batch_(batch),
+        threads_(threads), crop_bytes_(align_up(crop_floats * sizeof(float))),
+        image_bytes_(align_up(image_floats * sizeof(float))) {
     std::size_t offset = 0;
     for (auto& ph : phases_) {
       ph.packed_offset = offset;
@@ -104,14 +109,16 @@ class BackwardDataConv final : public ConvImpl {
   std::string describe() const override {
     std::ostringstream s;
     s << phases_.size() << " stride phase" << (phases_.size() > 1 ? "s" : "")
-      << (direct_mode_ ? ", straight into dx" : ", one image at a time through a scratch image");
+      << (direct_mode_ ? ", straight into dx"
+                       : ", " + std::to_string(batch_) + " image" + (batch_ > 1 ? "s" : "") +
+                             " at a time through scratch images");
     for (const auto& ph : phases_) {
       s << "; [" << ph.h.first << "," << ph.w.first << "] ";
       if (!ph.impl) {
         s << "zero";
         continue;
       }
-      s << ph.impl->name() << " " << to_string(sub_problem(ph, direct_mode_ ? g_.N : 1))
+      s << ph.impl->name() << " " << to_string(sub_problem(ph, batch_))
         << " {" << ph.impl->describe() << "}";
     }
     return s.str();
@@ -171,16 +178,16 @@ class BackwardDataConv final : public ConvImpl {
     float* image = reinterpret_cast<float*>(ws + crop_bytes_);
     void* sub_ws = ws + crop_bytes_ + image_bytes_;
     const float* bias = packed + packed_floats_ - g.C;
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* dy_n = dy + n * g.output_image();
-      float* dx_n = dx + n * g.input_image();
+    for (int64_t n0 = 0; n0 < g.N; n0 += batch_) {
+      const float* dy_n = dy + n0 * g.output_image();
+      float* dx_n = dx + n0 * g.input_image();
       for (const auto& ph : phases_) {
         const int64_t ch = ph.h.count, cw = ph.w.count;
         if (ph.impl) {
           const float* src = dy_n;
           if (ph.h.cropped() || ph.w.cropped()) {
             const int64_t ih = ph.h.in_size, iw = ph.w.in_size;
-            pool.for_each(g.K, [&](int64_t k, int) {
+            pool.for_each(batch_ * g.K, [&](int64_t k, int) {  // k: image * K + channel
               for (int64_t i = 0; i < ih; ++i)
                 std::memcpy(crop + (k * ih + i) * iw, dy_n + (k * g.P + i + ph.h.crop_begin) * g.Q + ph.w.crop_begin,
                             sizeof(float) * std::size_t(iw));
@@ -189,12 +196,13 @@ class BackwardDataConv final : public ConvImpl {
           }
           ph.impl->execute(src, packed + ph.packed_offset, image, sub_ws, pool);
         }
-        // Scatter the phase image into its rows and columns of dx (or its bias, for a zero phase).
-        pool.for_each(g.C, [&](int64_t c, int) {
+        // Scatter the phase images into their rows and columns of dx (or its bias, for a zero phase).
+        pool.for_each(batch_ * g.C, [&](int64_t nc, int) {  // nc: image * C + channel
+          const int64_t c = nc % g.C;
           for (int64_t i = 0; i < ch; ++i) {
-            float* row = dx_n + (c * g.H + ph.h.first + i * g.stride_h) * g.W + ph.w.first;
+            float* row = dx_n + (nc * g.H + ph.h.first + i * g.stride_h) * g.W + ph.w.first;
             if (ph.impl) {
-              const float* from = image + (c * ch + i) * cw;
+              const float* from = image + (nc * ch + i) * cw;
               for (int64_t j = 0; j < cw; ++j) row[j * g.stride_w] = from[j];
             } else {
               for (int64_t j = 0; j < cw; ++j) row[j * g.stride_w] = bias[c];
@@ -208,7 +216,7 @@ class BackwardDataConv final : public ConvImpl {
   WorkCounts work() const override {
     WorkCounts total;
     for (const auto& ph : phases_)
-      if (ph.impl) total += ph.impl->work() * (direct_mode_ ? 1.0 : double(g_.N));
+      if (ph.impl) total += ph.impl->work() * double(g_.N / batch_);
     if (!direct_mode_) total.dram_bytes += 8.0 * double(g_.N) * double(g_.input_image() + g_.output_image());
     return total;
   }
@@ -230,6 +238,7 @@ class BackwardDataConv final : public ConvImpl {
   Algorithm algorithm_;
   std::vector<Phase> phases_;
   bool direct_mode_;
+  int64_t batch_;  // images per execute of the phases
   int threads_;
   std::size_t crop_bytes_, image_bytes_, sub_bytes_ = 0, packed_floats_ = 0;
 };
@@ -283,6 +292,16 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
       phases.push_back(std::move(ph));
     }
   if (direct_mode) crop_floats = image_floats = 0;
+  // Images per batch: all in direct mode; else the largest divisor of N whose scratch fits.
+  int64_t batch = direct_mode ? g.N : 1;
+  if (!direct_mode)
+    for (int64_t b = g.N; b > 1; --b)
+      if (g.N % b == 0 && double(b) * double(crop_floats + image_floats) * sizeof(float) <= double(kBatchScratchBytes) &&
+          double(b) * double(crop_floats + image_floats) * sizeof(float) <= double(ctx.workspace_limit) / 2) {
+        batch = b;
+        break;
+      }
+  crop_floats *= std::size_t(direct_mode ? 1 : batch), image_floats *= std::size_t(direct_mode ? 1 : batch);
   const std::size_t buffers = align_up(crop_floats * sizeof(float)) + align_up(image_floats * sizeof(float));
   if (buffers > ctx.workspace_limit) {
     out.decline(label, workspace_too_small(buffers, ctx.workspace_limit) + " (scratch of one image's phase)");
@@ -305,7 +324,7 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
       Phase p2;
       p2.h = ph.h, p2.w = ph.w;
       if (!ph.h.zero() && !ph.w.zero()) {
-        const Geometry sub(BackwardDataConv::make_sub_problem(g, ph.h, ph.w, direct_mode ? g.N : 1));
+        const Geometry sub(BackwardDataConv::make_sub_problem(g, ph.h, ph.w, batch));
         std::string reason;
         p2.impl = best_forward(sub, sub_ctx, A, &reason, solver.name);
         if (p2.impl) {
@@ -324,8 +343,8 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
       mine.push_back(std::move(p2));
     }
     if (!used) continue;
-    auto impl = std::make_unique<BackwardDataConv>(g, A, std::move(mine), direct_mode, crop_floats, image_floats,
-                                                   ctx.threads);
+    auto impl = std::make_unique<BackwardDataConv>(g, A, std::move(mine), direct_mode, batch, crop_floats,
+                                                   image_floats, ctx.threads);
     if (std::find(names.begin(), names.end(), impl->name()) != names.end()) continue;
     names.push_back(impl->name());
     out.add(std::move(impl));
