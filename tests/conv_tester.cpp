@@ -66,7 +66,8 @@ Diff diff_report(const ConvProblem& p, const std::vector<float>& y, const std::v
 // the test instead of borrowing a tolerance: a new family must state its own.
 double tolerance_for(const std::string& impl) {
   const std::pair<const char*, double> known[] = {
-      {"direct_", 1e-5}, {"im2col_", 1e-5}, {"winograd_f2x2_", 1e-5}, {"winograd_f4x4_", 1e-4}, {"fft_", 2e-5}};
+      {"direct_", 1e-5}, {"im2col_", 1e-5}, {"winograd_f2x2_", 1e-5}, {"winograd_f4x4_", 1e-4}, {"fft_", 2e-5},
+      {"bwd_data_depthwise_s2_", 1e-5}};  // a direct sum per element, like direct_
   for (const auto& [prefix, tolerance] : known)
     if (impl.rfind(prefix, 0) == 0) return tolerance;
   FAIL("no tolerance known for implementation '" << impl << "' (tests/conv_tester.cpp tolerance_for)");
@@ -74,7 +75,8 @@ double tolerance_for(const std::string& impl) {
 }
 
 bool exact_on_small_integers(const std::string& impl) {
-  return impl.rfind("direct", 0) == 0 || impl.rfind("im2col", 0) == 0 || impl.rfind("winograd_f2x2", 0) == 0;
+  return impl.rfind("direct", 0) == 0 || impl.rfind("im2col", 0) == 0 || impl.rfind("winograd_f2x2", 0) == 0 ||
+         impl.rfind("bwd_data_depthwise_s2", 0) == 0;
 }
 
 ConvTester& ConvTester::input(int64_t n, int64_t c, int64_t h, int64_t w) {

@@ -3,6 +3,7 @@
 // threads and budgets, the memory budget, and the errors.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -136,6 +137,29 @@ TEST_CASE("backward-data: every algorithm against the reference, 1/2/3 threads b
       patches += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_data_patches")
                       .check_backward_data_if_applicable(Algorithm::Im2col).empty();
   CHECK(patches == 8);
+}
+
+TEST_CASE("backward-data: depthwise at stride 2 straight from dy", "[isa][backward][depthwise]") {
+  // Kernels 1x1 to 5x4 (both row and column parities), asymmetric and beyond-the-kernel padding,
+  // odd and even widths past every vector (both column phases' last lanes), batches, bias.
+  int ran = 0;
+  for (int64_t w : {1, 2, 7, 16, 17, 33, 34, 70})
+    for (const auto& [r, s, pt, pb, pl, pr] : {std::array<int64_t, 6>{3, 3, 1, 1, 1, 1}, {1, 1, 0, 0, 0, 0},
+                                               {2, 2, 0, 1, 1, 0}, {5, 4, 2, 3, 1, 2}, {3, 1, 2, 0, 0, 1}})
+      for (bool bias : {false, true}) {
+        const ConvProblem p =
+            ConvTester().input(1 + w % 3, 6, 9 + w % 4, w).kernel(6, r, s).stride(2).pad(pt, pb, pl, pr).groups(6).get_problem();
+        if (p.out_height() < 1 || p.out_width() < 1) continue;
+        ran += !ConvTester().problem(p).bias(bias).compare_threads({1, 2, 3}).implementation("bwd_data_depthwise_s2")
+                    .check_backward_data_if_applicable(Algorithm::Direct).empty();
+      }
+  CHECK(ran > 60);
+  // Declines: a channel multiplier, stride 1, dilation.
+  for (const ConvProblem& p : {ConvTester().input(1, 4, 9, 9).kernel(8, 3, 3).stride(2).groups(4).get_problem(),
+                               ConvTester().input(1, 4, 9, 9).kernel(4, 3, 3).groups(4).get_problem(),
+                               ConvTester().input(1, 4, 9, 9).kernel(4, 3, 3).stride(2).dilation(2).groups(4).get_problem()})
+    CHECK(ConvTester().problem(p).implementation("bwd_data_depthwise_s2").check_backward_data_if_applicable(Algorithm::Direct)
+              .empty());
 }
 
 TEST_CASE("backward-data: the foundation sweep", "[isa][backward]") {

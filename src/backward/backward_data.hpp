@@ -12,5 +12,8 @@ template <Algorithm A>
 void propose_backward_data(const Geometry&, const PlanContext&, Proposals&);
 // Kernels no larger than their stride (patchify): all the phases as one 1x1 convolution.
 void propose_backward_data_patches(const Geometry&, const PlanContext&, Proposals&);
+// Depthwise at stride 2, one output channel per input channel: straight from dy, a channel per task
+// (backward_data_depthwise.cpp).
+void propose_backward_data_depthwise(const Geometry&, const PlanContext&, Proposals&);
 
 }  // namespace fastconv::detail

@@ -67,6 +67,22 @@ struct OuterVariant {
 };
 constexpr int kOuterVariants = 3;  // widest KV first; the last has KV = 1 (any count of vectors)
 
+// Backward-data of a depthwise convolution at stride 2 (one output channel per input channel),
+// one channel: dx[h][2m + b] = bias + sum over taps (r, s) with h + pt - r = 2p and b + pl - s = 2d,
+// 0 <= p < P, 0 <= m + d < Q of w[r][s] * dy[p][m + d]. Both column phases b of a row as vectors
+// along m, interleaved into the row as they are stored; dy read in place (masked at its edges).
+// Each dx element is one sum over the taps in order (r, then s).
+struct DepthwiseS2Data {
+  const float* dy;  // [P][Q]
+  int64_t P, Q;
+  const float* w;   // [R][S]
+  int64_t R, S, pad_t, pad_l;
+  float bias;
+  float* dx;        // [H][W]
+  int64_t H, W;
+};
+using DepthwiseS2DataFn = void (*)(const DepthwiseS2Data&);
+
 struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
@@ -74,6 +90,7 @@ struct DotKernels {
   DepthwiseTapsFn taps[kMaxDepthwiseTaps];
   Depthwise3x3Fn taps3x3;
   OuterVariant outer[kOuterVariants];
+  DepthwiseS2DataFn depthwise_s2_data;
   int lanes;          // floats per vector
 };
 const DotKernels& dot_kernels(Isa isa);

@@ -162,6 +162,73 @@ void outer_tile(const OuterTile& a) {
     for (int v = 0; v < KV; ++v) acc[t][v].store_unaligned(a.acc[t] + v * L);
 }
 
+// The two column phases e (even dx columns) and o (odd) of 2L floats of a dx row, interleaved.
+template <class V>
+void interleave(const V& e, const V& o, V& lo, V& hi) {
+  constexpr int L = int(V::size);
+#if defined(__AVX512F__)
+  if constexpr (L == 16) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    lo = V(_mm512_permutex2var_ps(e, il, o)), hi = V(_mm512_permutex2var_ps(e, ih, o));
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (L == 8) {
+    const __m256 a = _mm256_unpacklo_ps(e, o), b = _mm256_unpackhi_ps(e, o);
+    lo = V(_mm256_permute2f128_ps(a, b, 0x20)), hi = V(_mm256_permute2f128_ps(a, b, 0x31));
+    return;
+  }
+#endif
+  if constexpr (L == 4) {
+    lo = V(_mm_unpacklo_ps(e, o)), hi = V(_mm_unpackhi_ps(e, o));
+    return;
+  }
+  alignas(64) float ev[L], ov[L], out[2 * L];
+  e.store_aligned(ev), o.store_aligned(ov);
+  for (int l = 0; l < L; ++l) out[2 * l] = ev[l], out[2 * l + 1] = ov[l];
+  lo = V::load_aligned(out), hi = V::load_aligned(out + L);
+}
+
+template <class Arch>
+void depthwise_s2_data(const DepthwiseS2Data& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t L = int64_t(V::size);
+  const int64_t half = (a.W + 1) / 2;  // vectors of m cover both phases' columns
+  // Tap column s feeds phase b = (s - pl) mod 2 at dy column m + d, d = (b + pl - s) / 2: the taps
+  // of each phase listed apart, so that each phase's sum stays in its register.
+  constexpr int kMaxS = 16;
+  int64_t taps[2][kMaxS], shift[2][kMaxS], count[2] = {0, 0};
+  int64_t d_min = 0, d_max = 0;
+  for (int64_t s = 0; s < a.S; ++s) {
+    const int64_t b = ((s - a.pad_l) % 2 + 2) % 2, d = (b + a.pad_l - s) / 2;
+    taps[b][count[b]] = s, shift[b][count[b]++] = d;
+    d_min = std::min(d_min, d), d_max = std::max(d_max, d);
+  }
+  for (int64_t h = 0; h < a.H; ++h) {
+    float* row = a.dx + h * a.W;
+    for (int64_t m0 = 0; m0 < half; m0 += L) {
+      V even(a.bias), odd(a.bias);
+      const bool inside = m0 + d_min >= 0 && m0 + L + d_max <= a.Q;
+      for (int64_t r = (h + a.pad_t) % 2; r < a.R; r += 2) {
+        const int64_t p = (h + a.pad_t - r) / 2;
+        if (p < 0 || p >= a.P) continue;
+        const float* dyrow = a.dy + p * a.Q + m0;
+        const float* wr = a.w + r * a.S;
+        auto load = [&](int64_t d) { return inside ? V::load_unaligned(dyrow + d) : load_range<V>(dyrow - m0, m0 + d, a.Q); };
+        for (int64_t i = 0; i < count[0]; ++i) even = xsimd::fma(load(shift[0][i]), V(wr[taps[0][i]]), even);
+        for (int64_t i = 0; i < count[1]; ++i) odd = xsimd::fma(load(shift[1][i]), V(wr[taps[1][i]]), odd);
+      }
+      V lo, hi;
+      interleave(even, odd, lo, hi);
+      const int64_t n = std::min(2 * L, a.W - 2 * m0);
+      store_lanes(row + 2 * m0, lo, int(std::min(L, n)));
+      if (n > L) store_lanes(row + 2 * m0 + L, hi, int(n - L));
+    }
+  }
+}
+
 // MA x NB: the accumulators, NB window vectors and one row vector within the register file
 // (8x3 of 32 zmm; 4x3 of 16 ymm or xmm). Rows of A are aligned loads, windows mostly split ones.
 // KV x NT outer-product tiles likewise (4x6, 2x8, 1x8 of 32 zmm; 2x6, 1x8 of 16), at most 8 taps:
@@ -178,6 +245,7 @@ void fill_dot(DotKernels& k) {
   k.taps[2] = depthwise_taps<Arch, 3>;
   k.taps[3] = depthwise_taps<Arch, 4>;
   k.taps3x3 = depthwise_3x3<Arch>;
+  k.depthwise_s2_data = depthwise_s2_data<Arch>;
   k.outer[0] = {outer_tile<Arch, KV0, NT0>, KV0, NT0};
   k.outer[1] = {outer_tile<Arch, KV1, NT1>, KV1, NT1};
   k.outer[2] = {outer_tile<Arch, 1, NT2>, 1, NT2};

@@ -23,6 +23,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Im2col, "bwd_data_im2col", propose_backward_data<Algorithm::Im2col>, Direction::BackwardData},
       {Algorithm::Direct, "bwd_data_direct", propose_backward_data<Algorithm::Direct>, Direction::BackwardData},
       {Algorithm::Im2col, "bwd_data_patches", propose_backward_data_patches, Direction::BackwardData},
+      {Algorithm::Direct, "bwd_data_depthwise_s2", propose_backward_data_depthwise, Direction::BackwardData},
       // Backward-weights.
       {Algorithm::Direct, "bwd_weights_depthwise", propose_backward_weights_depthwise, Direction::BackwardWeights},
       {Algorithm::Im2col, "bwd_weights_dot", propose_backward_weights_dot, Direction::BackwardWeights},
