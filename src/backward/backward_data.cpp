@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <type_traits>
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
@@ -147,18 +148,32 @@ class BackwardDataConv final : public ConvImpl {
         for (int64_t l = 0; l < mw; ++l) tap_at[std::size_t(j * mw + l)] = ph.h.taps[j] * g.S + ph.w.taps[l];
       const int64_t taps = mh * mw;
       const int64_t* at = tap_at.data();
-      ThreadPool(threads_).for_each(ceil_div(g.C, kTile), [&](int64_t cb, int) {
-        const int64_t c0 = cb * kTile, c1 = std::min(g.C, c0 + kTile);
-        for (int64_t k0 = 0; k0 < g.Kg; k0 += kTile)
-          for (int64_t c = c0; c < c1; ++c) {
-            const int64_t grp = c / g.Cg, cg = c % g.Cg;
-            for (int64_t kk = k0; kk < std::min(g.Kg, k0 + kTile); ++kk) {
-              const float* from = w + ((grp * g.Kg + kk) * g.Cg + cg) * g.R * g.S;
-              float* to = sub.get() + (c * g.Kg + kk) * taps;
-              for (int64_t t = 0; t < taps; ++t) to[t] = from[at[t]];
+      // The 3x3 phase of a stride-1 layer (the common case in training) with its 9 taps unrolled:
+      // the loop over a run-time tap count cost as much as the copy.
+      auto gather = [&](auto fixed_taps) {
+        constexpr int64_t kTaps = decltype(fixed_taps)::value;
+        ThreadPool(threads_).for_each(ceil_div(g.C, kTile), [&](int64_t cb, int) {
+          const int64_t c0 = cb * kTile, c1 = std::min(g.C, c0 + kTile);
+          int64_t tap[kTaps > 0 ? kTaps : 1];
+          for (int64_t t = 0; t < kTaps; ++t) tap[t] = at[t];
+          for (int64_t k0 = 0; k0 < g.Kg; k0 += kTile)
+            for (int64_t c = c0; c < c1; ++c) {
+              const int64_t grp = c / g.Cg, cg = c % g.Cg;
+              for (int64_t kk = k0; kk < std::min(g.Kg, k0 + kTile); ++kk) {
+                const float* from = w + ((grp * g.Kg + kk) * g.Cg + cg) * g.R * g.S;
+                float* to = sub.get() + (c * g.Kg + kk) * taps;
+                if constexpr (kTaps > 0)
+                  for (int64_t t = 0; t < kTaps; ++t) to[t] = from[tap[t]];
+                else
+                  for (int64_t t = 0; t < taps; ++t) to[t] = from[at[t]];
+              }
             }
-          }
-      });
+        });
+      };
+      if (taps == 9)
+        gather(std::integral_constant<int64_t, 9>());
+      else
+        gather(std::integral_constant<int64_t, 0>());
       ph.impl->pack_weights(sub.get(), bias, packed + ph.packed_offset);
     }
     float* b = packed + packed_floats_ - g.C;
