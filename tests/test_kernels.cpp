@@ -366,6 +366,88 @@ TEST_CASE("kernel tester: backward-weights 3x3 depthwise and its bias in place, 
   }
 }
 
+TEST_CASE("kernel tester: backward-weights outer-product tiles, every variant, pixels past every row, repeated taps",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(29);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    CHECK(k.outer[kOuterVariants - 1].kv == 1);
+    for (const OuterVariant& v : k.outer)
+      for (int64_t rows : {0, 1, 3})
+        for (int64_t cols : {1, 2, 7, 19})
+          for (bool accumulate : {false, true}) {
+            const int64_t width = int64_t(v.kv) * k.lanes, ldt = width + 3, dyt_row = cols * ldt + 5, x_row = cols + 9;
+            std::vector<float> dyt(std::size_t(std::max<int64_t>(rows, 1) * dyt_row)), x(std::size_t(v.nt * 4 * x_row));
+            fill_small_ints(dyt.data(), dyt.size(), rng);
+            fill_small_ints(x.data(), x.size(), rng);
+            // Tap t reads x from row block t (the last tap repeats the one before: same accumulator).
+            std::vector<const float*> xt(std::size_t(v.nt));
+            std::vector<std::vector<float>> acc(std::size_t(v.nt), std::vector<float>(std::size_t(width)));
+            std::vector<float*> acc_ptr(std::size_t(v.nt));
+            for (int t = 0; t < v.nt; ++t) {
+              const int src = t == v.nt - 1 && v.nt > 1 ? t - 1 : t;
+              xt[std::size_t(t)] = x.data() + src * 4 * x_row + src % 3;
+              acc_ptr[std::size_t(t)] = acc[std::size_t(src)].data();
+              fill_small_ints(acc[std::size_t(t)].data(), std::size_t(width), rng);
+            }
+            std::vector<std::vector<double>> want(std::size_t(v.nt), std::vector<double>(std::size_t(width)));
+            for (int t = 0; t < v.nt; ++t)
+              for (int64_t l = 0; l < width; ++l) {
+                double sum = accumulate ? double(acc_ptr[std::size_t(t)][l]) : 0.0;
+                for (int64_t i = 0; i < rows; ++i)
+                  for (int64_t j = 0; j < cols; ++j)
+                    sum += double(dyt[std::size_t(i * dyt_row + j * ldt + l)]) * xt[std::size_t(t)][i * x_row + j];
+                want[std::size_t(t)][std::size_t(l)] = sum;
+              }
+            OuterTile a;
+            a.rows = rows, a.cols = cols, a.dyt = dyt.data(), a.ldt = ldt, a.dyt_row = dyt_row;
+            a.x = xt.data(), a.x_row = x_row, a.acc = acc_ptr.data(), a.accumulate = accumulate;
+            v.fn(a);
+            INFO("kv " << v.kv << " nt " << v.nt << " rows " << rows << " cols " << cols << " accumulate " << accumulate);
+            for (int t = 0; t < v.nt; ++t)
+              for (int64_t l = 0; l < width; ++l)
+                REQUIRE(acc_ptr[std::size_t(t)][l] == float(want[std::size_t(t)][std::size_t(l)]));
+          }
+  }
+}
+
+TEST_CASE("kernel tester: backward-data depthwise stride 2, both column phases, widths past every vector",
+          "[isa][kernels][backward]") {
+  std::mt19937 rng(31);
+  for (Isa isa : isas_to_test()) {
+    const DotKernels& k = dot_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    for (int64_t W : {1, 2, 5, 16, 31, 32, 33, 64, 67})
+      for (int64_t R : {1, 3, 4})
+        for (int64_t S : {1, 2, 3, 5})
+          for (int64_t pad = 0; pad <= 2; ++pad) {
+            const int64_t H = 7, P = (H + 2 * pad - R) / 2 + 1, Q = (W + 2 * pad - S) / 2 + 1;
+            if (P < 1 || Q < 1) continue;
+            // dy and dx in vectors of exactly their size: AddressSanitizer sees a read or write past them.
+            std::vector<float> dy(std::size_t(P * Q)), w(std::size_t(R * S)), dx(std::size_t(H * W), kSentinel);
+            fill_small_ints(dy.data(), dy.size(), rng);
+            fill_small_ints(w.data(), w.size(), rng);
+            DepthwiseS2Data a;
+            a.dy = dy.data(), a.P = P, a.Q = Q, a.w = w.data(), a.R = R, a.S = S, a.pad_t = pad, a.pad_l = pad;
+            a.bias = 3.0f, a.dx = dx.data(), a.H = H, a.W = W;
+            k.depthwise_s2_data(a);
+            INFO("W " << W << " R " << R << " S " << S << " pad " << pad);
+            for (int64_t h = 0; h < H; ++h)
+              for (int64_t c = 0; c < W; ++c) {
+                double want = 3.0;
+                for (int64_t r = 0; r < R; ++r)
+                  for (int64_t s = 0; s < S; ++s) {
+                    const int64_t ph = h + pad - r, pw = c + pad - s;
+                    if (ph % 2 || pw % 2 || ph < 0 || pw < 0 || ph / 2 >= P || pw / 2 >= Q) continue;
+                    want += double(w[std::size_t(r * S + s)]) * dy[std::size_t(ph / 2 * Q + pw / 2)];
+                  }
+                REQUIRE(dx[std::size_t(h * W + c)] == float(want));
+              }
+          }
+  }
+}
+
 TEST_CASE("kernel tester: the packing transpose of up to 16 rows, every row count, k past every block",
           "[isa][kernels][gemm]") {
   std::mt19937 rng(19);
