@@ -196,12 +196,11 @@ void lower_columns(const Geometry& g, TransposeRowsFn transpose, const float* xg
   }
 }
 
-class BackwardWeightsGemm final : public ConvImpl {
+class BackwardWeightsGemm final : public BackwardWeightsImpl {
  public:
   BackwardWeightsGemm(const Geometry& g, const SgemmKernel& kernel, int threads, const WeightsBlocking& b)
       : g_(g), kernel_(kernel), transpose_(kernel.transpose_rows), threads_(threads), b_(b), kdim_(g.Cg * g.R * g.S) {}
 
-  Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }
   std::string name() const override {
     return std::string(b_.slices > 1 ? "bwd_weights_sliced_gemm_" : "bwd_weights_gemm_") +
@@ -216,11 +215,6 @@ class BackwardWeightsGemm final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return scratch().total(threads_); }
-  std::size_t packed_weights_floats() const override { return 0; }
-  void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
-    throw Error(name() + ": a backward-weights implementation has no forward execute");
-  }
 
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
@@ -302,10 +296,9 @@ class BackwardWeightsGemm final : public ConvImpl {
 // a fixed tree at the end.
 constexpr int kLanes = 16;
 
-class BackwardWeightsDirect final : public ConvImpl {
+class BackwardWeightsDirect final : public BackwardWeightsImpl {
  public:
   explicit BackwardWeightsDirect(const Geometry& g) : g_(g) {}
-  Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Direct; }
   std::string name() const override { return g_.is_depthwise() ? "bwd_weights_direct_depthwise" : "bwd_weights_direct"; }
   std::string describe() const override {
@@ -313,11 +306,6 @@ class BackwardWeightsDirect final : public ConvImpl {
            std::to_string(g_.K) + " tasks)";
   }
   std::size_t workspace_bytes() const override { return 0; }
-  std::size_t packed_weights_floats() const override { return 0; }
-  void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
-    throw Error(name() + ": a backward-weights implementation has no forward execute");
-  }
 
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void*,
                                 const ThreadPool& pool) const override {
@@ -384,7 +372,7 @@ class BackwardWeightsDirect final : public ConvImpl {
 // meets, including through the zeros of dy's row padding (0 * Inf = NaN).
 constexpr int64_t kDotChunk = 1024;  // floats of f per tile call: 8 rows of A in L1
 
-class BackwardWeightsDot final : public ConvImpl {
+class BackwardWeightsDot final : public BackwardWeightsImpl {
  public:
   BackwardWeightsDot(const Geometry& g, const DotKernels& kernels, Isa isa, int64_t col_block)
       : g_(g), k_(kernels), isa_(isa), col_block_(col_block), kdim_(g.Cg * g.R * g.S), d_(dims(g)) {
@@ -412,7 +400,6 @@ class BackwardWeightsDot final : public ConvImpl {
            align_up(std::size_t(g.K * d.row) * sizeof(float));
   }
 
-  Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Im2col; }  // a GEMM of dot products
   std::string name() const override {
     return std::string(g_.is_depthwise() ? "bwd_weights_dot_depthwise__" : "bwd_weights_dot__") + isa_name(isa_);
@@ -425,11 +412,6 @@ class BackwardWeightsDot final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return bytes(g_); }
-  std::size_t packed_weights_floats() const override { return 0; }
-  void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
-    throw Error(name() + ": a backward-weights implementation has no forward execute");
-  }
 
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
@@ -568,7 +550,7 @@ class BackwardWeightsDot final : public ConvImpl {
 // copy in rows of whole vectors at the very end of dy); then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
 // vectorised along the row (DepthwiseTapsFn, up to 4 taps of a kernel row per call). Each dw element
 // has one owner task and one order of sums: bitwise the same for any thread count.
-class BackwardWeightsDepthwise final : public ConvImpl {
+class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
  public:
   BackwardWeightsDepthwise(const Geometry& g, const DotKernels& kernels, Isa isa, int threads)
       : g_(g), k_(kernels), isa_(isa), threads_(threads), d_(dims(g)), fused3x3_(g.R == 3 && g.S == 3),
@@ -594,7 +576,6 @@ class BackwardWeightsDepthwise final : public ConvImpl {
            align_up(std::size_t(g.P * d.qpad) * sizeof(float));
   }
 
-  Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Direct; }
   std::string name() const override { return std::string("bwd_weights_depthwise__") + isa_name(isa_); }
   std::string describe() const override {
@@ -605,11 +586,6 @@ class BackwardWeightsDepthwise final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return ThreadScratch(thread_bytes(g_)).total(threads_); }
-  std::size_t packed_weights_floats() const override { return 0; }
-  void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
-    throw Error(name() + ": a backward-weights implementation has no forward execute");
-  }
 
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {

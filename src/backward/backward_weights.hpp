@@ -20,6 +20,17 @@ void propose_backward_weights_depthwise(const Geometry&, const PlanContext&, Pro
 // Plain loops with lane accumulators, one task per output channel: for depthwise and tiny layers.
 void propose_backward_weights_direct(const Geometry&, const PlanContext&, Proposals&);
 
+// What every backward-weights implementation shares: no weights to pack, no forward execute.
+class BackwardWeightsImpl : public ConvImpl {
+ public:
+  Direction direction() const override { return Direction::BackwardWeights; }
+  std::size_t packed_weights_floats() const override { return 0; }
+  void pack_weights(const float*, const float*, float*) const override {}
+  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
+    throw Error(name() + ": a backward-weights implementation has no forward execute");
+  }
+};
+
 // db[k] = sum over n, p, q of dy[n, k, p, q], summed in double in a fixed order.
 void bias_gradient(const Geometry&, const float* grad_output, float* grad_bias, const ThreadPool&);
 

@@ -41,7 +41,7 @@ int64_t outer_slices(int64_t P, double dw_bytes) {
   return std::clamp<int64_t>(int64_t(kOuterSumBytes / std::max(dw_bytes, 1.0)), 1, std::min(P, kOuterSlices));
 }
 
-class BackwardWeightsOuter final : public ConvImpl {
+class BackwardWeightsOuter final : public BackwardWeightsImpl {
  public:
   // A block of output channels: KV vectors from vector `first`, with one kernel variant; its
   // accumulators from `offset` in a slice's copy of dw ([tap][KV*L], taps in dw's order).
@@ -129,7 +129,6 @@ class BackwardWeightsOuter final : public ConvImpl {
     block_rows_ = std::clamp<int64_t>(kOuterBlockBytes / (pixel_bytes * g.Q), 1, slice_rows_);
   }
 
-  Direction direction() const override { return Direction::BackwardWeights; }
   Algorithm algorithm() const override { return Algorithm::Direct; }
   std::string name() const override { return std::string("bwd_weights_outer__") + isa_name(isa_); }
   std::string describe() const override {
@@ -142,11 +141,6 @@ class BackwardWeightsOuter final : public ConvImpl {
     return s.str();
   }
   std::size_t workspace_bytes() const override { return scratch().total(threads_); }
-  std::size_t packed_weights_floats() const override { return 0; }
-  void pack_weights(const float*, const float*, float*) const override {}
-  void execute(const float*, const float*, float*, void*, const ThreadPool&, const float*) const override {
-    throw Error(name() + ": a backward-weights implementation has no forward execute");
-  }
 
   void execute_backward_weights(const float* x, const float* dy, float* dw, float* db, void* workspace,
                                 const ThreadPool& pool) const override {
