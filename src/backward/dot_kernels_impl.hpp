@@ -12,6 +12,12 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
+// Not std::clamp or std::min/max of a list: out-of-line, those are weak symbols shared by every
+// unit, and the linker may keep this unit's AVX-512 copy for all (tests: isa_objects_share_no_code).
+inline int64_t clamp_to(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+inline int64_t min_of(int64_t a, int64_t b, int64_t c) { return a < b ? (a < c ? a : c) : (b < c ? b : c); }
+inline int64_t max_of(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
 template <class Arch, int MA, int NB>
 void dot_tile(int64_t len, const float* const* a, const float* const* b, float* c, int64_t ldc, bool accumulate) {
   using V = xsimd::batch<float, Arch>;
@@ -94,7 +100,7 @@ void depthwise_3x3_column(const Depthwise3x3& a, int64_t q0, V (&sums)[10]) {
   V acc[10];  // a local copy: through the reference GCC stores every accumulator after each FMA
   for (int j = 0; j < 10; ++j) acc[j] = sums[j];
   auto lanes = [&](int64_t begin, int64_t end) {
-    return RangeLoad<V>(int(std::clamp<int64_t>(begin - q0, 0, L)), int(std::clamp<int64_t>(end - q0, 0, L)));
+    return RangeLoad<V>(int(clamp_to(begin - q0, 0, L)), int(clamp_to(end - q0, 0, L)));
   };
   const RangeLoad<V> dy_lanes = lanes(0, a.width);
   const RangeLoad<V> x_lanes[3] = {lanes(a.col_begin[0], std::min(a.col_end[0], a.width)),
@@ -112,8 +118,8 @@ void depthwise_3x3_column(const Depthwise3x3& a, int64_t q0, V (&sums)[10]) {
     }
   };
   // Rows where every tap row is inside need no check.
-  const int64_t inner_begin = std::min(a.rows, std::max({a.row_begin[0], a.row_begin[1], a.row_begin[2]}));
-  const int64_t inner_end = std::max(inner_begin, std::min({a.row_end[0], a.row_end[1], a.row_end[2]}));
+  const int64_t inner_begin = std::min(a.rows, max_of(a.row_begin[0], a.row_begin[1], a.row_begin[2]));
+  const int64_t inner_end = std::max(inner_begin, min_of(a.row_end[0], a.row_end[1], a.row_end[2]));
   for (int64_t i = 0; i < inner_begin; ++i) row(i, true);
   for (int64_t i = inner_begin; i < inner_end; ++i) row(i, false);
   for (int64_t i = inner_end; i < a.rows; ++i) row(i, true);
@@ -127,8 +133,8 @@ void depthwise_3x3(const Depthwise3x3& a, float* out) {
   V acc[10];
   for (int j = 0; j < 10; ++j) acc[j] = V(0.0f);
   // Lanes inside every tap's columns: their vectors load unmasked.
-  const int64_t inside_begin = std::max<int64_t>({0, a.col_begin[0], a.col_begin[1], a.col_begin[2]});
-  const int64_t inside_end = std::min({a.width, a.col_end[0], a.col_end[1], a.col_end[2]});
+  const int64_t inside_begin = std::max<int64_t>(0, max_of(a.col_begin[0], a.col_begin[1], a.col_begin[2]));
+  const int64_t inside_end = std::min(a.width, min_of(a.col_end[0], a.col_end[1], a.col_end[2]));
   for (int64_t q0 = 0; q0 < a.width; q0 += L) {
     if (q0 >= inside_begin && q0 + L <= inside_end)
       depthwise_3x3_column<V, false>(a, q0, acc);
