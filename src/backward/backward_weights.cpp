@@ -546,8 +546,8 @@ class BackwardWeightsDot final : public BackwardWeightsImpl {
 
 // Depthwise (one input channel per group): one task per output channel, over all images in order.
 // Per image the task copies its input channel into zero-padded rows split into the sw column phases
-// (row ih, phase b, column j holds padded column j*sw + b) and reads its dy rows in place (or from a
-// copy in rows of whole vectors at the very end of dy); then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
+// (row ih, phase b, column j holds padded column j*sw + b; copy_phases) and reads its dy rows in
+// place (or from a copy in rows of whole vectors at the very end of dy); then each tap (r, s) is the sum over the valid output rows of dy row . shifted x row,
 // vectorised along the row (DepthwiseTapsFn, up to 4 taps of a kernel row per call). Each dw element
 // has one owner task and one order of sums: bitwise the same for any thread count.
 class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
@@ -617,7 +617,8 @@ class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
         const float* dyk = dy + (n * g.K + k) * g.P * g.Q;
         const bool in_place = (n * g.K + k + 1) * g.P * g.Q + (d_.qpad - g.Q) <= g.N * g.K * g.P * g.Q;
         const int64_t ldy = in_place ? g.Q : d_.qpad;
-        copy_channel(x + (n * g.C + c) * g.H * g.W, in_place ? nullptr : dyk, xb, dyb);
+        copy_phases(x + (n * g.C + c) * g.H * g.W, xb);
+        if (!in_place) copy_dy_rows(dyk, dyb);
         const float* dyrows = in_place ? dyk : dyb;
         for (int64_t r = 0; r < g.R; ++r) {
           const Range rows = valid_outputs(g.P, g.stride_h, r * g.dil_h - g.pad_t, g.H);
@@ -672,8 +673,8 @@ class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
     }
     return a;
   }
-  // x's rows into their column phases with the direct algorithm's row packer: a vector at a time
-  // with masked edges at strides 2 and 4 (copy_channel goes an element at a time).
+  // x's rows into their column phases (row ih, phase b, column j: padded column j*sw + b; the
+  // padding as zeros) with the direct algorithm's row packer: a vector at a time, masked edges.
   const float* copy_phases(const float* xc, float* xb) const {
     RowPack pk;
     pk.x = xc, pk.H = g_.H, pk.W = g_.W, pk.iy0 = 0, pk.rows = g_.H, pk.ix0 = -g_.pad_l, pk.sw = g_.stride_w;
@@ -683,26 +684,11 @@ class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
     return xb;
   }
 
-  // Rows of one input channel into column phases with the padding as zeros; dy rows into whole
-  // vectors. Plain loops: the rows are short, a memcpy or memset call each would cost more.
-  void copy_channel(const float* xc, const float* dyk, float* xb, float* dyb) const {
+  // dy's rows of one channel into whole vectors (zeros past Q). Plain loops: the rows are short, a
+  // memcpy or memset call each would cost more.
+  void copy_dy_rows(const float* dyk, float* dyb) const {
     const Geometry& g = g_;
-    const int64_t sw = g.stride_w, rowlen = d_.rowlen;
-    for (int64_t b = 0; b < sw; ++b) {
-      // Phase columns j whose input column j*sw + b - pl lies in [0, W).
-      const Range cols = valid_outputs(rowlen, sw, b - g.pad_l, g.W);
-      for (int64_t ih = 0; ih < g.H; ++ih) {
-        const float* src = xc + ih * g.W + b - g.pad_l;
-        float* o = xb + (ih * sw + b) * rowlen;
-        for (int64_t j = 0; j < cols.begin; ++j) o[j] = 0.0f;
-        if (sw == 1)
-          for (int64_t j = cols.begin; j < cols.end; ++j) o[j] = src[j];
-        else
-          for (int64_t j = cols.begin; j < cols.end; ++j) o[j] = src[j * sw];
-        for (int64_t j = cols.end; j < rowlen; ++j) o[j] = 0.0f;
-      }
-    }
-    for (int64_t p = 0; dyk && p < g.P; ++p) {
+    for (int64_t p = 0; p < g.P; ++p) {
       const float* src = dyk + p * g.Q;
       float* o = dyb + p * d_.qpad;
       for (int64_t q = 0; q < g.Q; ++q) o[q] = src[q];
