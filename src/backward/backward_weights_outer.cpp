@@ -48,7 +48,7 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
   struct ChannelBlock {
     int64_t first;  // vector index: output channels first*L ..
     int variant;
-    int64_t tiles, offset;
+    int64_t offset;
   };
   // NT taps (the last repeated to fill) and the output pixels where all of them read inside the
   // input: the same kernel tap (r, s) of NT channels skips the pixels that read padding; mixed taps
@@ -80,7 +80,7 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
       while (vectors - v < kernels.outer[variant].kv) ++variant;  // the last variant has KV = 1
       const OuterVariant& ov = kernels.outer[variant];
       const int64_t tiles = int64_t(tap_tiles_[variant].size());
-      blocks_.push_back({v, variant, tiles, dw_floats_});
+      blocks_.push_back({v, variant, dw_floats_});
       for (int64_t t = 0; t < tiles; ++t) tiles_.push_back({int64_t(blocks_.size() - 1), t});
       dw_floats_ += taps_ * ov.kv * L_;
       v += ov.kv;
@@ -102,7 +102,6 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
     if (groups > 1 && slices_ == 1) groups = round_up(groups, int64_t(threads));
     groups = std::min(tiles, groups);
     group_tiles_ = ceil_div(tiles, groups);
-    groups_ = ceil_div(tiles, group_tiles_);
     // The input channels and output channels each group reads: a task copies and transposes only those.
     for (int64_t t0 = 0; t0 < tiles; t0 += group_tiles_) {
       Group gr{t0, std::min(tiles, t0 + group_tiles_), g.C, 0, g.K, 0};
@@ -114,7 +113,7 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
         }
         gr.k0 = std::min(gr.k0, cb.first * L_), gr.k1 = std::max(gr.k1, (cb.first + kv(cb)) * L_);
       }
-      groups_list_.push_back(gr);
+      groups_.push_back(gr);
     }
     x_rows_ = (slice_rows_ - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1;
     wph_ = round_up(g.Q + (g.S - 1) * g.dil_w / g.stride_w, int64_t(16));
@@ -136,8 +135,8 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
     s << "outer products, output channels along the vector: " << k_.outer[0].kv << "x" << k_.outer[0].nt
       << " tiles (vectors x taps) over blocks of " << block_rows_ << " output rows, the input in " << g_.stride_w
       << " column phase" << (g_.stride_w > 1 ? "s" : "") << ", " << slices_ << " slice" << (slices_ > 1 ? "s" : "")
-      << " of " << slice_rows_ << " output rows summed apart and added in order, " << groups_ << " group"
-      << (groups_ > 1 ? "s" : "") << " of " << group_tiles_ << " tiles";
+      << " of " << slice_rows_ << " output rows summed apart and added in order, " << groups_.size() << " group"
+      << (groups_.size() > 1 ? "s" : "") << " of " << group_tiles_ << " tiles";
     return s.str();
   }
   std::size_t workspace_bytes() const override { return scratch().total(threads_); }
@@ -146,8 +145,10 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
                                 const ThreadPool& pool) const override {
     float* sums = static_cast<float*>(workspace);  // a copy of dw per slice
     const ThreadScratch slots = scratch();
-    pool.for_each(slices_ * groups_, [&](int64_t task, int slot) {
-      run_slice(task / groups_, groups_list_[std::size_t(task % groups_)], x, dy, sums + (task / groups_) * dw_floats_,
+    const int64_t groups = int64_t(groups_.size());
+    pool.for_each(slices_ * groups, [&](int64_t task, int slot) {
+      const int64_t slice = task / groups;
+      run_slice(slice, groups_[std::size_t(task % groups)], x, dy, sums + slice * dw_floats_,
                 slots.of<float>(workspace, slot));
     });
     // The slices' sums in order, then into dw; runs of taps of each channel block split among the
@@ -169,7 +170,6 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
       for (const TapTile& t : tap_tiles_[b.variant])
         products += double(kv(b) * L_) * double(nt(b)) * double(std::max<int64_t>(0, t.p_end - t.p_begin)) *
                     double(std::max<int64_t>(0, t.q_end - t.q_begin));
-    const double pixels = double(g.N) * double(g.P * g.Q);
     // Measured on the suite (AVX-512, 2 cores): the tiles run at about 0.87 of the direct rate (a
     // broadcast load per 4 FMAs), and each call of a tile loads and stores its accumulators and
     // sets up its pointers, about 2048 flops' worth.
@@ -178,12 +178,12 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
     // Per image the slices' input rows (overlapping by the kernel's reach) and dy transposed, a
     // vector at a time (half a lowered element each); the slices' sums added at the end (vector adds).
     double copied = 0;  // per image: the groups' input rows and transposed dy
-    for (const Group& gr : groups_list_)
+    for (const Group& gr : groups_)
       copied += double(slices_ * (gr.c1 - gr.c0) * x_rows_ * row_stride_) + double(g.P * g.Q) * double(gr.k1 - gr.k0);
     w.pack_elements = 0.5 * double(g.N) * copied +
                       0.25 * double(slices_) * double(dw_floats_);
     w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image());
-    w.parallel_tasks = double(slices_ * groups_);
+    w.parallel_tasks = double(slices_) * double(groups_.size());
     return w;
   }
 
@@ -313,8 +313,8 @@ class BackwardWeightsOuter final : public BackwardWeightsImpl {
   int64_t taps_, kp_;             // taps C*R*S; output channels in whole vectors
   std::vector<int32_t> phases_;  // 0 .. stride_w - 1
   int64_t slice_rows_ = 1, slices_ = 1;
-  int64_t group_tiles_ = 1, groups_ = 1;
-  std::vector<Group> groups_list_;
+  int64_t group_tiles_ = 1;  // tiles per group (the last may have fewer)
+  std::vector<Group> groups_;
   int64_t x_rows_ = 0, wph_ = 0, row_stride_ = 0;  // a slice's input rows: their count, phase width, pitch
   std::vector<ChannelBlock> blocks_;
   std::vector<TileRef> tiles_;  // every block's tiles, by input channel
