@@ -307,16 +307,17 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
       phases.push_back(std::move(ph));
     }
   if (direct_mode) crop_floats = image_floats = 0;
-  // Images per batch: all in direct mode; else the largest divisor of N whose scratch fits.
+  // Images per batch: all in direct mode (no scratch); else the largest divisor of N whose scratch
+  // fits kBatchScratchBytes and half the budget.
   int64_t batch = direct_mode ? g.N : 1;
-  if (!direct_mode)
-    for (int64_t b = g.N; b > 1; --b)
-      if (g.N % b == 0 && double(b) * double(crop_floats + image_floats) * sizeof(float) <= double(kBatchScratchBytes) &&
-          double(b) * double(crop_floats + image_floats) * sizeof(float) <= double(ctx.workspace_limit) / 2) {
-        batch = b;
-        break;
-      }
-  crop_floats *= std::size_t(direct_mode ? 1 : batch), image_floats *= std::size_t(direct_mode ? 1 : batch);
+  const double image_bytes = double(crop_floats + image_floats) * sizeof(float);
+  const double batch_bytes = std::min(double(kBatchScratchBytes), double(ctx.workspace_limit) / 2);
+  for (int64_t b = g.N; !direct_mode && b > 1; --b)
+    if (g.N % b == 0 && double(b) * image_bytes <= batch_bytes) {
+      batch = b;
+      break;
+    }
+  crop_floats *= std::size_t(batch), image_floats *= std::size_t(batch);  // zero in direct mode
   const std::size_t buffers = align_up(crop_floats * sizeof(float)) + align_up(image_floats * sizeof(float));
   if (buffers > ctx.workspace_limit) {
     out.decline(label, workspace_too_small(buffers, ctx.workspace_limit) + " (scratch of one image's phase)");
