@@ -129,6 +129,7 @@ class Conv2d(nn.Conv2d):
                  implementation=None, mode="estimate", threads=None, workspace_limit=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
+        self._fc_generation = 0  # bumped whenever the plans are forgotten (compiled chains recompile)
         self._fc_states = {}
         self.activation = activation
         self.fastconv_options = _options(algorithm, implementation, mode, workspace_limit, 0)
@@ -146,7 +147,7 @@ class Conv2d(nn.Conv2d):
         if name is not None:
             _torch_activation(name)  # refuses an unknown name now, not at the first forward
         self._fc_activation = name
-        self._fc_states.clear()
+        self._forget_plans()
 
     @classmethod
     def from_conv(cls, conv, *, activation=None, **options):
@@ -167,7 +168,16 @@ class Conv2d(nn.Conv2d):
 
     def repack(self):
         """Forgets the packed weights (and plans): after editing the weights through `.data`."""
+        self._forget_plans()
+
+    def _forget_plans(self):
         self._fc_states.clear()
+        self._fc_generation += 1
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in ("weight", "bias") and "_fc_generation" in self.__dict__:
+            self._fc_generation += 1  # new parameters: compiled chains look at these
 
     def __getstate__(self):
         # Plans and packed weights stay behind: a copy (deepcopy, pickle) plans again.
@@ -183,7 +193,7 @@ class Conv2d(nn.Conv2d):
         if not (input.is_cpu and self.weight.is_cpu):  # is_cpu: a tenth of the cost of device.type
             return f"device {input.device if not input.is_cpu else self.weight.device}"
         if input.dtype != torch.float32 or self.weight.dtype != torch.float32:
-            return f"dtype {input.dtype} (fastconv runs float32)"
+            return f"dtype {input.dtype if input.dtype != torch.float32 else self.weight.dtype} (fastconv runs float32)"
         if input.dim() not in (3, 4):
             return None
         if residual is not None and (residual.dtype != torch.float32 or not residual.is_cpu):
@@ -285,16 +295,18 @@ class Conv2d(nn.Conv2d):
 class OptimizeReport:
     """What optimize() did: moved (runs on fastconv, with what was folded or fused into it) and stayed
     (runs on torch, and why), one (name, detail) pair per conv layer; rewritten: other layers that
-    now run a faster formulation with the same results (max pooling, linear layers)."""
+    now run a faster formulation with the same results (max pooling, linear layers); chained: runs of
+    conv layers that execute as one native call."""
 
     def __init__(self):
-        self.moved, self.stayed, self.rewritten = [], [], []
+        self.moved, self.stayed, self.rewritten, self.chained = [], [], [], []
 
     def __str__(self):
         lines = [f"fastconv.torch.optimize: {len(self.moved)} conv layers on fastconv, {len(self.stayed)} on torch"]
         lines += [f"  fastconv  {name}: {detail}" for name, detail in self.moved]
         lines += [f"  torch     {name}: {detail}" for name, detail in self.stayed]
         lines += [f"  rewritten {name}: {detail}" for name, detail in self.rewritten]
+        lines += [f"  chained   {name}: {detail}" for name, detail in self.chained]
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -495,6 +507,256 @@ def _describe_conv(c):
 
 
 # ---------------------------------------------------------------------------------------------------
+# Chains: runs of conv layers as one native call
+
+
+class _NotChainable(Exception):
+    pass
+
+
+def _chain_ops(module):
+    """The conv program of a module made of nothing but fastconv convs, identities, plain Sequentials
+    and fused residual blocks: a list of ("conv", conv) and ("block", body, last, shortcut) ops
+    (body and shortcut: op lists); None for anything else."""
+    if type(module) is Conv2d:
+        return [("conv", module)]
+    if type(module) is nn.Identity:
+        return []
+    if type(module) is _ResidualBlock:
+        body = _chain_ops(module.body)
+        shortcut = [] if module.shortcut is None else _chain_ops(module.shortcut)
+        if body is None or shortcut is None or type(module.last) is not Conv2d:
+            return None
+        return [("block", body, module.last, shortcut)]
+    if isinstance(module, nn.Sequential) and _is_plain_sequential(module):
+        ops = []
+        for m in module:
+            sub = _chain_ops(m)
+            if sub is None:
+                return None
+            ops += sub
+        return ops
+    if _is_torchvision(module, "InvertedResidual") and not module.use_res_connect:
+        return _chain_ops(module.conv)  # its forward is self.conv(x) then
+    return None
+
+
+def _convs_of(ops):
+    for op in ops:
+        if op[0] == "conv":
+            yield op[1]
+        else:
+            yield from _convs_of(op[1])
+            yield from _convs_of(op[3])
+            yield op[2]
+
+
+class _Program:
+    """A chain compiled for one input shape, and the state of the layers it was compiled against."""
+    __slots__ = ("chain", "out_shape", "signature")
+
+    def __init__(self, chain, out_shape, signature):
+        self.chain, self.out_shape, self.signature = chain, out_shape, signature
+
+
+class _ConvRun:
+    """Consecutive children of a _Chain that form one conv program."""
+
+    def __init__(self, modules, ops):
+        self.modules, self.ops = modules, ops
+        self.convs = list(_convs_of(ops))
+        self.params = self._current_params()
+        self.watched = [sub for m in modules for sub in m.modules()]  # whose hooks must run
+        self.programs = {}
+
+    def _current_params(self):
+        return [p for c in self.convs for p in (c.weight, c.bias) if p is not None]
+
+    def signature(self):
+        # What a compiled program depends on: each conv's plans and parameter objects (the generation:
+        # bumped by repack(), a new activation, a new Parameter) and its parameters' contents (in-place
+        # updates bump the version; .to() moves the data).
+        return ([c._fc_generation for c in self.convs], [(p._version, p.data_ptr()) for p in self.params])
+
+    def hooked(self):
+        return (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks or
+                any(m._forward_hooks or m._forward_pre_hooks for m in self.watched))
+
+    def __call__(self, x):
+        program = self._program(x)
+        if program is None:
+            for m in self.modules:
+                x = m(x)
+            return x
+        if not x.is_contiguous():
+            x = x.contiguous()
+        out = new_tensor(program.out_shape)
+        program.chain.run(x.numpy(), out.numpy())
+        return out
+
+    def _program(self, x):
+        """The compiled program for x, or None where the layers must run one by one (gradients, hooks,
+        an input or a layer fastconv does not run: they then decide, and warn or raise, as usual)."""
+        if not (isinstance(x, torch.Tensor) and x.is_cpu and x.dtype == torch.float32 and x.dim() == 4):
+            return None
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.params)):
+            return None
+        if self.hooked():
+            return None
+        signature = self.signature()
+        program = self.programs.get(x.shape)
+        if program is None or program.signature != signature:
+            self.params = self._current_params()
+            signature = self.signature()
+            try:
+                program = self._compile(tuple(x.shape), signature)
+            except _NotChainable:
+                program = _Program(None, None, signature)
+            self.programs[x.shape] = program
+        return program if program.chain is not None else None
+
+    def _compile(self, shape, signature):
+        steps, shapes = [], [shape]  # shapes[slot]; slot 0 is the input
+
+        def conv(layer, slot, residual=None):
+            w, b = layer.weight, layer.bias
+            if not (w.is_cpu and w.dtype == torch.float32 and (b is None or (b.is_cpu and b.dtype == torch.float32))):
+                raise _NotChainable
+            key = layer._state_key(shapes[slot], residual is not None, False)
+            state = layer._fc_states.get(key)
+            if state is None:
+                state = layer._fc_states[key] = layer._make_state(shapes[slot], residual is not None, False)
+            if isinstance(state, str) or (residual is not None and shapes[residual] != state.out_shape):
+                raise _NotChainable
+            shapes.append(state.out_shape)
+            steps.append([state.plan, layer._packed(state), slot, -1 if residual is None else residual,
+                          len(shapes) - 1])
+            return len(shapes) - 1
+
+        def walk(ops, slot):
+            for op in ops:
+                if op[0] == "conv":
+                    slot = conv(op[1], slot)
+                else:
+                    _, body, last, shortcut = op
+                    slot = conv(last, walk(body, slot), residual=walk(shortcut, slot))
+            return slot
+
+        final = walk(self.ops, 0)
+        if final == 0:
+            raise _NotChainable
+        offsets, arena = _lay_out(steps, shapes, final)
+        for step in steps:  # the final value goes straight into the call's output (slot 1)
+            for i in (2, 3, 4):
+                step[i] = {final: 1}.get(step[i], step[i] + 1 if step[i] > 0 else step[i])
+        chain = _C.Chain([tuple(s) for s in steps], offsets, arena, list(shape), list(shapes[final]))
+        return _Program(chain, shapes[final], signature)
+
+
+def _lay_out(steps, shapes, final):
+    """Arena offsets (floats) of the intermediate slots, by liveness: a slot's memory is free again after
+    the last step that reads it; first fit. Returns (offsets in the renumbered slots, arena floats):
+    slot 0 stays the input, `final` becomes 1 and the others shift by one."""
+    def floats(slot):
+        n = 1
+        for d in shapes[slot]:
+            n *= d
+        return (n + 15) // 16 * 16  # 64-byte aligned regions
+
+    last_read = {}
+    for i, (_, _, x, r, _) in enumerate(steps):
+        last_read[x] = i
+        if r != -1:
+            last_read[r] = i
+    live, offset_of, arena = [], {}, 0  # live: sorted (offset, size, slot)
+    for i, (_, _, x, r, out) in enumerate(steps):
+        if out != final:
+            size, at = floats(out), 0
+            for start, length, _ in live:
+                if start - at >= size:
+                    break
+                at = max(at, start + length)
+            offset_of[out] = at
+            live.append((at, size, out))
+            live.sort()
+            arena = max(arena, at + size)
+        live = [e for e in live if last_read.get(e[2], -1) > i]
+    offsets = [-1, -1] + [offset_of.get(s, -1) for s in range(1, len(shapes))]  # final's old place: unused
+    return offsets, arena
+
+
+class _Chain(nn.Sequential):
+    """An nn.Sequential (same children, same names) whose runs of two or more conv layers, with the
+    fused residual blocks among them, run as one native call (fastconv's Chain): no Python work and no
+    allocation per layer, the intermediate results in an arena laid out by liveness. MobileNetV2's 52
+    layers are one call. The same plans and packed weights as layer by layer, so the same bits. A run
+    goes layer by layer whenever that is what the layers would need: gradients, forward hooks (the
+    bench's profile uses them), an input other than a 4-D float32 CPU tensor, a layer fastconv does
+    not run for that shape (the layers then warn or raise as usual)."""
+
+    def __init__(self, seq, runs):
+        super().__init__(seq._modules)
+        self.train(seq.training)
+        self.__dict__["_fc_segments"] = runs  # a list of modules and _ConvRuns, in order
+
+    @classmethod
+    def of(cls, seq):
+        """seq as a _Chain, or None when it holds no run of two or more convs."""
+        segments, pending = [], []
+
+        def flush():
+            ops = [op for m in pending for op in _chain_ops(m)]
+            if len(list(_convs_of(ops))) >= 2:
+                segments.append(_ConvRun(list(pending), ops))
+            else:
+                segments.extend(pending)
+            pending.clear()
+
+        for m in seq:
+            if _chain_ops(m) is not None:
+                pending.append(m)
+            else:
+                flush()
+                segments.append(m)
+        flush()
+        if not any(isinstance(s, _ConvRun) for s in segments):
+            return None
+        return cls(seq, segments)
+
+    def forward(self, x):
+        for segment in self.__dict__["_fc_segments"]:
+            x = segment(x)
+        return x
+
+    def __getstate__(self):
+        # Compiled programs stay behind (a copy compiles again)
+        state = self.__dict__.copy()
+        state["_fc_segments"] = [s if not isinstance(s, _ConvRun) else _ConvRun(s.modules, s.ops)
+                                 for s in state["_fc_segments"]]
+        return state
+
+
+def _chain_sequentials(module, report, path=""):
+    """module, or its _Chain when it is a plain nn.Sequential holding a run of two or more convs; in
+    either case every such Sequential under it chained as well (in place)."""
+    chained = _Chain.of(module) if isinstance(module, nn.Sequential) and _is_plain_sequential(module) else None
+    in_runs = set()
+    if chained is not None:
+        for run in chained.__dict__["_fc_segments"]:
+            if isinstance(run, _ConvRun):
+                in_runs.update(id(m) for m in run.modules)
+                names = [n for n, m in module._modules.items() if id(m) in {id(r) for r in run.modules}]
+                where = path if len(names) == len(module) else f"{path}[{names[0]}..{names[-1]}]"
+                report.chained.append((where, f"{len(run.convs)} conv layers in one native call"))
+    for name, child in list(module._modules.items()):
+        if child is not None and id(child) not in in_runs:
+            new = _chain_sequentials(child, report, f"{path}.{name}" if path else name)
+            if new is not child:
+                module._modules[name] = new
+    return module if chained is None else chained
+
+
+# ---------------------------------------------------------------------------------------------------
 # Max pooling
 
 
@@ -598,6 +860,11 @@ class _TorchThreadsDuringForward:
     fastconv runs on oneTBB, torch's own setting when fastconv runs on torch's OpenMP team (its
     spinning workers then take fastconv's tasks, fastconv.set_threading)."""
 
+    def __reduce_ex__(self, protocol):
+        # The class is made at run time (_threads_subclass), so pickle could not find it by name (torch.save
+        # of an optimized model failed): rebuild it from the model's own class.
+        return _new_with_torch_threads, (type(self)._fastconv_base,), self.__getstate__()
+
     def __call__(self, *args, **kwargs):
         n = self._fastconv_torch_threads
         if n == "auto":
@@ -639,27 +906,39 @@ def _openmp_runtime():
 _threads_classes = {}
 
 
+def _threads_subclass(cls):
+    sub = _threads_classes.get(cls)
+    if sub is None:
+        sub = _threads_classes[cls] = type(cls.__name__, (_TorchThreadsDuringForward, cls),
+                                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                            "_fastconv_base": cls})
+    return sub
+
+
+def _new_with_torch_threads(cls):
+    sub = _threads_subclass(cls)
+    return sub.__new__(sub)
+
+
 def _with_torch_threads(model, n):
-    cls = type(model)
     if not isinstance(model, _TorchThreadsDuringForward):
-        sub = _threads_classes.get(cls)
-        if sub is None:
-            sub = _threads_classes[cls] = type(cls.__name__, (_TorchThreadsDuringForward, cls),
-                                               {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
-        model.__class__ = sub
+        model.__class__ = _threads_subclass(type(model))
     model._fastconv_torch_threads = n
     return model
 
 
-def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=None, workspace_limit=None,
-             torch_threads="auto", verbose=False):
+def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto", threads=None,
+             workspace_limit=None, torch_threads="auto", verbose=False):
     """An inference copy of `model` (eval mode, no gradients) in which every nn.Conv2d fastconv can run
     is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
     post-op, and the residual add of torchvision's BasicBlock, Bottleneck and InvertedResidual is fused
     into the block's last conv. Patterns are found in nn.Sequential containers and those torchvision
     blocks; anything else keeps running as written, but for nn.MaxPool2d and nn.Linear, which
-    become MaxPool2d and Linear (the same results, faster). mode: 'estimate' or 'measure' (time the
+    become MaxPool2d and Linear (the same results, faster). With chain=True, every nn.Sequential's runs
+    of two or more fastconv convs (residual blocks included) execute as one native call, with no
+    Python work or allocation per layer (the same results as layer by layer; hooks and gradients run
+    layer by layer). mode: 'estimate' or 'measure' (time the
     candidates once per layer shape, at the first forward). threads: fastconv's threads per conv (None:
     torch.get_num_threads() when optimize() is called). torch_threads: torch's intra-op threads while the
     copy's forward runs its remaining torch ops: None leaves torch's setting alone, 'auto' (the
@@ -679,6 +958,8 @@ def optimize(model, *, mode="estimate", fuse=True, algorithm="auto", threads=Non
         _fuse_blocks(fast, options, notes)
     report = OptimizeReport()
     _replace_layers(fast, options, notes, report)
+    if chain:
+        fast = _chain_sequentials(fast, report)
     fast.fastconv_report = report
     _with_torch_threads(fast, torch_threads)
     if verbose:

@@ -1,0 +1,276 @@
+"""fastconv.torch.optimize's chains: runs of conv layers executed as one native call (_fastconv.Chain).
+The same bits as layer by layer, on every model, shape and thread; recompiled when weights or plans
+change; layer by layer whenever hooks, gradients or the input ask for it; and the native program
+refuses every malformed step list before it writes anything."""
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+import fastconv
+import fastconv.torch as fct
+from fastconv import _fastconv as _C
+from fastconv import bench_models
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(11)
+
+
+def vgg_like():
+    """Runs separated by pools, a lone conv between them, and a run ending the Sequential."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16), nn.ReLU6(), nn.Conv2d(16, 24, 3, stride=2),
+                         nn.Conv2d(24, 24, 3, padding=2, dilation=2, groups=24))
+
+
+MODELS = {
+    "resnet_basic": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [2, 1, 1, 1],
+                                                             num_classes=10),
+    "resnet_bottleneck": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 2, 1, 1],
+                                                                  num_classes=10, width_per_group=16),
+    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
+    "vgg_like": vgg_like,
+}
+
+
+def randomized(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def chains_of(model):
+    return [m for m in model.modules() if isinstance(m, fct._Chain)]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_chained_model_gives_the_layer_by_layer_bits(name):
+    model = randomized(MODELS[name]())
+    chained, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    assert chained.fastconv_report.chained and not plain.fastconv_report.chained and not chains_of(plain)
+    assert "in one native call" in str(chained.fastconv_report)
+    # same names, same parameters: the chain is the same Sequential
+    assert list(chained.state_dict()) == list(plain.state_dict())
+    with torch.no_grad():
+        for shape in [(2, 3, 64, 64), (1, 3, 45, 37), (2, 3, 64, 64)]:  # a second shape compiles again
+            x = torch.randn(shape)
+            y, y_ref = chained(x), plain(x)
+            assert torch.equal(y, y_ref), shape
+            assert torch.allclose(y, model(x), rtol=1e-3, atol=1e-4)
+    runs = [s for c in chains_of(chained) for s in c._fc_segments if isinstance(s, fct._ConvRun)]
+    assert runs and all(any(p.chain is not None for p in r.programs.values()) for r in runs)
+
+
+def test_mobilenet_features_and_resnet_stages_are_one_call_each():
+    mobilenet = fct.optimize(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35).eval())
+    assert [name for name, _ in mobilenet.fastconv_report.chained] == ["features"]
+    resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
+    assert [name for name, _ in resnet.fastconv_report.chained] == ["layer1", "layer2", "layer3", "layer4"]
+    vgg = fct.optimize(vgg_like())
+    assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[8..12]"]
+
+
+def test_intermediates_share_the_arena_by_liveness():
+    layers = [nn.Conv2d(8, 8, 3, padding=1) for _ in range(12)]
+    fast = fct.optimize(nn.Sequential(*layers).eval())
+    x = torch.randn(1, 8, 32, 32)
+    with torch.no_grad():
+        fast(x)
+    (run,) = [s for s in fast._fc_segments if isinstance(s, fct._ConvRun)]
+    (program,) = run.programs.values()
+    assert len(program.chain) == 12
+    # 11 intermediates of 32 KiB; two at a time are live
+    assert program.chain.arena_bytes < 3 * 8 * 32 * 32 * 4 + (4 << 20)
+    offsets, arena = fct._lay_out([[None, None, i, -1, i + 1] for i in range(12)],
+                                  [(1, 8, 32, 32)] * 13, 12)
+    assert arena == 2 * 8 * 32 * 32 and sorted(set(offsets[2:12])) == [0, 8 * 32 * 32]
+
+
+def residual_sequence():
+    block = torchvision.models.resnet.BasicBlock(8, 8)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), block, torchvision.models.resnet.BasicBlock(8, 8))
+
+
+def test_weight_changes_recompile_the_chain():
+    model = randomized(residual_sequence())
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    x = torch.randn(2, 3, 16, 16)
+    convs = [[m for m in f.modules() if isinstance(m, fct.Conv2d)] for f in (fast, plain)]
+    with torch.no_grad():
+        fast(x), plain(x)
+        for edit in range(3):
+            for layers in convs:
+                if edit == 0:  # in place: the version counter
+                    layers[2].weight.mul_(-0.5)
+                elif edit == 1:  # through .data, then repack()
+                    layers[3].weight.data[0] += 1.0
+                    layers[3].repack()
+                else:  # a new Parameter
+                    layers[1].bias = nn.Parameter(torch.full_like(layers[1].bias, 0.25), requires_grad=False)
+            y, y_ref = fast(x), plain(x)
+            assert torch.equal(y, y_ref), edit
+        # a new activation replans (and the chain follows)
+        for layers in convs:
+            layers[0].activation = "tanh"
+        assert torch.equal(fast(x), plain(x))
+
+
+def test_hooks_and_gradients_run_layer_by_layer():
+    model = randomized(residual_sequence())
+    fast = fct.optimize(model)
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        y_ref = fast(x)
+    seen = []
+    conv = next(m for m in fast.modules() if isinstance(m, fct.Conv2d))
+    handle = conv.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        assert torch.equal(fast(x), y_ref)
+    assert seen == [torch.Size([1, 8, 16, 16])]
+    handle.remove()
+    with torch.no_grad():
+        fast(x)
+    assert len(seen) == 1
+    # with autograd on and a parameter that wants gradients: the layers' own (training) path
+    conv.weight.requires_grad_(True)
+    y = fast(x)
+    y.sum().backward()
+    assert conv.weight.grad is not None and torch.allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_other_inputs_run_layer_by_layer():
+    model = randomized(residual_sequence())
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    with torch.no_grad():
+        x = torch.randn(3, 16, 16)  # unbatched
+        assert torch.equal(fast(x), plain(x))
+        x = torch.randn(2, 3, 20, 20)[:, :, ::2, 1::2]  # not contiguous: one copy, then the chain
+        assert torch.equal(fast(x), plain(x.contiguous()))
+        x = torch.randn(1, 3, 8, 8)
+        fast(x)  # compiled for float32 weights ...
+        fast.double()  # ... which .double() replaces: the layers fall back to torch (and say so)
+        with pytest.warns(UserWarning, match="float64"):
+            y = fast(x.double())
+        assert y.dtype == torch.float64 and torch.allclose(y.float(), plain(x), rtol=1e-4, atol=1e-5)
+        with pytest.raises(RuntimeError):  # torch's own error for a wrong channel count
+            fast(torch.randn(1, 5, 8, 8))
+
+
+def test_many_python_threads_on_one_chained_model():
+    model = randomized(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10))
+    fast = fct.optimize(model, threads=1)
+    xs = [torch.randn(1, 3, 48, 48) for _ in range(8)]
+    with torch.no_grad():
+        serial = [fast(x) for x in xs]
+    results = [None] * 8
+
+    def work(i):
+        with torch.no_grad():
+            for _ in range(5):
+                results[i] = fast(xs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(torch.equal(r, s) for r, s in zip(results, serial))
+
+
+def test_copies_compile_their_own_chains():
+    model = randomized(residual_sequence())
+    fast = fct.optimize(model)
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        y = fast(x)
+        for copied in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+            assert torch.equal(copied(x), y)
+            with torch.no_grad():
+                next(m for m in copied.modules() if isinstance(m, fct.Conv2d)).weight.zero_()
+            assert not torch.equal(copied(x), y) and torch.equal(fast(x), y)
+
+
+# -- the native program's checks ----------------------------------------------------------------
+
+
+def plan(shape_in, k, residual=False):
+    n, c, h, w = shape_in
+    p = _C.Problem()
+    p.batch, p.in_channels, p.in_height, p.in_width = n, c, h, w
+    p.out_channels, p.kernel_height, p.kernel_width = k, 1, 1
+    pl = _C.Plan(p, threads=1, residual=residual)
+    rng = np.random.default_rng(0)
+    return pl, pl.pack_weights(rng.standard_normal((k, c, 1, 1)).astype(np.float32))
+
+
+def test_chain_runs_a_hand_written_program():
+    p1, w1 = plan((1, 4, 5, 5), 6)
+    p2, w2 = plan((1, 6, 5, 5), 4, residual=True)
+    x = np.random.default_rng(1).standard_normal((1, 4, 5, 5)).astype(np.float32)
+    chain = _C.Chain([(p1, w1, 0, -1, 2), (p2, w2, 2, 0, 1)], [-1, -1, 0], 150, [1, 4, 5, 5], [1, 4, 5, 5])
+    out = np.zeros((1, 4, 5, 5), np.float32)
+    chain.run(x, out)
+    mid = np.empty((1, 6, 5, 5), np.float32)
+    p1.execute(x, w1, mid)
+    ref = np.empty_like(out)
+    p2.execute(mid, w2, ref, x)
+    assert np.array_equal(out, ref)
+
+
+BAD_PROGRAMS = [  # (what the error says, steps as (in, residual, out), slot offsets, arena floats)
+    ("slot out of range", [(0, -1, 2), (2, 0, 5)], [-1, -1, 0], 1000),
+    ("write the input", [(0, -1, 2), (2, 0, 0)], [-1, -1, 0], 1000),
+    ("before any step wrote it", [(0, -1, 2), (3, 0, 1)], [-1, -1, 0, 200], 1000),
+    ("outside the arena", [(0, -1, 2), (2, 0, 1)], [-1, -1, 10], 150),
+    ("residual slot disagree", [(0, 0, 2), (2, 0, 1)], [-1, -1, 0], 1000),
+    ("holds", [(0, -1, 2), (2, 0, 1)], [-1, -1, 0], 1000),  # the output slot sized for another shape
+    ("writes over what it reads", [(0, -1, 2), (2, 0, 3)], [-1, -1, 0, 100], 1000),
+    ("overwrites slot", [(0, -1, 2), (0, -1, 3), (2, 0, 1)], [-1, -1, 0, 10], 1000),
+    ("no step writes the output", [(0, -1, 2)], [-1, -1, 0], 1000),
+]
+
+
+@pytest.mark.parametrize("what,steps,offsets,arena", BAD_PROGRAMS, ids=[b[0] for b in BAD_PROGRAMS])
+def test_chain_refuses_malformed_programs(what, steps, offsets, arena):
+    p1, w1 = plan((1, 4, 5, 5), 6)
+    p2, w2 = plan((1, 6, 5, 5), 4, residual=True)
+    plans = [(p1, w1), (p1, w1), (p2, w2)] if what == "overwrites slot" else [(p1, w1), (p2, w2)]
+    built = [(*plans[i], *s) for i, s in enumerate(steps)]
+    out_shape = [1, 5, 5, 5] if what == "holds" else [1, 4, 5, 5]
+    with pytest.raises(fastconv.Error, match=what):
+        _C.Chain(built, offsets, arena, [1, 4, 5, 5], out_shape)
+
+
+def test_chain_run_checks_its_arrays_and_writes_nothing_when_refused():
+    p1, w1 = plan((1, 4, 5, 5), 6)
+    p2, w2 = plan((1, 6, 5, 5), 4, residual=True)
+    chain = _C.Chain([(p1, w1, 0, -1, 2), (p2, w2, 2, 0, 1)], [-1, -1, 0], 150, [1, 4, 5, 5], [1, 4, 5, 5])
+    x = np.ones((1, 4, 5, 5), np.float32)
+    out = np.full((1, 4, 5, 5), 7.0, np.float32)
+    for bad_x in (np.ones((1, 4, 5, 6), np.float32), np.ones((1, 4, 5, 5), np.float64),
+                  np.ones((1, 4, 5, 10), np.float32)[..., ::2]):
+        with pytest.raises(fastconv.Error):
+            chain.run(bad_x, out)
+    with pytest.raises(fastconv.Error, match="overlaps"):
+        chain.run(out, out)
+    read_only = np.zeros((1, 4, 5, 5), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(fastconv.Error, match="read-only"):
+        chain.run(x, read_only)
+    assert (out == 7.0).all()
+    with pytest.raises(fastconv.Error, match="direction"):
+        bwd = _C.Plan(p1.problem, threads=1, direction="backward-data")
+        _C.Chain([(bwd, w1, 0, -1, 1)], [-1, -1], 0, [1, 4, 5, 5], [1, 6, 5, 5])
