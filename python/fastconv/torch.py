@@ -479,7 +479,7 @@ def _replace_layers(module, options, notes, report, prefix=""):
             report.moved.append((path, _describe_conv(fast) + ("; " + ", ".join(what) if what else "")))
         elif type(child) is nn.MaxPool2d:
             module._modules[name] = MaxPool2d.from_pool(child)
-            report.rewritten.append((path, "max pool: separable strided max (same results as torch)"))
+            report.rewritten.append((path, "max pool: fastconv's separable max (same results as torch)"))
         elif type(child) is nn.Linear and child.weight.dtype == torch.float32 and child.weight.device.type == "cpu":
             module._modules[name] = Linear.from_linear(child, **options)
             report.rewritten.append((path, f"linear {child.in_features}->{child.out_features}: a 1x1 convolution "
@@ -761,12 +761,13 @@ def _chain_sequentials(module, report, path=""):
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d computed as a separable max over strided views: the max over the kernel's width,
-    then over its height. Bit-identical to torch's (max is exact and both propagate NaN); in PyTorch
-    1.13 the NCHW max_pool2d is a scalar loop per output, 4x slower than this on one thread (7.8 vs
-    1.8 ms on ResNet-50's 3x3/s2 pool of 64x112x112, Xeon with AVX-512), and it sat between
-    ResNet-50's first two convolutions. What the views cannot express (indices, ceil_mode, dilation,
-    other dtypes or devices) runs nn.MaxPool2d's own forward."""
+    """nn.MaxPool2d on fastconv's separable max pool (_fastconv.max_pool2d: the max over the kernel's
+    width a row at a time, then over its height, vectorized, planes split over torch's threads).
+    Bit-identical to torch's (max is exact and both propagate NaN). PyTorch 1.13's NCHW max_pool2d is
+    a scalar loop per output (7.8 ms on ResNet-50's 3x3/s2 pool of 64x112x112 on one thread, Xeon
+    with AVX-512); the strided-view formulation that replaced it first still cost 1.8 ms per ResNet-50
+    forward and 5.3 ms per VGG-16 one, at batch 1 on two threads. What the kernel does not take
+    (indices, ceil_mode, dilation, other dtypes or devices, gradients) runs nn.MaxPool2d's forward."""
 
     @classmethod
     def from_pool(cls, pool):
@@ -774,34 +775,26 @@ class MaxPool2d(nn.MaxPool2d):
         new.train(pool.training)
         return new
 
-    def _separable(self, x):
+    def _native(self, x):
         return (not self.return_indices and not self.ceil_mode and _pair(self.dilation) == (1, 1) and
-                x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() in (3, 4) and
+                isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.is_cpu and x.dim() in (3, 4) and
                 not (x.requires_grad and torch.is_grad_enabled()))
 
     def forward(self, x):
-        if not self._separable(x):
+        if not self._native(x):
             return super().forward(x)
         (kh, kw), (sh, sw), (ph, pw) = (_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size,
                                                                self.padding))
         H, W = x.shape[-2:]
         P, Q = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-        if P < 1 or Q < 1 or 2 * ph > kh or 2 * pw > kw:  # torch's own checks and messages
-            return super().forward(x)
-        if ph or pw:  # padding never wins a max: -inf (torch allows at most half a window of it)
-            x = F.pad(x, (pw, pw, ph, ph), value=float("-inf"))
-        rows = _max_of_taps(lambda j: x[..., j:j + sw * (Q - 1) + 1:sw], kw)
-        return _max_of_taps(lambda i: rows[..., i:i + sh * (P - 1) + 1:sh, :], kh)
-
-
-def _max_of_taps(tap, n):
-    """max(tap(0), ..., tap(n-1)) elementwise, into one new tensor."""
-    if n == 1:
-        return tap(0).contiguous()
-    out = torch.maximum(tap(0), tap(1))
-    for t in range(2, n):
-        torch.maximum(out, tap(t), out=out)
-    return out
+        if P < 1 or Q < 1 or 2 * ph > kh or 2 * pw > kw or min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+            return super().forward(x)  # torch's own checks and messages
+        x4 = x.unsqueeze(0) if x.dim() == 3 else x
+        if not x4.is_contiguous():
+            x4 = x4.contiguous()
+        out = new_tensor((x4.shape[0], x4.shape[1], P, Q))
+        _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), (kh, kw), (sh, sw), (ph, pw), torch.get_num_threads())
+        return out.squeeze(0) if x.dim() == 3 else out
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@
 
 #include <fastconv/fastconv.hpp>
 
+#include "max_pool.hpp"
+
 #ifdef FASTCONV_PYTHON_OPENMP
 #include <omp.h>
 #endif
@@ -215,6 +217,12 @@ PyPlan make_plan(const fastconv::ConvProblem& problem, const fastconv::PlanOptio
                 fastconv::to_string(options.post_ops), options.direction};
 }
 
+// Whether [a, a + na) and [b, b + nb) share memory.
+bool overlap(const float* a, int64_t na, const float* b, int64_t nb) {
+  const auto ia = reinterpret_cast<std::uintptr_t>(a), ib = reinterpret_cast<std::uintptr_t>(b);
+  return ia < ib + std::uintptr_t(nb) * sizeof(float) && ib < ia + std::uintptr_t(na) * sizeof(float);
+}
+
 int64_t element_count(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -272,10 +280,7 @@ class PyChain {
   void run(const py::array& input, py::array& output) {
     const float* x = float_data(input, "input", in_);
     float* y = writable_float_data(output, "out", out_);
-    const auto* xb = reinterpret_cast<const char*>(x);
-    const auto* yb = reinterpret_cast<const char*>(y);
-    if (xb < yb + sizes_[1] * sizeof(float) && yb < xb + sizes_[0] * sizeof(float))
-      throw fastconv::Error("Chain: the output overlaps the input");
+    if (overlap(x, sizes_[0], y, sizes_[1])) throw fastconv::Error("Chain: the output overlaps the input");
     py::gil_scoped_release release;
     std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
     float* arena = nullptr;
@@ -540,6 +545,32 @@ PYBIND11_MODULE(_fastconv, m) {
       py::arg("workspace_limit") = fastconv::PlanOptions::kDefaultWorkspaceLimit, py::arg("threads") = 0,
       py::arg("implementation") = "", py::arg("activation") = "none", py::arg("residual") = false);
 
+  // fastconv.torch.MaxPool2d: input [N, C, H, W] -> output [N, C, P, Q], both float32 and C-contiguous.
+  m.def(
+      "max_pool2d",
+      [](const py::array& input, py::array& output, std::pair<int64_t, int64_t> kernel,
+         std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding, int threads) {
+        if (input.ndim() != 4) throw fastconv::Error("max_pool2d: expected a 4-D input, got " + std::to_string(input.ndim()) + "-D");
+        const Shape in = array_shape(input);
+        fastconv_python::PoolShape s{in[0] * in[1], in[2], in[3], 0, 0, kernel.first, kernel.second,
+                                     stride.first, stride.second, padding.first, padding.second};
+        if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1)
+          throw fastconv::Error("max_pool2d: kernel and stride must be positive");
+        if (s.ph < 0 || s.pw < 0 || 2 * s.ph > s.kh || 2 * s.pw > s.kw)
+          throw fastconv::Error("max_pool2d: padding must be between 0 and half the kernel");
+        s.P = (s.H + 2 * s.ph - s.kh) / s.sh + 1, s.Q = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
+        if (s.H + 2 * s.ph < s.kh || s.W + 2 * s.pw < s.kw)
+          throw fastconv::Error("max_pool2d: the kernel is larger than the padded input");
+        const float* x = float_data(input, "input", in);
+        float* y = writable_float_data(output, "out", {in[0], in[1], s.P, s.Q});
+        if (threads < 1) throw fastconv::Error("max_pool2d: threads must be >= 1");
+        if (overlap(x, element_count(in), y, s.planes * s.P * s.Q))
+          throw fastconv::Error("max_pool2d: the output overlaps the input");
+        py::gil_scoped_release release;
+        fastconv_python::max_pool2d(x, y, s, threads);
+      },
+      py::arg("input"), py::arg("output"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+      py::arg("threads") = 1);
   m.def("apply_padding", [](fastconv::ConvProblem p, const std::string& mode) {
     if (mode != "same" && mode != "valid")
       throw fastconv::Error("padding='" + mode + "': expected 'same' or 'valid'");

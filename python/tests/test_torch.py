@@ -172,17 +172,22 @@ def test_optimize_matches_eager(name):
         assert any(isinstance(m, fct.MaxPool2d) for m in fast.modules()) and report.rewritten
 
 
-POOLS = [(1, None, 0), (2, None, 0), (3, 2, 1), ((3, 2), (2, 3), (1, 0)), (5, 1, 2), (3, 3, 0), (2, 1, 1)]
+POOLS = [(1, None, 0), (2, None, 0), (3, 2, 1), ((3, 2), (2, 3), (1, 0)), (5, 1, 2), (3, 3, 0), (2, 1, 1),
+         ((2, 1), (2, 2), 0), ((1, 3), (1, 3), 0), (4, 2, 2), (3, 4, 1)]
 
 
 @pytest.mark.parametrize("pool", POOLS, ids=[str(i) for i in range(len(POOLS))])
 def test_max_pool_is_bitwise_torchs(pool):
     ref = nn.MaxPool2d(*pool)
     fast = fct.MaxPool2d.from_pool(ref)
-    for shape in [(2, 3, 9, 11), (4, 7, 7), (1, 2, 16, 5), (1, 1, 5, 5)]:
+    # widths and heights past every vector of the row and column passes (and their tails), planes
+    # whose rows run together (stride = width of the kernel, no padding), a plane per thread and more
+    for shape in [(2, 3, 9, 11), (4, 7, 7), (1, 2, 16, 5), (1, 1, 5, 5), (3, 5, 24, 24), (1, 1, 6, 40),
+                  (2, 2, 13, 18), (1, 7, 33, 1 + 32)]:
         x = torch.randn(shape)
         x[..., 1, 2] = float("nan")  # both propagate NaN through every window that holds it
         x[..., 3, 0] = float("-inf")
+        x[..., -1, -1] = float("nan")
         y, y_ref = fast(x), ref(x)
         assert y.shape == y_ref.shape and y.is_contiguous()
         assert torch.equal(y.isnan(), y_ref.isnan()) and torch.equal(y.nan_to_num(), y_ref.nan_to_num()), shape
@@ -191,9 +196,34 @@ def test_max_pool_is_bitwise_torchs(pool):
         fct.MaxPool2d(3)(torch.randn(1, 1, 2, 2))
     x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
     assert torch.equal(fast(x), ref(x))
+    x = torch.randn(2, 3, 12, 12)[:, :, ::2, 1:]  # not contiguous: one copy
+    assert torch.equal(fast(x), ref(x))
     with_indices = fct.MaxPool2d(3, 2, 1, return_indices=True)
     y, idx = with_indices(torch.randn(1, 2, 8, 8))
     assert idx.dtype == torch.int64
+
+
+def test_native_max_pool_checks_its_arguments_and_writes_nothing_when_refused():
+    from fastconv import _fastconv as _C
+
+    x = np.ones((1, 2, 6, 6), np.float32)
+    out = np.full((1, 2, 3, 3), 7.0, np.float32)
+    bad = [
+        (x[0], out, (2, 2), (2, 2), (0, 0), "4-D"),
+        (x, out, (0, 2), (2, 2), (0, 0), "positive"),
+        (x, out, (2, 2), (2, 0), (0, 0), "positive"),
+        (x, out, (2, 2), (2, 2), (2, 0), "half the kernel"),
+        (x, out, (9, 2), (2, 2), (0, 0), "larger than"),
+        (x, np.ones((1, 2, 3, 4), np.float32), (2, 2), (2, 2), (0, 0), "shape"),
+        (x.astype(np.float64), out, (2, 2), (2, 2), (0, 0), "float32"),
+        (x[:, :, :, ::-1], out, (2, 2), (2, 2), (0, 0), "contiguous"),
+    ]
+    for a, o, k, st, p, what in bad:
+        with pytest.raises(fastconv.Error, match=what):
+            _C.max_pool2d(a, o, k, st, p, 2)
+    with pytest.raises(fastconv.Error, match="overlaps"):
+        _C.max_pool2d(x, x.reshape(-1)[:18].reshape(1, 2, 3, 3), (2, 2), (2, 2), (0, 0), 1)  # a view of x
+    assert (out == 7.0).all() and (x == 1.0).all()
 
 
 def test_optimize_options_and_report():
