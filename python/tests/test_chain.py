@@ -190,10 +190,12 @@ def test_many_python_threads_on_one_chained_model():
     assert all(torch.equal(r, s) for r, s in zip(results, serial))
 
 
-def test_copies_compile_their_own_chains():
-    model = randomized(residual_sequence())
+@pytest.mark.parametrize("build", [residual_sequence, MODELS["resnet_basic"]], ids=["sequential", "resnet"])
+def test_copies_compile_their_own_chains(build):
+    # optimize() gives the model's class a subclass made at run time: pickle (torch.save) must still work
+    model = randomized(build())
     fast = fct.optimize(model)
-    x = torch.randn(1, 3, 16, 16)
+    x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         y = fast(x)
         for copied in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
