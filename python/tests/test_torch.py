@@ -264,6 +264,10 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
         assert r["fastconv_layers"] == 5 and r["torch_conv_layers"] == 0
         assert r["diff_vs_eager"]["fastconv"] < 1e-4 and r["diff_vs_eager"]["torchscript"] < 1e-4
         assert r["speedup"] > 0 and r["best_torch"] in ("eager", "channels_last", "torchscript")
+        rounds = r["samples_ms"]["fastconv"]
+        assert len(rounds) == r["runs"]["fastconv"] and all(len(v) == len(rounds) for v in r["samples_ms"].values())
+        ratios = sorted(t / f for t, f in zip(r["samples_ms"][r["best_torch"]], rounds))
+        assert ratios[0] <= r["speedup"] <= ratios[-1]
     assert len(data["profiles"]) == 2 and len(data["profiles"][0]["layers"]) == 5
     assert png.stat().st_size > 1000
 
