@@ -566,7 +566,9 @@ class _ConvRun:
         self.modules, self.ops = modules, ops
         self.convs = list(_convs_of(ops))
         self.params = self._current_params()
-        self.watched = [sub for m in modules for sub in m.modules()]  # whose hooks must run
+        # The forward hook dicts of every module of the run (registering a hook adds to them)
+        self.hook_dicts = [d for m in modules for sub in m.modules() for d in (sub._forward_hooks,
+                                                                               sub._forward_pre_hooks)]
         self.programs = {}
 
     def _current_params(self):
@@ -580,7 +582,7 @@ class _ConvRun:
 
     def hooked(self):
         return (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks or
-                any(m._forward_hooks or m._forward_pre_hooks for m in self.watched))
+                any(self.hook_dicts))
 
     def __call__(self, x):
         program = self._program(x)
