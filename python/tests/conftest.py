@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+import torchvision
 
 import fastconv
+from fastconv import bench_models
 
 
 def reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
@@ -30,3 +33,26 @@ def rng():
 
 def to_numpy(y):
     return y.detach().numpy() if isinstance(y, torch.Tensor) else y
+
+
+def randomize_batchnorm(model):
+    """Non-trivial BatchNorm statistics and affine parameters, so that folding is really tested."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+# Small CNNs with BatchNorm and residual blocks, for optimize() and its chains
+SMALL_MODELS = {
+    "resnet_basic": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1],
+                                                             num_classes=10),
+    "resnet_bottleneck": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 2, 1, 1],
+                                                                  num_classes=10, width_per_group=16),
+    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
+    "tiny": lambda: bench_models.TinyResNet(),
+}

@@ -15,7 +15,7 @@ import torchvision
 import fastconv
 import fastconv.torch as fct
 from fastconv import _fastconv as _C
-from fastconv import bench_models
+from conftest import SMALL_MODELS, randomize_batchnorm
 
 
 @pytest.fixture(autouse=True)
@@ -31,25 +31,7 @@ def vgg_like():
                          nn.Conv2d(24, 24, 3, padding=2, dilation=2, groups=24))
 
 
-MODELS = {
-    "resnet_basic": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [2, 1, 1, 1],
-                                                             num_classes=10),
-    "resnet_bottleneck": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 2, 1, 1],
-                                                                  num_classes=10, width_per_group=16),
-    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
-    "vgg_like": vgg_like,
-}
-
-
-def randomized(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.eval()
+MODELS = {**{k: v for k, v in SMALL_MODELS.items() if k != "tiny"}, "vgg_like": vgg_like}
 
 
 def chains_of(model):
@@ -58,7 +40,7 @@ def chains_of(model):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_chained_model_gives_the_layer_by_layer_bits(name):
-    model = randomized(MODELS[name]())
+    model = randomize_batchnorm(MODELS[name]())
     chained, plain = fct.optimize(model), fct.optimize(model, chain=False)
     assert chained.fastconv_report.chained and not plain.fastconv_report.chained and not chains_of(plain)
     assert "in one native call" in str(chained.fastconv_report)
@@ -105,7 +87,7 @@ def residual_sequence():
 
 
 def test_weight_changes_recompile_the_chain():
-    model = randomized(residual_sequence())
+    model = randomize_batchnorm(residual_sequence())
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
     x = torch.randn(2, 3, 16, 16)
     convs = [[m for m in f.modules() if isinstance(m, fct.Conv2d)] for f in (fast, plain)]
@@ -129,7 +111,7 @@ def test_weight_changes_recompile_the_chain():
 
 
 def test_hooks_and_gradients_run_layer_by_layer():
-    model = randomized(residual_sequence())
+    model = randomize_batchnorm(residual_sequence())
     fast = fct.optimize(model)
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
@@ -152,7 +134,7 @@ def test_hooks_and_gradients_run_layer_by_layer():
 
 
 def test_other_inputs_run_layer_by_layer():
-    model = randomized(residual_sequence())
+    model = randomize_batchnorm(residual_sequence())
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
     with torch.no_grad():
         x = torch.randn(3, 16, 16)  # unbatched
@@ -170,7 +152,7 @@ def test_other_inputs_run_layer_by_layer():
 
 
 def test_many_python_threads_on_one_chained_model():
-    model = randomized(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10))
+    model = randomize_batchnorm(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10))
     fast = fct.optimize(model, threads=1)
     xs = [torch.randn(1, 3, 48, 48) for _ in range(8)]
     with torch.no_grad():
@@ -193,7 +175,7 @@ def test_many_python_threads_on_one_chained_model():
 @pytest.mark.parametrize("build", [residual_sequence, MODELS["resnet_basic"]], ids=["sequential", "resnet"])
 def test_copies_compile_their_own_chains(build):
     # optimize() gives the model's class a subclass made at run time: pickle (torch.save) must still work
-    model = randomized(build())
+    model = randomize_batchnorm(build())
     fast = fct.optimize(model)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():

@@ -13,6 +13,7 @@ import torchvision
 
 import fastconv
 import fastconv.torch as fct
+from conftest import SMALL_MODELS, randomize_batchnorm
 from fastconv import bench_models
 
 
@@ -119,28 +120,6 @@ def test_autograd_through_fastconv_forward():
 def copy_module(m):
     import copy
     return copy.deepcopy(m)
-
-
-def randomize_batchnorm(model):
-    """Non-trivial BatchNorm statistics and affine parameters, so that folding is really tested."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
-SMALL_MODELS = {
-    "resnet_basic": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1],
-                                                             num_classes=10),
-    "resnet_bottleneck": lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 2, 1, 1],
-                                                                  num_classes=10, width_per_group=16),
-    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
-    "tiny": lambda: bench_models.TinyResNet(),
-}
 
 
 @pytest.mark.parametrize("name", list(SMALL_MODELS))
