@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torchvision
 
 import fastconv
 import fastconv.torch as fct
