@@ -333,7 +333,7 @@ class PyChain {
     for (int s = 2; s < slots; ++s)
       if (sizes_[s] != -1 && (offsets_[s] < 0 || offsets_[s] > arena_floats_ - sizes_[s]))
         throw fastconv::Error("Chain: slot " + std::to_string(s) + " lies outside the arena");
-    const auto overlap = [&](int a, int b) {
+    const auto share_memory = [&](int a, int b) {
       if (a == b) return true;
       if (a < 2 || b < 2) return false;  // the call's own arrays (their overlap is refused by run)
       return offsets_[a] < offsets_[b] + sizes_[b] && offsets_[b] < offsets_[a] + sizes_[a];
@@ -347,11 +347,11 @@ class PyChain {
           throw fastconv::Error("Chain: step " + std::to_string(i) + " reads slot " + std::to_string(r) +
                                 " before any step wrote it");
         for (int j = written[r] + 1; j < i; ++j)
-          if (overlap(steps_[j].out, r))
+          if (share_memory(steps_[j].out, r))
             throw fastconv::Error("Chain: step " + std::to_string(j) + " overwrites slot " + std::to_string(r) +
                                   " before step " + std::to_string(i) + " reads it");
       }
-      if (overlap(st.out, st.in) || (st.residual != -1 && overlap(st.out, st.residual)))
+      if (share_memory(st.out, st.in) || (st.residual != -1 && share_memory(st.out, st.residual)))
         throw fastconv::Error("Chain: step " + std::to_string(i) + " writes over what it reads");
       written[st.out] = i;
     }
@@ -554,8 +554,11 @@ PYBIND11_MODULE(_fastconv, m) {
         const Shape in = array_shape(input);
         fastconv_python::PoolShape s{in[0] * in[1], in[2], in[3], 0, 0, kernel.first, kernel.second,
                                      stride.first, stride.second, padding.first, padding.second};
-        if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1)
-          throw fastconv::Error("max_pool2d: kernel and stride must be positive");
+        // Bounded so that nothing below overflows or allocates absurdly (a padded row per thread).
+        constexpr int64_t kMaxWindow = int64_t(1) << 20;
+        if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1 || s.kh > kMaxWindow || s.kw > kMaxWindow ||
+            s.sh > kMaxWindow || s.sw > kMaxWindow)
+          throw fastconv::Error("max_pool2d: kernel and stride must be between 1 and 2^20");
         if (s.ph < 0 || s.pw < 0 || 2 * s.ph > s.kh || 2 * s.pw > s.kw)
           throw fastconv::Error("max_pool2d: padding must be between 0 and half the kernel");
         s.P = (s.H + 2 * s.ph - s.kh) / s.sh + 1, s.Q = (s.W + 2 * s.pw - s.kw) / s.sw + 1;

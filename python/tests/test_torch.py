@@ -188,8 +188,9 @@ def test_native_max_pool_checks_its_arguments_and_writes_nothing_when_refused():
     out = np.full((1, 2, 3, 3), 7.0, np.float32)
     bad = [
         (x[0], out, (2, 2), (2, 2), (0, 0), "4-D"),
-        (x, out, (0, 2), (2, 2), (0, 0), "positive"),
-        (x, out, (2, 2), (2, 0), (0, 0), "positive"),
+        (x, out, (0, 2), (2, 2), (0, 0), "between 1 and"),
+        (x, out, (2, 2), (2, 0), (0, 0), "between 1 and"),
+        (x, out, (2 ** 62, 2), (2, 2), (2 ** 61, 0), "between 1 and"),
         (x, out, (2, 2), (2, 2), (2, 0), "half the kernel"),
         (x, out, (9, 2), (2, 2), (0, 0), "larger than"),
         (x, np.ones((1, 2, 3, 4), np.float32), (2, 2), (2, 2), (0, 0), "shape"),
