@@ -16,6 +16,7 @@ ConvTranspose2d (a torch.nn.ConvTranspose2d running on fastconv).
 
 import copy
 import ctypes
+import math
 import sys
 import warnings
 
@@ -214,10 +215,7 @@ class Conv2d(nn.Conv2d):
             training = torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad or
                                                     (self.bias is not None and self.bias.requires_grad) or
                                                     (residual is not None and residual.requires_grad))
-            key = self._state_key(input.shape, residual is not None, training)
-            state = self._fc_states.get(key)
-            if state is None:
-                state = self._fc_states[key] = self._make_state(input.shape, residual is not None, training)
+            state = self._state(input.shape, residual is not None, training)
             if isinstance(state, str):
                 reason = state
             else:
@@ -234,6 +232,14 @@ class Conv2d(nn.Conv2d):
             y = y + residual
         act = _torch_activation(self.activation)
         return act(y) if act is not None else y
+
+    def _state(self, input_shape, residual, training):
+        """The _ShapeState of an input shape (made at its first use), or why torch runs it."""
+        key = self._state_key(input_shape, residual, training)
+        state = self._fc_states.get(key)
+        if state is None:
+            state = self._fc_states[key] = self._make_state(input_shape, residual, training)
+        return state
 
     @staticmethod
     def _state_key(input_shape, residual, training):
@@ -624,10 +630,7 @@ class _ConvRun:
             w, b = layer.weight, layer.bias
             if not (w.is_cpu and w.dtype == torch.float32 and (b is None or (b.is_cpu and b.dtype == torch.float32))):
                 raise _NotChainable
-            key = layer._state_key(shapes[slot], residual is not None, False)
-            state = layer._fc_states.get(key)
-            if state is None:
-                state = layer._fc_states[key] = layer._make_state(shapes[slot], residual is not None, False)
+            state = layer._state(shapes[slot], residual is not None, False)
             if isinstance(state, str) or (residual is not None and shapes[residual] != state.out_shape):
                 raise _NotChainable
             shapes.append(state.out_shape)
@@ -660,10 +663,7 @@ def _lay_out(steps, shapes, final):
     the last step that reads it; first fit. Returns (offsets in the renumbered slots, arena floats):
     slot 0 stays the input, `final` becomes 1 and the others shift by one."""
     def floats(slot):
-        n = 1
-        for d in shapes[slot]:
-            n *= d
-        return (n + 15) // 16 * 16  # 64-byte aligned regions
+        return (math.prod(shapes[slot]) + 15) // 16 * 16  # 64-byte aligned regions
 
     last_read = {}
     for i, (_, _, x, r, _) in enumerate(steps):
@@ -704,19 +704,20 @@ class _Chain(nn.Sequential):
     @classmethod
     def of(cls, seq):
         """seq as a _Chain, or None when it holds no run of two or more convs."""
-        segments, pending = [], []
+        segments, pending = [], []  # pending: (module, its ops) of the run being gathered
 
         def flush():
-            ops = [op for m in pending for op in _chain_ops(m)]
+            ops = [op for _, m_ops in pending for op in m_ops]
             if len(list(_convs_of(ops))) >= 2:
-                segments.append(_ConvRun(list(pending), ops))
+                segments.append(_ConvRun([m for m, _ in pending], ops))
             else:
-                segments.extend(pending)
+                segments.extend(m for m, _ in pending)
             pending.clear()
 
         for m in seq:
-            if _chain_ops(m) is not None:
-                pending.append(m)
+            m_ops = _chain_ops(m)
+            if m_ops is not None:
+                pending.append((m, m_ops))
             else:
                 flush()
                 segments.append(m)
