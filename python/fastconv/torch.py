@@ -748,15 +748,18 @@ def _chain_sequentials(module, report, path=""):
         for run in chained.__dict__["_fc_segments"]:
             if isinstance(run, _ConvRun):
                 in_runs.update(id(m) for m in run.modules)
-                names = [n for n, m in module._modules.items() if id(m) in {id(r) for r in run.modules}]
+                ids = {id(r) for r in run.modules}
+                names = [n for n, m in module._modules.items() if id(m) in ids]
                 where = path if len(names) == len(module) else f"{path}[{names[0]}..{names[-1]}]"
                 report.chained.append((where, f"{len(run.convs)} conv layers in one native call"))
-    for name, child in list(module._modules.items()):
+    # The children of what is returned (a _Chain has its own dict of the same children)
+    target = module if chained is None else chained
+    for name, child in list(target._modules.items()):
         if child is not None and id(child) not in in_runs:
             new = _chain_sequentials(child, report, f"{path}.{name}" if path else name)
             if new is not child:
-                module._modules[name] = new
-    return module if chained is None else chained
+                target._modules[name] = new
+    return target
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -65,6 +65,18 @@ def test_mobilenet_features_and_resnet_stages_are_one_call_each():
     assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[8..12]"]
 
 
+def test_sequentials_inside_a_chained_sequential_are_chained_too():
+    # the inner Sequential is no run of the outer one (its pool), so it gets runs of its own
+    inner = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), inner).eval()
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    assert [name for name, _ in fast.fastconv_report.chained] == ["[0..1]", "2[0..1]"]
+    assert isinstance(fast, fct._Chain) and isinstance(fast[2], fct._Chain)
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(fast(x), plain(x))
+
+
 def test_intermediates_share_the_arena_by_liveness():
     layers = [nn.Conv2d(8, 8, 3, padding=1) for _ in range(12)]
     fast = fct.optimize(nn.Sequential(*layers).eval())
