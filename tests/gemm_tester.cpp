@@ -17,10 +17,13 @@ using namespace fastconv::detail;
 std::vector<SgemmKernel> runnable_kernels() {
   std::vector<SgemmKernel> out;
   for (Isa isa : {Isa::Sse2, Isa::Avx2, Isa::Avx512})
-    if (isa <= best_isa()) out.push_back(sgemm_kernel(isa));
+    if (isa <= best_isa()) {
+      out.push_back(sgemm_kernel(isa));
+      out.push_back(sgemm_pixel_kernel(isa));
+    }
   if (best_isa() >= Isa::Avx2) {
     const UkernelInfo t = sgemm_ukernel_12x32_avx2();
-    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half, t.transpose_rows});
+    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half, t.transpose_rows, t.nr / 2});
   }
   return out;
 }

@@ -233,3 +233,67 @@ TEST_CASE("im2col_regions: declines where little of the work reads padding", "[i
   CHECK_THAT(plan_error(ConvTester().input(1, 64, 56, 56).kernel(64, 1, 1).get_problem(), o),
              Catch::Contains("fewer than 10% of the taps read padding"));
 }
+
+// im2col_pixels: the output pixels along the microkernel's rows, the channels along its vectors.
+TEST_CASE("im2col_pixels matches the reference over the sweep", "[isa][im2col][sweep]") {
+  int applied = 0, index = 0;
+  for (const ConvProblem& p : testing::foundation_sweep()) {
+    INFO("sweep case " << index << ": " << to_string(p));
+    ConvTester t;
+    t.problem(p).bias(index % 3 != 2).seed(uint32_t(3000 + index)).implementation("im2col_pixels");
+    if (index % 4 == 1) t.compare_threads({1, 2, 3});
+    applied += !t.check_if_applicable(Algorithm::Im2col).empty();
+    ++index;
+  }
+  INFO("applied to " << applied << " of " << index);
+  CHECK(applied == index);  // it declines nothing under the default budget
+}
+
+TEST_CASE("im2col_pixels: pixel and channel tails, depth past KC, strides, groups, post-ops", "[isa][im2col]") {
+  const std::vector<ConvProblem> problems = {
+      // 7x7 1x1: 49 pixels in 7 tiles; 100 channels end in a half-width panel (AVX-512: 48 + 48 + 4),
+      // 300 input channels run past KC.
+      ConvTester().input(1, 300, 7, 7).kernel(100, 1, 1).get_problem(),
+      // Pixel tails (17x17 = 41 tiles + 2), 1x7 and 7x1 with their 'same' padding.
+      ConvTester().input(1, 24, 17, 17).kernel(40, 1, 7).pad(0, 3).get_problem(),
+      ConvTester().input(2, 24, 17, 17).kernel(40, 7, 1).pad(3, 0).get_problem(),
+      // Strided 3x3 and 1x1 (gathered), a dilated 3x3, groups, and channels past kMaxChannels.
+      ConvTester().input(1, 33, 15, 15).kernel(70, 3, 3).stride(2).pad(1).get_problem(),
+      ConvTester().input(1, 64, 14, 14).kernel(17, 1, 1).stride(2).get_problem(),
+      ConvTester().input(1, 16, 13, 11).kernel(24, 3, 3).pad(2).dilation(2).groups(2).get_problem(),
+      ConvTester().input(1, 20, 5, 5).kernel(600, 3, 3).pad(1).get_problem(),
+      // More pixels than one block (kMaxPixels): several pixel blocks per image.
+      ConvTester().input(1, 5, 30, 29).kernel(9, 3, 3).pad(1).get_problem()};
+  for (const ConvProblem& p : problems) {
+    INFO(to_string(p));
+    const std::string impl =
+        ConvTester().problem(p).implementation("im2col_pixels").compare_threads({1, 2, 3}).check(Algorithm::Im2col);
+    CHECK(impl.rfind("im2col_pixels_gemm_", 0) == 0);
+    ConvTester().problem(p).implementation("im2col_pixels").activation(Activation::Relu).residual(0.5f, true).check(
+        Algorithm::Im2col);
+    ConvTester().problem(p).implementation("im2col_pixels").bias(false).activation(Activation::Gelu).residual(1.0f).check(
+        Algorithm::Im2col);
+  }
+}
+
+TEST_CASE("im2col_pixels: the same bits for every budget and thread count", "[isa][im2col]") {
+  const ConvProblem p = ConvTester().input(1, 150, 14, 14).kernel(130, 3, 3).pad(1).get_problem();
+  const auto x = make_data(p.input_elements(), Data::Random, 1);
+  const auto w = make_data(p.weight_elements(), Data::Random, 2);
+  const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
+  PlanOptions o;
+  o.implementation = "im2col_pixels";
+  const auto ref = run_plan(p, o, x, w, b);
+  o.threads = 3;
+  o.workspace_limit = 0;
+  const std::size_t minimum = named_minimum(plan_error(p, o), "im2col_pixels: needs at least ");
+  for (std::size_t limit : {std::size_t(1) << 30, std::size_t(300000), minimum})
+    for (int threads : {1, 2, 3}) {
+      INFO("limit " << limit << " threads " << threads);
+      o.workspace_limit = limit;
+      o.threads = threads;
+      CHECK(run_plan(p, o, x, w, b) == ref);
+    }
+  o.workspace_limit = minimum - 1;
+  CHECK_THAT(plan_error(p, o), Catch::Contains("im2col_pixels") && Catch::Contains("needs at least"));
+}

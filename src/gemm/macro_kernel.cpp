@@ -22,10 +22,10 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, n - j0);
     const float* bp = b + (j0 / nr) * b_panel_stride;
-    // A last panel of NR/2 columns or fewer runs the half-width kernel: less work thrown away.
-    const bool half = cols <= nr / 2;
+    // A last panel of half_nr columns or fewer runs the half-width kernel: less work thrown away.
+    const bool half = cols <= kernel.half_nr;
     const SgemmUkernelFn ukernel = half ? kernel.half : kernel.full;
-    const int64_t width = half ? nr / 2 : nr;
+    const int64_t width = half ? kernel.half_nr : nr;
     for (int64_t i0 = 0; i0 < m; i0 += mr) {
       const int64_t rows = std::min<int64_t>(mr, m - i0);
       const float* ap = a + (i0 / mr) * a_panel_stride;

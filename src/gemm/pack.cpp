@@ -35,6 +35,7 @@ void pack_b_full_panels(const float* b, int64_t ldb, int64_t kc, int64_t panels,
 void pack_b_panels(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, float* dst) {
   const int64_t full = n / nr;
   switch (nr) {
+    case 7: pack_b_full_panels<7>(b, ldb, kc, full, dst); break;  // the pixel-major tiles' 7 pixels
     case 8: pack_b_full_panels<8>(b, ldb, kc, full, dst); break;
     case 16: pack_b_full_panels<16>(b, ldb, kc, full, dst); break;
     case 32: pack_b_full_panels<32>(b, ldb, kc, full, dst); break;

@@ -23,20 +23,36 @@ const Tuning kTuning[] = {
     {Isa::Avx512, sgemm_ukernel_avx512, {12, 32, 192, 256, 4096}},
 };
 
+// Pixel-major tiles: A is a block of 7-pixel panels, B the weights' panels of NR channels; KC keeps
+// a KC x NR micro-panel of weights (24 KiB with AVX-512) in L1 while it meets every pixel panel.
+const Tuning kPixelTuning[] = {
+    {Isa::Sse2, sgemm_ukernel_pixels_sse2, {7, 8, 196, 256, 4096}},
+    {Isa::Avx2, sgemm_ukernel_pixels_avx2, {7, 16, 196, 256, 4096}},
+    {Isa::Avx512, sgemm_ukernel_pixels_avx512, {7, 48, 196, 128, 4096}},
+};
+
 // Built only for an instruction set the CPU runs (core/isa_dispatch.hpp): t.kernel() is compiled for it.
-template <int I>
+template <const Tuning* Table, int I>
 SgemmKernel make() {
-  const Tuning& t = kTuning[I];
+  const Tuning& t = Table[I];
   const UkernelInfo info = t.kernel();
   if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
   if (info.mr * info.nr > kMaxSgemmTile || info.mr > kMaxSgemmMr)  // buffers on the stack are sized by them
     throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile or kMaxSgemmMr");
-  return {info.name, t.isa, t.blocking, info.full, info.half, info.transpose_rows};
+  return {info.name, t.isa, t.blocking, info.full, info.half, info.transpose_rows,
+          info.half_nr > 0 ? info.half_nr : info.nr / 2};
 }
 
 }  // namespace
 
-const SgemmKernel& sgemm_kernel(Isa isa) { return isa_table<SgemmKernel, make<0>, make<1>, make<2>>(isa, "sgemm"); }
+const SgemmKernel& sgemm_kernel(Isa isa) {
+  return isa_table<SgemmKernel, make<kTuning, 0>, make<kTuning, 1>, make<kTuning, 2>>(isa, "sgemm");
+}
+
+const SgemmKernel& sgemm_pixel_kernel(Isa isa) {
+  return isa_table<SgemmKernel, make<kPixelTuning, 0>, make<kPixelTuning, 1>, make<kPixelTuning, 2>>(isa,
+                                                                                                     "sgemm pixels");
+}
 
 }  // namespace fastconv::detail

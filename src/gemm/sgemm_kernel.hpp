@@ -7,8 +7,9 @@
 //   b: the k-major micro-panel of B, NR floats per k (b[p*NR + j] = B(p, j)), 64-byte aligned;
 //   c: row-major with leading dimension ldc (any alignment); k >= 1.
 // Full tiles only: partial tiles (m < MR or n < NR) go through gemm_macro_kernel's edge path.
-// SgemmKernel::half is the same contract for an MR x NR/2 tile of a panel still NR wide (the last
-// panel of a block when it holds NR/2 columns or fewer).
+// SgemmKernel::half is the same contract for an MR x half_nr tile (NR/2, or one vector of a kernel
+// three vectors wide) of a panel still NR wide (the last panel of a block when it holds half_nr
+// columns or fewer).
 #pragma once
 
 #include <cstdint>
@@ -41,15 +42,21 @@ struct SgemmKernel {
   SgemmUkernelFn full;
   SgemmUkernelFn half;
   TransposeRowsFn transpose_rows;
+  int half_nr;  // the columns `half` computes: NR/2, or one vector when NR is three
 };
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
-constexpr int kMaxSgemmTile = 12 * 32;
+constexpr int kMaxSgemmTile = 7 * 64;
 // The largest MR of the table (checked the same way): buffers of one A panel's rows.
 constexpr int kMaxSgemmMr = 12;
 
 // The kernel and blocking for an instruction set (tuning is data: src/gemm/sgemm_kernel.cpp).
 const SgemmKernel& sgemm_kernel(Isa isa);
+
+// The pixel-major tile: MR = 7 output pixels (broadcast) x NR output channels (vectors), for
+// convolutions on small images, whose pixel counts (7x7, 14x14, 17x17, 28x28) fill 7-row tiles
+// exactly or nearly where 32-column panels of pixels waste up to a quarter of the FMAs.
+const SgemmKernel& sgemm_pixel_kernel(Isa isa);
 
 // Per-ISA definitions (sgemm_ukernel__<isa>.cpp). Each returns its kernel's function and tile.
 struct UkernelInfo {
@@ -57,10 +64,14 @@ struct UkernelInfo {
   int mr, nr;
   SgemmUkernelFn full, half;
   TransposeRowsFn transpose_rows;
+  int half_nr = 0;  // 0: NR/2
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();
 UkernelInfo sgemm_ukernel_avx512();
+UkernelInfo sgemm_ukernel_pixels_sse2();
+UkernelInfo sgemm_ukernel_pixels_avx2();
+UkernelInfo sgemm_ukernel_pixels_avx512();
 // The AVX-512 tile shape (12x32) compiled for AVX2: lets this library's tests run every driver path
 // of the AVX-512 configuration on CPUs without AVX-512.
 UkernelInfo sgemm_ukernel_12x32_avx2();

@@ -1,4 +1,5 @@
-// SGEMM microkernels for AVX2 + FMA: 6x16 (12 ymm accumulators), and the AVX-512 tile shape for tests.
+// SGEMM microkernels for AVX2 + FMA: 6x16 (12 ymm accumulators), 7x16 for pixel-major products, and
+// the AVX-512 tile shape for tests.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -48,6 +49,14 @@ UkernelInfo sgemm_ukernel_avx2() {
   note_isa_entry(Isa::Avx2);
   using A = xsimd::fma3<xsimd::avx2>;
   return {"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>,
+          transpose_rows_avx2};
+}
+
+UkernelInfo sgemm_ukernel_pixels_avx2() {
+  note_isa_entry(Isa::Avx2);
+  using A = xsimd::fma3<xsimd::avx2>;
+  // 14 accumulators and 2 B vectors fill the 16 registers; A's broadcasts are memory operands.
+  return {"sgemm_ukernel_7x16__avx2", 7, 16, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>,
           transpose_rows_avx2};
 }
 

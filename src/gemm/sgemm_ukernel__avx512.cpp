@@ -1,4 +1,4 @@
-// SGEMM microkernel for AVX-512: 12x32 (24 zmm accumulators).
+// SGEMM microkernels for AVX-512: 12x32 (24 zmm accumulators), and 7x48 for pixel-major products.
 #include <immintrin.h>
 
 #include "gemm/sgemm_kernel.hpp"
@@ -46,6 +46,15 @@ UkernelInfo sgemm_ukernel_avx512() {
   using A = xsimd::avx512f;
   return {"sgemm_ukernel_12x32__avx512", 12, 32, sgemm_ukernel<A, 12, 2>, sgemm_ukernel<A, 12, 1, 2>,
           transpose_rows_avx512};
+}
+
+UkernelInfo sgemm_ukernel_pixels_avx512() {
+  note_isa_entry(Isa::Avx512);
+  using A = xsimd::avx512f;
+  // 21 accumulators, 3 B vectors and a broadcast: no spills (7x64 needs 33 registers; GCC spilled
+  // two accumulators). The half-width kernel is one vector.
+  return {"sgemm_ukernel_7x48__avx512", 7, 48, sgemm_ukernel<A, 7, 3>, sgemm_ukernel<A, 7, 1, 3>,
+          transpose_rows_avx512, 16};
 }
 
 }  // namespace fastconv::detail

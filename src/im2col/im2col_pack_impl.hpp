@@ -154,10 +154,11 @@ void pack_b_im2col_impl(const Geometry& g, const float* x, int64_t k0, int64_t k
     for (int64_t k = 0; k < kc; ++k) fill_zero(last + k * nr + tail, nr - tail);
   }
   switch (nr) {
+    case 7: return pack_block<7>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
     case 8: return pack_block<8>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
     case 16: return pack_block<16>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
     case 32: return pack_block<32>(g, x, k0, kc, runs, nruns, ncols, panel_stride, line, dst);
-    default: __builtin_trap();  // the GEMM tiles are 8, 16 or 32 columns wide
+    default: __builtin_trap();  // the GEMM tiles are 8, 16 or 32 pixels wide, the pixel-major ones 7
   }
 }
 

@@ -5,6 +5,7 @@
 #include "direct/direct_conv.hpp"
 #include "fft/fft_conv.hpp"
 #include "im2col/im2col_conv.hpp"
+#include "im2col/im2col_pixels.hpp"
 #include "im2col/im2col_regions.hpp"
 #include "winograd/winograd_conv.hpp"
 
@@ -16,6 +17,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::FFT, "fft", propose_fft},
       {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Im2col, "im2col_regions", propose_im2col_regions},
+      {Algorithm::Im2col, "im2col_pixels", propose_im2col_pixels},
       {Algorithm::Direct, "direct", propose_direct},
       // Backward-data: the forward algorithms on the stride phases of dx.
       {Algorithm::Winograd, "bwd_data_winograd", propose_backward_data<Algorithm::Winograd>, Direction::BackwardData},

@@ -1,0 +1,233 @@
+// Pixel-major im2col + GEMM: y_g^T [P*Q x Kg] = lowered(x_g)^T [P*Q x Cg*R*S] * W_g^T, on the
+// pixel-major microkernel (sgemm_pixel_kernel: 7 output pixels broadcast x NR output channels in
+// vectors). The lowered input is packed per block into 7-pixel panels by the same gather as im2col
+// (1x1 stride-1 layers copy 7 floats of each input row); the weights are packed once into panels of
+// NR channels. Each task accumulates its pixels x channels block off to the side, from the bias, and
+// transposes it into the NCHW output (through a stage where an epilogue follows).
+//
+// Why: the images of the deep layers of ImageNet networks (7x7, 14x14, 17x17, 28x28) fill 7-pixel
+// tiles exactly or nearly, where im2col's 32-pixel panels (AVX-512) compute 64 columns for 49
+// pixels and 224 for 196; the channels (multiples of 64 there) fill the vectors instead.
+#include "im2col/im2col_pixels.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/aligned_buffer.hpp"
+#include "core/checked.hpp"
+#include "core/partition.hpp"
+#include "gemm/macro_kernel.hpp"
+#include "gemm/pack.hpp"
+#include "gemm/sgemm_kernel.hpp"
+#include "im2col/im2col_pack.hpp"
+
+namespace fastconv::detail {
+namespace {
+
+// Pixels per block at most: a KC x 504 block of 7-pixel panels (252 KiB at KC 128) stays in L2 while
+// the weights stream past it, NR channels at a time.
+constexpr int64_t kMaxPixels = 504;
+// Channels per block at most: the block's pixels x channels accumulator (up to 1 MiB) stays in L2.
+constexpr int64_t kMaxChannels = 512;
+
+struct Blocking {
+  int64_t pixels;    // the widest pixel block, whole 7-pixel panels
+  int64_t n_chunks;  // pixel blocks per image
+  int64_t channels;  // output channels per block, whole NR panels
+  int64_t m_chunks;  // channel blocks per group
+  int64_t kc;        // depth of a packed block
+  bool staged;       // an epilogue follows: the transposed block goes through a stage
+};
+
+// Leading dimensions: the accumulator's rows (pixels) and the transposed rows (channels), rounded
+// up to a cache line.
+int64_t acc_ld(int64_t channels) { return round_up(channels, 16); }
+int64_t stage_ld(int64_t pixels) { return round_up(pixels, 16); }
+
+struct ScratchLayout {
+  std::size_t pack, runs, line, acc, stage;  // stage: only with an epilogue
+  std::size_t total() const { return pack + runs + line + acc + stage; }
+};
+
+ScratchLayout scratch_layout(const Geometry& g, const Blocking& b, int mr) {
+  ScratchLayout s;
+  const int64_t panels = ceil_div(b.pixels, mr);
+  s.pack = align_up(std::size_t(panels * im2col_panel_stride(b.kc, mr)) * sizeof(float));
+  const bool pointwise = g.is_pointwise();
+  s.runs = pointwise ? 0 : align_up(std::size_t(max_pixel_runs(g, b.pixels)) * sizeof(PixelRun));
+  s.line = pointwise ? 0 : align_up(std::size_t(panels * mr) * sizeof(float));
+  s.acc = align_up(std::size_t(b.pixels * acc_ld(b.channels)) * sizeof(float));
+  s.stage = b.staged ? align_up(std::size_t(b.channels * stage_ld(b.pixels)) * sizeof(float)) : 0;
+  return s;
+}
+
+class Im2colPixelsConv final : public ConvImpl {
+ public:
+  Im2colPixelsConv(const Geometry& g, const SgemmKernel& kernel, int threads, const Blocking& b)
+      : g_(g), kernel_(kernel), pack_im2col_(pack_b_im2col_for(kernel.isa)), threads_(threads), b_(b),
+        kdim_(g.Cg * g.R * g.S), pointwise_(g.is_pointwise()) {}
+
+  Algorithm algorithm() const override { return Algorithm::Im2col; }
+  std::string name() const override {
+    // "sgemm_ukernel_7x48__avx512" -> "im2col_pixels_gemm_7x48__avx512"
+    return "im2col_pixels_gemm_" + std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "pixel-major GEMM (pixels x channels, transposed into NCHW), " << kernel_.name << " (MR "
+      << kernel_.blocking.mr << " pixels, NR " << kernel_.blocking.nr << " channels, KC " << b_.kc << "), "
+      << b_.pixels << " pixels x " << b_.channels << " channels per task, " << grid().tasks() << " tasks";
+    return s.str();
+  }
+  std::size_t workspace_bytes() const override { return scratch().total(threads_); }
+  // The stage is in the workspace only when the planning context had an epilogue.
+  void set_epilogue(const Epilogue& e) override {
+    if (e.active() && !b_.staged) throw std::logic_error("im2col_pixels: an epilogue it was not planned with");
+    epilogue_ = e;
+  }
+  std::size_t packed_weights_floats() const override {
+    const int64_t per_group = checked_mul(round_up(g_.Kg, kernel_.blocking.nr), kdim_, "im2col_pixels packed weights");
+    return std::size_t(
+        checked_add(checked_mul(g_.groups, per_group, "im2col_pixels packed weights"), g_.K, "im2col_pixels packed weights"));
+  }
+  // Panels of NR output channels, k-major: panel[p*NR + j] = W(j, p).
+  void pack_weights(const float* w, const float* bias, float* packed) const override {
+    for (int64_t grp = 0; grp < g_.groups; ++grp)
+      pack_a_panels(kernel_.transpose_rows, w + grp * g_.Kg * kdim_, kdim_, g_.Kg, kdim_, kernel_.blocking.nr,
+                    packed + grp * panels_per_group());
+    float* b = packed + g_.groups * panels_per_group();
+    for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
+  }
+  void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
+               const float* residual = nullptr) const override {
+    const Geometry& g = g_;
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int64_t PQ = g.P * g.Q, pixel_panels = ceil_div(PQ, mr);
+    const float* bias = packed + g.groups * panels_per_group();
+    const TaskGrid<4> tasks = grid();
+    const ThreadScratch scratch_of = scratch();
+    const ScratchLayout layout = scratch_layout(g, b_, mr);
+    pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
+      const auto [n, grp, mc, nc] = tasks(task);
+      const Range block = run_of(pixel_panels, b_.n_chunks, nc);
+      const int64_t n0 = block.begin * mr, npix = std::min(block.end * mr, PQ) - n0;
+      const int64_t k0 = mc * b_.channels, nch = std::min(b_.channels, g.Kg - k0);
+      const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+      const float* w = packed + grp * panels_per_group() + (k0 / nr) * kdim_ * nr;
+      float* a_pack = scratch_of.of<float>(workspace, slot);
+      PixelRun* runs = at_offset<PixelRun>(a_pack, layout.pack);
+      float* line = at_offset<float>(runs, layout.runs);
+      float* acc = at_offset<float>(line, layout.line);
+      float* stage = at_offset<float>(acc, layout.acc);
+      const int64_t ldacc = acc_ld(nch), ldst = stage_ld(npix);
+      const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, npix, runs);
+      // The accumulator starts from the bias (a row of it per pixel): no pass over the outputs later.
+      const float* bias_g = bias + grp * g.Kg + k0;
+      for (int64_t i = 0; i < npix; ++i) std::copy(bias_g, bias_g + nch, acc + i * ldacc);
+      for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
+        const int64_t kc = std::min(b_.kc, kdim_ - p0);
+        const int64_t panel_stride = pointwise_ ? kc * mr : im2col_panel_stride(kc, mr);
+        if (pointwise_)
+          pack_b_panels(xg + p0 * PQ + n0, PQ, kc, npix, mr, a_pack);
+        else
+          pack_im2col_(g, xg, p0, kc, runs, nruns, npix, mr, panel_stride, line, a_pack);
+        gemm_macro_kernel(kernel_, npix, nch, kc, a_pack, panel_stride, w + p0 * nr, kdim_ * nr, acc, ldacc, true,
+                          nullptr, nullptr);
+      }
+      // acc [pixels x channels] into y's [channels x pixels], 16 pixels at a time: straight into y, or
+      // through the stage when the epilogue follows (a residual that is y is read before y is written).
+      const int64_t out_offset = (n * g.K + grp * g.Kg + k0) * PQ + n0;
+      const bool staged = epilogue_.active();  // as b_.staged: the planner's epilogue is the context's
+      float* to = staged ? stage : y + out_offset;
+      const int64_t ld_to = staged ? ldst : PQ;
+      for (int64_t r0 = 0; r0 < npix; r0 += 16)
+        kernel_.transpose_rows(acc + r0 * ldacc, ldacc, int(std::min<int64_t>(16, npix - r0)), nch, to + r0, ld_to);
+      if (staged)
+        epilogue_.apply_from(stage, ldst, y + out_offset, residual ? residual + out_offset : nullptr, PQ, nch, npix);
+    });
+  }
+  WorkCounts work() const override {
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int64_t PQ = g_.P * g_.Q;
+    WorkCounts w;
+    // What the tiles compute, padding included: whole 7-pixel rows, channels in NR panels (a last
+    // panel of half_nr channels or fewer runs half-width).
+    w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * double(gemm_columns(g_.Kg, nr, kernel_.half_nr)) *
+                   double(kdim_);
+    w.gemm_m = double(PQ), w.gemm_n = double(g_.Kg), w.gemm_k = double(kdim_);
+    // The lowering as im2col's (a 7-float row copy costs about a flat copy's share), plus the
+    // transpose of every output through the stage.
+    const double pack_weight = pointwise_ ? 0.25 : flat_packing(g_) ? 1.0 : 3.0;
+    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * pack_weight +
+                      2.0 * double(g_.N * g_.K * PQ);
+    w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
+    w.parallel_tasks = double(grid().tasks());
+    return w;
+  }
+
+ private:
+  int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.nr); }
+  ThreadScratch scratch() const { return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total()); }
+  // Tasks: (image, group, channel block, pixel block); neighbouring tasks share their weights.
+  TaskGrid<4> grid() const { return task_grid(g_.N, g_.groups, b_.m_chunks, b_.n_chunks); }
+
+  Geometry g_;
+  const SgemmKernel& kernel_;
+  PackIm2colFn pack_im2col_;
+  int threads_;
+  Blocking b_;
+  int64_t kdim_;
+  bool pointwise_;
+};
+
+}  // namespace
+
+void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const SgemmKernel& kernel = sgemm_pixel_kernel(ctx.isa);
+  const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+  const int64_t PQ = g.P * g.Q;
+  Blocking b;
+  b.kc = std::min(kernel.blocking.kc, g.Cg * g.R * g.S);
+  b.staged = ctx.epilogue.active();
+  const int64_t pixel_panels = ceil_div(PQ, mr), channel_panels = ceil_div(g.Kg, nr);
+  // Blocks of at most kMaxPixels x kMaxChannels, cut so that the threads' rounds of tasks compute
+  // the fewest padded products (192 channels on two threads: two blocks of pixels, not blocks of
+  // 128 and 64 channels) and pack the fewest pixels; at equal cost, fewer tasks.
+  const int64_t images = g.N * g.groups;
+  const int64_t min_n = ceil_div(pixel_panels, kMaxPixels / mr), min_m = ceil_div(channel_panels, kMaxChannels / nr);
+  const double pack_cost = g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
+  double best = 1e300;
+  for (int64_t m = min_m; m <= std::min(channel_panels, min_m + 8); ++m)
+    for (int64_t n = min_n; n <= std::min(pixel_panels, min_n + 8); ++n) {
+      const int64_t tasks = images * m * n, rounds = ceil_div(tasks, int64_t(ctx.threads));
+      // Per unit of depth, a task's products (pixels x channels), packing its pixels (16 products
+      // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
+      // channels' weights from L3 (about 16 products per channel: a block of one 7-pixel panel
+      // waits on its weights).
+      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(ceil_div(channel_panels, m) * nr);
+      const double cost = double(rounds) * (pixels * channels + pack_cost * pixels + 16.0 * channels) *
+                          (1.0 + 1e-3 * double(tasks));
+      if (cost < best) best = cost, b.m_chunks = m, b.n_chunks = n;
+    }
+  b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
+  b.channels = ceil_div(channel_panels, b.m_chunks) * nr;
+  b.m_chunks = ceil_div(g.Kg, b.channels);
+  auto bytes = [&](const Blocking& blk) { return ThreadScratch(scratch_layout(g, blk, mr).total()).total(ctx.threads); };
+  // Under a tight budget, narrower pixel blocks (the accumulator and the packed block shrink with them).
+  while (bytes(b) > ctx.workspace_limit && b.pixels > mr) {
+    b.n_chunks = ceil_div(pixel_panels, b.pixels / mr - 1);
+    b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
+  }
+  while (bytes(b) > ctx.workspace_limit && b.channels > nr) {
+    b.channels -= nr;
+    b.m_chunks = ceil_div(g.Kg, b.channels);
+  }
+  if (bytes(b) > ctx.workspace_limit) {
+    out.decline("im2col_pixels", workspace_too_small(bytes(b), ctx.workspace_limit));
+    return;
+  }
+  out.add(std::make_unique<Im2colPixelsConv>(g, kernel, ctx.threads, b));
+}
+
+}  // namespace fastconv::detail
