@@ -466,7 +466,9 @@ void propose_backward_data_patches(const Geometry& g, const PlanContext& ctx, Pr
   PlanContext sub_ctx = ctx;
   sub_ctx.direction = Direction::Forward;
   sub_ctx.workspace_limit = ctx.workspace_limit - patches;
-  std::unique_ptr<ConvImpl> sub = best_forward(Geometry(p), sub_ctx, Algorithm::Im2col, nullptr);
+  // The "im2col" solver's 1x1 GEMM: one solver, so that the name a plan was made with is there at
+  // every thread count (im2col_pixels would win the estimate at some counts and not at others).
+  std::unique_ptr<ConvImpl> sub = best_forward(Geometry(p), sub_ctx, Algorithm::Im2col, nullptr, "im2col");
   if (!sub) sub = best_forward(Geometry(p), sub_ctx, Algorithm::Auto, nullptr);
   if (!sub) return out.decline(label, "no forward algorithm fits the 1x1 convolution " + to_string(p));
   out.add(std::make_unique<BackwardDataPatches>(g, std::move(sub), sgemm_kernel(ctx.isa).transpose_rows));
