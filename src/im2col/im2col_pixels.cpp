@@ -29,8 +29,9 @@ namespace {
 // Pixels per block at most: a KC x 504 block of 7-pixel panels (252 KiB at KC 128) stays in L2 while
 // the weights stream past it, NR channels at a time.
 constexpr int64_t kMaxPixels = 504;
-// Channels per block at most: the block's pixels x channels accumulator (up to 1 MiB) stays in L2.
-constexpr int64_t kMaxChannels = 512;
+// The block's pixels x channels accumulator stays in L2: at most 128 Ki floats (512 KiB), e.g. 49
+// pixels x 2640 channels, 196 x 664, 504 x 256.
+constexpr int64_t kMaxAccumulator = 128 << 10;
 // Fewer output channels per group (depthwise layers) would fill a fraction of each vector.
 constexpr int64_t kMinChannels = 8;
 
@@ -206,15 +207,17 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
   b.kc = std::min(kernel.blocking.kc, g.Cg * g.R * g.S);
   b.staged = ctx.epilogue.active();
   const int64_t pixel_panels = ceil_div(PQ, mr), channel_panels = ceil_div(g.Kg, nr);
-  // Blocks of at most kMaxPixels x kMaxChannels, cut so that the threads' rounds of tasks compute
-  // the fewest padded products (192 channels on two threads: two blocks of pixels, not blocks of
-  // 128 and 64 channels) and pack the fewest pixels; at equal cost, fewer tasks.
+  // Blocks of at most kMaxPixels pixels and kMaxAccumulator floats, cut so that the threads' rounds
+  // of tasks compute the fewest padded products (192 channels on two threads: two blocks of pixels,
+  // not blocks of 128 and 64 channels) and pack the fewest pixels; at equal cost, fewer tasks.
   const int64_t images = g.N * g.groups;
-  const int64_t min_n = ceil_div(pixel_panels, kMaxPixels / mr), min_m = ceil_div(channel_panels, kMaxChannels / nr);
+  const int64_t min_n = ceil_div(pixel_panels, kMaxPixels / mr);
   const double pack_cost = g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
   double best = 1e300;
-  for (int64_t m = min_m; m <= std::min(channel_panels, min_m + 8); ++m)
+  for (int64_t m = 1; m <= channel_panels; ++m)
     for (int64_t n = min_n; n <= std::min(pixel_panels, min_n + 8); ++n) {
+      if (ceil_div(pixel_panels, n) * mr * ceil_div(channel_panels, m) * nr > kMaxAccumulator && m < channel_panels)
+        continue;
       const int64_t tasks = images * m * n, rounds = ceil_div(tasks, int64_t(ctx.threads));
       // Per unit of depth, a task's products (pixels x channels), packing its pixels (16 products
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
