@@ -15,19 +15,25 @@ void finish_tile(const TileEpilogue& post, float* ct, int64_t offset, int64_t ld
 
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
-                       bool accumulate, const float* bias, const TileEpilogue* post) {
+                       bool accumulate, const float* bias, const TileEpilogue* post, bool b_streams) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   // The edge tile on the stack: kMaxSgemmTile is checked against every tile of the table when it is built.
   alignas(64) float edge[kMaxSgemmTile];
+  const int64_t tiles = (m + mr - 1) / mr, panel_lines = (kc * nr + 15) / 16;
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, n - j0);
     const float* bp = b + (j0 / nr) * b_panel_stride;
+    const char* next = b_streams && j0 + nr < n ? reinterpret_cast<const char*>(bp + b_panel_stride) : nullptr;
+    int64_t tile = 0;
     // A last panel of half_nr columns or fewer runs the half-width kernel: less work thrown away.
     const bool half = cols <= kernel.half_nr;
     const SgemmUkernelFn ukernel = half ? kernel.half : kernel.full;
     const int64_t width = half ? kernel.half_nr : nr;
-    for (int64_t i0 = 0; i0 < m; i0 += mr) {
+    for (int64_t i0 = 0; i0 < m; i0 += mr, ++tile) {
       const int64_t rows = std::min<int64_t>(mr, m - i0);
+      if (next)
+        for (int64_t l = tile * panel_lines / tiles, e = (tile + 1) * panel_lines / tiles; l < e; ++l)
+          __builtin_prefetch(next + 64 * l, 0, 2);
       const float* ap = a + (i0 / mr) * a_panel_stride;
       float* ct = c + i0 * ldc + j0;
       if (post && post->seed_scale != 1.0f)

@@ -137,7 +137,7 @@ class Im2colPixelsConv final : public ConvImpl {
         else
           pack_im2col_(g, xg, p0, kc, runs, nruns, npix, mr, panel_stride, line, a_pack);
         gemm_macro_kernel(kernel_, npix, nch, kc, a_pack, panel_stride, w + p0 * nr, kdim_ * nr, acc, ldacc, true,
-                          nullptr, nullptr);
+                          nullptr, nullptr, /*b_streams=*/true);
       }
       // acc [pixels x channels] into y's [channels x pixels], 16 pixels at a time: straight into y, or
       // through the stage when the epilogue follows (a residual that is y is read before y is written).
