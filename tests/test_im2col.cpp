@@ -255,20 +255,21 @@ TEST_CASE("im2col_pixels matches the reference over the sweep", "[isa][im2col][s
 }
 
 TEST_CASE("im2col_pixels: pixel and channel tails, depth past KC, strides, groups, post-ops", "[isa][im2col]") {
+  // Proposed for outputs of at most 256 pixels, with AVX-512.
   const std::vector<ConvProblem> problems = {
       // 7x7 1x1: 49 pixels in 7 tiles; 100 channels end in a half-width panel (AVX-512: 48 + 48 + 4),
       // 300 input channels run past KC.
       ConvTester().input(1, 300, 7, 7).kernel(100, 1, 1).get_problem(),
-      // Pixel tails (17x17 = 41 tiles + 2), 1x7 and 7x1 with their 'same' padding.
-      ConvTester().input(1, 24, 17, 17).kernel(40, 1, 7).pad(0, 3).get_problem(),
-      ConvTester().input(2, 24, 17, 17).kernel(40, 7, 1).pad(3, 0).get_problem(),
+      // Pixel tails (15x15 = 32 tiles + 1), 1x7 and 7x1 with their 'same' padding.
+      ConvTester().input(1, 24, 15, 15).kernel(40, 1, 7).pad(0, 3).get_problem(),
+      ConvTester().input(2, 24, 15, 15).kernel(40, 7, 1).pad(3, 0).get_problem(),
       // Strided 3x3 and 1x1 (gathered), a dilated 3x3, groups, and channels past kMaxChannels.
       ConvTester().input(1, 33, 15, 15).kernel(70, 3, 3).stride(2).pad(1).get_problem(),
       ConvTester().input(1, 64, 14, 14).kernel(17, 1, 1).stride(2).get_problem(),
       ConvTester().input(1, 16, 13, 11).kernel(24, 3, 3).pad(2).dilation(2).groups(2).get_problem(),
       ConvTester().input(1, 20, 5, 5).kernel(600, 3, 3).pad(1).get_problem(),
-      // More pixels than one block (kMaxPixels): several pixel blocks per image.
-      ConvTester().input(1, 5, 30, 29).kernel(9, 3, 3).pad(1).get_problem()};
+      // The largest image it takes (16x16), a batch.
+      ConvTester().input(2, 5, 16, 16).kernel(9, 3, 3).pad(1).get_problem()};
   if (detail::best_isa() < detail::Isa::Avx512) {  // proposed with AVX-512 only, and says so
     PlanOptions o;
     o.implementation = "im2col_pixels";
