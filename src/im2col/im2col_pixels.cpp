@@ -221,10 +221,13 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
   const int64_t images = g.N * g.groups;
   const double pack_cost = g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
   double best = 1e300;
-  for (int64_t m = 1; m <= channel_panels; ++m)
-    for (int64_t n = 1; n <= std::min<int64_t>(pixel_panels, 9); ++n) {
-      if (ceil_div(pixel_panels, n) * mr * ceil_div(channel_panels, m) * nr > kMaxAccumulator && m < channel_panels)
-        continue;
+  // A bounded search (hostile channel counts must not make planning slow): up to 9 pixel blocks, and
+  // from the fewest channel blocks whose accumulator fits beside the narrowest of those, 64 more.
+  const int64_t n_hi = std::min<int64_t>(pixel_panels, 9), narrowest = ceil_div(pixel_panels, n_hi) * mr;
+  const int64_t m_lo = ceil_div(channel_panels, std::max<int64_t>(1, kMaxAccumulator / (narrowest * nr)));
+  for (int64_t m = m_lo; m <= std::min(channel_panels, m_lo + 64); ++m)
+    for (int64_t n = 1; n <= n_hi; ++n) {
+      if (ceil_div(pixel_panels, n) * mr * ceil_div(channel_panels, m) * nr > kMaxAccumulator && n < n_hi) continue;
       const int64_t tasks = images * m * n, rounds = ceil_div(tasks, int64_t(ctx.threads));
       // Per unit of depth, a task's products (pixels x channels), packing its pixels (16 products
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
@@ -245,7 +248,7 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
     b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
   }
   while (bytes(b) > ctx.workspace_limit && b.channels > nr) {
-    b.channels -= nr;
+    b.channels = round_up(b.channels / 2, nr);
     b.m_chunks = ceil_div(g.Kg, b.channels);
   }
   if (bytes(b) > ctx.workspace_limit) {
