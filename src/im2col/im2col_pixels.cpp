@@ -40,7 +40,8 @@ constexpr int64_t kMinChannels = 8;
 struct Blocking {
   int64_t pixels;    // the widest pixel block, whole 7-pixel panels
   int64_t n_chunks;  // pixel blocks per image
-  int64_t channels;  // output channels per block, whole NR panels
+  int64_t channels;  // output channels per block, a multiple of the half-width tile (16): blocks
+                     // split the channels evenly, each packed from a panel of its own
   int64_t m_chunks;  // channel blocks per group
   int64_t kc;        // depth of a packed block
   bool staged;       // an epilogue follows: the transposed block goes through a stage
@@ -93,16 +94,20 @@ class Im2colPixelsConv final : public ConvImpl {
     epilogue_ = e;
   }
   std::size_t packed_weights_floats() const override {
-    const int64_t per_group = checked_mul(round_up(g_.Kg, kernel_.blocking.nr), kdim_, "im2col_pixels packed weights");
+    const int64_t per_group = checked_mul(b_.m_chunks, block_floats(), "im2col_pixels packed weights");
     return std::size_t(
         checked_add(checked_mul(g_.groups, per_group, "im2col_pixels packed weights"), g_.K, "im2col_pixels packed weights"));
   }
-  // Panels of NR output channels, k-major: panel[p*NR + j] = W(j, p).
+  // Per channel block, panels of NR output channels, k-major: panel[p*NR + j] = W(k0 + j, p); a block
+  // starts a panel of its own, so blocks need not be whole panels.
   void pack_weights(const float* w, const float* bias, float* packed) const override {
     for (int64_t grp = 0; grp < g_.groups; ++grp)
-      pack_a_panels(kernel_.transpose_rows, w + grp * g_.Kg * kdim_, kdim_, g_.Kg, kdim_, kernel_.blocking.nr,
-                    packed + grp * panels_per_group());
-    float* b = packed + g_.groups * panels_per_group();
+      for (int64_t mc = 0; mc < b_.m_chunks; ++mc) {
+        const int64_t k0 = mc * b_.channels, nch = std::min(b_.channels, g_.Kg - k0);
+        pack_a_panels(kernel_.transpose_rows, w + (grp * g_.Kg + k0) * kdim_, kdim_, nch, kdim_, kernel_.blocking.nr,
+                      packed + (grp * b_.m_chunks + mc) * block_floats());
+      }
+    float* b = packed + g_.groups * b_.m_chunks * block_floats();
     for (int64_t k = 0; k < g_.K; ++k) b[k] = bias ? bias[k] : 0.0f;
   }
   void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
@@ -110,7 +115,7 @@ class Im2colPixelsConv final : public ConvImpl {
     const Geometry& g = g_;
     const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
     const int64_t PQ = g.P * g.Q, pixel_panels = ceil_div(PQ, mr);
-    const float* bias = packed + g.groups * panels_per_group();
+    const float* bias = packed + g.groups * b_.m_chunks * block_floats();
     const TaskGrid<4> tasks = grid();
     const ThreadScratch scratch_of = scratch();
     const ScratchLayout layout = scratch_layout(g, b_, mr);
@@ -120,7 +125,7 @@ class Im2colPixelsConv final : public ConvImpl {
       const int64_t n0 = block.begin * mr, npix = std::min(block.end * mr, PQ) - n0;
       const int64_t k0 = mc * b_.channels, nch = std::min(b_.channels, g.Kg - k0);
       const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
-      const float* w = packed + grp * panels_per_group() + (k0 / nr) * kdim_ * nr;
+      const float* w = packed + (grp * b_.m_chunks + mc) * block_floats();
       float* a_pack = scratch_of.of<float>(workspace, slot);
       PixelRun* runs = at_offset<PixelRun>(a_pack, layout.pack);
       float* line = at_offset<float>(runs, layout.runs);
@@ -157,10 +162,12 @@ class Im2colPixelsConv final : public ConvImpl {
     const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
     const int64_t PQ = g_.P * g_.Q;
     WorkCounts w;
-    // What the tiles compute, padding included: whole 7-pixel rows, channels in NR panels (a last
-    // panel of half_nr channels or fewer runs half-width).
-    w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * double(gemm_columns(g_.Kg, nr, kernel_.half_nr)) *
-                   double(kdim_);
+    // What the tiles compute, padding included: whole 7-pixel rows, each block's channels in NR
+    // panels (a last panel of half_nr channels or fewer runs half-width).
+    const int64_t last = g_.Kg - (b_.m_chunks - 1) * b_.channels;
+    const double columns = double(b_.m_chunks - 1) * double(gemm_columns(b_.channels, nr, kernel_.half_nr)) +
+                           double(gemm_columns(last, nr, kernel_.half_nr));
+    w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * columns * double(kdim_);
     w.gemm_m = double(PQ), w.gemm_n = double(g_.Kg), w.gemm_k = double(kdim_);
     // The lowering as im2col's (a 7-float row copy costs about a flat copy's share), plus the
     // transpose of every output (about one packed element each, measured on 7x7 and 14x14 1x1 layers).
@@ -173,7 +180,8 @@ class Im2colPixelsConv final : public ConvImpl {
   }
 
  private:
-  int64_t panels_per_group() const { return packed_a_floats(g_.Kg, kdim_, kernel_.blocking.nr); }
+  // One channel block's packed weights (its channels rounded up to whole panels).
+  int64_t block_floats() const { return packed_a_floats(b_.channels, kdim_, kernel_.blocking.nr); }
   ThreadScratch scratch() const { return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total()); }
   // Tasks: (image, group, channel block, pixel block); neighbouring tasks share their weights.
   TaskGrid<4> grid() const { return task_grid(g_.N, g_.groups, b_.m_chunks, b_.n_chunks); }
@@ -213,33 +221,38 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
   Blocking b;
   b.kc = std::min(kernel.blocking.kc, g.Cg * g.R * g.S);
   b.staged = ctx.epilogue.active();
+  const int half = kernel.half_nr;
   const int64_t pixel_panels = ceil_div(PQ, mr), channel_panels = ceil_div(g.Kg, nr);
   // Blocks of at most kMaxAccumulator floats (a block holds at most the image's 256 pixels and fits
-  // L2 with its packed depth block: 256 x 128 floats), cut so that the threads' rounds
-  // of tasks compute the fewest padded products (192 channels on two threads: two blocks of pixels,
-  // not blocks of 128 and 64 channels) and pack the fewest pixels; at equal cost, fewer tasks.
+  // L2 with its packed depth block: 256 x 128 floats), cut so that the threads' rounds of tasks
+  // compute the fewest padded products and pack the fewest pixels; at equal cost, fewer tasks.
   const int64_t images = g.N * g.groups;
   const double pack_cost = g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
   double best = 1e300;
+  b.m_chunks = 1, b.n_chunks = 1;
   // A bounded search (hostile channel counts must not make planning slow): up to 9 pixel blocks, and
   // from the fewest channel blocks whose accumulator fits beside the narrowest of those, 64 more.
   const int64_t n_hi = std::min<int64_t>(pixel_panels, 9), narrowest = ceil_div(pixel_panels, n_hi) * mr;
   const int64_t m_lo = ceil_div(channel_panels, std::max<int64_t>(1, kMaxAccumulator / (narrowest * nr)));
   for (int64_t m = m_lo; m <= std::min(channel_panels, m_lo + 64); ++m)
     for (int64_t n = 1; n <= n_hi; ++n) {
-      if (ceil_div(pixel_panels, n) * mr * ceil_div(channel_panels, m) * nr > kMaxAccumulator && n < n_hi) continue;
+      // m blocks of whole half-width tiles: 512 channels in two blocks of 256 (5 panels of 48 and one
+      // of 16), not of 288 and 224.
+      const int64_t block = round_up(ceil_div(g.Kg, m), int64_t(half));
+      if (ceil_div(g.Kg, block) < m) continue;  // fewer blocks than m: another m covers it
+      if (ceil_div(pixel_panels, n) * mr * block > kMaxAccumulator && n < n_hi) continue;
       const int64_t tasks = images * m * n, rounds = ceil_div(tasks, int64_t(ctx.threads));
       // Per unit of depth, a task's products (pixels x channels), packing its pixels (16 products
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
       // channels' weights from L3 (about 16 products per channel: a block of one 7-pixel panel
       // waits on its weights).
-      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(ceil_div(channel_panels, m) * nr);
+      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(gemm_columns(block, nr, half));
       const double cost = double(rounds) * (pixels * channels + pack_cost * pixels + 16.0 * channels) *
                           (1.0 + 1e-3 * double(tasks));
       if (cost < best) best = cost, b.m_chunks = m, b.n_chunks = n;
     }
   b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
-  b.channels = ceil_div(channel_panels, b.m_chunks) * nr;
+  b.channels = round_up(ceil_div(g.Kg, b.m_chunks), int64_t(half));
   b.m_chunks = ceil_div(g.Kg, b.channels);
   auto bytes = [&](const Blocking& blk) { return ThreadScratch(scratch_layout(g, blk, mr).total()).total(ctx.threads); };
   // Under a tight budget, narrower pixel blocks (the accumulator and the packed block shrink with them).
@@ -247,8 +260,8 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
     b.n_chunks = ceil_div(pixel_panels, b.pixels / mr - 1);
     b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
   }
-  while (bytes(b) > ctx.workspace_limit && b.channels > nr) {
-    b.channels = round_up(b.channels / 2, nr);
+  while (bytes(b) > ctx.workspace_limit && b.channels > half) {
+    b.channels = round_up(b.channels / 2, int64_t(half));
     b.m_chunks = ceil_div(g.Kg, b.channels);
   }
   if (bytes(b) > ctx.workspace_limit) {
