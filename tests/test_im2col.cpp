@@ -65,6 +65,29 @@ long long peak_rss(bool reset) {
   return status_bytes("VmHWM:");
 }
 
+// One implementation (by name prefix) gives the same bits under every budget down to the minimum it
+// names and on 1-3 threads, and refuses below that minimum, naming it.
+void check_same_bits_for_budgets(const ConvProblem& p, const std::string& implementation, std::size_t mid_budget) {
+  const auto x = make_data(p.input_elements(), Data::Random, 1);
+  const auto w = make_data(p.weight_elements(), Data::Random, 2);
+  const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
+  PlanOptions o;
+  o.implementation = implementation;
+  const auto ref = run_plan(p, o, x, w, b);
+  o.threads = 3;
+  o.workspace_limit = 0;
+  const std::size_t minimum = named_minimum(plan_error(p, o), implementation + ": needs at least ");
+  for (std::size_t limit : {std::size_t(1) << 30, mid_budget, minimum})
+    for (int threads : {1, 2, 3}) {
+      INFO("limit " << limit << " threads " << threads);
+      o.workspace_limit = limit;
+      o.threads = threads;
+      CHECK(run_plan(p, o, x, w, b) == ref);
+    }
+  o.workspace_limit = minimum - 1;
+  CHECK_THAT(plan_error(p, o), Catch::Contains(implementation) && Catch::Contains("needs at least"));
+}
+
 }  // namespace
 
 TEST_CASE("im2col: the same bits for every budget and thread count", "[isa][im2col]") {
@@ -206,26 +229,8 @@ TEST_CASE("im2col_regions: wide padding, bands that read nothing, strides, group
 }
 
 TEST_CASE("im2col_regions: the same bits for every budget and thread count", "[isa][im2col]") {
-  const ConvProblem p = ConvTester().input(1, 40, 21, 23).kernel(30, 3, 3).pad(5).dilation(5).get_problem();
-  const auto x = make_data(p.input_elements(), Data::Random, 1);
-  const auto w = make_data(p.weight_elements(), Data::Random, 2);
-  const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
-  PlanOptions o;
-  o.implementation = "im2col_regions";
-  const auto ref = run_plan(p, o, x, w, b);
-  o.threads = 3;
-  o.workspace_limit = 0;
-  const std::size_t minimum = named_minimum(plan_error(p, o), "im2col_regions: needs at least ");
-  for (std::size_t limit : {std::size_t(1) << 30, std::size_t(200000), minimum})
-    for (int threads : {1, 2, 3}) {
-      INFO("limit " << limit << " threads " << threads);
-      o.workspace_limit = limit;
-      o.threads = threads;
-      CHECK(run_plan(p, o, x, w, b) == ref);
-    }
-  // Below the minimum: refused, naming it.
-  o.workspace_limit = minimum - 1;
-  CHECK_THAT(plan_error(p, o), Catch::Contains("im2col_regions") && Catch::Contains("needs at least"));
+  check_same_bits_for_budgets(ConvTester().input(1, 40, 21, 23).kernel(30, 3, 3).pad(5).dilation(5).get_problem(),
+                              "im2col_regions", 200000);
 }
 
 TEST_CASE("im2col_regions: declines where little of the work reads padding", "[im2col]") {
@@ -290,23 +295,9 @@ TEST_CASE("im2col_pixels: pixel and channel tails, depth past KC, strides, group
 
 TEST_CASE("im2col_pixels: the same bits for every budget and thread count", "[isa][im2col]") {
   if (detail::best_isa() < detail::Isa::Avx512) return;  // proposed with AVX-512 only
-  const ConvProblem p = ConvTester().input(1, 150, 14, 14).kernel(130, 3, 3).pad(1).get_problem();
-  const auto x = make_data(p.input_elements(), Data::Random, 1);
-  const auto w = make_data(p.weight_elements(), Data::Random, 2);
-  const auto b = make_data(std::size_t(p.out_channels), Data::Random, 3);
-  PlanOptions o;
-  o.implementation = "im2col_pixels";
-  const auto ref = run_plan(p, o, x, w, b);
-  o.threads = 3;
-  o.workspace_limit = 0;
-  const std::size_t minimum = named_minimum(plan_error(p, o), "im2col_pixels: needs at least ");
-  for (std::size_t limit : {std::size_t(1) << 30, std::size_t(300000), minimum})
-    for (int threads : {1, 2, 3}) {
-      INFO("limit " << limit << " threads " << threads);
-      o.workspace_limit = limit;
-      o.threads = threads;
-      CHECK(run_plan(p, o, x, w, b) == ref);
-    }
+  check_same_bits_for_budgets(ConvTester().input(1, 150, 14, 14).kernel(130, 3, 3).pad(1).get_problem(),
+                              "im2col_pixels", 300000);
+}
   o.workspace_limit = minimum - 1;
   CHECK_THAT(plan_error(p, o), Catch::Contains("im2col_pixels") && Catch::Contains("needs at least"));
 }
