@@ -1,13 +1,15 @@
 // Pixel-major im2col + GEMM: y_g^T [P*Q x Kg] = lowered(x_g)^T [P*Q x Cg*R*S] * W_g^T, on the
 // pixel-major microkernel (sgemm_pixel_kernel: 7 output pixels broadcast x NR output channels in
 // vectors). The lowered input is packed per block into 7-pixel panels by the same gather as im2col
-// (1x1 stride-1 layers copy 7 floats of each input row); the weights are packed once into panels of
-// NR channels. Each task accumulates its pixels x channels block off to the side, from the bias, and
-// transposes it into the NCHW output (through a stage where an epilogue follows).
+// (1x1 stride-1 layers copy 7 floats of each input row); the weights are packed once, per channel
+// block, into panels of NR channels. Each task accumulates its pixels x channels block off to the
+// side, from the bias, and transposes it into the NCHW output (through a stage where an epilogue
+// follows).
 //
-// Why: the images of the deep layers of ImageNet networks (7x7, 14x14, 17x17, 28x28) fill 7-pixel
-// tiles exactly or nearly, where im2col's 32-pixel panels (AVX-512) compute 64 columns for 49
-// pixels and 224 for 196; the channels (multiples of 64 there) fill the vectors instead.
+// Why: the images of the deep layers of ImageNet networks (7x7, 14x14) fill 7-pixel tiles exactly,
+// where im2col's 32-pixel panels (AVX-512) compute 64 columns for 49 pixels; the channels
+// (multiples of 16 there) fill the vectors instead, and the weights stream once past L1-resident
+// pixel panels rather than being re-read per 32 pixels.
 #include "im2col/im2col_pixels.hpp"
 
 #include <algorithm>
