@@ -8,8 +8,7 @@
 //
 // Why: the images of the deep layers of ImageNet networks (7x7, 14x14) fill 7-pixel tiles exactly,
 // where im2col's 32-pixel panels (AVX-512) compute 64 columns for 49 pixels; the channels
-// (multiples of 16 there) fill the vectors instead, and the weights stream once past L1-resident
-// pixel panels rather than being re-read per 32 pixels.
+// (multiples of 16 there) fill the vectors instead.
 #include "im2col/im2col_pixels.hpp"
 
 #include <algorithm>
