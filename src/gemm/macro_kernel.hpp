@@ -15,11 +15,11 @@ namespace fastconv::detail {
 //     seeds the accumulation; 1: nothing to do);
 //   epilogue (last depth block): once the tile is stored, C = act(C + scale * R) on it while it is in
 //     L1, R at `residual` with C's leading dimension (null: the activation only).
-// The columns gemm_macro_kernel computes for n: whole NR panels, but a last panel of half_nr
-// columns or fewer (NR/2 unless the kernel says) runs the half-width kernel, half_nr wide. What work
-// counts use, and how wide a caller must fill B (and may read C).
-inline int64_t gemm_columns(int64_t n, int nr, int half_nr = 0) {
-  const int half = half_nr > 0 ? half_nr : nr / 2;
+// The columns gemm_macro_kernel computes for n with `kernel`: whole NR panels, but a last panel of
+// half_nr columns or fewer runs the half-width kernel, half_nr wide. What work counts use, and how
+// wide a caller must fill B (and may read C).
+inline int64_t gemm_columns(int64_t n, const SgemmKernel& kernel) {
+  const int nr = kernel.blocking.nr, half = kernel.half_nr;
   const int64_t tail = n % nr;
   return tail != 0 && tail <= half ? n - tail + half : (n + nr - 1) / nr * nr;
 }

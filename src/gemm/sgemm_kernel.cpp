@@ -25,6 +25,7 @@ const Tuning kTuning[] = {
 
 // Pixel-major tiles: A is a block of 7-pixel panels, B the weights' panels of NR channels; KC keeps
 // a KC x NR micro-panel of weights (24 KiB with AVX-512) in L1 while it meets every pixel panel.
+// MC and NC are not used: im2col_pixels blocks its pixels and channels itself.
 const Tuning kPixelTuning[] = {
     {Isa::Sse2, sgemm_ukernel_pixels_sse2, {7, 8, 196, 256, 4096}},
     {Isa::Avx2, sgemm_ukernel_pixels_avx2, {7, 16, 196, 256, 4096}},

@@ -54,8 +54,8 @@ constexpr int kMaxSgemmMr = 12;
 const SgemmKernel& sgemm_kernel(Isa isa);
 
 // The pixel-major tile: MR = 7 output pixels (broadcast) x NR output channels (vectors), for
-// convolutions on small images, whose pixel counts (7x7, 14x14, 17x17, 28x28) fill 7-row tiles
-// exactly or nearly where 32-column panels of pixels waste up to a quarter of the FMAs.
+// convolutions on small images (7x7, 14x14), whose pixels fill 7-row tiles exactly where 32-column
+// panels of pixels waste up to a quarter of the FMAs (im2col/im2col_pixels.cpp).
 const SgemmKernel& sgemm_pixel_kernel(Isa isa);
 
 // Per-ISA definitions (sgemm_ukernel__<isa>.cpp). Each returns its kernel's function and tile.

@@ -55,7 +55,8 @@ UkernelInfo sgemm_ukernel_avx2() {
 UkernelInfo sgemm_ukernel_pixels_avx2() {
   note_isa_entry(Isa::Avx2);
   using A = xsimd::fma3<xsimd::avx2>;
-  // 14 accumulators and 2 B vectors fill the 16 registers; A's broadcasts are memory operands.
+  // 14 accumulators, 2 B vectors and a broadcast need 17 registers: GCC spills one accumulator.
+  // Measured slower than im2col's 6x16 panels, so not proposed (im2col_pixels.cpp); tested here.
   return {"sgemm_ukernel_7x16__avx2", 7, 16, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>,
           transpose_rows_avx2};
 }

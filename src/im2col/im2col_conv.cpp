@@ -136,16 +136,11 @@ class Im2colConv final : public ConvImpl {
     const GemmBlocking& bl = kernel_.blocking;
     const int64_t PQ = g_.P * g_.Q;
     // What the tiles compute, padding included (a last panel of NR/2 columns or fewer runs half-width).
-    const double cols = double(gemm_columns(PQ, bl.nr));
+    const double cols = double(gemm_columns(PQ, kernel_));
     WorkCounts w;
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(g_.Kg, bl.mr)) * cols * double(kdim_);
     w.gemm_m = double(g_.Kg), w.gemm_n = double(PQ), w.gemm_k = double(kdim_);
-    // Per lowered element: the 1x1 row copy costs a quarter of a flat copy (stride 1, output as wide
-    // as the input), the run-by-run gather three (strided loads into a line, then the line scattered
-    // into the panels). Priced as one, strided layers ranked im2col ahead of direct where it measured
-    // 1.2-1.4x slower (Xeon and Zen 5 with AVX-512, a Xeon capped at AVX2); three ranks them right.
-    const double pack_weight = pointwise_ ? 0.25 : flat_packing(g_) ? 1.0 : 3.0;
-    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * pack_weight;
+    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * lowering_cost(g_);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(grid().tasks());
     return w;

@@ -160,20 +160,19 @@ class Im2colPixelsConv final : public ConvImpl {
     });
   }
   WorkCounts work() const override {
-    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int mr = kernel_.blocking.mr;
     const int64_t PQ = g_.P * g_.Q;
     WorkCounts w;
     // What the tiles compute, padding included: whole 7-pixel rows, each block's channels in NR
     // panels (a last panel of half_nr channels or fewer runs half-width).
     const int64_t last = g_.Kg - (b_.m_chunks - 1) * b_.channels;
-    const double columns = double(b_.m_chunks - 1) * double(gemm_columns(b_.channels, nr, kernel_.half_nr)) +
-                           double(gemm_columns(last, nr, kernel_.half_nr));
+    const double columns = double(b_.m_chunks - 1) * double(gemm_columns(b_.channels, kernel_)) +
+                           double(gemm_columns(last, kernel_));
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * columns * double(kdim_);
     w.gemm_m = double(PQ), w.gemm_n = double(g_.Kg), w.gemm_k = double(kdim_);
-    // The lowering as im2col's (a 7-float row copy costs about a flat copy's share), plus the
-    // transpose of every output (about one packed element each, measured on 7x7 and 14x14 1x1 layers).
-    const double pack_weight = pointwise_ ? 0.25 : flat_packing(g_) ? 1.0 : 3.0;
-    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * pack_weight +
+    // The lowering priced as im2col's, plus the transpose of every output (about one packed element
+    // each, measured on 7x7 and 14x14 1x1 layers).
+    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * lowering_cost(g_) +
                       double(g_.N * g_.K * PQ);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(grid().tasks());
@@ -247,7 +246,7 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
       // channels' weights from L3 (about 16 products per channel: a block of one 7-pixel panel
       // waits on its weights).
-      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(gemm_columns(block, nr, half));
+      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(gemm_columns(block, kernel));
       const double cost = double(rounds) * (pixels * channels + pack_cost * pixels + 16.0 * channels) *
                           (1.0 + 1e-3 * double(tasks));
       if (cost < best) best = cost, b.m_chunks = m, b.n_chunks = n;

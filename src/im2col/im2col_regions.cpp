@@ -263,7 +263,7 @@ class Im2colRegionsConv final : public ConvImpl {
     for (const Region& reg : regions_) {
       // Blocks are whole panels but the region's last: only its tail runs a part-width tile.
       const int64_t cols = reg.pixels();
-      const double padded = double(gemm_columns(cols, bl.nr));
+      const double padded = double(gemm_columns(cols, kernel_));
       const double kd = double(reg.taps() * g_.Cg);
       tile_work += padded * kd, lowered += double(cols) * kd;
     }

@@ -126,7 +126,7 @@ class WinogradConv final : public ConvImpl {
       const int64_t t0 = tg * b_.tiles, count = std::min(b_.tiles, tiles - t0);
       // M and V keep whole NR panels; a last panel of NR/2 tiles or fewer is transformed and
       // multiplied NR/2 wide (the half-width kernel): a 7x7 image's 16 tiles were run 32 wide.
-      const int64_t columns = round_up(count, bl.nr), used = gemm_columns(count, bl.nr);
+      const int64_t columns = round_up(count, bl.nr), used = gemm_columns(count, kernel_);
       float* v = scratch_of.of<float>(workspace, slot);
       float* mbuf = v + v_floats();
       {
@@ -175,8 +175,8 @@ class WinogradConv final : public ConvImpl {
     // GEMM columns per tile space: tile groups (tile_groups = ceil(tiles / b_.tiles)), each run as
     // execute runs it (gemm_columns).
     const int64_t rest = tiles % b_.tiles;
-    const double columns = double(tiles / b_.tiles) * double(gemm_columns(b_.tiles, bl.nr)) +
-                           (rest ? double(gemm_columns(rest, bl.nr)) : 0.0);
+    const double columns = double(tiles / b_.tiles) * double(gemm_columns(b_.tiles, kernel_)) +
+                           (rest ? double(gemm_columns(rest, kernel_)) : 0.0);
     // GEMM rows: the Kg rows in splits, each split in chunks padded to MR.
     auto split_rows = [&](int64_t n) { return padded_blocks(n, b_.chunk_rows, bl.mr); };
     const double rows = double(g_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(g_.Kg % b_.split_rows);
