@@ -88,6 +88,21 @@ void check_same_bits_for_budgets(const ConvProblem& p, const std::string& implem
   CHECK_THAT(plan_error(p, o), Catch::Contains(implementation) && Catch::Contains("needs at least"));
 }
 
+// One implementation (by name prefix) against the reference on every case of the foundation sweep
+// where it applies (every 4th, from `threads_phase`, also on 1-3 threads bitwise); how many applied.
+int sweep_where_applicable(const std::string& implementation, uint32_t seed_base, int threads_phase) {
+  int applied = 0, index = 0;
+  for (const ConvProblem& p : testing::foundation_sweep()) {
+    INFO("sweep case " << index << ": " << to_string(p));
+    ConvTester t;
+    t.problem(p).bias(index % 3 != 2).seed(seed_base + uint32_t(index)).implementation(implementation);
+    if (index % 4 == threads_phase) t.compare_threads({1, 2, 3});
+    applied += !t.check_if_applicable(Algorithm::Im2col).empty();
+    ++index;
+  }
+  return applied;
+}
+
 }  // namespace
 
 TEST_CASE("im2col: the same bits for every budget and thread count", "[isa][im2col]") {
@@ -190,16 +205,8 @@ TEST_CASE("im2col: resident memory during execute grows by no more than the budg
 
 // im2col_regions: the GEMM over regions of equal taps, without the taps that read padding.
 TEST_CASE("im2col_regions matches the reference over the sweep", "[isa][im2col][sweep]") {
-  int applied = 0, index = 0;
-  for (const ConvProblem& p : testing::foundation_sweep()) {
-    INFO("sweep case " << index << ": " << to_string(p));
-    ConvTester t;
-    t.problem(p).bias(index % 3 != 2).seed(uint32_t(2000 + index)).implementation("im2col_regions");
-    if (index % 4 == 0) t.compare_threads({1, 2, 3});
-    applied += !t.check_if_applicable(Algorithm::Im2col).empty();
-    ++index;
-  }
-  INFO("applied to " << applied << " of " << index);
+  const int applied = sweep_where_applicable("im2col_regions", 2000, 0);
+  INFO("applied to " << applied << " of " << testing::foundation_sweep().size());
   CHECK(applied >= 10);
 }
 
@@ -245,17 +252,9 @@ TEST_CASE("im2col_regions: declines where little of the work reads padding", "[i
 
 // im2col_pixels: the output pixels along the microkernel's rows, the channels along its vectors.
 TEST_CASE("im2col_pixels matches the reference over the sweep", "[isa][im2col][sweep]") {
-  int applied = 0, index = 0;
-  for (const ConvProblem& p : testing::foundation_sweep()) {
-    INFO("sweep case " << index << ": " << to_string(p));
-    ConvTester t;
-    t.problem(p).bias(index % 3 != 2).seed(uint32_t(3000 + index)).implementation("im2col_pixels");
-    if (index % 4 == 1) t.compare_threads({1, 2, 3});
-    applied += !t.check_if_applicable(Algorithm::Im2col).empty();
-    ++index;
-  }
-  INFO("applied to " << applied << " of " << index);
-  // AVX-512 only; there it declines only depthwise-like layers (fewer than 8 channels per group).
+  const int applied = sweep_where_applicable("im2col_pixels", 3000, 1);
+  INFO("applied to " << applied << " of " << testing::foundation_sweep().size());
+  // AVX-512 only; there it declines fewer than 8 channels per group and outputs over 256 pixels.
   if (detail::best_isa() >= detail::Isa::Avx512) CHECK(applied >= 20);
 }
 
