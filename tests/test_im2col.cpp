@@ -297,3 +297,60 @@ TEST_CASE("im2col_pixels: the same bits for every budget and thread count", "[is
   check_same_bits_for_budgets(ConvTester().input(1, 150, 14, 14).kernel(130, 3, 3).pad(1).get_problem(),
                               "im2col_pixels", 300000);
 }
+
+// im2col_implicit: the pixel-major tiles reading the (zero-padded) input in place.
+TEST_CASE("im2col_implicit matches the reference over the sweep", "[isa][im2col][sweep]") {
+  const int applied = sweep_where_applicable("im2col_implicit", 3000, 1);
+  INFO("applied to " << applied << " of " << testing::foundation_sweep().size());
+  // AVX-512 only; there it declines 1x1 kernels, fewer than 8 channels per group and outputs over
+  // 320 pixels.
+  if (detail::best_isa() >= detail::Isa::Avx512) CHECK(applied >= 20);
+}
+
+TEST_CASE("im2col_implicit: pixel and channel tails, strides, dilations, groups, padding, post-ops", "[isa][im2col]") {
+  const std::vector<ConvProblem> problems = {
+      // 17x17 1x7 and 7x1 with 'same' padding (the padded copy): 289 pixels in 41 tiles + 2; 100
+      // channels end in a one-vector tile (AVX-512: 48 + 48 + 4), 40 in a one- or two-vector tile.
+      ConvTester().input(1, 24, 17, 17).kernel(100, 1, 7).pad(0, 3).get_problem(),
+      ConvTester().input(2, 24, 17, 17).kernel(40, 7, 1).pad(3, 0).get_problem(),
+      // No padding: the input read where it lies; a stride and 'valid' 3x3, depth past KC (300 x 9).
+      ConvTester().input(1, 300, 15, 13).kernel(70, 3, 3).stride(2).get_problem(),
+      // Asymmetric padding, dilation, groups, a patchify (kernel = stride), a 7x7 image, a batch.
+      ConvTester().input(1, 16, 13, 11).kernel(24, 3, 3).pad(2, 1, 0, 3).dilation(2).groups(2).get_problem(),
+      ConvTester().input(1, 3, 32, 32).kernel(33, 4, 4).stride(4).get_problem(),
+      ConvTester().input(3, 20, 7, 7).kernel(600, 3, 3).pad(1).get_problem()};
+  if (detail::best_isa() < detail::Isa::Avx512) {  // proposed with AVX-512 only, and says so
+    PlanOptions o;
+    o.implementation = "im2col_implicit";
+    CHECK_THAT(plan_error(problems[0], o), Catch::Contains("im2col_implicit: AVX-512 only"));
+    return;
+  }
+  for (const ConvProblem& p : problems) {
+    INFO(to_string(p));
+    const std::string impl =
+        ConvTester().problem(p).implementation("im2col_implicit").compare_threads({1, 2, 3}).check(Algorithm::Im2col);
+    CHECK(impl.rfind("im2col_implicit_gemm_", 0) == 0);
+    ConvTester().problem(p).implementation("im2col_implicit").activation(Activation::Relu).residual(0.5f, true).check(
+        Algorithm::Im2col);
+    ConvTester().problem(p).implementation("im2col_implicit").bias(false).activation(Activation::Gelu).residual(1.0f).check(
+        Algorithm::Im2col);
+    for (PadMode mode : {PadMode::Reflect, PadMode::Circular})
+      if (p.pad_top || p.pad_left) ConvTester().problem(p).padding_mode(mode).implementation("im2col_implicit").check(Algorithm::Im2col);
+  }
+}
+
+TEST_CASE("im2col_implicit: declines 1x1 kernels and large images", "[im2col]") {
+  PlanOptions o;
+  o.implementation = "im2col_implicit";
+  if (detail::best_isa() < detail::Isa::Avx512) return;
+  CHECK_THAT(plan_error(ConvTester().input(1, 64, 14, 14).kernel(64, 1, 1).get_problem(), o),
+             Catch::Contains("1x1 kernel"));
+  CHECK_THAT(plan_error(ConvTester().input(1, 64, 28, 28).kernel(64, 3, 3).pad(1).get_problem(), o),
+             Catch::Contains("more than 320 pixels"));
+}
+
+TEST_CASE("im2col_implicit: the same bits for every budget and thread count", "[isa][im2col]") {
+  if (detail::best_isa() < detail::Isa::Avx512) return;  // proposed with AVX-512 only
+  check_same_bits_for_budgets(ConvTester().input(1, 150, 14, 14).kernel(130, 3, 3).pad(1).get_problem(),
+                              "im2col_implicit", 600000);
+}

@@ -41,8 +41,14 @@ SgemmKernel make() {
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
   if (info.mr * info.nr > kMaxSgemmTile || info.mr > kMaxSgemmMr)  // buffers on the stack are sized by them
     throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile or kMaxSgemmMr");
-  return {info.name, t.isa, t.blocking, info.full, info.half, info.transpose_rows,
-          info.half_nr > 0 ? info.half_nr : info.nr / 2};
+  return {info.name,
+          t.isa,
+          t.blocking,
+          info.full,
+          info.half,
+          info.transpose_rows,
+          info.half_nr > 0 ? info.half_nr : info.nr / 2,
+          {info.implicit[0], info.implicit[1], info.implicit[2]}};
 }
 
 }  // namespace

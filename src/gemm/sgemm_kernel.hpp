@@ -27,6 +27,13 @@ using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float
 // In registers: 16x16 blocks on AVX-512, 8x8 on AVX2; plain loops on SSE2.
 using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
 
+// The implicit-GEMM form of the pixel-major tile (im2col_implicit): A is not packed, its row i (an
+// output pixel) is read where the input lies, A(i, p) = rows[i][offsets[p]] (tap p of pixel i), so
+// the lowered matrix is never built. C[MR x NR] += A * B, B and c as in the contract above. When
+// next_rows is not null, the taps of the next tile's first and last pixels are prefetched as it goes.
+using ImplicitUkernelFn = void (*)(int64_t k, const float* const* rows, const int32_t* offsets, const float* b,
+                                   float* c, int64_t ldc, const float* const* next_rows);
+
 // Cache blocking of the loops around the microkernel (BLIS: MC x KC block of A in L2, a KC x NR
 // micro-panel of B in L1, a KC x NC block of B in L3).
 struct GemmBlocking {
@@ -43,6 +50,9 @@ struct SgemmKernel {
   SgemmUkernelFn half;
   TransposeRowsFn transpose_rows;
   int half_nr;  // the columns `half` computes: NR/2, or one vector when NR is three
+  // Pixel-major tiles only: the implicit kernel computing v + 1 vectors (of half_nr columns) of an
+  // NR-wide panel of B; null past NR. The last panel of a block runs the narrowest that covers it.
+  ImplicitUkernelFn implicit[3] = {};
 };
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
@@ -65,6 +75,7 @@ struct UkernelInfo {
   SgemmUkernelFn full, half;
   TransposeRowsFn transpose_rows;
   int half_nr = 0;  // 0: NR/2
+  ImplicitUkernelFn implicit[3] = {};  // by vectors: 1, 2, 3
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

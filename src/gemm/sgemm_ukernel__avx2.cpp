@@ -58,7 +58,7 @@ UkernelInfo sgemm_ukernel_pixels_avx2() {
   // 14 accumulators, 2 B vectors and a broadcast need 17 registers: GCC spills one accumulator.
   // Measured slower than im2col's 6x16 panels, so not proposed (im2col_pixels.cpp); tested here.
   return {"sgemm_ukernel_7x16__avx2", 7, 16, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>,
-          transpose_rows_avx2};
+          transpose_rows_avx2, 0, {implicit_ukernel<A, 7, 1, 2>, implicit_ukernel<A, 7, 2>}};
 }
 
 UkernelInfo sgemm_ukernel_12x32_avx2() {

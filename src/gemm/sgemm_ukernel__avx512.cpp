@@ -54,7 +54,8 @@ UkernelInfo sgemm_ukernel_pixels_avx512() {
   // 21 accumulators, 3 B vectors and a broadcast: no spills (7x64 needs 33 registers; GCC spilled
   // two accumulators). The half-width kernel is one vector.
   return {"sgemm_ukernel_7x48__avx512", 7, 48, sgemm_ukernel<A, 7, 3>, sgemm_ukernel<A, 7, 1, 3>,
-          transpose_rows_avx512, 16};
+          transpose_rows_avx512, 16,
+          {implicit_ukernel<A, 7, 1, 3>, implicit_ukernel<A, 7, 2, 3>, implicit_ukernel<A, 7, 3>}};
 }
 
 }  // namespace fastconv::detail

@@ -16,7 +16,8 @@ UkernelInfo sgemm_ukernel_sse2() {
 UkernelInfo sgemm_ukernel_pixels_sse2() {
   note_isa_entry(Isa::Sse2);
   using A = xsimd::sse2;
-  return {"sgemm_ukernel_7x8__sse2", 7, 8, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>, transpose_rows_scalar};
+  return {"sgemm_ukernel_7x8__sse2", 7, 8, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>, transpose_rows_scalar,
+          0, {implicit_ukernel<A, 7, 1, 2>, implicit_ukernel<A, 7, 2>}};
 }
 
 }  // namespace fastconv::detail

@@ -61,6 +61,53 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
   }
 }
 
+// sgemm_ukernel's arithmetic with A read in place (ImplicitUkernelFn): per k, one offset, MR
+// broadcasts from the MR pixels' rows, NV loads of B. Always accumulates into C.
+template <class Arch, int MR, int NV, int NV_B = NV>
+void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int32_t* __restrict offsets,
+                      const float* __restrict b, float* __restrict c, int64_t ldc,
+                      const float* const* __restrict next_rows) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size), NR_B = NV_B * L;
+  const float* r[MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) r[i] = rows[i];
+  // Taps in other channels are in other pages, too many streams for the hardware prefetchers.
+  const float* next_first = next_rows ? next_rows[0] : nullptr;
+  const float* next_last = next_rows ? next_rows[MR - 1] : nullptr;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
+
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < k; ++p) {
+    const int64_t o = offsets[p];
+    if (next_first) {
+      __builtin_prefetch(next_first + o, 0, 3);
+      __builtin_prefetch(next_last + o, 0, 3);
+    }
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V ai(r[i][o]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
+    }
+    b += NR_B;
+  }
+
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) (acc[i][j] + V::load_unaligned(ci + j * L)).store_unaligned(ci + j * L);
+  }
+}
+
 // The portable transpose (AVX2 and AVX-512 have their own, in sgemm_ukernel__<isa>.cpp).
 [[maybe_unused]] void transpose_rows_scalar(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
   for (int64_t p = 0; p < k; ++p)

@@ -9,12 +9,19 @@
 // Why: the images of the deep layers of ImageNet networks (7x7, 14x14) fill 7-pixel tiles exactly,
 // where im2col's 32-pixel panels (AVX-512) compute 64 columns for 49 pixels; the channels
 // (multiples of 16 there) fill the vectors instead.
+//
+// im2col_implicit is the same product with no lowering at all: on an input with no padding (the
+// planner's padded copy when the problem has some), every tap of every output pixel is at a fixed
+// distance from the pixel's first tap, so the kernel (ImplicitUkernelFn) broadcasts A straight from
+// the input: rows[i] + offsets[p]. Any image size, stride and dilation fills 7-pixel tiles (the
+// pixels run across output rows), and nothing is packed but the weights, once.
 #include "im2col/im2col_pixels.hpp"
 
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
@@ -23,6 +30,7 @@
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
 #include "im2col/im2col_pack.hpp"
+#include "planner/padded_copy.hpp"
 
 namespace fastconv::detail {
 namespace {
@@ -35,6 +43,12 @@ constexpr int64_t kMaxAccumulator = 128 << 10;
 // 17x17, 28x28, 40x40 and 56x56, where the transposed outputs and the 7-pixel gathers cost more
 // than the padding of 32-pixel panels saves.
 constexpr int64_t kMaxImagePixels = 256;
+// im2col_implicit: output images of at most 320 pixels (17x17), not 1x1. Interleaved against the
+// best other implementation on the AVX-512 Xeon, 2 threads: 1.05-1.14x on 7x7 3x3 (512 channels),
+// 17x17 1x7/7x1 and 3x3/s2 'valid' layers and the ViT patchify; 0.83-0.99x on 28x28 and 40x40
+// outputs and 0.6-0.7x on 56x56 1x1 layers, whose taps in 256 channel planes miss L1 on every tile.
+// 1x1 layers gain nothing over the packed path's row copies.
+constexpr int64_t kMaxImplicitPixels = 320;
 // Fewer output channels per group (depthwise layers) would fill a fraction of each vector.
 constexpr int64_t kMinChannels = 8;
 
@@ -46,25 +60,35 @@ struct Blocking {
   int64_t m_chunks;  // channel blocks per group
   int64_t kc;        // depth of a packed block
   bool staged;       // an epilogue follows: the transposed block goes through a stage
+  bool implicit;     // A read in place (im2col_implicit), not packed
 };
 
 // Leading dimensions: the accumulator's rows (pixels) and the transposed rows (channels), rounded
-// up to a cache line.
+// up to a cache line (the implicit tiles write whole vectors: at most 16 floats).
 int64_t acc_ld(int64_t channels) { return round_up(channels, 16); }
 int64_t stage_ld(int64_t pixels) { return round_up(pixels, 16); }
 
+// The columns a block of n channels computes: the packed path's tiles are NR or half_nr wide; the
+// implicit path's last tile covers its channels in whole vectors (half_nr is one vector there).
+int64_t tile_columns(int64_t n, const SgemmKernel& kernel, bool implicit) {
+  return implicit ? round_up(n, int64_t(kernel.half_nr)) : gemm_columns(n, kernel);
+}
 struct ScratchLayout {
-  std::size_t pack, runs, line, acc, stage;  // stage: only with an epilogue
-  std::size_t total() const { return pack + runs + line + acc + stage; }
+  std::size_t pack, runs, line, rows, acc, stage;  // pack, runs, line: packed A; rows: implicit A
+  std::size_t total() const { return pack + runs + line + rows + acc + stage; }
 };
 
 ScratchLayout scratch_layout(const Geometry& g, const Blocking& b, int mr) {
-  ScratchLayout s;
+  ScratchLayout s{};
   const int64_t panels = ceil_div(b.pixels, mr);
-  s.pack = align_up(std::size_t(panels * im2col_panel_stride(b.kc, mr)) * sizeof(float));
-  const bool pointwise = g.is_pointwise();
-  s.runs = pointwise ? 0 : align_up(std::size_t(max_pixel_runs(g, b.pixels)) * sizeof(PixelRun));
-  s.line = pointwise ? 0 : align_up(std::size_t(panels * mr) * sizeof(float));
+  if (b.implicit) {
+    s.rows = align_up(std::size_t(b.pixels) * sizeof(const float*));
+  } else {
+    s.pack = align_up(std::size_t(panels * im2col_panel_stride(b.kc, mr)) * sizeof(float));
+    const bool pointwise = g.is_pointwise();
+    s.runs = pointwise ? 0 : align_up(std::size_t(max_pixel_runs(g, b.pixels)) * sizeof(PixelRun));
+    s.line = pointwise ? 0 : align_up(std::size_t(panels * mr) * sizeof(float));
+  }
   s.acc = align_up(std::size_t(b.pixels * acc_ld(b.channels)) * sizeof(float));
   s.stage = b.staged ? align_up(std::size_t(b.channels * stage_ld(b.pixels)) * sizeof(float)) : 0;
   return s;
@@ -74,16 +98,27 @@ class Im2colPixelsConv final : public ConvImpl {
  public:
   Im2colPixelsConv(const Geometry& g, const SgemmKernel& kernel, int threads, const Blocking& b)
       : g_(g), kernel_(kernel), pack_im2col_(pack_b_im2col_for(kernel.isa)), threads_(threads), b_(b),
-        kdim_(g.Cg * g.R * g.S), pointwise_(g.is_pointwise()) {}
+        kdim_(g.Cg * g.R * g.S), pointwise_(g.is_pointwise()) {
+    if (b.implicit) {  // tap (c, r, s) of a pixel, from its first tap; the proposal checked int32
+      offsets_.reserve(std::size_t(kdim_));
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t r = 0; r < g.R; ++r)
+          for (int64_t t = 0; t < g.S; ++t)
+            offsets_.push_back(int32_t((c * g.H + r * g.dil_h) * g.W + t * g.dil_w));
+    }
+  }
 
   Algorithm algorithm() const override { return Algorithm::Im2col; }
   std::string name() const override {
     // "sgemm_ukernel_7x48__avx512" -> "im2col_pixels_gemm_7x48__avx512"
-    return "im2col_pixels_gemm_" + std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
+    return std::string(b_.implicit ? "im2col_implicit_gemm_" : "im2col_pixels_gemm_") +
+           std::string(kernel_.name).substr(std::string("sgemm_ukernel_").size());
   }
   std::string describe() const override {
     std::ostringstream s;
-    s << "pixel-major GEMM (pixels x channels, transposed into NCHW), " << kernel_.name << " (MR "
+    s << (b_.implicit ? "implicit pixel-major GEMM (the input read in place, no lowering; "
+                      : "pixel-major GEMM (")
+      << "pixels x channels, transposed into NCHW), " << kernel_.name << " (MR "
       << kernel_.blocking.mr << " pixels, NR " << kernel_.blocking.nr << " channels, KC " << b_.kc << "), "
       << b_.pixels << " pixels x " << b_.channels << " channels per task, " << grid().tasks() << " tasks";
     return s.str();
@@ -130,14 +165,40 @@ class Im2colPixelsConv final : public ConvImpl {
       float* a_pack = scratch_of.of<float>(workspace, slot);
       PixelRun* runs = at_offset<PixelRun>(a_pack, layout.pack);
       float* line = at_offset<float>(runs, layout.runs);
-      float* acc = at_offset<float>(line, layout.line);
+      const float** rows = at_offset<const float*>(line, layout.line);
+      float* acc = at_offset<float>(rows, layout.rows);
       float* stage = at_offset<float>(acc, layout.acc);
       const int64_t ldacc = acc_ld(nch), ldst = stage_ld(npix);
-      const int64_t nruns = pointwise_ ? 0 : pixel_runs(g, n0, npix, runs);
       // The accumulator starts from the bias (a row of it per pixel): no pass over the outputs later.
       const float* bias_g = bias + grp * g.Kg + k0;
-      for (int64_t i = 0; i < npix; ++i) std::copy(bias_g, bias_g + nch, acc + i * ldacc);
-      for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
+      if (b_.implicit) {
+        // Whole tiles: the rows past the block's last pixel repeat it (computed, never stored).
+        const int64_t tiles = ceil_div(npix, int64_t(mr));
+        for (int64_t i = 0; i < tiles * mr; ++i) {
+          const int64_t q = n0 + std::min(i, npix - 1), oh = q / g.Q, ow = q % g.Q;
+          rows[i] = xg + oh * g.stride_h * g.W + ow * g.stride_w;
+          std::copy(bias_g, bias_g + nch, acc + i * ldacc);
+        }
+        for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
+          const int64_t kc = std::min(b_.kc, kdim_ - p0);
+          // A tile's rows (about one cache line per tap) stay in L1 while they meet every panel of
+          // weights, which stream from L2 (ahead of the other order in a kernel bench on the Xeon).
+          // A tile's rows (about one cache line per tap) stay in L1 while they meet every panel of
+          // weights, which stream from L2; the first panel's call prefetches the next tile's rows.
+          for (int64_t t = 0; t < tiles; ++t)
+            for (int64_t j0 = 0; j0 < nch; j0 += nr) {
+              const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
+              const float* const* next = j0 == 0 && t + 1 < tiles ? rows + (t + 1) * mr : nullptr;
+              tile(kc, rows + t * mr, offsets_.data() + p0, w + (j0 / nr) * kdim_ * nr + p0 * nr,
+                   acc + t * mr * ldacc + j0, ldacc, next);
+            }
+        }
+      }
+      const int64_t nruns = pointwise_ || b_.implicit ? 0 : pixel_runs(g, n0, npix, runs);
+      if (!b_.implicit) {
+        for (int64_t i = 0; i < npix; ++i) std::copy(bias_g, bias_g + nch, acc + i * ldacc);
+      }
+      for (int64_t p0 = 0; !b_.implicit && p0 < kdim_; p0 += b_.kc) {
         const int64_t kc = std::min(b_.kc, kdim_ - p0);
         const int64_t panel_stride = pointwise_ ? kc * mr : im2col_panel_stride(kc, mr);
         if (pointwise_)
@@ -166,23 +227,29 @@ class Im2colPixelsConv final : public ConvImpl {
     // What the tiles compute, padding included: whole 7-pixel rows, each block's channels in NR
     // panels (a last panel of half_nr channels or fewer runs half-width).
     const int64_t last = g_.Kg - (b_.m_chunks - 1) * b_.channels;
-    const double columns = double(b_.m_chunks - 1) * double(gemm_columns(b_.channels, kernel_)) +
-                           double(gemm_columns(last, kernel_));
+    const double columns = double(b_.m_chunks - 1) * double(tile_columns(b_.channels, kernel_, b_.implicit)) +
+                           double(tile_columns(last, kernel_, b_.implicit));
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * columns * double(kdim_);
     w.gemm_m = double(PQ), w.gemm_n = double(g_.Kg), w.gemm_k = double(kdim_);
     // The lowering priced as im2col's, plus the transpose of every output (about one packed element
     // each, measured on 7x7 and 14x14 1x1 layers).
-    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * double(kdim_) * double(PQ) * lowering_cost(g_) +
-                      double(g_.N * g_.K * PQ);
+    const double lowered = b_.implicit ? 0.0 : double(kdim_) * double(PQ) * lowering_cost(g_);
+    w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * lowered + double(g_.N * g_.K * PQ);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
     w.parallel_tasks = double(grid().tasks());
     return w;
   }
 
  private:
+  // The implicit kernel of the fewest vectors that covers `columns` (<= NR) channels.
+  ImplicitUkernelFn implicit_tile(int64_t columns) const {
+    return kernel_.implicit[ceil_div(columns, int64_t(kernel_.half_nr)) - 1];
+  }
   // One channel block's packed weights (its channels rounded up to whole panels).
   int64_t block_floats() const { return packed_a_floats(b_.channels, kdim_, kernel_.blocking.nr); }
-  ThreadScratch scratch() const { return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total()); }
+  ThreadScratch scratch() const {
+    return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total());
+  }
   // Tasks: (image, group, channel block, pixel block); neighbouring tasks share their weights.
   TaskGrid<4> grid() const { return task_grid(g_.N, g_.groups, b_.m_chunks, b_.n_chunks); }
 
@@ -193,46 +260,37 @@ class Im2colPixelsConv final : public ConvImpl {
   Blocking b_;
   int64_t kdim_;
   bool pointwise_;
+  std::vector<int32_t> offsets_;  // implicit: the taps' distances from a pixel's first tap
 };
 
 }  // namespace
 
-void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  const SgemmKernel& kernel = sgemm_pixel_kernel(ctx.isa);
+namespace {
+
+// The blocking of a pixel-major plan under ctx's budget, beside `extra` bytes of the workspace (the
+// padded copy), or false (with the reason declined).
+bool choose_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKernel& kernel, bool implicit,
+                     std::size_t extra, const char* solver, Proposals& out, Blocking& b) {
   const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
-  if (ctx.isa != Isa::Avx512) {
-    // im2col's 16- and 8-pixel panels, with their half-width tails, pad these images little: the
-    // pixel-major tiles measured 0.76-0.97x of im2col with AVX2 (Xeon, 7x7-14x14 layers).
-    out.decline("im2col_pixels", std::string("AVX-512 only (") + isa_name(ctx.isa) +
-                                     ": im2col's narrower pixel panels waste as little)");
-    return;
-  }
-  if (g.P * g.Q > kMaxImagePixels) {
-    out.decline("im2col_pixels", std::to_string(g.P) + "x" + std::to_string(g.Q) + " outputs (more than " +
-                                     std::to_string(kMaxImagePixels) + " pixels: im2col's pixel panels run faster)");
-    return;
-  }
-  if (g.Kg < kMinChannels) {
-    out.decline("im2col_pixels", "fewer than " + std::to_string(kMinChannels) +
-                                     " output channels per group: the channel vectors would be mostly padding");
-    return;
-  }
   const int64_t PQ = g.P * g.Q;
-  Blocking b;
   b.kc = std::min(kernel.blocking.kc, g.Cg * g.R * g.S);
   b.staged = ctx.epilogue.active();
+  b.implicit = implicit;
   const int half = kernel.half_nr;
   const int64_t pixel_panels = ceil_div(PQ, mr), channel_panels = ceil_div(g.Kg, nr);
-  // Blocks of at most kMaxAccumulator floats (a block holds at most the image's 256 pixels and fits
-  // L2 with its packed depth block: 256 x 128 floats), cut so that the threads' rounds of tasks
-  // compute the fewest padded products and pack the fewest pixels; at equal cost, fewer tasks.
+  // Blocks of at most kMaxAccumulator floats (with the packed path a block holds at most the
+  // image's 256 pixels and fits L2 with its packed depth block: 256 x 128 floats), cut so that the
+  // threads' rounds of tasks compute the fewest padded products and pack the fewest pixels; at equal
+  // cost, fewer tasks.
   const int64_t images = g.N * g.groups;
-  const double pack_cost = g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
+  const double pack_cost = implicit ? 0.0 : g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
   double best = 1e300;
   b.m_chunks = 1, b.n_chunks = 1;
-  // A bounded search (hostile channel counts must not make planning slow): up to 9 pixel blocks, and
-  // from the fewest channel blocks whose accumulator fits beside the narrowest of those, 64 more.
-  const int64_t n_hi = std::min<int64_t>(pixel_panels, 9), narrowest = ceil_div(pixel_panels, n_hi) * mr;
+  // A bounded search (hostile shapes must not make planning slow): up to 9 pixel blocks (more when
+  // a large image needs them to keep the accumulator in bounds), and from the fewest channel blocks
+  // whose accumulator fits beside the narrowest of those, 64 more.
+  const int64_t n_hi = std::min(pixel_panels, std::max<int64_t>(9, ceil_div(PQ * half, kMaxAccumulator)));
+  const int64_t narrowest = ceil_div(pixel_panels, n_hi) * mr;
   const int64_t m_lo = ceil_div(channel_panels, std::max<int64_t>(1, kMaxAccumulator / (narrowest * nr)));
   for (int64_t m = m_lo; m <= std::min(channel_panels, m_lo + 64); ++m)
     for (int64_t n = 1; n <= n_hi; ++n) {
@@ -246,7 +304,7 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
       // channels' weights from L3 (about 16 products per channel: a block of one 7-pixel panel
       // waits on its weights).
-      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(gemm_columns(block, kernel));
+      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(tile_columns(block, kernel, implicit));
       const double cost = double(rounds) * (pixels * channels + pack_cost * pixels + 16.0 * channels) *
                           (1.0 + 1e-3 * double(tasks));
       if (cost < best) best = cost, b.m_chunks = m, b.n_chunks = n;
@@ -254,7 +312,9 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
   b.pixels = ceil_div(pixel_panels, b.n_chunks) * mr;
   b.channels = round_up(ceil_div(g.Kg, b.m_chunks), int64_t(half));
   b.m_chunks = ceil_div(g.Kg, b.channels);
-  auto bytes = [&](const Blocking& blk) { return ThreadScratch(scratch_layout(g, blk, mr).total()).total(ctx.threads); };
+  auto bytes = [&](const Blocking& blk) {
+    return ThreadScratch(scratch_layout(g, blk, mr).total(), extra).total(ctx.threads);
+  };
   // Under a tight budget, narrower pixel blocks (the accumulator and the packed block shrink with them).
   while (bytes(b) > ctx.workspace_limit && b.pixels > mr) {
     b.n_chunks = ceil_div(pixel_panels, b.pixels / mr - 1);
@@ -265,10 +325,74 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
     b.m_chunks = ceil_div(g.Kg, b.channels);
   }
   if (bytes(b) > ctx.workspace_limit) {
-    out.decline("im2col_pixels", workspace_too_small(bytes(b), ctx.workspace_limit));
+    out.decline(solver, workspace_too_small(bytes(b), ctx.workspace_limit));
+    return false;
+  }
+  return true;
+}
+
+// Both pixel-major solvers need AVX-512 and channels to fill the vectors.
+bool pixel_major_applies(const Geometry& g, const PlanContext& ctx, const char* solver, Proposals& out) {
+  if (ctx.isa != Isa::Avx512) {
+    // im2col's 16- and 8-pixel panels, with their half-width tails, pad these images little: the
+    // pixel-major tiles measured 0.76-0.97x of im2col with AVX2 (Xeon, 7x7-14x14 layers).
+    out.decline(solver, std::string("AVX-512 only (") + isa_name(ctx.isa) +
+                            ": im2col's narrower pixel panels waste as little)");
+    return false;
+  }
+  if (g.Kg < kMinChannels) {
+    out.decline(solver, "fewer than " + std::to_string(kMinChannels) +
+                            " output channels per group: the channel vectors would be mostly padding");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (!pixel_major_applies(g, ctx, "im2col_pixels", out)) return;
+  if (g.P * g.Q > kMaxImagePixels) {
+    out.decline("im2col_pixels", std::to_string(g.P) + "x" + std::to_string(g.Q) + " outputs (more than " +
+                                     std::to_string(kMaxImagePixels) + " pixels: im2col's pixel panels run faster)");
     return;
   }
-  out.add(std::make_unique<Im2colPixelsConv>(g, kernel, ctx.threads, b));
+  const SgemmKernel& kernel = sgemm_pixel_kernel(ctx.isa);
+  Blocking b;
+  if (choose_blocking(g, ctx, kernel, /*implicit=*/false, 0, "im2col_pixels", out, b))
+    out.add(std::make_unique<Im2colPixelsConv>(g, kernel, ctx.threads, b));
+}
+
+void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  if (!pixel_major_applies(g, ctx, "im2col_implicit", out)) return;
+  if (g.P * g.Q > kMaxImplicitPixels) {
+    out.decline("im2col_implicit", std::to_string(g.P) + "x" + std::to_string(g.Q) + " outputs (more than " +
+                                       std::to_string(kMaxImplicitPixels) +
+                                       " pixels: im2col's packed panels run faster)");
+    return;
+  }
+  if (g.R == 1 && g.S == 1) {
+    out.decline("im2col_implicit", "1x1 kernel (im2col_pixels packs its rows as cheaply)");
+    return;
+  }
+  // With padding, the kernel reads a zero-padded copy of the input (the planner's padded copy).
+  const bool padded = g.pad_t || g.pad_b || g.pad_l || g.pad_r;
+  const Geometry inner = padded ? padded_copy_geometry(g) : g;
+  // Offsets within one group's image are int32.
+  const int64_t last_tap = ((inner.Cg - 1) * inner.H + (inner.R - 1) * inner.dil_h) * inner.W + (inner.S - 1) * inner.dil_w;
+  if (inner.Cg * inner.H * inner.W > INT32_MAX || last_tap > INT32_MAX) {
+    out.decline("im2col_implicit", "an input image of more than 2^31 floats per group (offsets are 32-bit)");
+    return;
+  }
+  const SgemmKernel& kernel = sgemm_pixel_kernel(ctx.isa);
+  Blocking b;
+  const std::size_t copy = padded ? padded_copy_bytes(g) : 0;  // the wrapper's, ahead of the scratch
+  if (!choose_blocking(inner, ctx, kernel, /*implicit=*/true, copy, "im2col_implicit", out, b)) return;
+  auto impl = std::make_unique<Im2colPixelsConv>(inner, kernel, ctx.threads, b);
+  if (padded)
+    out.add(wrap_padded_copy(g, std::move(impl)));
+  else
+    out.add(std::move(impl));
 }
 
 }  // namespace fastconv::detail

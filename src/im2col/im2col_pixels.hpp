@@ -8,5 +8,7 @@
 namespace fastconv::detail {
 
 void propose_im2col_pixels(const Geometry&, const PlanContext&, Proposals&);
+// The same tiles with no lowering: the kernel reads the (zero-padded) input in place, for any image.
+void propose_im2col_implicit(const Geometry&, const PlanContext&, Proposals&);
 
 }  // namespace fastconv::detail

@@ -18,6 +18,7 @@ const std::vector<Solver>& all_solvers() {
       {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Im2col, "im2col_regions", propose_im2col_regions},
       {Algorithm::Im2col, "im2col_pixels", propose_im2col_pixels},
+      {Algorithm::Im2col, "im2col_implicit", propose_im2col_implicit},
       {Algorithm::Direct, "direct", propose_direct},
       // Backward-data: the forward algorithms on the stride phases of dx.
       {Algorithm::Winograd, "bwd_data_winograd", propose_backward_data<Algorithm::Winograd>, Direction::BackwardData},
