@@ -304,7 +304,11 @@ bool choose_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKerne
       // per pixel for a row copy, 32 for a flat copy, 64 for a strided gather) and streaming its
       // channels' weights from L3 (about 16 products per channel: a block of one 7-pixel panel
       // waits on its weights).
-      const double pixels = double(ceil_div(pixel_panels, n) * mr), channels = double(tile_columns(block, kernel, implicit));
+      // The implicit tiles also pay their broadcasts per panel (a one-vector tile is load-bound at
+      // about half the FMA rate): wide channel blocks, whose taps are read once for more panels.
+      const double pixels = double(ceil_div(pixel_panels, n) * mr),
+                   channels = double(tile_columns(block, kernel, implicit)) +
+                              (implicit ? 16.0 * double(ceil_div(block, int64_t(nr))) : 0.0);
       const double cost = double(rounds) * (pixels * channels + pack_cost * pixels + 16.0 * channels) *
                           (1.0 + 1e-3 * double(tasks));
       if (cost < best) best = cost, b.m_chunks = m, b.n_chunks = n;
