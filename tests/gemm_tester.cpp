@@ -23,7 +23,8 @@ std::vector<SgemmKernel> runnable_kernels() {
     }
   if (best_isa() >= Isa::Avx2) {
     const UkernelInfo t = sgemm_ukernel_12x32_avx2();
-    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half, t.transpose_rows, t.nr / 2});
+    out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half, t.transpose_rows, t.nr / 2,
+                   t.short_full, t.short_half});
   }
   return out;
 }

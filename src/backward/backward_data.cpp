@@ -326,10 +326,14 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
   PlanContext sub_ctx = ctx;
   sub_ctx.direction = Direction::Forward;
   sub_ctx.workspace_limit = ctx.workspace_limit - buffers;
-  // One candidate per forward solver of the algorithm (im2col has two): its phases run that
-  // solver's best where it applies, else the algorithm's best, else any algorithm's. Which solver
-  // estimates fastest depends on the thread count; a candidate per solver keeps every name a plan
-  // was made with available at every thread count (a plan forced to it stays plannable).
+  // One candidate per forward solver of the algorithm (im2col has four): its phases run that
+  // solver's best where it applies, else the best of the algorithm's first (general) solver, else
+  // any algorithm's. Which solver estimates fastest depends on the thread count; a candidate per
+  // solver, whose fallback does not, keeps every name a plan was made with available at every
+  // thread count (a plan forced to it stays plannable).
+  const char* general = nullptr;
+  for (const Solver& solver : all_solvers())
+    if (solver.direction == Direction::Forward && solver.algorithm == A && !general) general = solver.name;
   std::vector<std::string> names;
   std::string why = "applies to no stride phase";
   for (const Solver& solver : all_solvers()) {
@@ -347,7 +351,7 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
           used = true;
         } else {
           if (!reason.empty()) why = "phase " + to_string(sub.problem) + ": " + reason;
-          p2.impl = best_forward(sub, sub_ctx, A, nullptr);
+          p2.impl = best_forward(sub, sub_ctx, A, nullptr, general);
           if (!p2.impl) p2.impl = best_forward(sub, sub_ctx, Algorithm::Auto, nullptr);
           if (!p2.impl) {
             out.decline(label, "no forward algorithm fits phase " + to_string(sub.problem) + " within workspace_limit=" +

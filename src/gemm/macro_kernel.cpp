@@ -44,13 +44,17 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
           __builtin_prefetch(post->residual + (i0 + r) * ldc + j0, 0, 3);
           __builtin_prefetch(post->residual + (i0 + r) * ldc + j0 + cols - 1, 0, 3);
         }
-      if (rows == mr && cols == width) {
-        ukernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
+      // A last panel of fewer rows runs the short kernel of its rows (A*B, then + C, then + bias:
+      // the same operations per element as the full tile).
+      const SgemmUkernelFn* shorts = half ? kernel.short_half : kernel.short_full;
+      const SgemmUkernelFn tile_kernel = rows < mr && shorts ? shorts[rows - 1] : ukernel;
+      if ((rows == mr || shorts) && cols == width) {
+        tile_kernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr);
         if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);
         continue;
       }
       // Same operations as the full tile: A*B, then + C, then + bias.
-      ukernel(kc, ap, bp, edge, width, false, nullptr);
+      tile_kernel(kc, ap, bp, edge, width, false, nullptr);
       for (int64_t r = 0; r < rows; ++r) {
         float* crow = ct + r * ldc;
         const float* erow = edge + r * width;

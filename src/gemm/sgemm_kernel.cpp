@@ -48,6 +48,8 @@ SgemmKernel make() {
           info.half,
           info.transpose_rows,
           info.half_nr > 0 ? info.half_nr : info.nr / 2,
+          info.short_full,
+          info.short_half,
           {info.implicit[0], info.implicit[1], info.implicit[2]}};
 }
 

@@ -50,6 +50,10 @@ struct SgemmKernel {
   SgemmUkernelFn half;
   TransposeRowsFn transpose_rows;
   int half_nr;  // the columns `half` computes: NR/2, or one vector when NR is three
+  // full and half for the rows of a last A panel of r < MR rows, at [r - 1] (A panels still MR
+  // wide); null: the edge path computes all MR rows.
+  const SgemmUkernelFn* short_full = nullptr;
+  const SgemmUkernelFn* short_half = nullptr;
   // Pixel-major tiles only: the implicit kernel computing v + 1 vectors (of half_nr columns) of an
   // NR-wide panel of B; null past NR. The last panel of a block runs the narrowest that covers it.
   ImplicitUkernelFn implicit[3] = {};
@@ -76,6 +80,8 @@ struct UkernelInfo {
   TransposeRowsFn transpose_rows;
   int half_nr = 0;  // 0: NR/2
   ImplicitUkernelFn implicit[3] = {};  // by vectors: 1, 2, 3
+  const SgemmUkernelFn* short_full = nullptr;
+  const SgemmUkernelFn* short_half = nullptr;
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

@@ -2,7 +2,9 @@
 // translation units (sgemm_ukernel__<isa>.cpp), each compiled with its own flags.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <utility>
 #include <xsimd/xsimd.hpp>
 
 namespace fastconv::detail {
@@ -10,8 +12,9 @@ namespace {  // internal linkage: each instruction set keeps its own copy
 
 // MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
 // and MR*NV FMAs. B micro-panels are NV_B vectors wide: NV < NV_B gives the half-width kernel for a
-// last panel of few columns, with the same arithmetic per element.
-template <class Arch, int MR, int NV, int NV_B = NV>
+// last panel of few columns; A micro-panels are MR_A rows wide: MR < MR_A gives the short kernels
+// for a last panel of fewer rows. Both with the same arithmetic per element.
+template <class Arch, int MR, int NV, int NV_B = NV, int MR_A = MR>
 void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
                    int64_t ldc, bool accumulate, const float* __restrict bias) {
   using V = xsimd::batch<float, Arch>;
@@ -30,7 +33,7 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
     // A streams from L2 while the B micro-panel stays in L1: fetch A a few steps ahead.
-    __builtin_prefetch(a + 16 * MR, 0, 3);
+    __builtin_prefetch(a + 16 * MR_A, 0, 3);
     V bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
@@ -40,7 +43,7 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += MR_A;
     b += NR_B;
   }
 
@@ -59,6 +62,17 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) acc[i][j].store_unaligned(ci + j * L);
   }
+}
+
+// The short kernels of an MR x NV tile: rows 1..MR-1 of A panels MR wide (SgemmKernel::short_full,
+// short_half), each computing only its rows.
+template <class Arch, int MR, int NV, int NV_B, int... R>
+constexpr std::array<SgemmUkernelFn, sizeof...(R)> short_kernels(std::integer_sequence<int, R...>) {
+  return {sgemm_ukernel<Arch, R + 1, NV, NV_B, MR>...};
+}
+template <class Arch, int MR, int NV, int NV_B = NV>
+constexpr std::array<SgemmUkernelFn, MR - 1> short_kernels() {
+  return short_kernels<Arch, MR, NV, NV_B>(std::make_integer_sequence<int, MR - 1>());
 }
 
 // sgemm_ukernel's arithmetic with A read in place (ImplicitUkernelFn): per k, one offset, MR
