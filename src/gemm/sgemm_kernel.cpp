@@ -32,6 +32,13 @@ const Tuning kPixelTuning[] = {
     {Isa::Avx512, sgemm_ukernel_pixels_avx512, {7, 48, 196, 128, 4096}},
 };
 
+// The implicit GEMM's pixel-major tiles (A read in place: no MC, NC).
+const Tuning kImplicitTuning[] = {
+    {Isa::Sse2, sgemm_ukernel_pixels_sse2, {7, 8, 196, 256, 4096}},
+    {Isa::Avx2, sgemm_ukernel_implicit_avx2, {6, 16, 192, 256, 4096}},
+    {Isa::Avx512, sgemm_ukernel_pixels_avx512, {7, 48, 196, 128, 4096}},
+};
+
 // Built only for an instruction set the CPU runs (core/isa_dispatch.hpp): t.kernel() is compiled for it.
 template <const Tuning* Table, int I>
 SgemmKernel make() {
@@ -57,6 +64,11 @@ SgemmKernel make() {
 
 const SgemmKernel& sgemm_kernel(Isa isa) {
   return isa_table<SgemmKernel, make<kTuning, 0>, make<kTuning, 1>, make<kTuning, 2>>(isa, "sgemm");
+}
+
+const SgemmKernel& sgemm_implicit_kernel(Isa isa) {
+  return isa_table<SgemmKernel, make<kImplicitTuning, 0>, make<kImplicitTuning, 1>, make<kImplicitTuning, 2>>(
+      isa, "sgemm implicit");
 }
 
 const SgemmKernel& sgemm_pixel_kernel(Isa isa) {

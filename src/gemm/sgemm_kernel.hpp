@@ -72,6 +72,10 @@ const SgemmKernel& sgemm_kernel(Isa isa);
 // panels of pixels waste up to a quarter of the FMAs (im2col/im2col_pixels.cpp).
 const SgemmKernel& sgemm_pixel_kernel(Isa isa);
 
+// The pixel-major tile of the implicit GEMM (im2col_implicit): the pixel tile with AVX-512 and
+// SSE2, 6x16 with AVX2 (whose 7x16 tile spills an accumulator).
+const SgemmKernel& sgemm_implicit_kernel(Isa isa);
+
 // Per-ISA definitions (sgemm_ukernel__<isa>.cpp). Each returns its kernel's function and tile.
 struct UkernelInfo {
   const char* name;
@@ -89,6 +93,7 @@ UkernelInfo sgemm_ukernel_avx512();
 UkernelInfo sgemm_ukernel_pixels_sse2();
 UkernelInfo sgemm_ukernel_pixels_avx2();
 UkernelInfo sgemm_ukernel_pixels_avx512();
+UkernelInfo sgemm_ukernel_implicit_avx2();
 // The AVX-512 tile shape (12x32) compiled for AVX2: lets this library's tests run every driver path
 // of the AVX-512 configuration on CPUs without AVX-512.
 UkernelInfo sgemm_ukernel_12x32_avx2();

@@ -73,6 +73,17 @@ UkernelInfo sgemm_ukernel_pixels_avx2() {
   return info;
 }
 
+UkernelInfo sgemm_ukernel_implicit_avx2() {
+  note_isa_entry(Isa::Avx2);
+  using A = xsimd::fma3<xsimd::avx2>;
+  // Pixel-major 6x16 for the implicit GEMM: 12 accumulators, 2 B vectors and a broadcast fit the 16
+  // registers (the 7x16 tile spills one).
+  UkernelInfo info{"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>,
+                   transpose_rows_avx2, 0, {implicit_ukernel<A, 6, 1, 2>, implicit_ukernel<A, 6, 2>}};
+  info.short_full = kShort6x16.data(), info.short_half = kShortHalf6x16.data();
+  return info;
+}
+
 UkernelInfo sgemm_ukernel_12x32_avx2() {
   note_isa_entry(Isa::Avx2);
   using A = xsimd::fma3<xsimd::avx2>;

@@ -47,7 +47,8 @@ constexpr int64_t kMaxImagePixels = 256;
 // best other implementation on the AVX-512 Xeon, 2 threads: 1.05-1.14x on 7x7 3x3 (512 channels),
 // 17x17 1x7/7x1 and 3x3/s2 'valid' layers and the ViT patchify; 0.83-0.99x on 28x28 and 40x40
 // outputs and 0.6-0.7x on 56x56 1x1 layers, whose taps in 256 channel planes miss L1 on every tile.
-// 1x1 layers gain nothing over the packed path's row copies.
+// 1x1 layers gain nothing over the packed path's row copies. Capped at AVX2 (6x16 tiles): 1.04-1.16x
+// over im2col on the same 7x7, 14x14 and 17x17 layers.
 constexpr int64_t kMaxImplicitPixels = 320;
 // Fewer output channels per group (depthwise layers) would fill a fraction of each vector.
 constexpr int64_t kMinChannels = 8;
@@ -336,14 +337,8 @@ bool choose_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKerne
 }
 
 // Both pixel-major solvers need AVX-512 and channels to fill the vectors.
-bool pixel_major_applies(const Geometry& g, const PlanContext& ctx, const char* solver, Proposals& out) {
-  if (ctx.isa != Isa::Avx512) {
-    // im2col's 16- and 8-pixel panels, with their half-width tails, pad these images little: the
-    // pixel-major tiles measured 0.76-0.97x of im2col with AVX2 (Xeon, 7x7-14x14 layers).
-    out.decline(solver, std::string("AVX-512 only (") + isa_name(ctx.isa) +
-                            ": im2col's narrower pixel panels waste as little)");
-    return false;
-  }
+// Both pixel-major solvers need channels to fill the vectors.
+bool enough_channels(const Geometry& g, const char* solver, Proposals& out) {
   if (g.Kg < kMinChannels) {
     out.decline(solver, "fewer than " + std::to_string(kMinChannels) +
                             " output channels per group: the channel vectors would be mostly padding");
@@ -355,7 +350,14 @@ bool pixel_major_applies(const Geometry& g, const PlanContext& ctx, const char* 
 }  // namespace
 
 void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  if (!pixel_major_applies(g, ctx, "im2col_pixels", out)) return;
+  if (ctx.isa != Isa::Avx512) {
+    // im2col's 16- and 8-pixel panels, with their half-width tails, pad these images little: the
+    // pixel-major tiles measured 0.76-0.97x of im2col with AVX2 (Xeon, 7x7-14x14 layers).
+    out.decline("im2col_pixels", std::string("AVX-512 only (") + isa_name(ctx.isa) +
+                                     ": im2col's narrower pixel panels waste as little)");
+    return;
+  }
+  if (!enough_channels(g, "im2col_pixels", out)) return;
   if (g.P * g.Q > kMaxImagePixels) {
     out.decline("im2col_pixels", std::to_string(g.P) + "x" + std::to_string(g.Q) + " outputs (more than " +
                                      std::to_string(kMaxImagePixels) + " pixels: im2col's pixel panels run faster)");
@@ -368,7 +370,12 @@ void propose_im2col_pixels(const Geometry& g, const PlanContext& ctx, Proposals&
 }
 
 void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  if (!pixel_major_applies(g, ctx, "im2col_implicit", out)) return;
+  if (ctx.isa < Isa::Avx2) {
+    out.decline("im2col_implicit", std::string("AVX2 or AVX-512 (") + isa_name(ctx.isa) +
+                                       ": im2col's 8-pixel panels waste as little, and SSE2 has 16 registers)");
+    return;
+  }
+  if (!enough_channels(g, "im2col_implicit", out)) return;
   if (g.P * g.Q > kMaxImplicitPixels) {
     out.decline("im2col_implicit", std::to_string(g.P) + "x" + std::to_string(g.Q) + " outputs (more than " +
                                        std::to_string(kMaxImplicitPixels) +
@@ -381,7 +388,7 @@ void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposal
   }
   // Where 7-pixel tiles pad the image more than im2col's pixel panels do (8x8: 70 for 64 pixels,
   // against two whole 32-pixel panels), im2col ran 1.1-1.2x faster (Xeon, 1x3 on 8x8, batch 1 and 8).
-  const int64_t implicit_pixels = round_up(g.P * g.Q, int64_t(sgemm_pixel_kernel(ctx.isa).blocking.mr));
+  const int64_t implicit_pixels = round_up(g.P * g.Q, int64_t(sgemm_implicit_kernel(ctx.isa).blocking.mr));
   const int64_t im2col_pixels = gemm_columns(g.P * g.Q, sgemm_kernel(ctx.isa));
   if (implicit_pixels > im2col_pixels) {
     out.decline("im2col_implicit", std::to_string(g.P * g.Q) + " output pixels pad to " +
@@ -398,7 +405,7 @@ void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposal
     out.decline("im2col_implicit", "an input image of more than 2^31 floats per group (offsets are 32-bit)");
     return;
   }
-  const SgemmKernel& kernel = sgemm_pixel_kernel(ctx.isa);
+  const SgemmKernel& kernel = sgemm_implicit_kernel(ctx.isa);
   Blocking b;
   const std::size_t copy = padded ? padded_copy_bytes(g) : 0;  // the wrapper's, ahead of the scratch
   if (!choose_blocking(inner, ctx, kernel, /*implicit=*/true, copy, "im2col_implicit", out, b)) return;
