@@ -182,17 +182,18 @@ class Im2colPixelsConv final : public ConvImpl {
         }
         for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
           const int64_t kc = std::min(b_.kc, kdim_ - p0);
-          // A tile's rows (about one cache line per tap) stay in L1 while they meet every panel of
-          // weights, which stream from L2 (ahead of the other order in a kernel bench on the Xeon;
-          // even on a 7x7 image with 512 channels); the first panel's call prefetches the next
-          // tile's rows.
-          for (int64_t t = 0; t < tiles; ++t)
-            for (int64_t j0 = 0; j0 < nch; j0 += nr) {
-              const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
-              const float* const* next = j0 == 0 && t + 1 < tiles ? rows + (t + 1) * mr : nullptr;
-              tile(kc, rows + t * mr, offsets_.data() + p0, w + (j0 / nr) * kdim_ * nr + p0 * nr,
-                   acc + t * mr * ldacc + j0, ldacc, next);
+          // Each kc x NR micro-panel of weights stays in L1 while it meets every pixel tile; each
+          // call prefetches the next tile's taps (a line or two per tap, in as many channel planes
+          // as the depth block spans: too many streams for the hardware prefetchers). Interleaved
+          // on the Xeon: 0.99-1.03x the order that keeps a tile's taps for every panel instead.
+          for (int64_t j0 = 0; j0 < nch; j0 += nr) {
+            const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
+            const float* wp = w + (j0 / nr) * kdim_ * nr + p0 * nr;
+            for (int64_t t = 0; t < tiles; ++t) {
+              const float* const* next = t + 1 < tiles ? rows + (t + 1) * mr : j0 + nr < nch ? rows : nullptr;
+              tile(kc, rows + t * mr, offsets_.data() + p0, wp, acc + t * mr * ldacc + j0, ldacc, next);
             }
+          }
         }
       }
       const int64_t nruns = pointwise_ || b_.implicit ? 0 : pixel_runs(g, n0, npix, runs);
