@@ -342,6 +342,9 @@ TEST_CASE("im2col_implicit: declines 1x1 kernels and large images", "[im2col]") 
              Catch::Contains("1x1 kernel"));
   CHECK_THAT(plan_error(ConvTester().input(1, 64, 28, 28).kernel(64, 3, 3).pad(1).get_problem(), o),
              Catch::Contains("more than 320 pixels"));
+  CHECK_THAT(plan_error(ConvTester().input(1, 64, 60, 60).kernel(64, 3, 3).stride(2).pad(1).get_problem(), o),
+             Catch::Contains("more than 784 pixels, strided"));
+  CHECK(plan_error(ConvTester().input(1, 64, 42, 42).kernel(64, 3, 3).stride(2).pad(1).get_problem(), o).empty());
 }
 
 TEST_CASE("im2col_implicit: the same bits for every budget and thread count", "[isa][im2col]") {
