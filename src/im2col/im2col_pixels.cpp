@@ -153,7 +153,7 @@ class Im2colPixelsConv final : public ConvImpl {
   void execute(const float* x, const float* packed, float* y, void* workspace, const ThreadPool& pool,
                const float* residual = nullptr) const override {
     const Geometry& g = g_;
-    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int mr = kernel_.blocking.mr;
     const int64_t PQ = g.P * g.Q, pixel_panels = ceil_div(PQ, mr);
     const float* bias = packed + g.groups * b_.m_chunks * block_floats();
     const TaskGrid<4> tasks = grid();
@@ -173,46 +173,11 @@ class Im2colPixelsConv final : public ConvImpl {
       float* acc = at_offset<float>(rows, layout.rows);
       float* stage = at_offset<float>(acc, layout.acc);
       const int64_t ldacc = acc_ld(nch), ldst = stage_ld(npix);
-      // The accumulator starts from the bias (a row of it per pixel): no pass over the outputs later.
       const float* bias_g = bias + grp * g.Kg + k0;
-      if (b_.implicit) {
-        // Whole tiles: the rows past the block's last pixel repeat it (computed, never stored).
-        const int64_t tiles = ceil_div(npix, int64_t(mr));
-        for (int64_t i = 0; i < tiles * mr; ++i) {
-          const int64_t q = n0 + std::min(i, npix - 1), oh = q / g.Q, ow = q % g.Q;
-          rows[i] = xg + oh * g.stride_h * g.W + ow * g.stride_w;
-          std::copy(bias_g, bias_g + nch, acc + i * ldacc);
-        }
-        for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
-          const int64_t kc = std::min(b_.kc, kdim_ - p0);
-          // Each kc x NR micro-panel of weights stays in L1 while it meets every pixel tile; each
-          // call prefetches the next tile's taps (a line or two per tap, in as many channel planes
-          // as the depth block spans: too many streams for the hardware prefetchers). Interleaved
-          // on the Xeon: 0.99-1.03x the order that keeps a tile's taps for every panel instead.
-          for (int64_t j0 = 0; j0 < nch; j0 += nr) {
-            const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
-            const float* wp = w + (j0 / nr) * kdim_ * nr + p0 * nr;
-            for (int64_t t = 0; t < tiles; ++t) {
-              const float* const* next = t + 1 < tiles ? rows + (t + 1) * mr : j0 + nr < nch ? rows : nullptr;
-              tile(kc, rows + t * mr, offsets_.data() + p0, wp, acc + t * mr * ldacc + j0, ldacc, next);
-            }
-          }
-        }
-      }
-      const int64_t nruns = pointwise_ || b_.implicit ? 0 : pixel_runs(g, n0, npix, runs);
-      if (!b_.implicit) {
-        for (int64_t i = 0; i < npix; ++i) std::copy(bias_g, bias_g + nch, acc + i * ldacc);
-      }
-      for (int64_t p0 = 0; !b_.implicit && p0 < kdim_; p0 += b_.kc) {
-        const int64_t kc = std::min(b_.kc, kdim_ - p0);
-        const int64_t panel_stride = pointwise_ ? kc * mr : im2col_panel_stride(kc, mr);
-        if (pointwise_)
-          pack_b_panels(xg + p0 * PQ + n0, PQ, kc, npix, mr, a_pack);
-        else
-          pack_im2col_(g, xg, p0, kc, runs, nruns, npix, mr, panel_stride, line, a_pack);
-        gemm_macro_kernel(kernel_, npix, nch, kc, a_pack, panel_stride, w + p0 * nr, kdim_ * nr, acc, ldacc, true,
-                          nullptr, nullptr, /*b_streams=*/true);
-      }
+      if (b_.implicit)
+        accumulate_implicit(xg, w, bias_g, n0, npix, nch, rows, acc, ldacc);
+      else
+        accumulate_packed(xg, w, bias_g, n0, npix, nch, a_pack, runs, line, acc, ldacc);
       // acc [pixels x channels] into y's [channels x pixels], 16 pixels at a time: straight into y, or
       // through the stage when the epilogue follows (a residual that is y is read before y is written).
       const int64_t out_offset = (n * g.K + grp * g.Kg + k0) * PQ + n0;
@@ -246,6 +211,54 @@ class Im2colPixelsConv final : public ConvImpl {
   }
 
  private:
+  // The accumulator [pixels x channels] of one block, from the bias (a row of it per pixel: no pass
+  // over the outputs later), plus lowered(x) x W on the packed tiles: the block's pixels packed per
+  // depth block by im2col's gather (1x1: row copies), then the macro-kernel.
+  void accumulate_packed(const float* xg, const float* w, const float* bias_g, int64_t n0, int64_t npix, int64_t nch,
+                         float* a_pack, PixelRun* runs, float* line, float* acc, int64_t ldacc) const {
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    const int64_t PQ = g_.P * g_.Q;
+    const int64_t nruns = pointwise_ ? 0 : pixel_runs(g_, n0, npix, runs);
+    for (int64_t i = 0; i < npix; ++i) std::copy(bias_g, bias_g + nch, acc + i * ldacc);
+    for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
+      const int64_t kc = std::min(b_.kc, kdim_ - p0);
+      const int64_t panel_stride = pointwise_ ? kc * mr : im2col_panel_stride(kc, mr);
+      if (pointwise_)
+        pack_b_panels(xg + p0 * PQ + n0, PQ, kc, npix, mr, a_pack);
+      else
+        pack_im2col_(g_, xg, p0, kc, runs, nruns, npix, mr, panel_stride, line, a_pack);
+      gemm_macro_kernel(kernel_, npix, nch, kc, a_pack, panel_stride, w + p0 * nr, kdim_ * nr, acc, ldacc, true,
+                        nullptr, nullptr, /*b_streams=*/true);
+    }
+  }
+  // The same accumulator on the implicit tiles: each pixel's first tap in rows[], its taps at
+  // offsets_ from it (the input has no padding: the planner's padded copy when the problem had some).
+  void accumulate_implicit(const float* xg, const float* w, const float* bias_g, int64_t n0, int64_t npix, int64_t nch,
+                           const float** rows, float* acc, int64_t ldacc) const {
+    const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+    // Whole tiles: the rows past the block's last pixel repeat it (computed, never stored).
+    const int64_t tiles = ceil_div(npix, int64_t(mr));
+    for (int64_t i = 0; i < tiles * mr; ++i) {
+      const int64_t q = n0 + std::min(i, npix - 1), oh = q / g_.Q, ow = q % g_.Q;
+      rows[i] = xg + oh * g_.stride_h * g_.W + ow * g_.stride_w;
+      std::copy(bias_g, bias_g + nch, acc + i * ldacc);
+    }
+    for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
+      const int64_t kc = std::min(b_.kc, kdim_ - p0);
+      // Each kc x NR micro-panel of weights stays in L1 while it meets every pixel tile; each call
+      // prefetches the next tile's taps (a line or two per tap, in as many channel planes as the
+      // depth block spans: too many streams for the hardware prefetchers). Interleaved on the Xeon:
+      // 0.99-1.03x the order that keeps a tile's taps for every panel instead.
+      for (int64_t j0 = 0; j0 < nch; j0 += nr) {
+        const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
+        const float* wp = w + (j0 / nr) * kdim_ * nr + p0 * nr;
+        for (int64_t t = 0; t < tiles; ++t) {
+          const float* const* next = t + 1 < tiles ? rows + (t + 1) * mr : j0 + nr < nch ? rows : nullptr;
+          tile(kc, rows + t * mr, offsets_.data() + p0, wp, acc + t * mr * ldacc + j0, ldacc, next);
+        }
+      }
+    }
+  }
   // The implicit kernel of the fewest vectors that covers `columns` (<= NR) channels.
   ImplicitUkernelFn implicit_tile(int64_t columns) const {
     return kernel_.implicit[ceil_div(columns, int64_t(kernel_.half_nr)) - 1];
