@@ -6,7 +6,8 @@
 //   a: the k-major micro-panel of A, MR floats per k (a[p*MR + i] = A(i, p));
 //   b: the k-major micro-panel of B, NR floats per k (b[p*NR + j] = B(p, j)), 64-byte aligned;
 //   c: row-major with leading dimension ldc (any alignment); k >= 1.
-// Full tiles only: partial tiles (m < MR or n < NR) go through gemm_macro_kernel's edge path.
+// Full tiles only: partial tiles go through gemm_macro_kernel, which runs a last panel of fewer rows
+// on the short kernels (short_full, short_half) and one of fewer columns through its edge path.
 // SgemmKernel::half is the same contract for an MR x half_nr tile (NR/2, or one vector of a kernel
 // three vectors wide) of a panel still NR wide (the last panel of a block when it holds half_nr
 // columns or fewer).
