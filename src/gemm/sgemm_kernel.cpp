@@ -35,7 +35,7 @@ const Tuning kPixelTuning[] = {
 // The implicit GEMM's pixel-major tiles (A read in place: no MC, NC).
 const Tuning kImplicitTuning[] = {
     {Isa::Sse2, sgemm_ukernel_pixels_sse2, {7, 8, 196, 256, 4096}},
-    {Isa::Avx2, sgemm_ukernel_implicit_avx2, {6, 16, 192, 256, 4096}},
+    {Isa::Avx2, sgemm_ukernel_avx2, {6, 16, 144, 256, 4080}},
     {Isa::Avx512, sgemm_ukernel_pixels_avx512, {7, 48, 196, 128, 4096}},
 };
 

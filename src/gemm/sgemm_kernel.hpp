@@ -55,8 +55,9 @@ struct SgemmKernel {
   // wide); null: the edge path computes all MR rows.
   const SgemmUkernelFn* short_full = nullptr;
   const SgemmUkernelFn* short_half = nullptr;
-  // Pixel-major tiles only: the implicit kernel computing v + 1 vectors (of half_nr columns) of an
-  // NR-wide panel of B; null past NR. The last panel of a block runs the narrowest that covers it.
+  // Tiles that serve im2col_implicit (sgemm_implicit_kernel) only: the implicit kernel computing
+  // v + 1 vectors (of half_nr columns) of an NR-wide panel of B; null past NR. The last panel of a
+  // block runs the narrowest that covers it.
   ImplicitUkernelFn implicit[3] = {};
 };
 
@@ -74,7 +75,7 @@ const SgemmKernel& sgemm_kernel(Isa isa);
 const SgemmKernel& sgemm_pixel_kernel(Isa isa);
 
 // The pixel-major tile of the implicit GEMM (im2col_implicit): the pixel tile with AVX-512 and
-// SSE2, 6x16 with AVX2 (whose 7x16 tile spills an accumulator).
+// SSE2; with AVX2, sgemm_kernel's 6x16 (the 7x16 pixel tile spills an accumulator).
 const SgemmKernel& sgemm_implicit_kernel(Isa isa);
 
 // Per-ISA definitions (sgemm_ukernel__<isa>.cpp). Each returns its kernel's function and tile.
@@ -94,7 +95,6 @@ UkernelInfo sgemm_ukernel_avx512();
 UkernelInfo sgemm_ukernel_pixels_sse2();
 UkernelInfo sgemm_ukernel_pixels_avx2();
 UkernelInfo sgemm_ukernel_pixels_avx512();
-UkernelInfo sgemm_ukernel_implicit_avx2();
 // The AVX-512 tile shape (12x32) compiled for AVX2: lets this library's tests run every driver path
 // of the AVX-512 configuration on CPUs without AVX-512.
 UkernelInfo sgemm_ukernel_12x32_avx2();

@@ -43,23 +43,14 @@ void transpose_rows_avx2(const float* src, int64_t ld, int rows, int64_t k, floa
   }
 }
 
-using Fma = xsimd::fma3<xsimd::avx2>;
-constexpr auto kShort6x16 = short_kernels<Fma, 6, 2>();
-constexpr auto kShortHalf6x16 = short_kernels<Fma, 6, 1, 2>();
-constexpr auto kShort7x16 = short_kernels<Fma, 7, 2>();
-constexpr auto kShortHalf7x16 = short_kernels<Fma, 7, 1, 2>();
-constexpr auto kShort12x32 = short_kernels<Fma, 12, 4>();
-constexpr auto kShortHalf12x32 = short_kernels<Fma, 12, 2, 4>();
-
 }  // namespace
 
 UkernelInfo sgemm_ukernel_avx2() {
   note_isa_entry(Isa::Avx2);
   using A = xsimd::fma3<xsimd::avx2>;
-  UkernelInfo info{"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>,
-                   transpose_rows_avx2};
-  info.short_full = kShort6x16.data(), info.short_half = kShortHalf6x16.data();
-  return info;
+  // Also im2col_implicit's tile with AVX2 (sgemm_implicit_kernel): 12 accumulators, 2 B vectors and
+  // a broadcast fit the 16 registers, where the 7x16 pixel tile spills one.
+  return implicit_tile_info<A, 6, 2, 1>("sgemm_ukernel_6x16__avx2", transpose_rows_avx2);
 }
 
 UkernelInfo sgemm_ukernel_pixels_avx2() {
@@ -67,30 +58,13 @@ UkernelInfo sgemm_ukernel_pixels_avx2() {
   using A = xsimd::fma3<xsimd::avx2>;
   // 14 accumulators, 2 B vectors and a broadcast need 17 registers: GCC spills one accumulator.
   // Measured slower than im2col's 6x16 panels, so not proposed (im2col_pixels.cpp); tested here.
-  UkernelInfo info{"sgemm_ukernel_7x16__avx2", 7, 16, sgemm_ukernel<A, 7, 2>, sgemm_ukernel<A, 7, 1, 2>,
-                   transpose_rows_avx2, 0, {implicit_ukernel<A, 7, 1, 2>, implicit_ukernel<A, 7, 2>}};
-  info.short_full = kShort7x16.data(), info.short_half = kShortHalf7x16.data();
-  return info;
-}
-
-UkernelInfo sgemm_ukernel_implicit_avx2() {
-  note_isa_entry(Isa::Avx2);
-  using A = xsimd::fma3<xsimd::avx2>;
-  // Pixel-major 6x16 for the implicit GEMM: 12 accumulators, 2 B vectors and a broadcast fit the 16
-  // registers (the 7x16 tile spills one).
-  UkernelInfo info{"sgemm_ukernel_6x16__avx2", 6, 16, sgemm_ukernel<A, 6, 2>, sgemm_ukernel<A, 6, 1, 2>,
-                   transpose_rows_avx2, 0, {implicit_ukernel<A, 6, 1, 2>, implicit_ukernel<A, 6, 2>}};
-  info.short_full = kShort6x16.data(), info.short_half = kShortHalf6x16.data();
-  return info;
+  return implicit_tile_info<A, 7, 2, 1>("sgemm_ukernel_7x16__avx2", transpose_rows_avx2);
 }
 
 UkernelInfo sgemm_ukernel_12x32_avx2() {
   note_isa_entry(Isa::Avx2);
   using A = xsimd::fma3<xsimd::avx2>;
-  UkernelInfo info{"sgemm_ukernel_12x32__avx2", 12, 32, sgemm_ukernel<A, 12, 4>, sgemm_ukernel<A, 12, 2, 4>,
-                   transpose_rows_avx2};
-  info.short_full = kShort12x32.data(), info.short_half = kShortHalf12x32.data();
-  return info;
+  return tile_info<A, 12, 4, 2>("sgemm_ukernel_12x32__avx2", transpose_rows_avx2);
 }
 
 }  // namespace fastconv::detail

@@ -39,20 +39,12 @@ void transpose_rows_avx512(const float* src, int64_t ld, int rows, int64_t k, fl
     for (int i = 0; i < rows; ++i) dst[p0 * ldd + i] = src[i * ld + p0];
 }
 
-constexpr auto kShort12x32 = short_kernels<xsimd::avx512f, 12, 2>();
-constexpr auto kShortHalf12x32 = short_kernels<xsimd::avx512f, 12, 1, 2>();
-constexpr auto kShort7x48 = short_kernels<xsimd::avx512f, 7, 3>();
-constexpr auto kShortHalf7x48 = short_kernels<xsimd::avx512f, 7, 1, 3>();
-
 }  // namespace
 
 UkernelInfo sgemm_ukernel_avx512() {
   note_isa_entry(Isa::Avx512);
   using A = xsimd::avx512f;
-  UkernelInfo info{"sgemm_ukernel_12x32__avx512", 12, 32, sgemm_ukernel<A, 12, 2>, sgemm_ukernel<A, 12, 1, 2>,
-                   transpose_rows_avx512};
-  info.short_full = kShort12x32.data(), info.short_half = kShortHalf12x32.data();
-  return info;
+  return tile_info<A, 12, 2, 1>("sgemm_ukernel_12x32__avx512", transpose_rows_avx512);
 }
 
 UkernelInfo sgemm_ukernel_pixels_avx512() {
@@ -60,11 +52,7 @@ UkernelInfo sgemm_ukernel_pixels_avx512() {
   using A = xsimd::avx512f;
   // 21 accumulators, 3 B vectors and a broadcast: no spills (7x64 needs 33 registers; GCC spilled
   // two accumulators). The half-width kernel is one vector.
-  UkernelInfo info{"sgemm_ukernel_7x48__avx512", 7, 48, sgemm_ukernel<A, 7, 3>, sgemm_ukernel<A, 7, 1, 3>,
-                   transpose_rows_avx512, 16,
-                   {implicit_ukernel<A, 7, 1, 3>, implicit_ukernel<A, 7, 2, 3>, implicit_ukernel<A, 7, 3>}};
-  info.short_full = kShort7x48.data(), info.short_half = kShortHalf7x48.data();
-  return info;
+  return implicit_tile_info<A, 7, 3, 1>("sgemm_ukernel_7x48__avx512", transpose_rows_avx512, 16);
 }
 
 }  // namespace fastconv::detail

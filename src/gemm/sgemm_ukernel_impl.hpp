@@ -7,6 +7,8 @@
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
+#include "gemm/sgemm_kernel.hpp"
+
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
@@ -120,6 +122,29 @@ void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int3
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) (acc[i][j] + V::load_unaligned(ci + j * L)).store_unaligned(ci + j * L);
   }
+}
+
+// A kernel table entry for an MR x NV tile: full, half (NV_HALF vectors of the same NV-wide panel)
+// and their short kernels.
+template <class Arch, int MR, int NV, int NV_HALF>
+UkernelInfo tile_info(const char* name, TransposeRowsFn transpose, int half_nr = 0) {
+  static constexpr auto shorts = short_kernels<Arch, MR, NV>();
+  static constexpr auto half_shorts = short_kernels<Arch, MR, NV_HALF, NV>();
+  UkernelInfo info{name,      MR, NV * int(xsimd::batch<float, Arch>::size), sgemm_ukernel<Arch, MR, NV>,
+                   sgemm_ukernel<Arch, MR, NV_HALF, NV>, transpose, half_nr};
+  info.short_full = shorts.data(), info.short_half = half_shorts.data();
+  return info;
+}
+
+// The same entry for a tile that also serves im2col_implicit: its implicit kernels of 1..NV vectors.
+template <class Arch, int MR, int NV, int NV_HALF>
+UkernelInfo implicit_tile_info(const char* name, TransposeRowsFn transpose, int half_nr = 0) {
+  static_assert(NV <= 3, "SgemmKernel::implicit holds tiles of up to three vectors");
+  UkernelInfo info = tile_info<Arch, MR, NV, NV_HALF>(name, transpose, half_nr);
+  info.implicit[0] = implicit_ukernel<Arch, MR, 1, NV>;
+  if constexpr (NV >= 2) info.implicit[1] = implicit_ukernel<Arch, MR, 2, NV>;
+  if constexpr (NV >= 3) info.implicit[2] = implicit_ukernel<Arch, MR, 3, NV>;
+  return info;
 }
 
 // The portable transpose (AVX2 and AVX-512 have their own, in sgemm_ukernel__<isa>.cpp).
