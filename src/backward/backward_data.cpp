@@ -333,7 +333,10 @@ void propose_backward_data(const Geometry& g, const PlanContext& ctx, Proposals&
   // thread count (a plan forced to it stays plannable).
   const char* general = nullptr;
   for (const Solver& solver : all_solvers())
-    if (solver.direction == Direction::Forward && solver.algorithm == A && !general) general = solver.name;
+    if (solver.direction == Direction::Forward && solver.algorithm == A) {
+      general = solver.name;
+      break;
+    }
   std::vector<std::string> names;
   std::string why = "applies to no stride phase";
   for (const Solver& solver : all_solvers()) {

@@ -265,9 +265,7 @@ class Im2colPixelsConv final : public ConvImpl {
   }
   // One channel block's packed weights (its channels rounded up to whole panels).
   int64_t block_floats() const { return packed_a_floats(b_.channels, kdim_, kernel_.blocking.nr); }
-  ThreadScratch scratch() const {
-    return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total());
-  }
+  ThreadScratch scratch() const { return ThreadScratch(scratch_layout(g_, b_, kernel_.blocking.mr).total()); }
   // Tasks: (image, group, channel block, pixel block); neighbouring tasks share their weights.
   TaskGrid<4> grid() const { return task_grid(g_.N, g_.groups, b_.m_chunks, b_.n_chunks); }
 
@@ -280,10 +278,6 @@ class Im2colPixelsConv final : public ConvImpl {
   bool pointwise_;
   std::vector<int32_t> offsets_;  // implicit: the taps' distances from a pixel's first tap
 };
-
-}  // namespace
-
-namespace {
 
 // The blocking of a pixel-major plan under ctx's budget, beside `extra` bytes of the workspace (the
 // padded copy), or false (with the reason declined).
@@ -353,7 +347,6 @@ bool choose_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKerne
   return true;
 }
 
-// Both pixel-major solvers need AVX-512 and channels to fill the vectors.
 // Both pixel-major solvers need channels to fill the vectors.
 bool enough_channels(const Geometry& g, const char* solver, Proposals& out) {
   if (g.Kg < kMinChannels) {
@@ -393,6 +386,7 @@ void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposal
     return;
   }
   if (!enough_channels(g, "im2col_implicit", out)) return;
+  const SgemmKernel& kernel = sgemm_implicit_kernel(ctx.isa);
   const bool strided = g.stride_h > 1 || g.stride_w > 1;
   const int64_t max_pixels = strided ? kMaxImplicitPixelsStrided : kMaxImplicitPixels;
   if (g.P * g.Q > max_pixels) {
@@ -407,11 +401,12 @@ void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposal
   }
   // Where 7-pixel tiles pad the image more than im2col's pixel panels do (8x8: 70 for 64 pixels,
   // against two whole 32-pixel panels), im2col ran 1.1-1.2x faster (Xeon, 1x3 on 8x8, batch 1 and 8).
-  const int64_t implicit_pixels = round_up(g.P * g.Q, int64_t(sgemm_implicit_kernel(ctx.isa).blocking.mr));
+  const int64_t implicit_pixels = round_up(g.P * g.Q, int64_t(kernel.blocking.mr));
   const int64_t im2col_pixels = gemm_columns(g.P * g.Q, sgemm_kernel(ctx.isa));
   if (implicit_pixels > im2col_pixels) {
     out.decline("im2col_implicit", std::to_string(g.P * g.Q) + " output pixels pad to " +
-                                       std::to_string(implicit_pixels) + " in 7-pixel tiles, to " +
+                                       std::to_string(implicit_pixels) + " in " +
+                                       std::to_string(kernel.blocking.mr) + "-pixel tiles, to " +
                                        std::to_string(im2col_pixels) + " in im2col's panels");
     return;
   }
@@ -424,7 +419,6 @@ void propose_im2col_implicit(const Geometry& g, const PlanContext& ctx, Proposal
     out.decline("im2col_implicit", "an input image of more than 2^31 floats per group (offsets are 32-bit)");
     return;
   }
-  const SgemmKernel& kernel = sgemm_implicit_kernel(ctx.isa);
   Blocking b;
   const std::size_t copy = padded ? padded_copy_bytes(g) : 0;  // the wrapper's, ahead of the scratch
   if (!choose_blocking(inner, ctx, kernel, /*implicit=*/true, copy, "im2col_implicit", out, b)) return;
