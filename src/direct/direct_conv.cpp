@@ -186,6 +186,11 @@ class DirectGeneral final : public ConvImpl {
     for (int64_t kb = whole_kblocks; kb < b_.kblocks; ++kb) channels_computed += block_width(kb);
     w.direct_flops = 2.0 * double(g_.N * g_.groups) * double(channels_computed) * double(g_.P) *
                      double(lanes_computed) * double(T_);
+    // Every task packs its rows of every tap block, per width chunk: as much as the products on a
+    // 1x1 layer of few output channels (192->32 on 28x28: 0.062 ms measured, 0.037 for its FMAs).
+    double packed_per_task = 0;
+    for (const TapBlock& t : b_.blocks) packed_per_task += double(t.nc * t.rows_per_c * t.row_stride);
+    w.pack_elements = double(grid().tasks()) * double(b_.chunks) * packed_per_task;
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * T_));
     w.parallel_tasks = double(grid().tasks());
     return w;
