@@ -46,9 +46,9 @@ void pack_b_panels(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, f
   if (const int64_t cols = n - full * nr; cols > 0) {
     float* d = dst + full * kc * nr;
     const float* src = b + full * nr;
-    for (int64_t p = 0; p < kc; ++p, d += nr, src += ldb) {
-      for (int64_t q = 0; q < cols; ++q) d[q] = src[q];
-      for (int64_t q = cols; q < nr; ++q) d[q] = 0.0f;
+    for (int64_t p = 0; p < kc; ++p, d += nr, src += ldb) {  // (a pixel block may end in a half panel)
+      std::memcpy(d, src, sizeof(float) * std::size_t(cols));
+      std::fill(d + cols, d + nr, 0.0f);
     }
   }
 }

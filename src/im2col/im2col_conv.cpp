@@ -45,8 +45,8 @@ std::size_t im2col_thread_bytes(const Geometry& g, int64_t kc, int64_t pixels, i
 }
 
 struct Blocking {
-  int64_t pixels;    // the widest pixel block (whole NR panels): sizes the packing buffer
-  int64_t n_chunks;  // pixel blocks per image, of ceil(P*Q/NR) panels spread evenly
+  int64_t pixels;    // the widest pixel block (whole half panels): sizes the packing buffer
+  int64_t n_chunks;  // pixel blocks per image, of ceil(P*Q/(NR/2)) half panels spread evenly
   int64_t m_chunk;   // output channels per task (whole MR panels)
   int64_t m_chunks;
   int64_t kc;        // depth of a packed block: min(KC, Cg*R*S)
@@ -89,16 +89,18 @@ class Im2colConv final : public ConvImpl {
                const float* residual = nullptr) const override {
     const Geometry& g = g_;
     const GemmBlocking& bl = kernel_.blocking;
-    const int64_t PQ = g.P * g.Q, panels = ceil_div(PQ, bl.nr);
+    const int64_t PQ = g.P * g.Q;
     const float* bias = packed + g.groups * panels_per_group();
     const bool seed = residual && residual == y;
     const TaskGrid<4> tasks = grid();
     const ThreadScratch scratch_of = scratch();
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
       const auto [n, grp, nc, mc] = tasks(task);
-      // Of the T = ceil(PQ/NR) panels, block nc's run: blocks differ by one panel at most.
-      const Range block = run_of(panels, b_.n_chunks, nc);
-      const int64_t n0 = block.begin * bl.nr, ncols = std::min(block.end * bl.nr, PQ) - n0;
+      // Of the ceil(PQ / (NR/2)) half panels, block nc's run: blocks differ by half a panel at most
+      // (in whole panels, 784 pixels split 416 + 368, 13 panels against 11.5).
+      const int64_t half = kernel_.half_nr;
+      const Range block = run_of(ceil_div(PQ, half), b_.n_chunks, nc);
+      const int64_t n0 = block.begin * half, ncols = std::min(block.end * half, PQ) - n0;
       const int64_t m0 = mc * b_.m_chunk, mrows = std::min(b_.m_chunk, g.Kg - m0);
       const float* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
       const float* a = packed + grp * panels_per_group() + (m0 / bl.mr) * kdim_ * bl.mr;
@@ -206,7 +208,7 @@ void propose_im2col(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   }
   // A few tasks should divide evenly among the threads.
   while (leaves_threads_idle(images * b.n_chunks * b.m_chunks, ctx.threads) && b.n_chunks < panels) ++b.n_chunks;
-  b.pixels = ceil_div(panels, b.n_chunks) * bl.nr;
+  b.pixels = ceil_div(ceil_div(PQ, int64_t(kernel.half_nr)), b.n_chunks) * kernel.half_nr;
   b.m_chunk = round_up(ceil_div(g.Kg, b.m_chunks), bl.mr);
   b.m_chunks = ceil_div(g.Kg, b.m_chunk);
   out.add(std::make_unique<Im2colConv>(g, kernel, ctx.threads, b));
