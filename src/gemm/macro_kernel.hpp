@@ -35,8 +35,9 @@ struct TileEpilogue {
 // B: micro-panels of kc x NR floats, panel j at b + j*b_panel_stride (64-byte aligned).
 // Every element is computed by the same sequence of operations whether it lies in a full tile or a
 // partial one, so results do not depend on how the caller blocks m and n.
+// Tiles run a row of tiles at a time (C written in a few long streams), except with
 // b_streams: B comes from memory, not from a block packed into L2 (weights meeting few A tiles):
-// the next B panel is fetched into L2, a slice per tile, while this one meets the A tiles.
+// B panel by B panel, the next one fetched into L2, a slice per tile, while this one meets the A tiles.
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
                        bool accumulate, const float* bias, const TileEpilogue* post = nullptr,
