@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "conv_tester.hpp"
 
@@ -70,7 +71,9 @@ TEST_CASE("direct: depthwise kernels at stride 1 and 2, channel multipliers", "[
                                  .stride(stride)
                                  .pad(r / 2)
                                  .groups(5)
-                                 .seed(uint32_t(r * 10 + stride + mult));
+                                 .seed(uint32_t(r * 10 + stride + mult))
+                                 // (one output per channel on small images may go to the channel vectors)
+                                 .implementation("direct_depthwise_" + std::to_string(r) + "x");
         INFO(to_string(t.get_problem()));
         const std::string impl = t.check(Algorithm::Direct);
         CHECK(starts_with(impl, "direct_depthwise_" + std::to_string(r) + "x" + std::to_string(r) + "_s" +
@@ -85,13 +88,61 @@ TEST_CASE("direct: depthwise kernels at stride 1 and 2, channel multipliers", "[
   ConvTester().input(1, 2, 95, 37).kernel(2, 3, 3).pad(1).groups(2).check(Algorithm::Direct);
   ConvTester().input(1, 2, 77, 19).kernel(4, 7, 7).stride(2).pad(3).groups(2).check(Algorithm::Direct);
   // What the stencil does not take goes to the general kernel: vertical dilation or stride 3, other
-  // kernel heights, 4 or more outputs per group.
-  for (const ConvTester& t : {ConvTester().input(1, 3, 20, 20).kernel(3, 3, 3).dilation(2, 1).pad(2).groups(3),
-                              ConvTester().input(1, 3, 20, 20).kernel(3, 3, 3).stride(3).pad(1).groups(3),
-                              ConvTester().input(1, 3, 20, 20).kernel(3, 4, 4).pad(2).groups(3),
+  // kernel heights, 4 or more outputs per group (images too large for the channel vectors).
+  for (const ConvTester& t : {ConvTester().input(1, 3, 64, 64).kernel(3, 3, 3).dilation(2, 1).pad(2).groups(3),
+                              ConvTester().input(1, 3, 64, 64).kernel(3, 3, 3).stride(3).pad(1).groups(3),
+                              ConvTester().input(1, 3, 64, 64).kernel(3, 4, 4).pad(2).groups(3),
                               ConvTester().input(1, 3, 20, 20).kernel(12, 3, 3).pad(1).groups(3)}) {
     INFO(to_string(t.get_problem()));
     CHECK(starts_with(t.check(Algorithm::Direct), "direct_general__"));
+  }
+}
+
+TEST_CASE("direct: depthwise over channel vectors", "[isa][direct][depthwise]") {
+  // Proposed for output rows of at most half a vector whose padded block fits the stack: channel
+  // counts around every vector width (a last block of 1 to L-1 channels), narrow images, any
+  // kernel, stride, dilation and padding, batches (3: a block for each of 3 threads).
+  const std::string isa = instruction_set();
+  const int64_t lanes = isa == "avx512" ? 16 : isa == "avx2" ? 8 : 4;
+  int index = 0, ran = 0;
+  for (int64_t c : {1, 3, 4, 5, 8, 9, 16, 17, 33})
+    for (const auto& [h, w] : {std::pair<int64_t, int64_t>{1, 1}, {7, 7}, {4, 2}, {13, 5}, {9, 16}, {6, 3}})
+      for (int64_t k : {1, 3, 5}) {
+        ConvTester t;
+        const int64_t stride = 1 + index % 3, dil = 1 + (index / 3) % 2;
+        t.input(3, c, h, w).kernel(c, k, k + (index % 4 == 3 ? -k + 1 : 0)).groups(c);
+        t.stride(stride, 1 + (index + 1) % 2).dilation(dil, 1);
+        switch (index % 3) {
+          case 0: t.pad(k / 2 * dil); break;
+          case 1: t.pad(0, k * dil, 1, k); break;
+          default: t.pad(k * dil, 0, 2, 0); break;
+        }
+        ++index;
+        const ConvProblem p = t.get_problem();
+        if (p.out_height() < 1 || p.out_width() < 1 || 2 * p.out_width() > lanes ||
+            ((h + p.pad_top + p.pad_bottom) * (w + p.pad_left + p.pad_right) + p.out_height() * p.out_width()) * lanes +
+                    16 > 8192)
+          continue;
+        INFO(to_string(p));
+        t.seed(uint32_t(300 + index)).implementation("direct_depthwise_channels").compare_threads({1, 2, 3}).check(Algorithm::Direct);
+        ++ran;
+      }
+  CHECK(ran >= (lanes == 16 ? 100 : lanes == 8 ? 50 : 20));
+  // Post-ops, with a residual that is the output itself.
+  ConvTester().input(2, 21, 7, 3).kernel(21, 3, 3).stride(2).pad(1).groups(21).implementation("direct_depthwise_channels")
+      .activation(Activation::Relu6).residual(0.5f, true).check(Algorithm::Direct);
+  ConvTester().input(3, 18, 6, 4).kernel(18, 3, 3).stride(1, 2).pad(1).groups(18).implementation("direct_depthwise_channels")
+      .activation(Activation::Relu).residual(1.0f, false).check(Algorithm::Direct);
+  // The pick where it applies (7x7 outputs with 16 lanes); not proposed: two outputs per channel,
+  // rows of 14 (the stencil's), an image whose padded block would not fit the stack.
+  if (lanes == 16)
+    CHECK(starts_with(ConvTester().input(1, 96, 7, 7).kernel(96, 3, 3).pad(1).groups(96).check(Algorithm::Direct),
+                      "direct_depthwise_channels__"));
+  for (const ConvTester& t : {ConvTester().input(1, 4, 7, 7).kernel(8, 3, 3).pad(1).groups(4),
+                              ConvTester().input(1, 32, 14, 14).kernel(32, 3, 3).pad(1).groups(32),
+                              ConvTester().input(1, 4, 80, 8).kernel(4, 3, 3).pad(1).groups(4)}) {
+    INFO(to_string(t.get_problem()));
+    CHECK(!starts_with(t.check(Algorithm::Direct), "direct_depthwise_channels"));
   }
 }
 

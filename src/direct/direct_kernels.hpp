@@ -77,6 +77,21 @@ struct DwStrip {
 };
 using DwStripFn = void (*)(const DwStrip&);
 
+// The depthwise stencil over channel vectors (direct_depthwise_channels): L channels side by side,
+// each pixel's channels one vector, in a buffer with the zero padding written out:
+//   o[(p*Q + q)*L + c] = bias[c] + sum over r, s of w[(r*S + s)*L + c] * t[((p*sh + r*dh)*tw + q*sw + s*dw)*L + c]
+// summed in (r, s) order, one chain of FMAs per output. No lane is idle whatever the image width.
+struct DwChannels {
+  const float* t;
+  int64_t tw;          // buffer pixels per row
+  const float* w;      // R*S vectors
+  const float* bias;   // one vector
+  int64_t R, S, sh, sw, dh, dw;
+  int64_t P, Q;
+  float* o;            // P*Q vectors
+};
+using DwChannelsFn = void (*)(const DwChannels&);
+
 constexpr int kMkVariants = 4;  // MK = 1, 2, 4, 8 (as far as an instruction set goes)
 constexpr int kMaxNv = 8;       // a pointer register per vector
 constexpr int kDwKernels = 3;   // R = 3, 5, 7
@@ -90,6 +105,7 @@ struct DirectKernels {
   DirectTileFn tile[kMkVariants][kMaxNv];  // [log2 MK][NV-1], null where over budget
   int dw_rows[kDwKernels];   // MP limit per R
   DwStripFn dw[kDwKernels][2][kMaxDwRows];  // [R index][SH-1][MP-1]
+  DwChannelsFn dw_channels;
   RowPackFn pack;
 };
 

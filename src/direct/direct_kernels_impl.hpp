@@ -436,6 +436,49 @@ void dw_strip(const DwStrip& a) {
   }
 }
 
+// N outputs of a row (q, q+1, ...) in N accumulators, the taps in (r, s) order.
+template <class V, int N>
+inline void dw_channel_outputs(const DwChannels& a, const float* row, const V& bias, int64_t q, float* out) {
+  constexpr int64_t L = int64_t(V::size);
+  V acc[N];
+#pragma GCC unroll 8
+  for (int i = 0; i < N; ++i) acc[i] = bias;
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t s = 0; s < a.S; ++s) {
+      const V w = V::load_aligned(a.w + (r * a.S + s) * L);
+      const float* in = row + (r * a.dh * a.tw + q * a.sw + s * a.dw) * L;
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) acc[i] = xsimd::fma(V::load_aligned(in + i * a.sw * L), w, acc[i]);
+    }
+#pragma GCC unroll 8
+  for (int i = 0; i < N; ++i) acc[i].store_aligned(out + (q + i) * L);
+}
+
+// Eight outputs of a row at a time (two FMA pipes of latency 4: eight chains in flight), the
+// row's last 1-7 together as well; the taps' weights reloaded from L1 for each group.
+template <class Arch>
+void dw_channels(const DwChannels& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t L = int64_t(V::size);
+  const V bias = V::load_aligned(a.bias);
+  for (int64_t p = 0; p < a.P; ++p) {
+    const float* row = a.t + p * a.sh * a.tw * L;
+    float* out = a.o + p * a.Q * L;
+    int64_t q = 0;
+    for (; q + 8 <= a.Q; q += 8) dw_channel_outputs<V, 8>(a, row, bias, q, out);
+    switch (a.Q - q) {
+      case 7: dw_channel_outputs<V, 7>(a, row, bias, q, out); break;
+      case 6: dw_channel_outputs<V, 6>(a, row, bias, q, out); break;
+      case 5: dw_channel_outputs<V, 5>(a, row, bias, q, out); break;
+      case 4: dw_channel_outputs<V, 4>(a, row, bias, q, out); break;
+      case 3: dw_channel_outputs<V, 3>(a, row, bias, q, out); break;
+      case 2: dw_channel_outputs<V, 2>(a, row, bias, q, out); break;
+      case 1: dw_channel_outputs<V, 1>(a, row, bias, q, out); break;
+      default: break;
+    }
+  }
+}
+
 template <class Arch, int Accs, int MkLog, int NV>
 void set_tile(DirectKernels& k) {
   constexpr int MK = 1 << MkLog;
@@ -485,6 +528,7 @@ void fill_kernels(DirectKernels& k, Isa isa) {
   set_dw<Arch, 2, 1, kRows7>(k, std::make_integer_sequence<int, kMaxDwRows>{});
   set_dw<Arch, 2, 2, kRows7>(k, std::make_integer_sequence<int, kMaxDwRows>{});
   k.pack = pack_rows<Arch>;
+  k.dw_channels = dw_channels<Arch>;
 }
 
 }  // namespace

@@ -9,34 +9,38 @@ namespace fastconv::detail {
 namespace {
 
 // 16 x 16 blocks in registers: unpack pairs, then 64-bit and 128-bit lane shuffles.
-void transpose_rows_avx512(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
-  const __mmask16 keep = __mmask16((1u << rows) - 1);
-  int64_t p0 = 0;
-  for (; p0 + 16 <= k; p0 += 16) {
-    __m512 r[16], t[16], u[16], v[16];
-    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld + p0) : _mm512_setzero_ps();
-    for (int i = 0; i < 8; ++i) {
-      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {
-      u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-      u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-      u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-      u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int h = 0; h < 2; ++h)
-      for (int i = 0; i < 4; ++i) {
-        v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
-        v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
-      }
-    for (int i = 0; i < 8; ++i) {
-      _mm512_mask_storeu_ps(dst + (p0 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88));
-      _mm512_mask_storeu_ps(dst + (p0 + 8 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd));
-    }
+// 16 columns [p0, p0 + 16) of the rows, or the last `cols` < 16 of them: masked loads (which never
+// fault past the row's end) and only those output rows stored.
+inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0, int cols, float* dst, int64_t ldd) {
+  const __mmask16 keep = __mmask16((1u << rows) - 1), take = __mmask16((1u << cols) - 1);
+  __m512 r[16], t[16], u[16], v[16];
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(take, src + i * ld + p0) : _mm512_setzero_ps();
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
-  for (; p0 < k; ++p0)
-    for (int i = 0; i < rows; ++i) dst[p0 * ldd + i] = src[i * ld + p0];
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+      v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    if (i < cols) _mm512_mask_storeu_ps(dst + (p0 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88));
+    if (8 + i < cols) _mm512_mask_storeu_ps(dst + (p0 + 8 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd));
+  }
+}
+
+void transpose_rows_avx512(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
+  int64_t p0 = 0;
+  for (; p0 + 16 <= k; p0 += 16) transpose_block16(src, ld, rows, p0, 16, dst, ldd);
+  // The last columns in registers too: rows of 7 or 14 (small images) are all tail.
+  if (p0 < k) transpose_block16(src, ld, rows, p0, int(k - p0), dst, ldd);
 }
 
 }  // namespace
