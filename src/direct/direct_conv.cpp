@@ -6,6 +6,9 @@
 //  - direct_depthwise_RxS: one input channel per group and fewer than 4 outputs per group, R = 3, 5
 //    or 7, vertical stride 1 or 2: a stencil over a strip of rows, each input vector feeding every
 //    output row it reaches.
+//  - direct_depthwise_channels: one output per input channel, output rows of at most half a vector:
+//    L channels transposed so that each pixel's channels form one vector (no row buffer: its own
+//    padded block on the stack).
 // Tasks split images, groups (channels), row blocks and output-channel blocks; each output is one
 // chain of FMAs in a fixed tap order, so the bits do not depend on the blocking or the threads.
 #include "direct/direct_conv.hpp"
@@ -595,7 +598,7 @@ constexpr int64_t kChannelsStackFloats = 8192;
 class DirectDepthwiseChannels final : public ConvImpl {
  public:
   DirectDepthwiseChannels(const Geometry& g, const DirectKernels& kern, TransposeRowsFn transpose, int threads)
-      : g_(g), kern_(kern), transpose_(transpose), threads_(threads), L_(kern.lanes), blocks_(ceil_div(g.C, int64_t(kern.lanes))),
+      : g_(g), kern_(kern), transpose_(transpose), L_(kern.lanes), blocks_(ceil_div(g.C, int64_t(kern.lanes))),
         th_(g.H + g.pad_t + g.pad_b), tw_(g.W + g.pad_l + g.pad_r),
         // Fewer blocks than threads: each block's output rows split among tasks (the rows they read
         // transposed again), so that no thread idles. Outputs are computed alike whatever the split.
@@ -682,7 +685,6 @@ class DirectDepthwiseChannels final : public ConvImpl {
   Geometry g_;
   const DirectKernels& kern_;
   TransposeRowsFn transpose_;
-  int threads_;
   int64_t L_, blocks_, th_, tw_, splits_;
 };
 
