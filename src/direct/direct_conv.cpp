@@ -610,7 +610,7 @@ class DirectDepthwiseChannels final : public ConvImpl {
     std::ostringstream s;
     s << "SIMD depthwise over channel vectors: " << L_ << " channels per vector, each block transposed into a "
       << th_ << "x" << tw_ << " padded buffer and back, " << g_.R << "x" << g_.S << " taps per output vector, "
-      << grid().tasks() << " tasks, " << stack_floats() * 4 / 1024 << " KiB per task on the stack";
+      << grid().tasks() << " tasks, " << int64_t(stack_floats(g_, int(L_))) * 4 / 1024 << " KiB per task on the stack";
     return s.str();
   }
   std::size_t workspace_bytes() const override { return 0; }
@@ -675,9 +675,13 @@ class DirectDepthwiseChannels final : public ConvImpl {
     w.parallel_tasks = double(grid().tasks());
     return w;
   }
-  // The padded buffer of one block, then its outputs (the proposal checks them against the stack).
+  // The stack a task uses, at most: the padded block (rounded up to 16 floats), then its outputs;
+  // in wide arithmetic (sizes come from users), for the proposal's check against the stack array.
+  static __int128 stack_floats(const Geometry& g, int lanes) {
+    return __int128(g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) * lanes + 16 + __int128(g.P) * g.Q * lanes;
+  }
+  // The padded block of one task, where its outputs begin.
   int64_t buffer_floats() const { return round_up(th_ * tw_ * L_, int64_t(16)); }
-  int64_t stack_floats() const { return buffer_floats() + g_.P * g_.Q * L_; }
 
  private:
   TaskGrid<3> grid() const { return task_grid(g_.N, blocks_, splits_); }
@@ -722,8 +726,7 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
   // vector idle (7x7 outputs with 16 lanes: 1.6x; rows of 14, 0.8-0.9x: the stencil stays), a
   // padded block and its outputs on the stack.
   if (g.Cg == 1 && g.Kg == 1 && 2 * g.Q <= kern.lanes &&
-      __int128(g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) * kern.lanes + 16 +
-              __int128(g.P) * g.Q * kern.lanes <= kChannelsStackFloats)
+      DirectDepthwiseChannels::stack_floats(g, kern.lanes) <= kChannelsStackFloats)
     out.add(std::make_unique<DirectDepthwiseChannels>(g, kern, sgemm_kernel(ctx.isa).transpose_rows, ctx.threads));
   DepthwiseBlocking dw;
   if (depthwise_blocking(g, kern, ctx.threads, buf.cap, dw)) {
