@@ -146,6 +146,40 @@ TEST_CASE("direct: depthwise over channel vectors", "[isa][direct][depthwise]") 
   }
 }
 
+TEST_CASE("direct: dot products of 1x1 images (fully connected layers)", "[isa][direct][dots]") {
+  // Input channels around the dot step (32) and the chunk (1024): a tail alone, whole steps, steps
+  // and a tail, several chunks; output channels around the tile's MA (4 or 8); one image (the MA x 1
+  // tile) and batches that end in a short group of NB. Bits alike for 1, 2 and 3 threads.
+  int index = 0;
+  for (int64_t c : {1, 5, 31, 32, 33, 100, 1024, 1057, 2100})
+    for (int64_t k : {1, 3, 8, 9, 17})
+      for (int64_t n : {1, 2, 4, 7}) {
+        if (++index % 2 == (c < 1024 ? 1 : 0) && n != 1) continue;  // half the large batches
+        INFO("n " << n << " c " << c << " k " << k);
+        CHECK(starts_with(ConvTester().input(n, c, 1, 1).kernel(k, 1, 1).bias(index % 3 != 0).seed(uint32_t(index))
+                              .implementation("direct_dots").compare_threads({1, 2, 3}).check(Algorithm::Direct),
+                          "direct_dots__"));
+      }
+  // Post-ops, with a residual that is the output itself; strides mean nothing on a 1x1 image.
+  ConvTester().input(3, 70, 1, 1).kernel(13, 1, 1).stride(2).implementation("direct_dots")
+      .activation(Activation::Relu6).residual(0.5f, true).check(Algorithm::Direct);
+  ConvTester().input(5, 40, 1, 1).kernel(9, 1, 1).implementation("direct_dots")
+      .activation(Activation::LeakyRelu, 0.1f).residual(1.0f, false).check(Algorithm::Direct);
+  // The pick for classifiers at small batches; not proposed with padding, groups or a larger image.
+  for (const ConvTester& t : {ConvTester().input(1, 2048, 1, 1).kernel(1000, 1, 1),
+                              ConvTester().input(4, 1280, 1, 1).kernel(1000, 1, 1)}) {
+    PlanOptions o;
+    o.threads = 2;
+    CHECK(starts_with(Plan::create(t.get_problem(), o).implementation(), "direct_dots__"));
+  }
+  for (const ConvTester& t : {ConvTester().input(1, 64, 1, 1).kernel(8, 1, 1).pad(1),
+                              ConvTester().input(1, 64, 1, 1).kernel(8, 1, 1).groups(2),
+                              ConvTester().input(1, 64, 2, 1).kernel(8, 1, 1)}) {
+    INFO(to_string(t.get_problem()));
+    CHECK(!starts_with(t.check(Algorithm::Direct), "direct_dots"));
+  }
+}
+
 TEST_CASE("direct: first layers with few input channels", "[isa][direct][stem]") {
   for (int64_t c : {1, 2, 3, 4}) {
     INFO("channels " << c);

@@ -364,7 +364,7 @@ def test_large_outputs_come_from_the_buffer_cache_and_are_reused():
         fastconv._C.cached_empty((2, -1))
 
 
-@pytest.mark.parametrize("shape", [(7,), (1, 7), (5, 7), (2, 3, 7)])
+@pytest.mark.parametrize("shape", [(7,), (1, 7), (5, 7), (2, 3, 7), (2, 4, 7), (9, 7), (3, 11, 7)])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_as_a_1x1_convolution_matches_nn_linear(shape, bias):
     ref = nn.Linear(7, 33, bias=bias).eval()
@@ -373,7 +373,10 @@ def test_linear_as_a_1x1_convolution_matches_nn_linear(shape, bias):
     with torch.no_grad():
         y, y_ref = fast(x), ref(x)
     assert y.shape == y_ref.shape and normwise(y, y_ref) < 1e-5
-    assert fast._fc_conv._fc_states  # it ran on fastconv
+    # It ran on fastconv: up to 8 rows as 1x1 images, past that as one image of rows.
+    ((input_shape, _),) = fast._fc_conv._fc_states.items()
+    rows = x.numel() // 7
+    assert input_shape == ((rows, 7, 1, 1) if rows <= 8 else (1, 7, 1, rows))
     with torch.no_grad():  # in-place weight updates repack (the views share the version counter)
         ref.weight.mul_(2.0)
         assert normwise(fast(x), ref(x)) < 1e-5
@@ -382,6 +385,16 @@ def test_linear_as_a_1x1_convolution_matches_nn_linear(shape, bias):
     assert y.grad_fn is not None and torch.equal(y, ref(x))
     with pytest.raises(RuntimeError):
         fast(torch.randn(3, 8))  # torch's own shape error
+
+
+def test_a_classifier_at_small_batches_runs_as_1x1_images_on_direct_dots():
+    ref = nn.Linear(2048, 1000).eval()
+    fast = fct.Linear.from_linear(ref)
+    x = torch.randn(3, 2048)
+    with torch.no_grad():
+        assert normwise(fast(x), ref(x)) < 1e-5
+    ((input_shape, state),) = fast._fc_conv._fc_states.items()
+    assert input_shape == (3, 2048, 1, 1) and state.plan.implementation.startswith("direct_dots__")
 
 
 def test_optimize_runs_linear_layers_on_fastconv():

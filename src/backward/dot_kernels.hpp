@@ -1,6 +1,7 @@
-// Dot-product tiles for backward-weights at stride 1: C[i][j] = sum_f a_i[f] * b_j[f] over rows that
-// are contiguous in memory (rows of dy and shifted windows of the padded input), so nothing is
-// transposed or packed. One set per instruction set (dot_kernels__<isa>.cpp).
+// Dot-product tiles: C[i][j] = sum_f a_i[f] * b_j[f] over rows that are contiguous in memory, so
+// nothing is transposed or packed: backward-weights at stride 1 (rows of dy and shifted windows of
+// the padded input) and the forward direct_dots (weight rows and input rows of 1x1 images). One set
+// per instruction set (dot_kernels__<isa>.cpp).
 #pragma once
 
 #include <cstdint>
@@ -87,6 +88,7 @@ struct DotKernels {
   DotTileFn tile;     // MA x NB: as many accumulators as the registers hold
   int ma, nb;
   DotTileFn tile1x4;  // MA = 1, NB = 4 (depthwise, one output channel per group)
+  DotTileFn tile_x1;  // MA x 1: one row of b (direct_dots on one image)
   DepthwiseTapsFn taps[kMaxDepthwiseTaps];
   Depthwise3x3Fn taps3x3;
   OuterVariant outer[kOuterVariants];

@@ -22,8 +22,9 @@ template <class Arch, int MA, int NB>
 void dot_tile(int64_t len, const float* const* a, const float* const* b, float* c, int64_t ldc, bool accumulate) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
-  // MA x NB accumulators; for one row of A, two sets (two steps of L per iteration) hide the FMA latency.
-  constexpr int U = MA == 1 ? 2 : 1;
+  // MA x NB accumulators; fewer than 8 (two FMA pipes of latency 4), two sets (two steps of L per
+  // iteration) hide the FMA latency.
+  constexpr int U = MA * NB < 8 ? 2 : 1;
   V acc[U][MA][NB];
   for (int u = 0; u < U; ++u)
     for (int i = 0; i < MA; ++i)
@@ -245,6 +246,7 @@ void fill_dot(DotKernels& k) {
   k.tile = dot_tile<Arch, MA, NB>;
   k.ma = MA, k.nb = NB;
   k.tile1x4 = dot_tile<Arch, 1, 4>;
+  k.tile_x1 = dot_tile<Arch, MA, 1>;
   static_assert(kDepthwiseAlign % xsimd::batch<float, Arch>::size == 0, "rows padded to whole vectors");
   k.taps[0] = depthwise_taps<Arch, 1>;
   k.taps[1] = depthwise_taps<Arch, 2>;
