@@ -12,6 +12,7 @@
 
 #include "conv_tester.hpp"
 #include "direct/reference.hpp"
+#include "bench_report.hpp"
 #include "npy.hpp"
 
 using namespace fastconv;
@@ -225,6 +226,24 @@ TEST_CASE("cli: bench writes a table, JSON and SVG", "[cli]") {
                                      "')\"").c_str()),
                         "", ""};
   CHECK(check.code == 0);
+}
+
+TEST_CASE("cli: bench judges the pick by its implementation's own runner", "[cli]") {
+  auto entry = [](const char* label, const char* algorithm, double ms, const char* note = "") {
+    tools::BenchEntry e;
+    e.label = label, e.algorithm = algorithm, e.note = note, e.median_ms = ms;
+    return e;
+  };
+  tools::BenchShape s;
+  s.entries = {entry("auto", "auto", 1.25, "winograd_x"), entry("winograd_x", "winograd", 1.0),
+               entry("direct_y", "direct", 0.9), entry("onednn", "onednn", 0.5)};
+  CHECK(s.pick_over_best() == Approx(1.0 / 0.9));  // the same code timed twice is not the choice
+  s.entries[1].timed_once = true;                   // the twin not timed: the 'auto' runner's time
+  CHECK(s.pick_over_best() == Approx(1.25 / 0.9));
+  s.entries[0].note = "fft_z";                      // no runner of its own
+  CHECK(s.pick_over_best() == Approx(1.25 / 0.9));
+  s.entries.erase(s.entries.begin());
+  CHECK(s.pick_over_best() == 0);
 }
 
 TEST_CASE("cli: run with post-ops and a padding mode", "[cli][post_ops]") {

@@ -26,6 +26,12 @@ struct BenchShape {
   const BenchEntry* find(const std::string& label) const;
   const BenchEntry* best_of(const std::string& algorithm) const;  // fastest implementation of one algorithm
   const BenchEntry* best() const;                                  // fastest fastconv implementation
+  // The planner's choice against the fastest implementation: the picked implementation's own runner
+  // (timed among the others, as they were) over the fastest, or the 'auto' runner's time when the
+  // pick has no runner of its own; 0 without a pick. The 'auto' runner and its named twin are the
+  // same code timed twice, and on a shared host they differ by up to 25% in one run: that is the
+  // bench's noise, not the planner's choice.
+  double pick_over_best() const;
 };
 
 struct BenchReport {
