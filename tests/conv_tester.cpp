@@ -67,6 +67,7 @@ Diff diff_report(const ConvProblem& p, const std::vector<float>& y, const std::v
 double tolerance_for(const std::string& impl) {
   const std::pair<const char*, double> known[] = {
       {"direct_", 1e-5}, {"im2col_", 1e-5}, {"winograd_f2x2_", 1e-5}, {"winograd_f4x4_", 1e-4}, {"fft_", 2e-5},
+      {"winograd_1d_", 2e-5},
       {"bwd_data_depthwise_s2_", 1e-5}};  // a direct sum per element, like direct_
   for (const auto& [prefix, tolerance] : known)
     if (impl.rfind(prefix, 0) == 0) return tolerance;

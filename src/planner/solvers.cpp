@@ -8,6 +8,7 @@
 #include "im2col/im2col_conv.hpp"
 #include "im2col/im2col_pixels.hpp"
 #include "im2col/im2col_regions.hpp"
+#include "winograd/winograd_1d.hpp"
 #include "winograd/winograd_conv.hpp"
 
 namespace fastconv::detail {
@@ -19,6 +20,7 @@ const std::vector<Solver>& all_solvers() {
       // 25088->4096 at batch 1: 1.9x the 1x1 GEMM, measured).
       {Algorithm::Direct, "direct_dots", propose_direct_dots},
       {Algorithm::Winograd, "winograd", propose_winograd},
+      {Algorithm::Winograd, "winograd_1d", propose_winograd_1d},
       {Algorithm::FFT, "fft", propose_fft},
       {Algorithm::Im2col, "im2col", propose_im2col},
       {Algorithm::Im2col, "im2col_regions", propose_im2col_regions},

@@ -24,6 +24,15 @@
 #include "winograd/winograd_transforms.hpp"
 
 namespace fastconv::detail {
+
+// Floats between the transform elements of V or M: whole cache lines (64-byte aligned panels), an
+// odd number of them, so that the (m+2)^2 elements of one tile, written or read together, fall in
+// different L1 sets; a multiple of 4 KiB would put them all in one set and thrash it.
+int64_t winograd_xi_stride(int64_t floats) {
+  const int64_t lines = ceil_div(floats, 16);
+  return 16 * (lines % 2 == 0 ? lines + 1 : lines);
+}
+
 namespace {
 
 // Beyond this many tiles per group the products gain nothing and the transforms lose locality.
@@ -36,8 +45,6 @@ double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
 // Scalar work of the fixed costs, in the cost model's scalar_flops (plain-loop operations).
 constexpr double kCallOverheadFlops = 64;
 constexpr double kChunkOverheadFlops = 300;
-
-int64_t xi_stride(int64_t floats);
 
 struct Blocking {
   int64_t tiles;         // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
@@ -204,8 +211,8 @@ class WinogradConv final : public ConvImpl {
   int64_t alpha2() const { return alpha_ * alpha_; }
   int64_t a_panel_floats() const { return packed_a_floats(g_.Kg, g_.Cg, kernel_.blocking.mr); }
   int64_t group_floats() const { return alpha2() * a_panel_floats(); }
-  int64_t v_xi_stride() const { return xi_stride(b_.tiles * g_.Cg); }
-  int64_t m_xi_stride() const { return xi_stride(b_.chunk_rows * b_.tiles); }
+  int64_t v_xi_stride() const { return winograd_xi_stride(b_.tiles * g_.Cg); }
+  int64_t m_xi_stride() const { return winograd_xi_stride(b_.chunk_rows * b_.tiles); }
   int64_t v_floats() const { return alpha2() * v_xi_stride(); }
   // A thread's V (transformed input tiles), then its M (products before the output transform).
   ThreadScratch scratch() const {
@@ -230,18 +237,11 @@ class WinogradConv final : public ConvImpl {
   WinogradFilterFn filter_;
 };
 
-// Floats between the transform elements of V or M: whole cache lines (64-byte aligned panels), an
-// odd number of them, so that the (m+2)^2 elements of one tile, written or read together, fall in
-// different L1 sets; a multiple of 4 KiB would put them all in one set and thrash it.
-int64_t xi_stride(int64_t floats) {
-  const int64_t lines = ceil_div(floats, 16);
-  return 16 * (lines % 2 == 0 ? lines + 1 : lines);
-}
 
 // Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
 double scratch_estimate(int m, const Geometry& g, double tiles, double rows) {
   const double a2 = double((m + 2) * (m + 2));
-  return a2 * 4.0 * (double(xi_stride(int64_t(tiles * double(g.Cg)))) + double(xi_stride(int64_t(rows * tiles))));
+  return a2 * 4.0 * (double(winograd_xi_stride(int64_t(tiles * double(g.Cg)))) + double(winograd_xi_stride(int64_t(rows * tiles))));
 }
 
 void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {

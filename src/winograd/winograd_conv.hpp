@@ -23,4 +23,8 @@ void propose_winograd(const Geometry&, const PlanContext&, Proposals&);
 // (m+2) x (m+2) values, row-major.
 void winograd_filter_transform(int m, const float* g, double* u);
 
+// Floats between the transform elements of V or M holding `floats` each (whole cache lines, an odd
+// number of them): shared by the 2-D and the 1-D Winograd.
+int64_t winograd_xi_stride(int64_t floats);
+
 }  // namespace fastconv::detail

@@ -1,0 +1,165 @@
+// The one-dimensional Winograd transforms (winograd_1d_kernels.hpp), written once over the xsimd
+// architecture; included only by the per-ISA translation units (winograd_1d_kernels__<isa>.cpp).
+#pragma once
+
+#include <cstdint>
+#include <xsimd/xsimd.hpp>
+
+#include "core/masked_lanes_impl.hpp"
+#include "winograd/winograd_1d_kernels.hpp"
+
+namespace fastconv::detail {
+namespace {  // internal linkage: each instruction set keeps its own copy
+
+inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// A run of tiles in one row of tiles: row i, columns [q, q + n), tile columns [j, j + n) of the group.
+struct TileRun {
+  int64_t i, q, n, j;
+};
+// The runs of the tiles [t0, t0 + tiles) of a Q-wide image, in order; returns the next run's start.
+template <class F>
+void for_each_run(int64_t t0, int64_t tiles, int64_t Q, F&& f) {
+  for (int64_t j = 0; j < tiles;) {
+    const int64_t t = t0 + j, q = t % Q, n = min_of(Q - q, tiles - j);
+    f(TileRun{t / Q, q, n, j});
+    j += n;
+  }
+}
+
+// V = B^T d with the rows of B^T paired (the points +-p): each pair is an even and an odd sum.
+template <class V>
+inline void input_tile(const V (&d)[8], V (&v)[8]) {
+  const V four(4.0f), five(5.0f), eight(8.0f), ten(10.0f), sixteen(16.0f), seventeen(17.0f), twentyone(21.0f),
+      thirtytwo(32.0f), sixtyfour(64.0f), eighty(80.0f), onetwentyeight(128.0f), onesixty(160.0f), two(2.0f);
+  v[0] = xsimd::fma(four, d[0] - d[6], twentyone * (d[4] - d[2]));
+  const V e1 = xsimd::fma(seventeen, d[4], -four * (d[2] + d[6]));
+  const V o1 = xsimd::fma(seventeen, d[3], -four * (d[1] + d[5]));
+  v[1] = e1 + o1, v[2] = e1 - o1;
+  const V e3 = xsimd::fma(four, d[6], xsimd::fnma(five, d[4], d[2]));
+  const V o3 = xsimd::fma(eight, d[5], xsimd::fnma(ten, d[3], two * d[1]));
+  v[3] = e3 + o3, v[4] = e3 - o3;
+  const V e5 = xsimd::fma(thirtytwo, d[6], xsimd::fnma(onesixty, d[4], onetwentyeight * d[2]));
+  const V o5 = xsimd::fma(sixteen, d[5], xsimd::fnma(eighty, d[3], sixtyfour * d[1]));
+  v[5] = e5 + o5, v[6] = e5 - o5;
+  v[7] = xsimd::fma(four, d[7] - d[1], twentyone * (d[3] - d[5]));
+}
+
+// Tiles per pass through the stage: kStageTiles x 8 floats of input rows (4 KiB), then as many
+// outputs of each of m rows.
+constexpr int64_t kStageTiles = 128;
+
+// Per channel, the eight input rows of each tile are first copied side by side into a stage (a
+// run of tiles is a piece of an image row; zeros above and below the image), so that the transform
+// runs on whole vectors and stores whole, aligned vectors into the panels: a row of 17 tiles would
+// otherwise take two vectors, one of them a single lane.
+template <class Arch>
+void winograd_1d_input(const Winograd1dInputArgs& args) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t L = int64_t(V::size);
+  static_assert(kStageTiles % 16 == 0, "the stage holds whole vectors of every width");
+  const Winograd1dInputArgs a = args;  // locals: the stores below cannot change them
+  const int64_t panel = a.channels * a.nr;
+  alignas(64) float stage[8][kStageTiles];
+  for (int64_t p0 = 0; p0 < a.columns; p0 += kStageTiles) {
+    const int64_t width = min_of(kStageTiles, a.columns - p0), tiles = a.tiles > p0 ? min_of(width, a.tiles - p0) : 0;
+    for (int64_t c = 0; c < a.channels; ++c) {
+      const float* xc = a.x + c * a.H * a.Q;
+      for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
+        const int64_t row0 = run.i * a.m - a.pad_top;
+        for (int s = 0; s < 8; ++s) {
+          const int64_t row = row0 + s;
+          float* dst = stage[s] + run.j;
+          const float* src = xc + row * a.Q + run.q;
+          const bool inside = row >= 0 && row < a.H;
+          for (int64_t u = 0; u < run.n; u += L) {  // vectors: a run is a few dozen floats (memcpy calls cost more)
+            const int lanes = int(min_of(L, run.n - u));
+            store_lanes(dst + u, inside ? load_lanes<V>(src + u, lanes) : V(0.0f), lanes);
+          }
+        }
+      });
+      for (int s = 0; s < 8; ++s)  // the padding columns: zeros, so that the products stay finite
+        for (int64_t u = tiles; u < width; ++u) stage[s][u] = 0.0f;
+      for (int64_t u = 0; u < width; u += L) {
+        V d[8], v[8];
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; ++s) d[s] = V::load_aligned(stage[s] + u);
+        input_tile(d, v);
+        const int64_t j = p0 + u;  // a multiple of L: inside one panel
+        float* at = a.v + (j / a.nr) * panel + c * a.nr + j % a.nr;
+#pragma GCC unroll 8
+        for (int xi = 0; xi < 8; ++xi) v[xi].store_aligned(at + xi * a.xi_stride);
+      }
+    }
+  }
+}
+
+// y rows r = 0 .. M-1 of a tile from its eight products: A^T's entries are the points' powers
+// (p^r; the infinity column only in the last row), paired like B^T's.
+template <class V, int M>
+inline void output_tile(const V (&s)[8], const V& bias, V (&o)[M]) {
+  const V s1 = s[1] + s[2], d1 = s[1] - s[2], s2 = s[3] + s[4], d2 = s[3] - s[4], s3 = s[5] + s[6],
+          d3 = s[5] - s[6];
+  o[0] = s[0] + s1 + s2 + s3;
+#pragma GCC unroll 8
+  for (int r = 1; r < M; ++r) {
+    const float big = float(1 << r), small = 1.0f / float(1 << r);
+    o[r] = r % 2 ? xsimd::fma(V(small), d3, xsimd::fma(V(big), d2, d1)) : xsimd::fma(V(small), s3, xsimd::fma(V(big), s2, s1));
+  }
+  o[M - 1] = o[M - 1] + s[7];
+#pragma GCC unroll 8
+  for (int r = 0; r < M; ++r) o[r] = o[r] + bias;
+}
+
+// Whole vectors of tiles into a stage of m rows, then each run of tiles to its piece of the m image
+// rows (through the post-ops when there are some).
+template <class Arch, int M>
+void winograd_1d_output(const Winograd1dOutputArgs& args) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t L = int64_t(V::size);
+  const Winograd1dOutputArgs a = args;
+  const int64_t PQ = a.P * a.Q;
+  alignas(64) float stage[M][kStageTiles];
+  for (int64_t p0 = 0; p0 < a.tiles; p0 += kStageTiles) {
+    const int64_t tiles = min_of(kStageTiles, a.tiles - p0);
+    for (int64_t k = 0; k < a.channels; ++k) {
+      float* yk = a.y + k * PQ;
+      const float* rk = a.residual ? a.residual + k * PQ : nullptr;
+      const float* mk = a.m + k * a.ldm + p0;
+      const V bias(a.bias[k]);
+      for (int64_t u = 0; u < tiles; u += L) {
+        const int lanes = int(min_of(L, tiles - u));
+        V s[8], o[M];
+#pragma GCC unroll 8
+        for (int xi = 0; xi < 8; ++xi) s[xi] = load_lanes<V>(mk + xi * a.xi_stride + u, lanes);
+        output_tile<V, M>(s, bias, o);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
+      }
+      for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
+        const int64_t rows = min_of(M, a.P - run.i * M), first = run.i * M * a.Q + run.q;
+        if (a.epilogue) {
+          a.epilogue->apply_from(stage[0] + run.j, kStageTiles, yk + first, rk ? rk + first : nullptr, a.Q, rows, run.n);
+          return;
+        }
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t u = 0; u < run.n; u += L) {
+            const int lanes = int(min_of(L, run.n - u));
+            store_lanes(yk + first + r * a.Q + u, load_lanes<V>(stage[r] + run.j + u, lanes), lanes);
+          }
+      });
+    }
+  }
+}
+
+template <class Arch>
+void fill_winograd_1d(Winograd1dKernels& k) {
+  k.lanes = int(xsimd::batch<float, Arch>::size);
+  k.input = winograd_1d_input<Arch>;
+  k.output[0] = winograd_1d_output<Arch, 6>;
+  k.output[1] = winograd_1d_output<Arch, 4>;
+  k.output[2] = winograd_1d_output<Arch, 2>;
+}
+
+}  // namespace
+}  // namespace fastconv::detail
