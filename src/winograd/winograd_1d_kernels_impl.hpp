@@ -60,11 +60,18 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
   static_assert(kStageTiles % 16 == 0, "the stage holds whole vectors of every width");
   const Winograd1dInputArgs a = args;  // locals: the stores below cannot change them
   const int64_t panel = a.channels * a.nr;
-  alignas(64) float stage[8][kStageTiles];
+  alignas(64) float stage[8][kStageTiles + 16];  // room for a last vector past the tiles
   for (int64_t p0 = 0; p0 < a.columns; p0 += kStageTiles) {
     const int64_t width = min_of(kStageTiles, a.columns - p0), tiles = a.tiles > p0 ? min_of(width, a.tiles - p0) : 0;
+    // The image rows these tiles read, [row_lo, row_hi): prefetched two channels ahead (each
+    // channel's rows lie a plane apart, where the hardware prefetchers do not follow).
+    const int64_t row_lo = tiles ? ((a.t0 + p0) / a.Q) * a.m - a.pad_top : 0;
+    const int64_t row_hi = tiles ? ((a.t0 + p0 + tiles - 1) / a.Q) * a.m - a.pad_top + 8 : 0;
+    const int64_t span_begin = (row_lo < 0 ? 0 : row_lo) * a.Q, span_end = (row_hi > a.H ? a.H : row_hi) * a.Q;
     for (int64_t c = 0; c < a.channels; ++c) {
       const float* xc = a.x + c * a.H * a.Q;
+      if (c + 2 < a.channels)
+        for (int64_t f = span_begin; f < span_end; f += 16) __builtin_prefetch(xc + 2 * a.H * a.Q + f, 0, 3);
       for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
         const int64_t row0 = run.i * a.m - a.pad_top;
         for (int s = 0; s < 8; ++s) {
@@ -72,9 +79,12 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
           float* dst = stage[s] + run.j;
           const float* src = xc + row * a.Q + run.q;
           const bool inside = row >= 0 && row < a.H;
-          for (int64_t u = 0; u < run.n; u += L) {  // vectors: a run is a few dozen floats (memcpy calls cost more)
+          // Whole vectors (a run is a few dozen floats: memcpy calls cost more), the last one's
+          // lanes past the run into the next run's place (written next) or the padding (zeroed
+          // below): plain stores, which the loads of the transform can take from the store buffer.
+          for (int64_t u = 0; u < run.n; u += L) {
             const int lanes = int(min_of(L, run.n - u));
-            store_lanes(dst + u, inside ? load_lanes<V>(src + u, lanes) : V(0.0f), lanes);
+            (inside ? load_lanes<V>(src + u, lanes) : V(0.0f)).store_unaligned(dst + u);
           }
         }
       });
