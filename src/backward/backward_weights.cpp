@@ -730,19 +730,10 @@ class BackwardWeightsDepthwise final : public BackwardWeightsImpl {
 
 }  // namespace
 
-namespace {
-template <void (*Fill)(DotKernels&)>
-DotKernels build_dot_kernels() {
-  DotKernels k;
-  Fill(k);
-  return k;
-}
-}  // namespace
-
 // core/isa_dispatch.hpp: built on first use, only for an instruction set the CPU runs.
 const DotKernels& dot_kernels(Isa isa) {
-  return isa_table<DotKernels, build_dot_kernels<fill_dot_kernels_sse2>, build_dot_kernels<fill_dot_kernels_avx2>,
-                   build_dot_kernels<fill_dot_kernels_avx512>>(isa, "backward dot");
+  return isa_filled_table<DotKernels, fill_dot_kernels_sse2, fill_dot_kernels_avx2, fill_dot_kernels_avx512>(
+      isa, "backward dot");
 }
 
 void propose_backward_weights_dot(const Geometry& g, const PlanContext& ctx, Proposals& out) {

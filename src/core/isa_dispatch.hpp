@@ -37,4 +37,17 @@ const Table& isa_table(Isa isa, const char* family) {
   return table;
 }
 
+// The same for a family whose per-ISA units fill a table in place (void fill_<family>_<isa>(Table&)).
+template <class Table, void (*Fill)(Table&)>
+Table filled_table() {
+  Table t;
+  Fill(t);
+  return t;
+}
+template <class Table, void (*FillSse2)(Table&), void (*FillAvx2)(Table&), void (*FillAvx512)(Table&)>
+const Table& isa_filled_table(Isa isa, const char* family) {
+  return isa_table<Table, filled_table<Table, FillSse2>, filled_table<Table, FillAvx2>, filled_table<Table, FillAvx512>>(
+      isa, family);
+}
+
 }  // namespace fastconv::detail

@@ -60,34 +60,6 @@ void store_lanes(float* p, const V& v, int n) {
   for (int l = 0; l < n; ++l) p[l] = tmp[l];
 }
 
-// Lanes [lo, hi) of v to p[lo..hi); memory outside that range is not touched.
-template <class V>
-void store_range(float* p, const V& v, int lo, int hi) {
-  constexpr int L = int(V::size);
-  if (lo == 0 && hi == L) {
-    v.store_unaligned(p);
-    return;
-  }
-#if defined(__AVX512F__)
-  if constexpr (L == 16) {
-    _mm512_mask_storeu_ps(p, __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), v);
-    return;
-  }
-#endif
-#if defined(__AVX2__)
-  if constexpr (L == 8) {
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota),
-                                       _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)));
-    _mm256_maskstore_ps(p, m, v);
-    return;
-  }
-#endif
-  alignas(64) float tmp[L];
-  v.store_aligned(tmp);
-  for (int l = lo; l < hi; ++l) p[l] = tmp[l];
-}
-
 template <class V>
 V load_lanes(const float* p, int n) {
   return n == int(V::size) ? V::load_unaligned(p) : load_masked<V>(p, 0, n);

@@ -51,14 +51,7 @@ Geometry transposed(const Geometry& g) {
   return Geometry(p);
 }
 
-struct Blocking {
-  int64_t tiles;        // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
-  int64_t tile_groups;  // per image
-  int64_t split_rows;   // output channels per task: a multiple of MR, or all of Kg
-  int64_t splits;       // tasks per (image, group, tile group); each transforms the input again
-  int64_t chunk_rows;   // output channels per M block inside a task: a multiple of MR, at most MC
-  int64_t kc;           // depth per GEMM block: min(KC, Cg)
-};
+using Blocking = WinogradBlocking;
 
 class Winograd1d final : public ConvImpl {
  public:
@@ -159,13 +152,8 @@ class Winograd1d final : public ConvImpl {
   }
 
   WorkCounts work() const override {
-    const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = image_tiles();
-    const int64_t rest = tiles % b_.tiles;
-    const double columns = double(tiles / b_.tiles) * double(gemm_columns(b_.tiles, kernel_)) +
-                           (rest ? double(gemm_columns(rest, kernel_)) : 0.0);
-    auto split_rows = [&](int64_t n) { return padded_blocks(n, b_.chunk_rows, bl.mr); };
-    const double rows = double(gw_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(gw_.Kg % b_.split_rows);
+    const auto [rows, columns] = winograd_gemm_shape(tiles, b_.tiles, gw_.Kg, b_.split_rows, b_.chunk_rows, kernel_);
     const double images = double(gw_.N * gw_.groups);
     WorkCounts w;
     w.gemm_flops = 2.0 * images * kPoints * rows * columns * double(gw_.Cg);

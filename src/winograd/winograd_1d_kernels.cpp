@@ -5,20 +5,10 @@
 #include "core/isa_dispatch.hpp"
 
 namespace fastconv::detail {
-namespace {
-
-template <void (*Fill)(Winograd1dKernels&)>
-Winograd1dKernels build() {
-  Winograd1dKernels k;
-  Fill(k);
-  return k;
-}
-
-}  // namespace
 
 const Winograd1dKernels& winograd_1d_kernels(Isa isa) {
-  return isa_table<Winograd1dKernels, build<fill_winograd_1d_kernels_sse2>, build<fill_winograd_1d_kernels_avx2>,
-                   build<fill_winograd_1d_kernels_avx512>>(isa, "winograd 1d");
+  return isa_filled_table<Winograd1dKernels, fill_winograd_1d_kernels_sse2, fill_winograd_1d_kernels_avx2,
+                          fill_winograd_1d_kernels_avx512>(isa, "winograd 1d");
 }
 
 }  // namespace fastconv::detail

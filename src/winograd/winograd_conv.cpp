@@ -33,6 +33,15 @@ int64_t winograd_xi_stride(int64_t floats) {
   return 16 * (lines % 2 == 0 ? lines + 1 : lines);
 }
 
+WinogradGemmShape winograd_gemm_shape(int64_t tiles, int64_t per_group, int64_t Kg, int64_t split_rows,
+                                      int64_t chunk_rows, const SgemmKernel& kernel) {
+  const int64_t rest = tiles % per_group;
+  const double columns = double(tiles / per_group) * double(gemm_columns(per_group, kernel)) +
+                         (rest ? double(gemm_columns(rest, kernel)) : 0.0);
+  auto split = [&](int64_t n) { return padded_blocks(n, chunk_rows, kernel.blocking.mr); };
+  return {double(Kg / split_rows) * split(split_rows) + split(Kg % split_rows), columns};
+}
+
 namespace {
 
 // Beyond this many tiles per group the products gain nothing and the transforms lose locality.
@@ -46,13 +55,7 @@ double output_transform_flops(int m) { return m == 2 ? 28 : 10 * 13 + 16; }
 constexpr double kCallOverheadFlops = 64;
 constexpr double kChunkOverheadFlops = 300;
 
-struct Blocking {
-  int64_t tiles;         // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
-  int64_t tile_groups;   // per image
-  int64_t split_rows;    // output channels per task: a multiple of MR, or all of Kg
-  int64_t splits;        // tasks per (image, group, tile group); each transforms the input again
-  int64_t chunk_rows;    // output channels per M block inside a task: a multiple of MR, at most MC
-  int64_t kc;            // depth per GEMM block: min(KC, Cg)
+struct Blocking : WinogradBlocking {
   // Small images in a batch (dilation phases, deep layers): the tiles of all images numbered as one
   // space, so a group spans images and the GEMMs get whole NR panels instead of one padded image.
   bool across_images = false;
@@ -177,16 +180,8 @@ class WinogradConv final : public ConvImpl {
   }
 
   WorkCounts work() const override {
-    const GemmBlocking& bl = kernel_.blocking;
     const int64_t tiles = space_tiles();
-    // GEMM columns per tile space: tile groups (tile_groups = ceil(tiles / b_.tiles)), each run as
-    // execute runs it (gemm_columns).
-    const int64_t rest = tiles % b_.tiles;
-    const double columns = double(tiles / b_.tiles) * double(gemm_columns(b_.tiles, kernel_)) +
-                           (rest ? double(gemm_columns(rest, kernel_)) : 0.0);
-    // GEMM rows: the Kg rows in splits, each split in chunks padded to MR.
-    auto split_rows = [&](int64_t n) { return padded_blocks(n, b_.chunk_rows, bl.mr); };
-    const double rows = double(g_.Kg / b_.split_rows) * split_rows(b_.split_rows) + split_rows(g_.Kg % b_.split_rows);
+    const auto [rows, columns] = winograd_gemm_shape(tiles, b_.tiles, g_.Kg, b_.split_rows, b_.chunk_rows, kernel_);
     const double images = double(tile_spaces() * g_.groups);
     WorkCounts w;
     w.gemm_flops = 2.0 * images * double(alpha2()) * rows * columns * double(g_.Cg);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "core/algorithm.hpp"
+#include "gemm/sgemm_kernel.hpp"
 
 namespace fastconv::detail {
 
@@ -22,6 +23,26 @@ void propose_winograd(const Geometry&, const PlanContext&, Proposals&);
 // U = G g G^T of one 3x3 filter g (row-major) for F(m x m, 3x3), m = 2 or 4, in double precision:
 // (m+2) x (m+2) values, row-major.
 void winograd_filter_transform(int m, const float* g, double* u);
+
+// How a Winograd layer's tiles and output channels are cut into tasks (the 2-D and the 1-D alike).
+struct WinogradBlocking {
+  int64_t tiles;        // T: tiles per group, a multiple of NR (the last group of an image may have fewer)
+  int64_t tile_groups;  // per image
+  int64_t split_rows;   // output channels per task: a multiple of MR, or all of Kg
+  int64_t splits;       // tasks per (image, group, tile group); each transforms the input again
+  int64_t chunk_rows;   // output channels per M block inside a task: a multiple of MR, at most MC
+  int64_t kc;           // depth per GEMM block: min(KC, Cg)
+};
+
+// What the products of a Winograd layer compute per tile space and group (the cost model's count):
+// GEMM columns for `tiles` tiles in groups of `per_group` (each group run as execute runs it, a last
+// narrow panel half-width) and GEMM rows for Kg output channels in splits of `split_rows`, each in
+// chunks of `chunk_rows` padded to MR. Shared by the 2-D and the 1-D Winograd.
+struct WinogradGemmShape {
+  double rows, columns;
+};
+WinogradGemmShape winograd_gemm_shape(int64_t tiles, int64_t per_group, int64_t Kg, int64_t split_rows,
+                                      int64_t chunk_rows, const SgemmKernel& kernel);
 
 // Floats between the transform elements of V or M holding `floats` each (whole cache lines, an odd
 // number of them): shared by the 2-D and the 1-D Winograd.
