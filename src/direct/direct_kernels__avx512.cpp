@@ -1,7 +1,9 @@
 // Direct convolution kernels for AVX-512: 16 lanes, 24 accumulators of 32 zmm registers.
 // GCC 12 reports the _mm512_undefined_ps() inside its own intrinsics (reached from xsimd::exp in the
 // SiLU epilogue) as maybe uninitialized.
+#if !defined(__clang__)  // a GCC warning clang does not know
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "direct/direct_kernels.hpp"
 #include "direct/direct_kernels_impl.hpp"
 #include "core/isa_dispatch.hpp"

@@ -74,7 +74,9 @@ void fft_products(int64_t kg, int64_t cg, int64_t nt, const float* w, const floa
 // them back interleaved) with the instruction set's shuffles. (xsimd 8.1's AVX load fills both
 // halves of registers it declares without a value: GCC's warning about it is noise.)
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning clang does not know
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 template <class Arch>
 void fft_split(const float* __restrict spectrum, int64_t bins, float* __restrict dst, int64_t dst_stride) {
   using C = xsimd::batch<std::complex<float>, Arch>;

@@ -1,6 +1,8 @@
 // Winograd tile transforms for AVX-512: 16 tiles per vector.
 // GCC 12 reports the _mm512_undefined_ps() inside _mm512_permutexvar_ps as maybe uninitialized.
+#if !defined(__clang__)  // a GCC warning clang does not know
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "winograd/winograd_transforms_impl.hpp"
 #include "core/isa_dispatch.hpp"
 
