@@ -17,7 +17,7 @@ inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 struct TileRun {
   int64_t i, q, n, j;
 };
-// The runs of the tiles [t0, t0 + tiles) of a Q-wide image, in order; returns the next run's start.
+// f(run) for the runs of the tiles [t0, t0 + tiles) of a Q-wide image, in order.
 template <class F>
 void for_each_run(int64_t t0, int64_t tiles, int64_t Q, F&& f) {
   for (int64_t j = 0; j < tiles;) {
