@@ -46,6 +46,7 @@ int64_t field(FuzzedDataProvider& in, int64_t lo, int64_t hi) {
 double tolerance_for(const std::string& impl) {
   if (impl.rfind("fft", 0) == 0) return 2e-5;
   if (impl.rfind("winograd_f4x4", 0) == 0) return 1e-4;
+  if (impl.rfind("winograd_1d", 0) == 0) return 2e-5;
   if (impl.rfind("direct", 0) == 0 || impl.rfind("im2col", 0) == 0 || impl.rfind("winograd_f2x2", 0) == 0) return 1e-5;
   std::fprintf(stderr, "no tolerance for implementation %s\n", impl.c_str());
   std::abort();
