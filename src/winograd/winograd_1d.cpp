@@ -15,7 +15,6 @@
 #include "winograd/winograd_1d.hpp"
 
 #include <algorithm>
-#include <numeric>
 #include <sstream>
 
 #include "core/aligned_buffer.hpp"
@@ -31,8 +30,6 @@ namespace fastconv::detail {
 namespace {
 
 constexpr int kPoints = kWinograd1dPoints;
-// Beyond this many tiles per group the products gain nothing and the transforms lose locality.
-constexpr int64_t kMaxTilesPerGroup = 128;
 // Floats of the transforms per tile and channel (input) and per tile and output channel (output),
 // counting an FMA as two.
 constexpr double kInputTransformFlops = 40;
@@ -246,12 +243,6 @@ class Winograd1d final : public ConvImpl {
   int64_t tiles_h_;
 };
 
-// Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
-double scratch_estimate(const Geometry& g, double tiles, double rows) {
-  return kPoints * 4.0 *
-         (double(winograd_xi_stride(int64_t(tiles * double(g.Cg)))) + double(winograd_xi_stride(int64_t(rows * tiles))));
-}
-
 }  // namespace
 
 void propose_winograd_1d(const Geometry& g, const PlanContext& ctx, Proposals& out) {
@@ -271,47 +262,14 @@ void propose_winograd_1d(const Geometry& g, const PlanContext& ctx, Proposals& o
   }
   const Geometry gw = across ? transposed(g) : g;
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
-  const GemmBlocking& bl = kernel.blocking;
-  const int m = winograd_1d_outputs(int(gw.R));
-  const double packed_floats = double(gw.groups) * kPoints * double(round_up(gw.Kg, int64_t(bl.mr))) * double(gw.Cg);
-  if (packed_floats > 1e17 || double(gw.Cg) * kPoints * 4.0 * bl.nr > 1e17) {
-    out.decline(name, "transformed weights too large");
-    return;
-  }
-  Blocking b;
-  b.kc = std::min(bl.kc, gw.Cg);
-  const int64_t blocks = ceil_div(gw.Kg, bl.mc);
-  b.chunk_rows = round_up(ceil_div(gw.Kg, blocks), int64_t(bl.mr));
-  const int64_t tiles = ceil_div(gw.P, int64_t(m)) * gw.Q;
-  // Tiles per group: the most that keep V and M within the L2 share, at least one NR panel; then
-  // within the workspace budget (what the transposes leave of it).
+  const int64_t tiles = ceil_div(gw.P, int64_t(winograd_1d_outputs(int(gw.R)))) * gw.Q;
+  // 1 x R: the transposed input and output of every image and a P x 16 stage per thread (see
+  // stage_scratch), besides the threads' V and M.
   const double fixed = across ? double(g.N) * double(g.input_image() + g.output_image()) * 4.0 +
                                     double(ctx.threads) * double(g.P) * 16 * 4 + 128
                               : 0.0;
-  int64_t cap = std::min(kMaxTilesPerGroup, round_up(tiles, int64_t(bl.nr)));
-  while (cap > bl.nr && scratch_estimate(gw, double(cap), double(b.chunk_rows)) > ctx.machine.winograd_group_bytes())
-    cap -= bl.nr;
-  auto total = [&](int64_t t, int64_t rows) { return fixed + double(ctx.threads) * scratch_estimate(gw, double(t), double(rows)); };
-  while (cap > bl.nr && total(cap, b.chunk_rows) > double(ctx.workspace_limit)) cap -= bl.nr;
-  while (b.chunk_rows > bl.mr && total(cap, b.chunk_rows) > double(ctx.workspace_limit))
-    b.chunk_rows = std::max<int64_t>(bl.mr, round_up(b.chunk_rows / 2, int64_t(bl.mr)));
-  if (total(cap, b.chunk_rows) > double(ctx.workspace_limit)) {
-    const double needed = total(bl.nr, bl.mr);
-    out.decline(name, workspace_too_small(needed > 1e18 ? std::size_t(-1) : std::size_t(needed), ctx.workspace_limit));
-    return;
-  }
-  b.tile_groups = ceil_div(tiles, cap);
-  b.tiles = std::min(cap, round_up(ceil_div(tiles, b.tile_groups), int64_t(bl.nr)));
-  b.tile_groups = ceil_div(tiles, b.tiles);
-  // Tasks that leave threads idle: split the output channels (each split transforms its input again,
-  // 5 flops per product of the 8 GEMMs' 2*Kg: cheap once Kg is a few dozen).
-  const int64_t tasks = g.N * g.groups * b.tile_groups;
-  b.splits = 1;
-  if (leaves_threads_idle(tasks, ctx.threads))
-    b.splits = std::min<int64_t>(ctx.threads / std::gcd(tasks, int64_t(ctx.threads)), ceil_div(gw.Kg, int64_t(bl.mr)));
-  b.split_rows = b.splits == 1 ? gw.Kg : round_up(ceil_div(gw.Kg, b.splits), int64_t(bl.mr));
-  b.splits = ceil_div(gw.Kg, b.split_rows);
-  b.chunk_rows = std::min(b.chunk_rows, round_up(b.split_rows, int64_t(bl.mr)));
+  Blocking b;
+  if (!winograd_blocking(gw, ctx, kernel, tiles, gw.N, kPoints, kInputTransformFlops, fixed, name, out, b)) return;
   out.add(std::make_unique<Winograd1d>(g, across, kernel, winograd_1d_kernels(ctx.isa), ctx.threads, b));
 }
 

@@ -44,8 +44,6 @@ WinogradGemmShape winograd_gemm_shape(int64_t tiles, int64_t per_group, int64_t 
 
 namespace {
 
-// Beyond this many tiles per group the products gain nothing and the transforms lose locality.
-constexpr int64_t kMaxTilesPerGroup = 128;
 
 // Floats of the transforms per tile and channel (input) or per tile and output channel (output,
 // bias included), counting an FMA as two: the cost model's transform_flops.
@@ -233,49 +231,47 @@ class WinogradConv final : public ConvImpl {
 };
 
 
+
 // Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
-double scratch_estimate(int m, const Geometry& g, double tiles, double rows) {
-  const double a2 = double((m + 2) * (m + 2));
-  return a2 * 4.0 * (double(winograd_xi_stride(int64_t(tiles * double(g.Cg)))) + double(winograd_xi_stride(int64_t(rows * tiles))));
+double scratch_estimate(int points, const Geometry& g, double tiles, double rows) {
+  return double(points) * 4.0 *
+         (double(winograd_xi_stride(int64_t(tiles * double(g.Cg)))) + double(winograd_xi_stride(int64_t(rows * tiles))));
 }
 
-void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {
-  const char* name = m == 2 ? "winograd_f2x2_3x3" : "winograd_f4x4_3x3";
-  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+}  // namespace
+
+bool winograd_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKernel& kernel, int64_t tiles,
+                       int64_t spaces, int points, double input_flops, double fixed_bytes, const std::string& name,
+                       Proposals& out, WinogradBlocking& b) {
   const GemmBlocking& bl = kernel.blocking;
-  const int64_t a2 = (m + 2) * (m + 2);
-  Blocking b;
-  b.cached_bytes = ctx.machine.cached_bytes();
-  // An image smaller than a full tile group: all images as one space of tiles (same bits per tile).
-  const int64_t image_tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
-  b.across_images = g.N > 1 && image_tiles < kMaxTilesPerGroup;
-  const int64_t tiles = b.across_images ? g.N * image_tiles : image_tiles;
-  const int64_t spaces = b.across_images ? 1 : g.N;
   // Sizes that cannot be represented are refused rather than wrapped.
-  const double packed_floats = double(g.groups) * double(a2) * double(round_up(g.Kg, bl.mr)) * double(g.Cg) + double(g.K);
-  if (packed_floats > 1e17 || double(g.Cg) * a2 * 4.0 * bl.nr > 1e17) {
+  const double packed_floats = double(g.groups) * double(points) * double(round_up(g.Kg, bl.mr)) * double(g.Cg) + double(g.K);
+  if (packed_floats > 1e17 || double(g.Cg) * points * 4.0 * bl.nr > 1e17) {
     char floats[32];  // may be past int64: printed as a double
     std::snprintf(floats, sizeof floats, "%.3g", packed_floats);
     out.decline(name, std::string("transformed weights too large (") + floats + " floats)");
-    return;
+    return false;
   }
-
   b.kc = std::min(bl.kc, g.Cg);
   // Output channels per block: all of Kg up to MC (the A block of the macro-kernel), in equal blocks.
   const int64_t blocks = ceil_div(g.Kg, bl.mc);
   b.chunk_rows = round_up(ceil_div(g.Kg, blocks), bl.mr);
   // Tiles per group: the most that keep V and M within the L2 share, at least one NR panel.
-  int64_t cap = std::min(kMaxTilesPerGroup, round_up(tiles, bl.nr));
-  while (cap > bl.nr && scratch_estimate(m, g, double(cap), double(b.chunk_rows)) > ctx.machine.winograd_group_bytes()) cap -= bl.nr;
-  // Then within the workspace budget: fewer tiles, then fewer output channels per block.
-  auto total = [&](int64_t t, int64_t rows) { return double(ctx.threads) * scratch_estimate(m, g, double(t), double(rows)); };
+  int64_t cap = std::min(kMaxWinogradTilesPerGroup, round_up(tiles, bl.nr));
+  while (cap > bl.nr && scratch_estimate(points, g, double(cap), double(b.chunk_rows)) > ctx.machine.winograd_group_bytes())
+    cap -= bl.nr;
+  // Then within the workspace budget (what the caller's own buffers leave of it): fewer tiles, then
+  // fewer output channels per block.
+  auto total = [&](int64_t t, int64_t rows) {
+    return fixed_bytes + double(ctx.threads) * scratch_estimate(points, g, double(t), double(rows));
+  };
   while (cap > bl.nr && total(cap, b.chunk_rows) > double(ctx.workspace_limit)) cap -= bl.nr;
   while (b.chunk_rows > bl.mr && total(cap, b.chunk_rows) > double(ctx.workspace_limit))
     b.chunk_rows = std::max<int64_t>(bl.mr, round_up(b.chunk_rows / 2, bl.mr));
   if (total(cap, b.chunk_rows) > double(ctx.workspace_limit)) {
     const double needed = total(bl.nr, bl.mr);
     out.decline(name, workspace_too_small(needed > 1e18 ? std::size_t(-1) : std::size_t(needed), ctx.workspace_limit));
-    return;
+    return false;
   }
   // Equal groups of whole panels.
   b.tile_groups = ceil_div(tiles, cap);
@@ -291,14 +287,30 @@ void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals
     const double idle = double(ceil_div(tasks, threads) * threads) / double(tasks) - 1;
     // Time per transform flop over time per product flop: the model's (the products run near the
     // FMA peak, the transforms at a fraction of it).
-    const double redo = double(splits - 1) * ctx.machine.winograd_transform_cost_ratio * input_transform_flops(m) /
-                        (2.0 * a2 * double(g.Kg));
+    const double redo =
+        double(splits - 1) * ctx.machine.winograd_transform_cost_ratio * input_flops / (2.0 * points * double(g.Kg));
     if (idle > redo) b.splits = splits;
   }
   b.split_rows = b.splits == 1 ? g.Kg : round_up(ceil_div(g.Kg, b.splits), bl.mr);
   b.splits = ceil_div(g.Kg, b.split_rows);
   b.chunk_rows = std::min(b.chunk_rows, round_up(b.split_rows, bl.mr));
-  out.add(std::make_unique<WinogradConv>(g, m, kernel, winograd_transforms(ctx.isa), ctx.threads, b));
+  return true;
+}
+
+namespace {
+
+void propose_variant(int m, const Geometry& g, const PlanContext& ctx, Proposals& out) {
+  const char* name = m == 2 ? "winograd_f2x2_3x3" : "winograd_f4x4_3x3";
+  const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
+  Blocking b;
+  b.cached_bytes = ctx.machine.cached_bytes();
+  // An image smaller than a full tile group: all images as one space of tiles (same bits per tile).
+  const int64_t image_tiles = ceil_div(g.P, m) * ceil_div(g.Q, m);
+  b.across_images = g.N > 1 && image_tiles < kMaxWinogradTilesPerGroup;
+  const int64_t tiles = b.across_images ? g.N * image_tiles : image_tiles;
+  const int64_t spaces = b.across_images ? 1 : g.N;
+  if (winograd_blocking(g, ctx, kernel, tiles, spaces, (m + 2) * (m + 2), input_transform_flops(m), 0, name, out, b))
+    out.add(std::make_unique<WinogradConv>(g, m, kernel, winograd_transforms(ctx.isa), ctx.threads, b));
 }
 
 // G known at compile time: the loops unroll and the constants fold, with the same operations in

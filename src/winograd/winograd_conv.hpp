@@ -13,6 +13,8 @@
 // Finite inputs above about 1e36 may overflow in the transforms.
 #pragma once
 
+#include <string>
+
 #include "core/algorithm.hpp"
 #include "gemm/sgemm_kernel.hpp"
 
@@ -33,6 +35,19 @@ struct WinogradBlocking {
   int64_t chunk_rows;   // output channels per M block inside a task: a multiple of MR, at most MC
   int64_t kc;           // depth per GEMM block: min(KC, Cg)
 };
+
+// Beyond this many tiles per group the products gain nothing and the transforms lose locality.
+constexpr int64_t kMaxWinogradTilesPerGroup = 128;
+
+// The blocking of a Winograd layer of `tiles` tiles in each of `spaces` tile spaces (images, or one
+// for a batch tiled as one space), `points` transformed values per tile (alpha^2 in 2-D, alpha in
+// 1-D) and `input_flops` input-transform flops per tile and channel: tile groups whose V and M stay
+// within the L2 share and, with `fixed_bytes` of the caller's own buffers, the workspace budget;
+// output channels split when tasks would leave threads idle and the split's transforms cost less.
+// False, with the reason declined as `name`, when it cannot fit.
+bool winograd_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKernel& kernel, int64_t tiles,
+                       int64_t spaces, int points, double input_flops, double fixed_bytes, const std::string& name,
+                       Proposals& out, WinogradBlocking& b);
 
 // What the products of a Winograd layer compute per tile space and group (the cost model's count):
 // GEMM columns for `tiles` tiles in groups of `per_group` (each group run as execute runs it, a last
