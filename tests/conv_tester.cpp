@@ -3,11 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
 
+#include "core/parallel.hpp"
 #include "direct/reference.hpp"
 
 namespace fastconv::testing {
@@ -528,6 +532,47 @@ std::vector<ConvProblem> foundation_sweep() {
     out.push_back(p);
   }
   return out;
+}
+
+namespace {
+// A field of /proc/self/status in bytes ("VmHWM:", "VmRSS:"), -1 when absent.
+long long status_bytes(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long long kb = -1;
+  while (status >> key) {
+    if (key == field) {
+      status >> kb;
+      break;
+    }
+    std::getline(status, key);
+  }
+  return kb < 0 ? -1 : kb * 1024;
+}
+}  // namespace
+
+long long peak_rss(bool reset) {
+  if (reset) {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+    clear.flush();
+    INFO("writing 5 to /proc/self/clear_refs failed: the peak RSS cannot be reset here");
+    REQUIRE(clear.good());
+    clear.close();
+    REQUIRE(!clear.fail());
+    // After a reset the peak is the current resident set (allow what this function allocates).
+    const long long hwm = status_bytes("VmHWM:"), rss = status_bytes("VmRSS:");
+    INFO("after the reset VmHWM " << hwm << " VmRSS " << rss);
+    REQUIRE(hwm >= 0);
+    REQUIRE(hwm <= rss + (1 << 20));
+  }
+  return status_bytes("VmHWM:");
+}
+
+void wake_thread_pool(int threads) {
+  const detail::ThreadPool pool(threads > 0 ? threads : detail::hardware_threads());
+  // Tasks that last long enough that every worker joins in before the loop runs dry.
+  pool.for_each(8 * int64_t(pool.threads()), [](int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
 }
 
 }  // namespace fastconv::testing

@@ -137,4 +137,13 @@ std::size_t named_minimum(const std::string& message, const std::string& key = "
 // input with padding, odd sizes past every SIMD width and tile remainder. Seeded, deterministic.
 std::vector<ConvProblem> foundation_sweep();
 
+// Resident-memory tests measure an execute's growth of the peak resident set (VmHWM) in bytes.
+// peak_rss(true) resets the peak first (Linux: clear_refs 5) and fails the test when it cannot: the
+// peak would be the whole run's.
+long long peak_rss(bool reset);
+// Brings up every thread of the pool of `threads` (0: the default) with work on each, so that its
+// stacks, the allocator's per-thread caches and a sanitizer's per-thread state are resident before
+// a test resets the peak: they are the process's memory, not the algorithm's.
+void wake_thread_pool(int threads);
+
 }  // namespace fastconv::testing
