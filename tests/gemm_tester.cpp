@@ -24,7 +24,7 @@ std::vector<SgemmKernel> runnable_kernels() {
   if (best_isa() >= Isa::Avx2) {
     const UkernelInfo t = sgemm_ukernel_12x32_avx2();
     out.push_back({t.name, Isa::Avx2, {t.mr, t.nr, 48, 64, 96}, t.full, t.half, t.transpose_rows, t.nr / 2,
-                   t.short_full, t.short_half});
+                   t.short_full, t.short_half, {}, t.pack_b});
   }
   return out;
 }
@@ -75,7 +75,7 @@ void GemmTester::check_macro_kernel() const {
   AlignedBuffer<float> a_pack(std::size_t(packed_a_floats(m_, k_, mr)) + 1);
   AlignedBuffer<float> b_pack(std::size_t(packed_b_floats(k_, n_, nr)));
   pack_a_panels(kernel_.transpose_rows, a.data(), k_, m_, k_, mr, a_pack.data() + 1);
-  pack_b_panels(b.data(), n_, k_, n_, nr, b_pack.data());
+  kernel_.pack_b(b.data(), n_, k_, n_, nr, b_pack.data());
   std::vector<float> c(c0.size() + 1);
   std::copy(c0.begin(), c0.end(), c.begin() + 1);  // C one float off alignment
   gemm_macro_kernel(kernel_, m_, n_, k_, a_pack.data() + 1, k_ * mr, b_pack.data(), k_ * nr, c.data() + 1,

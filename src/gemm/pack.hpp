@@ -15,9 +15,7 @@ namespace fastconv::detail {
 void pack_a_panels(TransposeRowsFn transpose, const float* a, int64_t lda, int64_t m, int64_t k, int mr, float* dst,
                    int64_t images = 1, int64_t image_stride = 0);
 
-// Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
-// of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats.
-void pack_b_panels(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, float* dst);
+// B: SgemmKernel::pack_b, compiled per instruction set.
 
 inline int64_t packed_a_floats(int64_t m, int64_t k, int mr) { return (m + mr - 1) / mr * mr * k; }
 inline int64_t packed_b_floats(int64_t kc, int64_t n, int nr) { return (n + nr - 1) / nr * nr * kc; }

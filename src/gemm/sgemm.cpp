@@ -43,7 +43,7 @@ void sgemm(const SgemmKernel& kernel, const ThreadPool& pool, int64_t m, int64_t
     for (int64_t p0 = 0; p0 < k; p0 += bl.kc) {
       const int64_t kc = std::min(bl.kc, k - p0);
       const bool last = p0 + kc == k;
-      pack_b_panels(b + p0 * ldb + j0, ldb, kc, cols, bl.nr, b_pack);
+      kernel.pack_b(b + p0 * ldb + j0, ldb, kc, cols, bl.nr, b_pack);
       for (int64_t i0 = i_begin; i0 < i_end; i0 += bl.mc) {
         const int64_t rows = std::min(bl.mc, i_end - i0);
         pack_a_panels(kernel.transpose_rows, a + i0 * lda + p0, lda, rows, kc, bl.mr, a_pack);

@@ -46,6 +46,7 @@ SgemmKernel make() {
   const UkernelInfo info = t.kernel();
   if (info.mr != t.blocking.mr || info.nr != t.blocking.nr || t.blocking.mc % info.mr != 0)
     throw std::logic_error(std::string("fastconv: blocking table disagrees with ") + info.name);
+  if (!info.pack_b) throw std::logic_error(std::string("fastconv: ") + info.name + " has no B packing");
   if (info.mr * info.nr > kMaxSgemmTile || info.mr > kMaxSgemmMr)  // buffers on the stack are sized by them
     throw std::logic_error(std::string("fastconv: ") + info.name + " is larger than kMaxSgemmTile or kMaxSgemmMr");
   return {info.name,
@@ -57,7 +58,8 @@ SgemmKernel make() {
           info.half_nr > 0 ? info.half_nr : info.nr / 2,
           info.short_full,
           info.short_half,
-          {info.implicit[0], info.implicit[1], info.implicit[2]}};
+          {info.implicit[0], info.implicit[1], info.implicit[2]},
+          info.pack_b};
 }
 
 }  // namespace

@@ -28,6 +28,11 @@ using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float
 // In registers: 16x16 blocks on AVX-512, 8x8 on AVX2; plain loops on SSE2.
 using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
 
+// Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
+// of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats. Compiled per
+// instruction set: SgemmKernel::pack_b.
+using PackPanelsFn = void (*)(const float* b, int64_t ldb, int64_t kc, int64_t n, int nr, float* dst);
+
 // The implicit-GEMM form of the pixel-major tile (im2col_implicit): A is not packed, its row i (an
 // output pixel) is read where the input lies, A(i, p) = rows[i][offsets[p]] (tap p of pixel i), so
 // the lowered matrix is never built. C[MR x NR] += A * B, B and c as in the contract above. When
@@ -59,6 +64,7 @@ struct SgemmKernel {
   // v + 1 vectors (of half_nr columns) of an NR-wide panel of B; null past NR. The last panel of a
   // block runs the narrowest that covers it.
   ImplicitUkernelFn implicit[3] = {};
+  PackPanelsFn pack_b = nullptr;  // B's micro-panels for this kernel, packed in its vectors
 };
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
@@ -88,6 +94,7 @@ struct UkernelInfo {
   ImplicitUkernelFn implicit[3] = {};  // by vectors: 1, 2, 3
   const SgemmUkernelFn* short_full = nullptr;
   const SgemmUkernelFn* short_half = nullptr;
+  PackPanelsFn pack_b = nullptr;
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

@@ -1,4 +1,9 @@
 // SGEMM microkernels for AVX-512: 12x32 (24 zmm accumulators), and 7x48 for pixel-major products.
+// GCC 12 flags the intrinsics' own _mm512_undefined_ps() operands in the transpose as maybe
+// uninitialized.
+#if !defined(__clang__)  // a GCC warning clang does not know
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "gemm/sgemm_kernel.hpp"

@@ -115,7 +115,7 @@ class Im2colConv final : public ConvImpl {
         // The 1x1 packing writes panel after panel; the gather writes across panels (see its stride).
         const int64_t panel_stride = pointwise_ ? kc * bl.nr : im2col_panel_stride(kc, bl.nr);
         if (pointwise_)
-          pack_b_panels(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
+          kernel_.pack_b(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
         else
           pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, line, b_pack);
         // Post-ops on each tile of the last depth block. A residual that is the output itself seeds

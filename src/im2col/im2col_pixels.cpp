@@ -224,7 +224,7 @@ class Im2colPixelsConv final : public ConvImpl {
       const int64_t kc = std::min(b_.kc, kdim_ - p0);
       const int64_t panel_stride = pointwise_ ? kc * mr : im2col_panel_stride(kc, mr);
       if (pointwise_)
-        pack_b_panels(xg + p0 * PQ + n0, PQ, kc, npix, mr, a_pack);
+        kernel_.pack_b(xg + p0 * PQ + n0, PQ, kc, npix, mr, a_pack);
       else
         pack_im2col_(g_, xg, p0, kc, runs, nruns, npix, mr, panel_stride, line, a_pack);
       gemm_macro_kernel(kernel_, npix, nch, kc, a_pack, panel_stride, w + p0 * nr, kdim_ * nr, acc, ldacc, true,
