@@ -383,6 +383,32 @@ def _is_torchvision(module, name):
     return t.__name__ == name and t.__module__.startswith("torchvision.models")
 
 
+# torchvision's blocks whose forward is `y = self.<body>(x)`, then `y += x` when <flag> is set
+# (EfficientNet's stochastic depth in between is the identity in eval mode): (file, class) -> (body,
+# flag). Other blocks of the same class name (ShuffleNetV2's InvertedResidual) are not of this form.
+_RESIDUAL_BODIES = {
+    ("mobilenetv2", "InvertedResidual"): ("conv", "use_res_connect"),
+    ("mobilenetv3", "InvertedResidual"): ("block", "use_res_connect"),
+    ("efficientnet", "MBConv"): ("block", "use_res_connect"),
+    ("efficientnet", "FusedMBConv"): ("block", "use_res_connect"),
+    ("mnasnet", "_InvertedResidual"): ("layers", "apply_residual"),
+}
+
+
+def _residual_body(module):
+    """(body, adds its input) of a torchvision block of _RESIDUAL_BODIES; None for anything else."""
+    t = type(module)
+    if not t.__module__.startswith("torchvision.models."):
+        return None
+    spec = _RESIDUAL_BODIES.get((t.__module__.rsplit(".", 1)[-1], t.__name__))
+    if spec is None:
+        return None
+    body = getattr(module, spec[0], None)
+    if not isinstance(body, nn.Sequential) or not isinstance(getattr(module, spec[1], None), bool):
+        return None
+    return body, getattr(module, spec[1])
+
+
 class _ResidualBlock(nn.Module):
     """A residual block with its add fused into its last conv: last(body(x), residual=shortcut(x))."""
 
@@ -419,14 +445,17 @@ def _fuse_blocks(module, options, notes):
                     _fuse_blocks(shortcut, options, notes)
                 module._modules[name] = _ResidualBlock(nn.Sequential(*fast[:-1]), fast[-1], shortcut)
                 continue
-        if _is_torchvision(child, "InvertedResidual") and isinstance(child.conv, nn.Sequential):
-            _fuse_blocks(child.conv, options, notes)
-            _fuse_sequence(child.conv, options, notes)
-            if child.use_res_connect:
-                layers = _flatten_sequential(child.conv)
+        if (spec := _residual_body(child)) is not None:
+            body, adds_input = spec
+            _fuse_blocks(body, options, notes)
+            _fuse_sequence(body, options, notes)
+            if adds_input:
+                layers = _flatten_sequential(body)
                 while layers and isinstance(layers[-1], nn.Identity):
                     layers.pop()
-                if layers and isinstance(layers[-1], Conv2d):
+                # fastconv adds the residual before the activation (ResNet's order): a last conv
+                # whose activation came first (FusedMBConv without expansion) keeps its add.
+                if layers and isinstance(layers[-1], Conv2d) and not layers[-1].activation:
                     notes.add(layers[-1], "residual add fused")
                     body = [m for m in layers[:-1] if not isinstance(m, nn.Identity)]
                     module._modules[name] = _ResidualBlock(nn.Sequential(*body), layers[-1], None)
@@ -542,8 +571,8 @@ def _chain_ops(module):
                 return None
             ops += sub
         return ops
-    if _is_torchvision(module, "InvertedResidual") and not module.use_res_connect:
-        return _chain_ops(module.conv)  # its forward is self.conv(x) then
+    if (spec := _residual_body(module)) is not None and not spec[1]:
+        return _chain_ops(spec[0])  # its forward is the body's then
     return None
 
 
@@ -938,8 +967,9 @@ def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto",
     """An inference copy of `model` (eval mode, no gradients) in which every nn.Conv2d fastconv can run
     is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
-    post-op, and the residual add of torchvision's BasicBlock, Bottleneck and InvertedResidual is fused
-    into the block's last conv. Patterns are found in nn.Sequential containers and those torchvision
+    post-op, and the residual add of torchvision's BasicBlock, Bottleneck, InvertedResidual (MobileNetV2
+    and V3), MBConv and FusedMBConv (EfficientNet) and MNASNet's block is fused into the block's last
+    conv. Patterns are found in nn.Sequential containers and those torchvision
     blocks; anything else keeps running as written, but for nn.MaxPool2d and nn.Linear, which
     become MaxPool2d and Linear (the same results, faster). With chain=True, every nn.Sequential's runs
     of two or more fastconv convs (residual blocks included) execute as one native call, with no

@@ -55,4 +55,17 @@ SMALL_MODELS = {
                                                                   num_classes=10, width_per_group=16),
     "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
     "tiny": lambda: bench_models.TinyResNet(),
+    # Blocks of the other torchvision families: squeeze-excitation and Hardswish (MobileNetV3), a
+    # FusedMBConv without expansion whose activation precedes its residual add, MBConv (EfficientNet),
+    # MNASNet's block, and ShuffleNetV2's InvertedResidual (a class name MobileNetV2 shares).
+    "mobilenet_v3": lambda: torchvision.models.mobilenet_v3_small(weights=None, width_mult=0.5, num_classes=10),
+    "efficientnet": lambda: torchvision.models.efficientnet.EfficientNet(
+        [torchvision.models.efficientnet.FusedMBConvConfig(1, 3, 1, 16, 16, 2),
+         torchvision.models.efficientnet.FusedMBConvConfig(4, 3, 2, 16, 24, 2),
+         torchvision.models.efficientnet.MBConvConfig(4, 3, 1, 24, 24, 2)],
+        dropout=0.2, num_classes=10, last_channel=64),
+    "mnasnet": lambda: torchvision.models.mnasnet0_5(weights=None, num_classes=10),
+    "shufflenet_v2": lambda: torchvision.models.shufflenet_v2_x0_5(weights=None, num_classes=10),
 }
+# Of SMALL_MODELS, those with no residual add to fuse.
+SMALL_MODELS_WITHOUT_RESIDUALS = {"tiny", "shufflenet_v2"}

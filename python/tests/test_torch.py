@@ -12,7 +12,7 @@ import torch.nn as nn
 
 import fastconv
 import fastconv.torch as fct
-from conftest import SMALL_MODELS, randomize_batchnorm
+from conftest import SMALL_MODELS, SMALL_MODELS_WITHOUT_RESIDUALS, randomize_batchnorm
 from fastconv import bench_models
 
 
@@ -143,7 +143,7 @@ def test_optimize_matches_eager(name):
     assert all(isinstance(s, fct._ShapeState) for m in fast_convs for s in m._fc_states.values())
     assert sum(m.activation is not None for m in fast_convs) > 0
     residual_blocks = sum(isinstance(m, fct._ResidualBlock) for m in fast.modules())
-    if name != "tiny":  # torchvision's blocks: the residual add is fused into the last conv
+    if name not in SMALL_MODELS_WITHOUT_RESIDUALS:  # torchvision's blocks: the add fused into the last conv
         assert residual_blocks > 0 and "residual add fused" in str(report)
     assert not any(p.requires_grad for p in fast.parameters())
     if name.startswith("resnet"):  # the stem's max pool runs the separable formulation
