@@ -251,6 +251,16 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_bench_models_counts_no_torch_path_whose_output_is_wrong():
+    ms = {"eager": 9.0, "channels_last": 7.0, "torchscript": 3.0, "fastconv": 4.0}
+    diffs = {"eager": 0.0, "channels_last": 3e-7, "torchscript": 0.9, "fastconv": 5e-7}
+    assert bench_models.fastest_torch_path(ms, diffs) == ("channels_last", ["torchscript"])
+    diffs["torchscript"] = 2e-7
+    assert bench_models.fastest_torch_path(ms, diffs) == ("torchscript", [])
+    diffs["channels_last"] = diffs["torchscript"] = 1.0  # eager is the yardstick of last resort
+    assert bench_models.fastest_torch_path(ms, diffs) == ("eager", ["channels_last", "torchscript"])
+
+
 class _RecordThreads(nn.Module):
     def __init__(self):
         super().__init__()
