@@ -205,7 +205,15 @@ def test_gil_is_released_while_computing(rng):
     one = time.perf_counter() - t0
     assert one > 0.02, "the problem is too small to tell"
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (plan.execute(x, packed), done.set()))
+    during = []  # the worker's own execute time: a held GIL would stall this thread for about that long
+
+    def work():
+        t = time.perf_counter()
+        plan.execute(x, packed)
+        during.append(time.perf_counter() - t)
+        done.set()
+
+    worker = threading.Thread(target=work)
     gaps, last = [], time.perf_counter()
     worker.start()
     while not done.is_set():
@@ -213,7 +221,8 @@ def test_gil_is_released_while_computing(rng):
         gaps.append(now - last)
         last = now
     worker.join()
-    assert len(gaps) > 100 and max(gaps) < one / 2, (len(gaps), max(gaps), one)
+    # Three quarters: room for the scheduler on a loaded host (CI runs other tests beside this one).
+    assert len(gaps) > 100 and max(gaps) < 0.75 * during[0], (len(gaps), max(gaps), during[0], one)
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "im2col", "winograd", "fft"])
