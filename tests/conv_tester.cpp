@@ -2,8 +2,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <numeric>

@@ -119,8 +119,9 @@ class DirectDots final : public ConvImpl {
     return w;
   }
   static bool applies(const Geometry& g) {
-    return g.H == 1 && g.W == 1 && g.R == 1 && g.S == 1 && g.groups == 1 && g.P == 1 && g.Q == 1 &&
-           g.pad_t == 0 && g.pad_b == 0 && g.pad_l == 0 && g.pad_r == 0;
+    // (A 1x1 output follows: no padding, a 1x1 kernel on a 1x1 image, whatever the stride.)
+    return g.H == 1 && g.W == 1 && g.R == 1 && g.S == 1 && g.groups == 1 && g.pad_t == 0 && g.pad_b == 0 &&
+           g.pad_l == 0 && g.pad_r == 0;
   }
   ThreadScratch scratch() const {
     const int64_t floats = checked_add(checked_mul(2 * ma_, n_pad_, "dots scratch"),

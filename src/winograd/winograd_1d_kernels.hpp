@@ -63,9 +63,8 @@ using Winograd1dInputFn = void (*)(const Winograd1dInputArgs&);
 using Winograd1dOutputFn = void (*)(const Winograd1dOutputArgs&);
 
 struct Winograd1dKernels {
-  int lanes;
-  Winograd1dInputFn input;               // B^T does not depend on R
-  Winograd1dOutputFn output[3];          // R = 3, 5, 7 (m = 6, 4, 2)
+  Winograd1dInputFn input;       // B^T does not depend on R
+  Winograd1dOutputFn output[3];  // R = 3, 5, 7 (m = 6, 4, 2)
 };
 
 const Winograd1dKernels& winograd_1d_kernels(Isa isa);

@@ -164,7 +164,6 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
 
 template <class Arch>
 void fill_winograd_1d(Winograd1dKernels& k) {
-  k.lanes = int(xsimd::batch<float, Arch>::size);
   k.input = winograd_1d_input<Arch>;
   k.output[0] = winograd_1d_output<Arch, 6>;
   k.output[1] = winograd_1d_output<Arch, 4>;

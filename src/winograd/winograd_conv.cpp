@@ -44,7 +44,6 @@ WinogradGemmShape winograd_gemm_shape(int64_t tiles, int64_t per_group, int64_t 
 
 namespace {
 
-
 // Floats of the transforms per tile and channel (input) or per tile and output channel (output,
 // bias included), counting an FMA as two: the cost model's transform_flops.
 double input_transform_flops(int m) { return m == 2 ? 32 : 12 * 22; }
@@ -229,8 +228,6 @@ class WinogradConv final : public ConvImpl {
   WinogradOutputFn output_;
   WinogradFilterFn filter_;
 };
-
-
 
 // Bytes of one thread's V and M for T tiles per group and `rows` output channels per block.
 double scratch_estimate(int points, const Geometry& g, double tiles, double rows) {
