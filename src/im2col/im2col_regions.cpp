@@ -252,7 +252,14 @@ class Im2colRegionsConv final : public ConvImpl {
         if (epilogue_.active())
           epilogue_.apply_from(s, ncols, yg + at, rg ? rg + at : nullptr, PQ, mrows, len);
         else
-          for (int64_t m = 0; m < mrows; ++m) std::memcpy(yg + m * PQ + at, s + m * ncols, std::size_t(len) * sizeof(float));
+          for (int64_t m = 0; m < mrows; ++m) {
+            // Region rows are short (a dilated layer's are 9-12 floats), where a memcpy call costs
+            // more than the copy.
+            if (len <= kernel_.blocking.nr)
+              copy_run(yg + m * PQ + at, s + m * ncols, len);
+            else
+              std::memcpy(yg + m * PQ + at, s + m * ncols, std::size_t(len) * sizeof(float));
+          }
         i += len;
       }
     });
