@@ -202,11 +202,13 @@ class Im2colPixelsConv final : public ConvImpl {
     w.gemm_flops = 2.0 * double(g_.N * g_.groups) * double(round_up(PQ, mr)) * columns * double(kdim_);
     w.gemm_m = double(PQ), w.gemm_n = double(g_.Kg), w.gemm_k = double(kdim_);
     // The lowering priced as im2col's, plus the transpose of every output (about one packed element
-    // each, measured on 7x7 and 14x14 1x1 layers). A 1x1 layer's pack here is no row copy, as in
-    // im2col, but a gather of 7 floats from each row: priced as a flat copy. At a quarter (im2col's
-    // row copy) the planner took this on 14x14 1x1 layers, where im2col_1x1 measured 1.08-1.4x
-    // faster (AVX-512 Xeon, 2 threads: 576->96, 384->64 and 192->64 at batch 1 and 8).
-    const double lowering = g_.is_pointwise() ? 1.0 : lowering_cost(g_);
+    // each, measured on 7x7 and 14x14 1x1 layers); except that where im2col copies whole rows (1x1)
+    // this gathers 7 floats of each, priced as a flat copy, and where im2col gathers strided runs
+    // of up to 32 pixels this gathers runs of 7, priced half as much again. At im2col's prices the
+    // planner took this on 14x14 outputs where im2col measured 1.05-1.4x faster (AVX-512 Xeon, 2
+    // threads: 1x1 576->96, 384->64, 192->64 at batch 1 and 8; 1x1/s2 512->1024 and 256->512 into
+    // 14x14); on 7x7 outputs it stays ahead (1.04-1.2x), as the estimate still says.
+    const double lowering = g_.is_pointwise() ? 1.0 : flat_packing(g_) ? lowering_cost(g_) : 2.5 * lowering_cost(g_);
     const double lowered = b_.implicit ? 0.0 : double(kdim_) * double(PQ) * lowering;
     w.pack_elements = double(g_.N * g_.groups * b_.m_chunks) * lowered + double(g_.N * g_.K * PQ);
     w.dram_bytes = 4.0 * (double(g_.N) * double(g_.input_image() + g_.output_image()) + double(g_.K * kdim_));
