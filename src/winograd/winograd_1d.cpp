@@ -29,6 +29,15 @@
 namespace fastconv::detail {
 namespace {
 
+// 1 x R layers run transposed: the transposed input and output of every image, then a P x 16
+// stage per thread (from `offset`).
+std::size_t across_planes_bytes(const Geometry& g) {
+  return align_up(std::size_t(g.N) * std::size_t(g.input_image() + g.output_image()) * sizeof(float));
+}
+ThreadScratch across_stage(const Geometry& g, std::size_t offset) {
+  return ThreadScratch(std::size_t(g.P) * 16 * sizeof(float), offset);
+}
+
 constexpr int kPoints = kWinograd1dPoints;
 // Floats of the transforms per tile and channel (input) and per tile and output channel (output),
 // counting an FMA as two.
@@ -224,12 +233,9 @@ class Winograd1d final : public ConvImpl {
     return ThreadScratch(align_up(std::size_t(v_floats()) * sizeof(float)) +
                          align_up(std::size_t(kPoints * m_xi_stride()) * sizeof(float)));
   }
-  // 1 x R, after the threads' V and M: the transposed input and output of every image, then a
-  // P x 16 stage per thread.
-  ThreadScratch stage_scratch() const {
-    const std::size_t planes = align_up(std::size_t(g_.N) * std::size_t(g_.input_image() + g_.output_image()) * sizeof(float));
-    return ThreadScratch(std::size_t(g_.P) * 16 * sizeof(float), scratch().total(threads_) + planes);
-  }
+  // 1 x R, after the threads' V and M: the transposed planes (across_planes_bytes), then a stage
+  // per thread.
+  ThreadScratch stage_scratch() const { return across_stage(g_, scratch().total(threads_) + across_planes_bytes(g_)); }
   TaskGrid<4> grid() const { return task_grid(gw_.N, gw_.groups, b_.tile_groups, b_.splits); }
 
   Geometry g_, gw_;
@@ -263,11 +269,9 @@ void propose_winograd_1d(const Geometry& g, const PlanContext& ctx, Proposals& o
   const Geometry gw = across ? transposed(g) : g;
   const SgemmKernel& kernel = sgemm_kernel(ctx.isa);
   const int64_t tiles = ceil_div(gw.P, int64_t(winograd_1d_outputs(int(gw.R)))) * gw.Q;
-  // 1 x R: the transposed input and output of every image and a P x 16 stage per thread (see
-  // stage_scratch), besides the threads' V and M.
-  const double fixed = across ? double(g.N) * double(g.input_image() + g.output_image()) * 4.0 +
-                                    double(ctx.threads) * double(g.P) * 16 * 4 + 128
-                              : 0.0;
+  // 1 x R: the transposed planes and the threads' stages (Winograd1d::stage_scratch), besides the
+  // threads' V and M.
+  const double fixed = across ? double(across_planes_bytes(g)) + double(across_stage(g, 0).total(ctx.threads)) : 0.0;
   Blocking b;
   if (!winograd_blocking(gw, ctx, kernel, tiles, gw.N, kPoints, kInputTransformFlops, fixed, name, out, b)) return;
   out.add(std::make_unique<Winograd1d>(g, across, kernel, winograd_1d_kernels(ctx.isa), ctx.threads, b));
