@@ -11,6 +11,10 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
+// std::min in per-ISA code: an out-of-line std::min<long> would be a weak symbol compiled with this
+// unit's flags, which the linker may keep for generic code too (tests/check_isa_symbols.sh).
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
 // Lanes [lo, hi) from p[lo..hi), zeros elsewhere; memory outside [p + lo, p + hi) is not touched.
 template <class V>
 V load_masked(const float* p, int lo, int hi) {

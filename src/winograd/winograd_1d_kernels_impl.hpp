@@ -11,8 +11,6 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
-inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
-
 // A run of tiles in one row of tiles: row i, columns [q, q + n), tile columns [j, j + n) of the group.
 struct TileRun {
   int64_t i, q, n, j;
@@ -21,7 +19,7 @@ struct TileRun {
 template <class F>
 void for_each_run(int64_t t0, int64_t tiles, int64_t Q, F&& f) {
   for (int64_t j = 0; j < tiles;) {
-    const int64_t t = t0 + j, q = t % Q, n = min_of(Q - q, tiles - j);
+    const int64_t t = t0 + j, q = t % Q, n = min_i64(Q - q, tiles - j);
     f(TileRun{t / Q, q, n, j});
     j += n;
   }
@@ -62,7 +60,7 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
   const int64_t panel = a.channels * a.nr;
   alignas(64) float stage[8][kStageTiles + 16];  // room for a last vector past the tiles
   for (int64_t p0 = 0; p0 < a.columns; p0 += kStageTiles) {
-    const int64_t width = min_of(kStageTiles, a.columns - p0), tiles = a.tiles > p0 ? min_of(width, a.tiles - p0) : 0;
+    const int64_t width = min_i64(kStageTiles, a.columns - p0), tiles = a.tiles > p0 ? min_i64(width, a.tiles - p0) : 0;
     // The image rows these tiles read, [row_lo, row_hi): prefetched two channels ahead (each
     // channel's rows lie a plane apart, where the hardware prefetchers do not follow).
     const int64_t row_lo = tiles ? ((a.t0 + p0) / a.Q) * a.m - a.pad_top : 0;
@@ -83,7 +81,7 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
           // lanes past the run into the next run's place (written next) or the padding (zeroed
           // below): plain stores, which the loads of the transform can take from the store buffer.
           for (int64_t u = 0; u < run.n; u += L) {
-            const int lanes = int(min_of(L, run.n - u));
+            const int lanes = int(min_i64(L, run.n - u));
             (inside ? load_lanes<V>(src + u, lanes) : V(0.0f)).store_unaligned(dst + u);
           }
         }
@@ -131,14 +129,14 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
   const int64_t PQ = a.P * a.Q;
   alignas(64) float stage[M][kStageTiles];
   for (int64_t p0 = 0; p0 < a.tiles; p0 += kStageTiles) {
-    const int64_t tiles = min_of(kStageTiles, a.tiles - p0);
+    const int64_t tiles = min_i64(kStageTiles, a.tiles - p0);
     for (int64_t k = 0; k < a.channels; ++k) {
       float* yk = a.y + k * PQ;
       const float* rk = a.residual ? a.residual + k * PQ : nullptr;
       const float* mk = a.m + k * a.ldm + p0;
       const V bias(a.bias[k]);
       for (int64_t u = 0; u < tiles; u += L) {
-        const int lanes = int(min_of(L, tiles - u));
+        const int lanes = int(min_i64(L, tiles - u));
         V s[8], o[M];
 #pragma GCC unroll 8
         for (int xi = 0; xi < 8; ++xi) s[xi] = load_lanes<V>(mk + xi * a.xi_stride + u, lanes);
@@ -147,14 +145,14 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
         for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
       }
       for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
-        const int64_t rows = min_of(M, a.P - run.i * M), first = run.i * M * a.Q + run.q;
+        const int64_t rows = min_i64(M, a.P - run.i * M), first = run.i * M * a.Q + run.q;
         if (a.epilogue) {
           a.epilogue->apply_from(stage[0] + run.j, kStageTiles, yk + first, rk ? rk + first : nullptr, a.Q, rows, run.n);
           return;
         }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t u = 0; u < run.n; u += L) {
-            const int lanes = int(min_of(L, run.n - u));
+            const int lanes = int(min_i64(L, run.n - u));
             store_lanes(yk + first + r * a.Q + u, load_lanes<V>(stage[r] + run.j + u, lanes), lanes);
           }
       });

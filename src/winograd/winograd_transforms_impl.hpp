@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "core/masked_lanes_impl.hpp"
 #include "winograd/winograd_transforms.hpp"
 
 namespace fastconv::detail {
@@ -59,8 +60,6 @@ struct Transform1d<4> {
     o[3] = xsimd::fma(eight, d34, d12) + s[5];
   }
 };
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // The few shuffles the transforms need, per instruction set. All of them work within 128-bit
 // blocks (B = lanes / 4 per vector), so one algorithm serves SSE2 (1 block), AVX2 (2) and AVX-512
@@ -340,7 +339,7 @@ struct InputChunk {
   int64_t span_base;  // the spans' image, as an offset from the first image's plane
 
   void init(const WinogradInputArgs& a, int64_t j0) {
-    const int64_t lanes = a.tiles - j0 < 0 ? 0 : min64(L, a.tiles - j0);
+    const int64_t lanes = a.tiles - j0 < 0 ? 0 : min_i64(L, a.tiles - j0);
     int64_t row0[L], col0[L], image[L];
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
@@ -358,8 +357,8 @@ struct InputChunk {
         for (int i = 0; i < A; ++i) border[j][r][i] = 0.0f;
       rows[j] = {0, 0}, cols[j] = {0, 0};
       if (j < lanes) {
-        rows[j] = {row0[j] < 0 ? -row0[j] : 0, min64(A, a.H - row0[j])};
-        cols[j] = {col0[j] < 0 ? -col0[j] : 0, min64(A, a.W - col0[j])};
+        rows[j] = {row0[j] < 0 ? -row0[j] : 0, min_i64(A, a.H - row0[j])};
+        cols[j] = {col0[j] < 0 ? -col0[j] : 0, min_i64(A, a.W - col0[j])};
         if (rows[j].end < rows[j].begin) rows[j].end = rows[j].begin;
         if (cols[j].end < cols[j].begin) cols[j].end = cols[j].begin;
       }
@@ -421,8 +420,8 @@ void winograd_input_transform(const WinogradInputArgs& args) {
   C chunks[kChunksPerPass];
   for (int64_t j0 = 0; j0 < a.columns;) {
     // Within one micro-panel (nr is a multiple of L).
-    const int64_t panel_end = min64((j0 / nr + 1) * nr, a.columns);
-    const int n = int(min64(kChunksPerPass, (panel_end - j0) / L));
+    const int64_t panel_end = min_i64((j0 / nr + 1) * nr, a.columns);
+    const int n = int(min_i64(kChunksPerPass, (panel_end - j0) / L));
     for (int u = 0; u < n; ++u) chunks[u].init(a, j0 + u * L);
     float* out = a.v + (j0 / nr) * a.channels * nr + j0 % nr;
     for (int64_t c = 0; c < a.channels; ++c) {
@@ -452,7 +451,7 @@ struct OutputChunk {
   int64_t span_base;  // the spans' image, as an offset from the first image's plane
 
   void init(const WinogradOutputArgs& a, int64_t j0) {
-    lanes = min64(L, a.tiles - j0);
+    lanes = min_i64(L, a.tiles - j0);
     int64_t row0[L], col0[L], image[L];
     for (int64_t j = 0; j < L; ++j) {
       inside[j] = false;
@@ -462,7 +461,7 @@ struct OutputChunk {
       row0[j] = (ti / a.tiles_w) * M;
       col0[j] = (ti % a.tiles_w) * M;
       offset[j] = image[j] * a.image_stride + row0[j] * a.Q + col0[j];
-      rows[j] = min64(M, a.P - row0[j]), cols[j] = min64(M, a.Q - col0[j]);
+      rows[j] = min_i64(M, a.P - row0[j]), cols[j] = min_i64(M, a.Q - col0[j]);
       inside[j] = rows[j] == M && cols[j] == M;
     }
     const bool one_image = lanes <= 0 || image[0] == image[lanes - 1];
@@ -492,7 +491,7 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
   C chunks[kOutputChunksPerPass];
   // All chunks of a channel one after the other: each line of M is read whole.
   for (int64_t t0 = 0; t0 < a.tiles; t0 += L * kOutputChunksPerPass) {
-    const int n = int(min64(kOutputChunksPerPass, (a.tiles - t0 + L - 1) / L));
+    const int n = int(min_i64(kOutputChunksPerPass, (a.tiles - t0 + L - 1) / L));
     for (int u = 0; u < n; ++u) chunks[u].init(a, t0 + u * L);
     for (int64_t k = 0; k < a.channels; ++k) {
       float* yk = a.y + k * PQ;
