@@ -39,7 +39,8 @@ struct BenchReport {
   std::string isa, mode;
   std::string direction = "forward";
   std::string post_ops = "none";  // the fused epilogue every run had (bench --post-ops)
-  double peak_gflops = 0;
+  double peak_gflops = 0;  // the highest of peak_samples measurements, one before each shape
+  int peak_samples = 0;
   double seconds = 0;
   std::vector<BenchShape> shapes;
 };

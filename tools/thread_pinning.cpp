@@ -40,6 +40,15 @@ bool pin_current_thread(int index) {
   return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
+bool unpin_current_thread() {
+  static const std::vector<int> cpus = allowed_cpus();
+  if (cpus.empty()) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
 bool pin_fastconv_threads(int threads) {
   // The arena first: oneTBB sizes it from the CPUs the calling thread may use, which pinning the
   // calling thread reduces to one.

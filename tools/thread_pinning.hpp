@@ -11,5 +11,7 @@ namespace fastconv::tools {
 bool pin_fastconv_threads(int threads);
 // The CPU a thread of index i (0: the calling thread) is pinned to: the i-th allowed CPU, cyclic.
 bool pin_current_thread(int index);
+// Every CPU the process was allowed at start, for the calling thread (and the threads it starts).
+bool unpin_current_thread();
 
 }  // namespace fastconv::tools
