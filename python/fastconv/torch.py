@@ -513,7 +513,7 @@ def _replace_layers(module, options, notes, report, prefix=""):
             what = notes.get(id(child), []) + (notes.get(id(fast), []) if fast is not child else [])
             report.moved.append((path, _describe_conv(fast) + ("; " + ", ".join(what) if what else "")))
         elif type(child) is nn.MaxPool2d:
-            module._modules[name] = MaxPool2d.from_pool(child)
+            module._modules[name] = MaxPool2d.from_pool(child, threads=options["threads"])
             report.rewritten.append((path, "max pool: fastconv's separable max (same results as torch)"))
         elif type(child) is nn.Linear and child.weight.dtype == torch.float32 and child.weight.device.type == "cpu":
             module._modules[name] = Linear.from_linear(child, **options)
@@ -798,15 +798,19 @@ def _chain_sequentials(module, report, path=""):
 class MaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d on fastconv's separable max pool (_fastconv.max_pool2d: the max over the kernel's
     width a row at a time, then over its height, vectorized, planes split over torch's threads).
-    Bit-identical to torch's (max is exact and both propagate NaN). PyTorch 1.13's NCHW max_pool2d is
+    Bit-identical to torch's (max is exact and both propagate NaN). Planes split over fastconv's threads
+    (`threads`: optimize() gives its own; None: torch.get_num_threads()). PyTorch 1.13's NCHW max_pool2d is
     a scalar loop per output (7.8 ms on ResNet-50's 3x3/s2 pool of 64x112x112 on one thread, Xeon
     with AVX-512); the strided-view formulation that replaced it first still cost 1.8 ms per ResNet-50
     forward and 5.3 ms per VGG-16 one, at batch 1 on two threads. What the kernel does not take
     (indices, ceil_mode, dilation, other dtypes or devices, gradients) runs nn.MaxPool2d's forward."""
 
+    threads = None
+
     @classmethod
-    def from_pool(cls, pool):
+    def from_pool(cls, pool, threads=None):
         new = cls(pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.return_indices, pool.ceil_mode)
+        new.threads = threads
         new.train(pool.training)
         return new
 
@@ -828,7 +832,8 @@ class MaxPool2d(nn.MaxPool2d):
         if not x4.is_contiguous():
             x4 = x4.contiguous()
         out = new_tensor((x4.shape[0], x4.shape[1], P, Q))
-        _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), (kh, kw), (sh, sw), (ph, pw), torch.get_num_threads())
+        threads = self.threads or torch.get_num_threads()
+        _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), (kh, kw), (sh, sw), (ph, pw), threads)
         return out.squeeze(0) if x.dim() == 3 else out
 
 

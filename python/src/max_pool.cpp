@@ -11,9 +11,8 @@
 #include <limits>
 #include <vector>
 
-#ifdef FASTCONV_PYTHON_OPENMP
-#include <omp.h>
-#endif
+#include "core/parallel.hpp"
+#include "core/partition.hpp"
 
 namespace fastconv_python {
 namespace {
@@ -88,24 +87,17 @@ void pool_plane(const float* x, float* y, const PoolShape& s, float* padded, flo
 void max_pool2d(const float* x, float* y, const PoolShape& s, int threads) {
   // Each thread: one padded input row (-inf on both sides) and the plane's row maxima.
   const int64_t padded_width = s.W + 2 * s.pw;
-  const auto run = [&](int64_t begin, int64_t end) {
+  // On fastconv's own threads, as its convolutions (oneTBB's arena of that size, or the task runner
+  // fastconv.set_threading installed): between two convolutions of a network, a pool on torch's
+  // OpenMP team would wake workers that then spin on the cores the next convolution needs.
+  const int64_t tasks = fastconv::detail::balanced_tasks(s.planes, threads, fastconv::detail::kBalancedTasksPerThread);
+  fastconv::detail::ThreadPool(threads).for_each(tasks, [&](int64_t task, int) {
     std::vector<float> padded(std::size_t(padded_width), kMinusInf);
     std::vector<float> maxima(std::size_t(s.H * s.Q));
-    for (int64_t plane = begin; plane < end; ++plane)
+    const fastconv::detail::Range planes = fastconv::detail::run_of(s.planes, tasks, task);
+    for (int64_t plane = planes.begin; plane < planes.end; ++plane)
       pool_plane(x + plane * s.H * s.W, y + plane * s.P * s.Q, s, padded.data(), maxima.data());
-  };
-#ifdef FASTCONV_PYTHON_OPENMP
-  if (threads > 1 && s.planes > 1) {
-#pragma omp parallel num_threads(int(std::min<int64_t>(threads, s.planes)))
-    {
-      const int64_t n = omp_get_num_threads(), t = omp_get_thread_num();
-      run(s.planes * t / n, s.planes * (t + 1) / n);
-    }
-    return;
-  }
-#endif
-  (void)threads;
-  run(0, s.planes);
+  });
 }
 
 }  // namespace fastconv_python

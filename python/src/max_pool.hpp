@@ -14,7 +14,7 @@ struct PoolShape {
 };
 
 // y[plane][p][q] = max over the window, padding never winning; NaN propagates (as torch's). Planes
-// are split over `threads` (the calling thread's OpenMP team when the module has OpenMP).
+// are split over `threads` of fastconv's (those its convolutions run on).
 void max_pool2d(const float* x, float* y, const PoolShape& s, int threads);
 
 }  // namespace fastconv_python
