@@ -13,13 +13,18 @@
 namespace fastconv::tools {
 namespace {
 
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+// The CPUs the process was allowed before any pinning: read once, by the first pin (a thread's own
+// affinity after that is its pin, not the process's).
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int> v;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) v.push_back(c);
+    return v;
+  }();
   return cpus;
 }
 
@@ -32,7 +37,7 @@ class PinningObserver : public tbb::task_scheduler_observer {
 }  // namespace
 
 bool pin_current_thread(int index) {
-  static const std::vector<int> cpus = allowed_cpus();
+  const std::vector<int>& cpus = allowed_cpus();
   if (cpus.empty() || index < 0) return false;
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -41,7 +46,7 @@ bool pin_current_thread(int index) {
 }
 
 bool unpin_current_thread() {
-  static const std::vector<int> cpus = allowed_cpus();
+  const std::vector<int>& cpus = allowed_cpus();
   if (cpus.empty()) return false;
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -50,6 +55,7 @@ bool unpin_current_thread() {
 }
 
 bool pin_fastconv_threads(int threads) {
+  allowed_cpus();  // before anything is pinned
   // The arena first: oneTBB sizes it from the CPUs the calling thread may use, which pinning the
   // calling thread reduces to one.
   if (auto arena = detail::shared_arena(threads)) {
