@@ -105,7 +105,7 @@ TEST_CASE("sgemm matches a naive GEMM and threads do not change the bits", "[isa
 }
 
 // The implicit pixel-major kernels (ImplicitUkernelFn): A read in place through row pointers and
-// tap offsets, every vector count, depths around the unroll, with and without prefetching.
+// tap offsets, every vector count, depths around the unroll.
 TEST_CASE("implicit microkernel: rows and taps read in place, every vector count", "[isa][gemm][ukernel]") {
   int tested = 0;
   for (const detail::SgemmKernel& kernel : fastconv::testing::runnable_kernels()) {
@@ -123,38 +123,36 @@ TEST_CASE("implicit microkernel: rows and taps read in place, every vector count
       }
       REQUIRE(tile != nullptr);
       for (int64_t k : {1, 3, 4, 5, 17, 133}) {
-        for (bool prefetch : {false, true}) {
-          INFO(kernel.name << " vectors " << vectors << " k " << k << " prefetch " << prefetch);
-          // Rows anywhere in the image (repeats allowed, as a block's last tile repeats its pixel),
-          // taps at any distance that stays inside it.
-          std::uniform_int_distribution<int> row_at(0, 2047), tap_at(0, 2047);
-          std::vector<const float*> rows(std::size_t(2 * mr));
-          for (auto& r : rows) r = image.data() + row_at(rng);
-          rows[std::size_t(mr - 1)] = rows[std::size_t(mr - 2)];
-          std::vector<int32_t> offsets(static_cast<std::size_t>(k));
-          for (auto& o : offsets) o = tap_at(rng);
-          detail::AlignedBuffer<float> b(std::size_t(k * nr));
-          for (int64_t i = 0; i < k * nr; ++i) b.data()[i] = real(rng);
-          const int64_t ldc = nr + 5;
-          std::vector<float> c(std::size_t(mr * ldc));
-          for (float& v : c) v = real(rng);
-          const std::vector<float> c0 = c;
-          tile(k, rows.data(), offsets.data(), b.data(), c.data(), ldc, prefetch ? rows.data() + mr : nullptr);
-          for (int i = 0; i < mr; ++i)
-            for (int64_t j = 0; j < ldc; ++j) {
-              const std::size_t at = std::size_t(i * ldc + j);
-              if (j >= vectors * lanes) {  // past the tile's vectors: never written
-                REQUIRE(c[at] == c0[at]);
-                continue;
-              }
-              double ref = c0[at], mag = std::fabs(c0[at]);
-              for (int64_t p = 0; p < k; ++p) {
-                const double prod = double(rows[std::size_t(i)][offsets[std::size_t(p)]]) * b.data()[p * nr + j];
-                ref += prod, mag += std::fabs(prod);
-              }
-              REQUIRE(std::fabs(c[at] - ref) <= 1e-6 * (mag + 1));
+        INFO(kernel.name << " vectors " << vectors << " k " << k);
+        // Rows anywhere in the image (repeats allowed, as a block's last tile repeats its pixel),
+        // taps at any distance that stays inside it.
+        std::uniform_int_distribution<int> row_at(0, 2047), tap_at(0, 2047);
+        std::vector<const float*> rows(static_cast<std::size_t>(mr));
+        for (auto& r : rows) r = image.data() + row_at(rng);
+        rows[std::size_t(mr - 1)] = rows[std::size_t(mr - 2)];
+        std::vector<int32_t> offsets(static_cast<std::size_t>(k));
+        for (auto& o : offsets) o = tap_at(rng);
+        detail::AlignedBuffer<float> b(std::size_t(k * nr));
+        for (int64_t i = 0; i < k * nr; ++i) b.data()[i] = real(rng);
+        const int64_t ldc = nr + 5;
+        std::vector<float> c(std::size_t(mr * ldc));
+        for (float& v : c) v = real(rng);
+        const std::vector<float> c0 = c;
+        tile(k, rows.data(), offsets.data(), b.data(), c.data(), ldc);
+        for (int i = 0; i < mr; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const std::size_t at = std::size_t(i * ldc + j);
+            if (j >= vectors * lanes) {  // past the tile's vectors: never written
+              REQUIRE(c[at] == c0[at]);
+              continue;
             }
-        }
+            double ref = c0[at], mag = std::fabs(c0[at]);
+            for (int64_t p = 0; p < k; ++p) {
+              const double prod = double(rows[std::size_t(i)][offsets[std::size_t(p)]]) * b.data()[p * nr + j];
+              ref += prod, mag += std::fabs(prod);
+            }
+            REQUIRE(std::fabs(c[at] - ref) <= 1e-6 * (mag + 1));
+          }
       }
     }
     ++tested;

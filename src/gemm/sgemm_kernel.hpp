@@ -35,10 +35,9 @@ using PackPanelsFn = void (*)(const float* b, int64_t ldb, int64_t kc, int64_t n
 
 // The implicit-GEMM form of the pixel-major tile (im2col_implicit): A is not packed, its row i (an
 // output pixel) is read where the input lies, A(i, p) = rows[i][offsets[p]] (tap p of pixel i), so
-// the lowered matrix is never built. C[MR x NR] += A * B, B and c as in the contract above. When
-// next_rows is not null, the taps of the next tile's first and last pixels are prefetched as it goes.
+// the lowered matrix is never built. C[MR x NR] += A * B, B and c as in the contract above.
 using ImplicitUkernelFn = void (*)(int64_t k, const float* const* rows, const int32_t* offsets, const float* b,
-                                   float* c, int64_t ldc, const float* const* next_rows);
+                                   float* c, int64_t ldc);
 
 // Cache blocking of the loops around the microkernel (BLIS: MC x KC block of A in L2, a KC x NR
 // micro-panel of B in L1, a KC x NC block of B in L3).

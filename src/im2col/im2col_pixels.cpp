@@ -251,10 +251,8 @@ class Im2colPixelsConv final : public ConvImpl {
     }
     for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
       const int64_t kc = std::min(b_.kc, kdim_ - p0);
-      // Each kc x NR micro-panel of weights stays in L1 while it meets every pixel tile; each call
-      // prefetches the next tile's taps (a line or two per tap, in as many channel planes as the
-      // depth block spans: too many streams for the hardware prefetchers). Interleaved on the Xeon:
-      // 0.99-1.03x the order that keeps a tile's taps for every panel instead.
+      // Each kc x NR micro-panel of weights stays in L1 while it meets every pixel tile (interleaved
+      // on the Xeon: 0.99-1.03x the order that keeps a tile's taps for every panel instead).
       for (int64_t j0 = 0; j0 < nch; j0 += nr) {
         const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
         const float* wp = w + (j0 / nr) * kdim_ * nr + p0 * nr;
@@ -271,8 +269,7 @@ class Im2colPixelsConv final : public ConvImpl {
         for (int64_t t = 0; t < tiles; ++t) {
           for (int64_t l = t * next_lines / tiles, end = (t + 1) * next_lines / tiles; l < end; ++l)
             __builtin_prefetch(next_panel + 16 * l, 0, 2);
-          const float* const* next = t + 1 < tiles ? rows + (t + 1) * mr : j0 + nr < nch ? rows : nullptr;
-          tile(kc, rows + t * mr, offsets_.data() + p0, wp, acc + t * mr * ldacc + j0, ldacc, next);
+          tile(kc, rows + t * mr, offsets_.data() + p0, wp, acc + t * mr * ldacc + j0, ldacc);
         }
       }
     }
