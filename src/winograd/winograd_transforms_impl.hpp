@@ -375,7 +375,11 @@ struct InputChunk {
       if (inside[j]) continue;
       for (int64_t r = rows[j].begin; r < rows[j].end; ++r) {
         const float* src = xc + offset[j] + r * W;
-        for (int64_t i = cols[j].begin; i < cols[j].end; ++i) border[j][r][i] = src[i];
+        if constexpr (L >= A) {  // the row's part inside the image in one masked load, zeros around it
+          store_lanes(border[j][r], load_masked<V>(src, int(cols[j].begin), int(cols[j].end)), A);
+        } else {
+          for (int64_t i = cols[j].begin; i < cols[j].end; ++i) border[j][r][i] = src[i];
+        }
       }
     }
     // Along the rows as they are loaded, then down the columns straight into V (the rows'
