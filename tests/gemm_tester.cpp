@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/aligned_buffer.hpp"
+#include "core/epilogue.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm.hpp"
@@ -98,6 +100,35 @@ void GemmTester::check_sgemm() const {
           bias_ ? bias.data() : nullptr);
     REQUIRE(c1 == c);
   }
+}
+
+void GemmTester::check_post_ops(const PostOps& post) const {
+  std::vector<float> a, b, c0, bias;
+  make(a, b, c0, bias);
+  const int mr = kernel_.blocking.mr, nr = kernel_.blocking.nr;
+  const int64_t ldc = ldc_ ? ldc_ : n_;
+  AlignedBuffer<float> a_pack(std::size_t(packed_a_floats(m_, k_, mr)));
+  AlignedBuffer<float> b_pack(std::size_t(packed_b_floats(k_, n_, nr)));
+  pack_a_panels(kernel_.transpose_rows, a.data(), k_, m_, k_, mr, a_pack.data());
+  kernel_.pack_b(b.data(), n_, k_, n_, nr, b_pack.data());
+  std::vector<float> r(c0.size());
+  std::mt19937 rng(uint32_t(m_ * 31 + n_ * 7 + k_));
+  std::uniform_real_distribution<float> real(-4, 4);
+  for (float& v : r) v = real(rng);
+  const Epilogue epilogue = make_epilogue(post, kernel_.isa);
+  TileEpilogue tile;
+  tile.epilogue = &epilogue;
+  tile.residual = post.residual ? r.data() : nullptr;
+  std::vector<float> fused = c0, pass = c0;
+  gemm_macro_kernel(kernel_, m_, n_, k_, a_pack.data(), k_ * mr, b_pack.data(), k_ * nr, fused.data(), ldc,
+                    accumulate_, bias_ ? bias.data() : nullptr, &tile);
+  gemm_macro_kernel(kernel_, m_, n_, k_, a_pack.data(), k_ * mr, b_pack.data(), k_ * nr, pass.data(), ldc,
+                    accumulate_, bias_ ? bias.data() : nullptr);
+  if (post.residual)
+    epilogue.apply_2d(pass.data(), r.data(), ldc, m_, n_);
+  else
+    epilogue.activate_2d(pass.data(), ldc, m_, n_);
+  for (std::size_t i = 0; i < fused.size(); ++i) REQUIRE(std::memcmp(&fused[i], &pass[i], sizeof(float)) == 0);
 }
 
 }  // namespace fastconv::testing

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fastconv/fastconv.hpp"
 #include "gemm/sgemm_kernel.hpp"
 
 namespace fastconv::testing {
@@ -25,6 +26,9 @@ class GemmTester {
   void check_macro_kernel() const;
   // The whole threaded sgemm from plain row-major matrices.
   void check_sgemm() const;
+  // The macro-kernel with post-ops (a residual when `residual`) on the last block: bitwise what the
+  // plain macro-kernel followed by the epilogue's pass over C gives, fused in the tiles or not.
+  void check_post_ops(const PostOps& post) const;
 
  private:
   void make(std::vector<float>& a, std::vector<float>& b, std::vector<float>& c, std::vector<float>& bias) const;

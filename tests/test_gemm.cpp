@@ -104,6 +104,27 @@ TEST_CASE("sgemm matches a naive GEMM and threads do not change the bits", "[isa
   }
 }
 
+// Post-ops on the last depth block: relu and relu6 (and none, with a residual) in the kernels'
+// registers (TileFuse), the others as a pass over each stored tile; either way the bits of the plain
+// macro-kernel followed by the epilogue over C, on full, short, half-width and edge tiles.
+TEST_CASE("microkernel: post-ops fused in the tiles give the epilogue's bits", "[isa][gemm][ukernel][post_ops]") {
+  for (const auto& kernel : testing::runnable_kernels()) {
+    const int mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+    for (Activation act : {Activation::None, Activation::Relu, Activation::Relu6, Activation::Gelu})
+      for (bool residual : {false, true}) {
+        if (act == Activation::None && !residual) continue;  // no post-ops
+        PostOps post;
+        post.activation = act, post.residual = residual, post.residual_scale = residual ? 0.5f : 1.0f;
+        for (int64_t m : {int64_t(mr), int64_t(mr - 1), int64_t(2 * mr + 1)})
+          for (int64_t n : {int64_t(nr), int64_t(nr / 2), int64_t(nr + 3), int64_t(3 * nr)})
+            for (int64_t k : {5, 37}) {
+              INFO(kernel.name << " " << to_string(post) << " m " << m << " n " << n << " k " << k);
+              GemmTester(kernel).m(m).n(n).k(k).ldc(n + 3).accumulate(k == 5).bias(m % 2 == 1).check_post_ops(post);
+            }
+      }
+  }
+}
+
 // The implicit pixel-major kernels (ImplicitUkernelFn): A read in place through row pointers and
 // tap offsets, every vector count, depths around the unroll.
 TEST_CASE("implicit microkernel: rows and taps read in place, every vector count", "[isa][gemm][ukernel]") {

@@ -19,8 +19,17 @@
 
 namespace fastconv::detail {
 
+// Post-ops a microkernel applies in registers before its store, on the last depth block: y = clamp(y +
+// scale * R) to [lo, hi] as select(y < lo, lo, select(y > hi, hi, y)), which is the epilogue's relu
+// (lo 0, hi +inf), relu6 (0, 6) or nothing (-inf, +inf), operation for operation (same bits as
+// Epilogue's pass over the stored tile). R: the tile's residual, rows ldc apart (null: none).
+struct TileFuse {
+  float lo, hi, scale;
+  const float* residual;
+};
+
 using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const float* bias);
+                                const float* bias, const TileFuse* fuse);
 
 // Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
 // columns r >= rows are not written. Packs micro-panels from rows that are contiguous along the

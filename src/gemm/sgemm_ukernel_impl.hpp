@@ -18,7 +18,7 @@ namespace {  // internal linkage: each instruction set keeps its own copy
 // for a last panel of fewer rows. Both with the same arithmetic per element.
 template <class Arch, int MR, int NV, int NV_B = NV, int MR_A = MR>
 void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                   int64_t ldc, bool accumulate, const float* __restrict bias) {
+                   int64_t ldc, bool accumulate, const float* __restrict bias, const TileFuse* fuse) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size), NR = NV * L, NR_B = NV_B * L;
   V acc[MR][NV];
@@ -61,9 +61,29 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + bi;
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j].store_unaligned(ci + j * L);
   }
+  // The post-ops in registers, before the one store (a pass over the stored tile cost 9% of a 64->256
+  // 1x1 layer with a relu: 64 steps of depth per tile, then every row reloaded).
+  if (fuse) {
+    const V lo(fuse->lo), hi(fuse->hi), scale(fuse->scale);
+    if (const float* r = fuse->residual) {
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(scale, V::load_unaligned(r + i * ldc + j * L), acc[i][j]);
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) {
+        const V y = acc[i][j];
+        acc[i][j] = xsimd::select(y < lo, lo, xsimd::select(y > hi, hi, y));
+      }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j].store_unaligned(c + i * ldc + j * L);
 }
 
 // The short kernels of an MR x NV tile: rows 1..MR-1 of A panels MR wide (SgemmKernel::short_full,
