@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "core/isa_dispatch.hpp"
@@ -57,6 +58,16 @@ Epilogue make_epilogue(const PostOps& po, Isa isa) {
   e.residual = po.residual;
   e.row = epilogue_row_kernel(isa);
   return e;
+}
+
+bool activation_clamp(const EpilogueParams& p, float& lo, float& hi) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  switch (p.activation) {
+    case Activation::None: lo = -inf, hi = inf; return true;
+    case Activation::Relu: lo = 0, hi = inf; return true;
+    case Activation::Relu6: lo = 0, hi = 6; return true;
+    default: return false;
+  }
 }
 
 double activate_reference(const EpilogueParams& p, double x) {

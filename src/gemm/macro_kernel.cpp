@@ -1,23 +1,10 @@
 #include "gemm/macro_kernel.hpp"
 
 #include <algorithm>
-#include <limits>
 
 namespace fastconv::detail {
 
 namespace {
-// TileFuse's clamp bounds for the activations that are a clamp: none, relu, relu6 (fuse.scale too).
-bool fuse_activation(const EpilogueParams& p, TileFuse& fuse) {
-  constexpr float inf = std::numeric_limits<float>::infinity();
-  fuse.scale = p.residual_scale;
-  switch (p.activation) {
-    case Activation::None: fuse.lo = -inf, fuse.hi = inf; return true;
-    case Activation::Relu: fuse.lo = 0, fuse.hi = inf; return true;
-    case Activation::Relu6: fuse.lo = 0, fuse.hi = 6; return true;
-    default: return false;
-  }
-}
-
 void finish_tile(const TileEpilogue& post, float* ct, int64_t offset, int64_t ldc, int64_t rows, int64_t cols) {
   if (post.residual)
     post.epilogue->apply_2d(ct, post.residual + offset, ldc, rows, cols);
@@ -35,7 +22,8 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   const int64_t tiles = (m + mr - 1) / mr, panel_lines = (kc * nr + 15) / 16;
   // Activations the microkernel applies itself (TileFuse); the others run over the stored tile.
   TileFuse fuse{0, 0, 1, nullptr};
-  const bool fusable = post && post->epilogue && fuse_activation(post->epilogue->params, fuse);
+  const bool fusable = post && post->epilogue && activation_clamp(post->epilogue->params, fuse.lo, fuse.hi);
+  if (fusable) fuse.scale = post->epilogue->params.residual_scale;
   // One MR x NR tile at (i0, j0); `next` (B streaming): the next B panel, a slice of it fetched
   // per tile, this being the panel's tile-th tile.
   auto run_tile = [&](int64_t i0, int64_t j0, const char* next, int64_t tile) {

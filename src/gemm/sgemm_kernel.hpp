@@ -20,9 +20,8 @@
 namespace fastconv::detail {
 
 // Post-ops a microkernel applies in registers before its store, on the last depth block: y = clamp(y +
-// scale * R) to [lo, hi] as select(y < lo, lo, select(y > hi, hi, y)), which is the epilogue's relu
-// (lo 0, hi +inf), relu6 (0, 6) or nothing (-inf, +inf), operation for operation (same bits as
-// Epilogue's pass over the stored tile). R: the tile's residual, rows ldc apart (null: none).
+// scale * R) to [lo, hi] (activation_clamp in core/epilogue.hpp: relu, relu6 or none, the same bits
+// as Epilogue's pass over the stored tile). R: the tile's residual, rows ldc apart (null: none).
 struct TileFuse {
   float lo, hi, scale;
   const float* residual;

@@ -493,6 +493,11 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
   alignas(64) float h[A][M][L];       // M transformed along its rows
   alignas(64) float stage[M][L * M];  // with post-ops: the outputs of L tiles before they go to y
   C chunks[kOutputChunksPerPass];
+  // Without a residual, relu and relu6 are a clamp applied to the tiles in registers (activation_clamp:
+  // the epilogue's bits), and the outputs take the plain stores; the others go through the stage.
+  float lo = 0, hi = 0;
+  const bool clamp = a.epilogue && !a.residual && activation_clamp(a.epilogue->params, lo, hi);
+  const V vlo(lo), vhi(hi);
   // All chunks of a channel one after the other: each line of M is read whole.
   for (int64_t t0 = 0; t0 < a.tiles; t0 += L * kOutputChunksPerPass) {
     const int n = int(min_i64(kOutputChunksPerPass, (a.tiles - t0 + L - 1) / L));
@@ -532,7 +537,12 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
 #pragma GCC unroll 4
           for (int r = 0; r < M; ++r) o[r][c] = t[r] + bias;
         }
-        if (a.epilogue) {
+        if (clamp) {
+#pragma GCC unroll 4
+          for (int r = 0; r < M; ++r)
+#pragma GCC unroll 4
+            for (int c = 0; c < M; ++c) o[r][c] = xsimd::select(o[r][c] < vlo, vlo, xsimd::select(o[r][c] > vhi, vhi, o[r][c]));
+        } else if (a.epilogue) {
           // Post-ops: the tiles' rows side by side on the stack (as y holds whole tiles), then to y
           // through the epilogue, run by run of tiles in one tile row, clipped to P x Q.
 #pragma GCC unroll 4
