@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "core/aligned_buffer.hpp"
@@ -115,6 +116,14 @@ void GemmTester::check_post_ops(const PostOps& post) const {
   std::mt19937 rng(uint32_t(m_ * 31 + n_ * 7 + k_));
   std::uniform_real_distribution<float> real(-4, 4);
   for (float& v : r) v = real(rng);
+  // Values the clamp must pass through as the epilogue's selects do: NaN stays NaN, infinities clamp.
+  for (std::size_t i = 0; i < r.size(); ++i)
+    if (i % 7 == 3)
+      r[i] = std::numeric_limits<float>::quiet_NaN();
+    else if (i % 11 == 5)
+      r[i] = std::numeric_limits<float>::infinity();
+    else if (i % 13 == 6)
+      r[i] = -std::numeric_limits<float>::infinity();
   const Epilogue epilogue = make_epilogue(post, kernel_.isa);
   TileEpilogue tile;
   tile.epilogue = &epilogue;

@@ -52,9 +52,11 @@ struct Epilogue {
   void apply_from(const float* s, int64_t lds, float* y, const float* r, int64_t ldy, int64_t rows, int64_t cols) const;
 };
 
-// The activations that are a clamp to [lo, hi], written select(y < lo, lo, select(y > hi, hi, y)):
-// none (-inf, +inf), relu (0, +inf), relu6 (0, 6), operation for operation what the epilogue kernel
-// does, so kernels may apply them in registers (same bits). False for the others.
+// The activations that are a clamp to [lo, hi]: none (-inf, +inf), relu (0, +inf), relu6 (0, 6), so
+// that kernels may apply them in registers as xsimd::max(lo, xsimd::min(hi, y)). That is the
+// epilogue's select(y < lo, lo, select(y > hi, hi, y)) bit for bit, NaN and -0 included: x86's
+// max(a, b) is a > b ? a : b and min(a, b) is a < b ? a : b (the second operand when unordered or
+// equal), which is how xsimd 8 calls them on SSE2, AVX2 and AVX-512. False for the others.
 bool activation_clamp(const EpilogueParams& p, float& lo, float& hi);
 
 // Validates the post-ops (throws Error naming the field) and resolves the kernel.

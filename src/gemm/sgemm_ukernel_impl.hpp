@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
@@ -72,13 +73,20 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
 #pragma GCC unroll 8
         for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(scale, V::load_unaligned(r + i * ldc + j * L), acc[i][j]);
     }
+    // clamp_lanes: one max and one min per vector (the selects took four operations on the FMA ports:
+    // 6% of a 64->256 1x1 layer), only the bounds that are finite.
+    if (fuse->hi != std::numeric_limits<float>::infinity()) {
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+      for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) {
-        const V y = acc[i][j];
-        acc[i][j] = xsimd::select(y < lo, lo, xsimd::select(y > hi, hi, y));
-      }
+        for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::min(hi, acc[i][j]);
+    }
+    if (fuse->lo != -std::numeric_limits<float>::infinity()) {
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::max(lo, acc[i][j]);
+    }
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)

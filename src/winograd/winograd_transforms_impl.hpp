@@ -541,7 +541,7 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
 #pragma GCC unroll 4
           for (int r = 0; r < M; ++r)
 #pragma GCC unroll 4
-            for (int c = 0; c < M; ++c) o[r][c] = xsimd::select(o[r][c] < vlo, vlo, xsimd::select(o[r][c] > vhi, vhi, o[r][c]));
+            for (int c = 0; c < M; ++c) o[r][c] = xsimd::max(vlo, xsimd::min(vhi, o[r][c]));
         } else if (a.epilogue) {
           // Post-ops: the tiles' rows side by side on the stack (as y holds whole tiles), then to y
           // through the epilogue, run by run of tiles in one tile row, clipped to P x Q.
