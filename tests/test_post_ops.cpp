@@ -26,7 +26,7 @@ struct Case {
 // and the depthwise strip.
 std::vector<Case> algorithm_cases() {
   using T = ConvTester;
-  return {
+  std::vector<Case> cases = {
       {Algorithm::Im2col, "", T().input(2, 5, 11, 13).kernel(7, 3, 3).pad(1)},
       {Algorithm::Im2col, "", T().input(1, 300, 5, 7).kernel(13, 1, 1)},  // 1x1, depth past KC
       {Algorithm::Im2col, "", T().input(1, 40, 9, 10).kernel(17, 3, 3).stride(2).pad(1)},  // depth 360 > KC
@@ -40,6 +40,13 @@ std::vector<Case> algorithm_cases() {
       {Algorithm::Direct, "", T().input(2, 8, 15, 37).kernel(8, 3, 3).pad(1).groups(8)},  // depthwise
       {Algorithm::Direct, "", T().input(1, 6, 14, 20).kernel(6, 5, 5).stride(2).pad(2).groups(6)},
   };
+  // The pixel-major GEMMs, whose transposes into y apply clamp activations and the residual in
+  // registers where the kernel has the fused transpose (AVX-512): 1x1 packed, and implicit 3x3/s2.
+  if (detail::best_isa() >= detail::Isa::Avx512)
+    cases.push_back({Algorithm::Im2col, "im2col_pixels", T().input(2, 24, 9, 9).kernel(40, 1, 1)});
+  if (detail::best_isa() >= detail::Isa::Avx2)
+    cases.push_back({Algorithm::Im2col, "im2col_implicit", T().input(1, 12, 17, 15).kernel(36, 3, 3).stride(2).pad(1)});
+  return cases;
 }
 
 PostOps activation_of(Activation a) {
@@ -102,7 +109,7 @@ TEST_CASE("post-ops: 1, 2 and 3 threads give the same bits", "[isa][post_ops][th
 TEST_CASE("post-ops: fused output is bitwise the vectorised epilogue on the unfused output", "[isa][post_ops][bitwise]") {
   int index = 0;
   for (const Case& c : algorithm_cases()) {
-    for (Activation a : {Activation::Relu, Activation::Gelu, Activation::Sigmoid, Activation::Hardswish}) {
+    for (Activation a : {Activation::Relu, Activation::Relu6, Activation::Gelu, Activation::Sigmoid, Activation::Hardswish}) {
       for (int mode = 0; mode < 3; ++mode) {  // 0: activation only, 1: separate residual, 2: aliased
         const ConvProblem& p = c.tester.get_problem();
         const auto x = testing::make_data(p.input_elements(), testing::Data::Random, 10 + index);

@@ -59,7 +59,8 @@ SgemmKernel make() {
           info.short_full,
           info.short_half,
           {info.implicit[0], info.implicit[1], info.implicit[2]},
-          info.pack_b};
+          info.pack_b,
+          info.transpose_fused};
 }
 
 }  // namespace

@@ -35,6 +35,10 @@ using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float
 // depth: A panels of row-major weights, and backward-weights' dy and lowered x rows (over pixels).
 // In registers: 16x16 blocks on AVX-512, 8x8 on AVX2; plain loops on SSE2.
 using TransposeRowsFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd);
+// The same transpose with post-ops on each row it writes (TileFuse; fuse.residual laid out as dst, at
+// dst's element (0, 0)): the pixel-major GEMMs' accumulators into NCHW outputs with their epilogue.
+using TransposeFusedFn = void (*)(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd,
+                                  const TileFuse& fuse);
 
 // Rows [0, kc) x columns [0, n) of row-major B (leading dimension ldb) into ceil(n/nr) micro-panels
 // of kc x nr floats, k-major; columns past n are zero. dst holds ceil(n/nr)*nr*kc floats. Compiled per
@@ -72,6 +76,7 @@ struct SgemmKernel {
   // block runs the narrowest that covers it.
   ImplicitUkernelFn implicit[3] = {};
   PackPanelsFn pack_b = nullptr;  // B's micro-panels for this kernel, packed in its vectors
+  TransposeFusedFn transpose_fused = nullptr;  // null: the post-ops run as a pass after transpose_rows
 };
 
 // The largest MR x NR of the table (checked when a kernel is built): the macro-kernel's edge tile.
@@ -102,6 +107,7 @@ struct UkernelInfo {
   const SgemmUkernelFn* short_full = nullptr;
   const SgemmUkernelFn* short_half = nullptr;
   PackPanelsFn pack_b = nullptr;
+  TransposeFusedFn transpose_fused = nullptr;
 };
 UkernelInfo sgemm_ukernel_sse2();
 UkernelInfo sgemm_ukernel_avx2();

@@ -16,7 +16,9 @@ namespace {
 // 16 x 16 blocks in registers: unpack pairs, then 64-bit and 128-bit lane shuffles.
 // 16 columns [p0, p0 + 16) of the rows, or the last `cols` < 16 of them: masked loads (which never
 // fault past the row's end) and only those output rows stored.
-inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0, int cols, float* dst, int64_t ldd) {
+// With `fuse`, each transposed row goes out as y = clamp(y + scale * R) (TileFuse, R laid out as dst).
+inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0, int cols, float* dst, int64_t ldd,
+                              const TileFuse* fuse = nullptr) {
   const __mmask16 keep = __mmask16((1u << rows) - 1), take = __mmask16((1u << cols) - 1);
   __m512 r[16], t[16], u[16], v[16];
   for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(take, src + i * ld + p0) : _mm512_setzero_ps();
@@ -35,9 +37,16 @@ inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0
       v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
       v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
     }
+  auto out = [&](int64_t p, __m512 y) {
+    if (fuse) {
+      if (fuse->residual) y = _mm512_fmadd_ps(_mm512_set1_ps(fuse->scale), _mm512_maskz_loadu_ps(keep, fuse->residual + p * ldd), y);
+      y = _mm512_max_ps(_mm512_set1_ps(fuse->lo), _mm512_min_ps(_mm512_set1_ps(fuse->hi), y));  // activation_clamp
+    }
+    _mm512_mask_storeu_ps(dst + p * ldd, keep, y);
+  };
   for (int i = 0; i < 8; ++i) {
-    if (i < cols) _mm512_mask_storeu_ps(dst + (p0 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88));
-    if (8 + i < cols) _mm512_mask_storeu_ps(dst + (p0 + 8 + i) * ldd, keep, _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd));
+    if (i < cols) out(p0 + i, _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88));
+    if (8 + i < cols) out(p0 + 8 + i, _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd));
   }
 }
 
@@ -46,6 +55,11 @@ void transpose_rows_avx512(const float* src, int64_t ld, int rows, int64_t k, fl
   for (; p0 + 16 <= k; p0 += 16) transpose_block16(src, ld, rows, p0, 16, dst, ldd);
   // The last columns in registers too: rows of 7 or 14 (small images) are all tail.
   if (p0 < k) transpose_block16(src, ld, rows, p0, int(k - p0), dst, ldd);
+}
+
+void transpose_rows_fused_avx512(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd,
+                                 const TileFuse& fuse) {
+  for (int64_t p0 = 0; p0 < k; p0 += 16) transpose_block16(src, ld, rows, p0, k - p0 < 16 ? int(k - p0) : 16, dst, ldd, &fuse);
 }
 
 }  // namespace
@@ -61,7 +75,9 @@ UkernelInfo sgemm_ukernel_pixels_avx512() {
   using A = xsimd::avx512f;
   // 21 accumulators, 3 B vectors and a broadcast: no spills (7x64 needs 33 registers; GCC spilled
   // two accumulators). The half-width kernel is one vector.
-  return implicit_tile_info<A, 7, 3, 1>("sgemm_ukernel_7x48__avx512", transpose_rows_avx512, 16);
+  UkernelInfo info = implicit_tile_info<A, 7, 3, 1>("sgemm_ukernel_7x48__avx512", transpose_rows_avx512, 16);
+  info.transpose_fused = transpose_rows_fused_avx512;
+  return info;
 }
 
 }  // namespace fastconv::detail

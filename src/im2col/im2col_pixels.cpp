@@ -159,6 +159,9 @@ class Im2colPixelsConv final : public ConvImpl {
     const TaskGrid<4> tasks = grid();
     const ThreadScratch scratch_of = scratch();
     const ScratchLayout layout = scratch_layout(g, b_, mr);
+    // Clamp activations (and the residual) in the transposes' registers, where the kernel has them.
+    TileFuse fuse{0, 0, epilogue_.params.residual_scale, nullptr};
+    const bool fused = epilogue_.active() && kernel_.transpose_fused && activation_clamp(epilogue_.params, fuse.lo, fuse.hi);
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
       const auto [n, grp, mc, nc] = tasks(task);
       const Range block = run_of(pixel_panels, b_.n_chunks, nc);
@@ -181,6 +184,16 @@ class Im2colPixelsConv final : public ConvImpl {
       // acc [pixels x channels] into y's [channels x pixels], 16 pixels at a time: straight into y, or
       // through the stage when the epilogue follows (a residual that is y is read before y is written).
       const int64_t out_offset = (n * g.K + grp * g.Kg + k0) * PQ + n0;
+      if (fused) {  // the post-ops on each row as it is transposed (a residual element is read just
+                    // before the same element of y is written: it may be y)
+        TileFuse f = fuse;
+        for (int64_t r0 = 0; r0 < npix; r0 += 16) {
+          f.residual = residual ? residual + out_offset + r0 : nullptr;
+          kernel_.transpose_fused(acc + r0 * ldacc, ldacc, int(std::min<int64_t>(16, npix - r0)), nch, y + out_offset + r0,
+                                  PQ, f);
+        }
+        return;
+      }
       const bool staged = epilogue_.active();  // as b_.staged: the planner's epilogue is the context's
       float* to = staged ? stage : y + out_offset;
       const int64_t ld_to = staged ? ldst : PQ;
