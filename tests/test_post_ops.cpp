@@ -42,6 +42,9 @@ std::vector<Case> algorithm_cases() {
   };
   // The pixel-major GEMMs, whose transposes into y apply clamp activations and the residual in
   // registers where the kernel has the fused transpose (AVX-512): 1x1 packed, and implicit 3x3/s2.
+  // One-dimensional Winograd, both orientations (1 x R runs on the transposed image).
+  cases.push_back({Algorithm::Winograd, "winograd_1d", T().input(1, 9, 17, 15).kernel(10, 7, 1).pad(3, 0)});
+  cases.push_back({Algorithm::Winograd, "winograd_1d", T().input(2, 9, 13, 17).kernel(10, 1, 7).pad(0, 3)});
   if (detail::best_isa() >= detail::Isa::Avx512)
     cases.push_back({Algorithm::Im2col, "im2col_pixels", T().input(2, 24, 9, 9).kernel(40, 1, 1)});
   if (detail::best_isa() >= detail::Isa::Avx2)

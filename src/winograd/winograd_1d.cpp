@@ -147,7 +147,7 @@ class Winograd1d final : public ConvImpl {
       float* stage = stage_of.of<float>(workspace, slot);
       for (int64_t q0 = 0; q0 < g_.Q; q0 += 16) {
         const int cols = int(std::min<int64_t>(16, g_.Q - q0));
-        if (!epilogue_.active()) {
+        if (!epilogue_.active() || clamp_only()) {  // (a clamp was applied as the tiles were written)
           transpose(src + q0 * g_.P, g_.P, cols, g_.P, dst + q0, g_.Q);
           continue;
         }
@@ -215,7 +215,9 @@ class Winograd1d final : public ConvImpl {
         out.bias = bias + grp * g.Kg + k0;
         out.y = y + (n * g.K + grp * g.Kg + k0) * PQ;
         out.P = g.P, out.Q = g.Q, out.t0 = t0, out.tiles = count;
-        if (!across_w_ && epilogue_.active()) out.epilogue = &epilogue_;
+        // Transposed (1 x R) layers: the tiles go to a transposed image first; only a clamp activation
+        // without a residual (the output kernel's, in registers) is applied there, before the transpose.
+        if (epilogue_.active() && (!across_w_ || clamp_only())) out.epilogue = &epilogue_;
         if (residual) out.residual = residual + (n * g.K + grp * g.Kg + k0) * PQ;
         output_(out);
       }
@@ -223,6 +225,11 @@ class Winograd1d final : public ConvImpl {
   }
 
   int64_t image_tiles() const { return tiles_h_ * gw_.Q; }
+  // The epilogue is a clamp activation and no residual: the output kernel applies it in registers.
+  bool clamp_only() const {
+    float lo, hi;
+    return !epilogue_.residual && activation_clamp(epilogue_.params, lo, hi);
+  }
   int64_t a_panel_floats() const { return packed_a_floats(gw_.Kg, gw_.Cg, kernel_.blocking.mr); }
   int64_t group_floats() const { return kPoints * a_panel_floats(); }
   int64_t v_xi_stride() const { return winograd_xi_stride(b_.tiles * gw_.Cg); }

@@ -128,6 +128,11 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
   const Winograd1dOutputArgs a = args;
   const int64_t PQ = a.P * a.Q;
   alignas(64) float stage[M][kStageTiles];
+  // Without a residual, relu and relu6 clamp the tiles in registers (activation_clamp: the epilogue's
+  // bits) and the stage goes out by plain copies.
+  float lo = 0, hi = 0;
+  const bool clamp = a.epilogue && !a.residual && activation_clamp(a.epilogue->params, lo, hi);
+  const V vlo(lo), vhi(hi);
   for (int64_t p0 = 0; p0 < a.tiles; p0 += kStageTiles) {
     const int64_t tiles = min_i64(kStageTiles, a.tiles - p0);
     for (int64_t k = 0; k < a.channels; ++k) {
@@ -141,12 +146,15 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
 #pragma GCC unroll 8
         for (int xi = 0; xi < 8; ++xi) s[xi] = load_lanes<V>(mk + xi * a.xi_stride + u, lanes);
         output_tile<V, M>(s, bias, o);
+        if (clamp)
+#pragma GCC unroll 8
+          for (int r = 0; r < M; ++r) o[r] = xsimd::max(vlo, xsimd::min(vhi, o[r]));
 #pragma GCC unroll 8
         for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
       }
       for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
         const int64_t rows = min_i64(M, a.P - run.i * M), first = run.i * M * a.Q + run.q;
-        if (a.epilogue) {
+        if (a.epilogue && !clamp) {
           a.epilogue->apply_from(stage[0] + run.j, kStageTiles, yk + first, rk ? rk + first : nullptr, a.Q, rows, run.n);
           return;
         }
