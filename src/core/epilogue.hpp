@@ -1,6 +1,8 @@
 // The fused epilogue kernel family: y = act(y + scale * r) on a row of floats, written once over xsimd
 // (epilogue_impl.hpp) and compiled per instruction set (epilogue__<isa>.cpp). Every algorithm calls
-// it on the outputs it has just written (still in L1), never as a separate pass over y.
+// it on the outputs it has just written (still in L1), never as a separate pass over y; the GEMM
+// microkernel, the pixel-major transposes and the Winograd output transforms apply the clamp
+// activations (activation_clamp) in their own registers instead, with the same bits.
 #pragma once
 
 #include <cstdint>
