@@ -37,10 +37,14 @@ inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0
       v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
       v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
     }
+  // The epilogue's operations through the same xsimd calls (its fma is x * y + z, which each compiler
+  // contracts or not as it does the epilogue's: GCC fuses it, clang keeps two roundings).
+  using V = xsimd::batch<float, xsimd::avx512f>;
   auto out = [&](int64_t p, __m512 y) {
     if (fuse) {
-      if (fuse->residual) y = _mm512_fmadd_ps(_mm512_set1_ps(fuse->scale), _mm512_maskz_loadu_ps(keep, fuse->residual + p * ldd), y);
-      y = _mm512_max_ps(_mm512_set1_ps(fuse->lo), _mm512_min_ps(_mm512_set1_ps(fuse->hi), y));  // activation_clamp
+      V v(y);
+      if (fuse->residual) v = xsimd::fma(V(fuse->scale), V(_mm512_maskz_loadu_ps(keep, fuse->residual + p * ldd)), v);
+      y = xsimd::max(V(fuse->lo), xsimd::min(V(fuse->hi), v));  // activation_clamp
     }
     _mm512_mask_storeu_ps(dst + p * ldd, keep, y);
   };
