@@ -55,10 +55,8 @@ struct Epilogue {
 };
 
 // The activations that are a clamp to [lo, hi]: none (-inf, +inf), relu (0, +inf), relu6 (0, 6), so
-// that kernels may apply them in registers as xsimd::max(lo, xsimd::min(hi, y)). That is the
-// epilogue's select(y < lo, lo, select(y > hi, hi, y)) bit for bit, NaN and -0 included: x86's
-// max(a, b) is a > b ? a : b and min(a, b) is a < b ? a : b (the second operand when unordered or
-// equal), which is how xsimd 8 calls them on SSE2, AVX2 and AVX-512. False for the others.
+// that kernels may apply them in registers (clamp_lanes, core/clamp_impl.hpp: the epilogue's bits).
+// False for the others.
 bool activation_clamp(const EpilogueParams& p, float& lo, float& hi);
 
 // Validates the post-ops (throws Error naming the field) and resolves the kernel.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
+#include "core/clamp_impl.hpp"
 #include "core/epilogue.hpp"
 
 namespace fastconv::detail {
@@ -17,12 +18,12 @@ namespace {  // internal linkage: each instruction set keeps its own copy
 template <class V, Activation A>
 inline V activation(const EpilogueParams& p, V x) {
   const V zero(0.0f);
-  // The clamps as max(lo, min(hi, x)): one operation per bound, and bit for bit select(x < lo, lo,
-  // select(x > hi, hi, x)), NaN and -0 included (see activation_clamp in epilogue.hpp).
-  if constexpr (A == Activation::Relu) return xsimd::max(zero, x);
-  if constexpr (A == Activation::Relu6) return xsimd::max(zero, xsimd::min(V(6.0f), x));
+  // The clamps one operation per bound (clamp_impl.hpp), bit for bit select(x < lo, lo, select(x > hi,
+  // hi, x)).
+  if constexpr (A == Activation::Relu) return clamp_lower(x, zero);
+  if constexpr (A == Activation::Relu6) return clamp_lanes(x, zero, V(6.0f));
   if constexpr (A == Activation::LeakyRelu) return xsimd::select(x < zero, x * V(p.alpha), x);
-  if constexpr (A == Activation::Clamp) return xsimd::max(V(p.alpha), xsimd::min(V(p.beta), x));
+  if constexpr (A == Activation::Clamp) return clamp_lanes(x, V(p.alpha), V(p.beta));
   if constexpr (A == Activation::Sigmoid) return V(1.0f) / (V(1.0f) + xsimd::exp(-x));
   if constexpr (A == Activation::Tanh) {
     // Saturated outside |x| < 9 (tanh(9) rounds to 1 in float): keeps infinities exact.

@@ -21,9 +21,8 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   alignas(64) float edge[kMaxSgemmTile];
   const int64_t tiles = (m + mr - 1) / mr, panel_lines = (kc * nr + 15) / 16;
   // Activations the microkernel applies itself (TileFuse); the others run over the stored tile.
-  TileFuse fuse{0, 0, 1, nullptr};
-  const bool fusable = post && post->epilogue && activation_clamp(post->epilogue->params, fuse.lo, fuse.hi);
-  if (fusable) fuse.scale = post->epilogue->params.residual_scale;
+  TileFuse fuse{};
+  const bool fusable = post && post->epilogue && tile_fuse_of(post->epilogue->params, fuse);
   // One MR x NR tile at (i0, j0); `next` (B streaming): the next B panel, a slice of it fetched
   // per tile, this being the panel's tile-th tile.
   auto run_tile = [&](int64_t i0, int64_t j0, const char* next, int64_t tile) {

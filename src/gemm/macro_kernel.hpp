@@ -24,6 +24,13 @@ inline int64_t gemm_columns(int64_t n, const SgemmKernel& kernel) {
   return tail != 0 && tail <= half ? n - tail + half : (n + nr - 1) / nr * nr;
 }
 
+// A plan's post-ops as a TileFuse (its clamp bounds and residual scale, no residual yet), when they are
+// a clamp activation that kernels apply in registers (activation_clamp); false otherwise.
+inline bool tile_fuse_of(const EpilogueParams& p, TileFuse& fuse) {
+  fuse.scale = p.residual_scale, fuse.residual = nullptr;
+  return activation_clamp(p, fuse.lo, fuse.hi);
+}
+
 struct TileEpilogue {
   const Epilogue* epilogue = nullptr;
   const float* residual = nullptr;  // R's element (0, 0), at C's position

@@ -44,7 +44,7 @@ inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0
     if (fuse) {
       V v(y);
       if (fuse->residual) v = xsimd::fma(V(fuse->scale), V(_mm512_maskz_loadu_ps(keep, fuse->residual + p * ldd)), v);
-      y = xsimd::max(V(fuse->lo), xsimd::min(V(fuse->hi), v));  // activation_clamp
+      y = clamp_lanes(v, V(fuse->lo), V(fuse->hi));
     }
     _mm512_mask_storeu_ps(dst + p * ldd, keep, y);
   };

@@ -160,8 +160,8 @@ class Im2colPixelsConv final : public ConvImpl {
     const ThreadScratch scratch_of = scratch();
     const ScratchLayout layout = scratch_layout(g, b_, mr);
     // Clamp activations (and the residual) in the transposes' registers, where the kernel has them.
-    TileFuse fuse{0, 0, epilogue_.params.residual_scale, nullptr};
-    const bool fused = epilogue_.active() && kernel_.transpose_fused && activation_clamp(epilogue_.params, fuse.lo, fuse.hi);
+    TileFuse fuse{};
+    const bool fused = epilogue_.active() && kernel_.transpose_fused && tile_fuse_of(epilogue_.params, fuse);
     pool.for_each(tasks.tasks(), [&](int64_t task, int slot) {
       const auto [n, grp, mc, nc] = tasks(task);
       const Range block = run_of(pixel_panels, b_.n_chunks, nc);

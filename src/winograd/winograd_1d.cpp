@@ -140,6 +140,7 @@ class Winograd1d final : public ConvImpl {
     // Each output plane back from [Q][P] to [P][Q], 16 columns at a time; with post-ops through a
     // stage of P x 16 (a residual that is y is read before y is written).
     const ThreadScratch stage_of = stage_scratch();
+    const bool clamped = clamp_only();  // applied as the tiles were written
     pool.for_each(g_.N * g_.K, [&](int64_t plane, int slot) {
       const float* src = yt + plane * g_.P * g_.Q;
       float* dst = y + plane * g_.P * g_.Q;
@@ -147,7 +148,7 @@ class Winograd1d final : public ConvImpl {
       float* stage = stage_of.of<float>(workspace, slot);
       for (int64_t q0 = 0; q0 < g_.Q; q0 += 16) {
         const int cols = int(std::min<int64_t>(16, g_.Q - q0));
-        if (!epilogue_.active() || clamp_only()) {  // (a clamp was applied as the tiles were written)
+        if (!epilogue_.active() || clamped) {
           transpose(src + q0 * g_.P, g_.P, cols, g_.P, dst + q0, g_.Q);
           continue;
         }

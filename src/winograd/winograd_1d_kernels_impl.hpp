@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
+#include "core/clamp_impl.hpp"
 #include "core/masked_lanes_impl.hpp"
 #include "winograd/winograd_1d_kernels.hpp"
 
@@ -148,7 +149,7 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
         output_tile<V, M>(s, bias, o);
         if (clamp)
 #pragma GCC unroll 8
-          for (int r = 0; r < M; ++r) o[r] = xsimd::max(vlo, xsimd::min(vhi, o[r]));
+          for (int r = 0; r < M; ++r) o[r] = clamp_lanes(o[r], vlo, vhi);
 #pragma GCC unroll 8
         for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
       }

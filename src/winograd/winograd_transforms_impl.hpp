@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "core/clamp_impl.hpp"
 #include "core/masked_lanes_impl.hpp"
 #include "winograd/winograd_transforms.hpp"
 
@@ -541,7 +542,7 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
 #pragma GCC unroll 4
           for (int r = 0; r < M; ++r)
 #pragma GCC unroll 4
-            for (int c = 0; c < M; ++c) o[r][c] = xsimd::max(vlo, xsimd::min(vhi, o[r][c]));
+            for (int c = 0; c < M; ++c) o[r][c] = clamp_lanes(o[r][c], vlo, vhi);
         } else if (a.epilogue) {
           // Post-ops: the tiles' rows side by side on the stack (as y holds whole tiles), then to y
           // through the epilogue, run by run of tiles in one tile row, clipped to P x Q.
