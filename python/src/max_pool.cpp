@@ -85,18 +85,21 @@ void pool_plane(const float* x, float* y, const PoolShape& s, float* padded, flo
 }  // namespace
 
 void max_pool2d(const float* x, float* y, const PoolShape& s, int threads) {
-  // Each thread: one padded input row (-inf on both sides) and the plane's row maxima.
-  const int64_t padded_width = s.W + 2 * s.pw;
+  // Each thread slot: one padded input row (-inf on both sides) and the plane's row maxima, allocated
+  // once per call (not per task).
+  const int64_t padded_width = s.W + 2 * s.pw, maxima_floats = s.H * s.Q;
   // On fastconv's own threads, as its convolutions (oneTBB's arena of that size, or the task runner
   // fastconv.set_threading installed): between two convolutions of a network, a pool on torch's
   // OpenMP team would wake workers that then spin on the cores the next convolution needs.
   const int64_t tasks = fastconv::detail::balanced_tasks(s.planes, threads, fastconv::detail::kBalancedTasksPerThread);
-  fastconv::detail::ThreadPool(threads).for_each(tasks, [&](int64_t task, int) {
-    std::vector<float> padded(std::size_t(padded_width), kMinusInf);
-    std::vector<float> maxima(std::size_t(s.H * s.Q));
+  const fastconv::detail::ThreadPool pool(threads);
+  std::vector<float> padded(std::size_t(pool.threads() * padded_width), kMinusInf);
+  std::vector<float> maxima(std::size_t(pool.threads() * maxima_floats));
+  pool.for_each(tasks, [&](int64_t task, int slot) {
     const fastconv::detail::Range planes = fastconv::detail::run_of(s.planes, tasks, task);
     for (int64_t plane = planes.begin; plane < planes.end; ++plane)
-      pool_plane(x + plane * s.H * s.W, y + plane * s.P * s.Q, s, padded.data(), maxima.data());
+      pool_plane(x + plane * s.H * s.W, y + plane * s.P * s.Q, s, padded.data() + slot * padded_width,
+                 maxima.data() + slot * maxima_floats);
   });
 }
 
