@@ -13,6 +13,16 @@ struct PoolShape {
                                    // holds an input element
 };
 
+// A plane's kernel: the row maxima into `maxima` (H x Q floats), then the max down the window's rows
+// into y. `padded`: W + 2 * pw + kRowSlack floats, -inf outside what the kernel writes (the input
+// row at pw); the slack lets the last vector of a padded row read past its last window.
+constexpr int64_t kRowSlack = 32;
+using PoolPlaneFn = void (*)(const float* x, float* y, const PoolShape& s, float* padded, float* maxima);
+// Per instruction set (max_pool__<isa>.cpp): 4, 8 and 16 lanes.
+PoolPlaneFn pool_plane_sse2();
+PoolPlaneFn pool_plane_avx2();
+PoolPlaneFn pool_plane_avx512();
+
 // y[plane][p][q] = max over the window, padding never winning; NaN propagates (as torch's). Planes
 // are split over `threads` of fastconv's (those its convolutions run on).
 void max_pool2d(const float* x, float* y, const PoolShape& s, int threads);

@@ -2,7 +2,10 @@
 when weights change, the fallback, optimize() on small CNNs with BatchNorm and residual blocks, and the
 model bench on a tiny model."""
 import json
+import os
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -160,18 +163,23 @@ def test_max_pool_is_bitwise_torchs(pool):
     fast = fct.MaxPool2d.from_pool(ref)
     # widths and heights past every vector of the row and column passes (and their tails), planes
     # whose rows run together (stride = width of the kernel, no padding), a plane per thread and more
+    # (4, 8 and 16 lanes: wide rows with a vector tail, narrow ones on the scalar tails)
     for shape in [(2, 3, 9, 11), (4, 7, 7), (1, 2, 16, 5), (1, 1, 5, 5), (3, 5, 24, 24), (1, 1, 6, 40),
-                  (2, 2, 13, 18), (1, 7, 33, 1 + 32)]:
+                  (2, 2, 13, 18), (1, 7, 33, 1 + 32), (1, 2, 11, 71), (2, 1, 7, 100)]:
         x = torch.randn(shape)
-        x[..., 1, 2] = float("nan")  # both propagate NaN through every window that holds it
+        bits = x.view(torch.int32)
+        bits[..., 1, 2] = 0x7FC00001  # NaNs of different payloads: torch keeps a window's last one
+        bits[..., 2, 2:5] = 0x7FC00002
         x[..., 3, 0] = float("-inf")
         x[..., -1, -1] = float("nan")
+        zeros = x[..., -3:, :]  # ties of +0 and -0: torch keeps the first in row-major order
+        zeros[..., 0, :], zeros[..., 0, ::3], zeros[..., 1, 1::2], zeros[..., 1, 0::4] = 0.0, -0.0, -0.0, -1.0
         y_ref = ref(x)
         for threads in (None, 1, 2, 3):  # fastconv's threads, planes split among them
             fast.threads = threads
             y = fast(x)
             assert y.shape == y_ref.shape and y.is_contiguous()
-            assert torch.equal(y.isnan(), y_ref.isnan()) and torch.equal(y.nan_to_num(), y_ref.nan_to_num()), shape
+            assert torch.equal(y.view(torch.int32), y_ref.view(torch.int32)), (shape, pool, threads)
     # what the views cannot express runs torch's own forward, errors included
     with pytest.raises(RuntimeError):  # a window larger than the padded input
         fct.MaxPool2d(3)(torch.randn(1, 1, 2, 2))
@@ -182,6 +190,16 @@ def test_max_pool_is_bitwise_torchs(pool):
     with_indices = fct.MaxPool2d(3, 2, 1, return_indices=True)
     y, idx = with_indices(torch.randn(1, 2, 8, 8))
     assert idx.dtype == torch.int64
+
+
+@pytest.mark.parametrize("isa", ["sse2", "avx2"])
+def test_max_pool_kernels_of_narrower_instruction_sets(isa):
+    """The pool's 4- and 8-lane kernels: this process runs the widest the CPU has; the same test again
+    under each cap (FASTCONV_MAX_ISA), in a process of its own."""
+    env = dict(os.environ, FASTCONV_MAX_ISA=isa)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"{__file__}::test_max_pool_is_bitwise_torchs"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and f"{len(POOLS)} passed" in run.stdout, run.stdout[-3000:]
 
 
 def test_native_max_pool_checks_its_arguments_and_writes_nothing_when_refused():

@@ -1,0 +1,8 @@
+// The max pool's plane kernel for SSE2: 4 lanes (max_pool_impl.hpp).
+#include "max_pool_impl.hpp"
+
+namespace fastconv_python {
+
+PoolPlaneFn pool_plane_sse2() { return &pool_plane<4>; }
+
+}  // namespace fastconv_python
