@@ -550,11 +550,13 @@ class _NotChainable(Exception):
 
 
 def _chain_ops(module):
-    """The conv program of a module made of nothing but fastconv convs, identities, plain Sequentials
-    and fused residual blocks: a list of ("conv", conv) and ("block", body, last, shortcut) ops
-    (body and shortcut: op lists); None for anything else."""
+    """The conv program of a module made of nothing but fastconv convs, max pools, identities, plain
+    Sequentials and fused residual blocks: a list of ("conv", conv), ("pool", pool) and
+    ("block", body, last, shortcut) ops (body and shortcut: op lists); None for anything else."""
     if type(module) is Conv2d:
         return [("conv", module)]
+    if type(module) is MaxPool2d:
+        return [("pool", module)] if module._chainable() else None
     if type(module) is nn.Identity:
         return []
     if type(module) is _ResidualBlock:
@@ -580,7 +582,7 @@ def _convs_of(ops):
     for op in ops:
         if op[0] == "conv":
             yield op[1]
-        else:
+        elif op[0] == "block":
             yield from _convs_of(op[1])
             yield from _convs_of(op[3])
             yield op[2]
@@ -600,6 +602,7 @@ class _ConvRun:
     def __init__(self, modules, ops):
         self.modules, self.ops = modules, ops
         self.convs = list(_convs_of(ops))
+        self.pools = [op[1] for op in ops if op[0] == "pool"]
         self.params = self._current_params()
         # The forward hook dicts of every module of the run (registering a hook adds to them)
         self.hook_dicts = [d for m in modules for sub in m.modules() for d in (sub._forward_hooks,
@@ -612,8 +615,9 @@ class _ConvRun:
     def signature(self):
         # What a compiled program depends on: each conv's plans and parameter objects (the generation:
         # bumped by repack(), a new activation, a new Parameter) and its parameters' contents (in-place
-        # updates bump the version; .to() moves the data).
-        return ([c._fc_generation for c in self.convs], [(p._version, p.data_ptr()) for p in self.params])
+        # updates bump the version; .to() moves the data), and each max pool's threads.
+        return ([c._fc_generation for c in self.convs], [(p._version, p.data_ptr()) for p in self.params],
+                [pool._pool_threads() for pool in self.pools])
 
     def hooked(self):
         return (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks or
@@ -667,10 +671,20 @@ class _ConvRun:
                           len(shapes) - 1])
             return len(shapes) - 1
 
+        def pool(layer, slot):
+            spec = layer._native_spec(shapes[slot])
+            if spec is None:
+                raise _NotChainable
+            shapes.append(spec.out_shape)
+            steps.append(["max_pool", spec.chain_spec(shapes[slot], layer._pool_threads()), slot, -1, len(shapes) - 1])
+            return len(shapes) - 1
+
         def walk(ops, slot):
             for op in ops:
                 if op[0] == "conv":
                     slot = conv(op[1], slot)
+                elif op[0] == "pool":
+                    slot = pool(op[1], slot)
                 else:
                     _, body, last, shortcut = op
                     slot = conv(last, walk(body, slot), residual=walk(shortcut, slot))
@@ -780,7 +794,8 @@ def _chain_sequentials(module, report, path=""):
                 ids = {id(r) for r in run.modules}
                 names = [n for n, m in module._modules.items() if id(m) in ids]
                 where = path if len(names) == len(module) else f"{path}[{names[0]}..{names[-1]}]"
-                report.chained.append((where, f"{len(run.convs)} conv layers in one native call"))
+                pools = f" and {len(run.pools)} max pools" if run.pools else ""
+                report.chained.append((where, f"{len(run.convs)} conv layers{pools} in one native call"))
     # The children of what is returned (a _Chain has its own dict of the same children)
     target = module if chained is None else chained
     for name, child in list(target._modules.items()):
@@ -798,8 +813,10 @@ def _chain_sequentials(module, report, path=""):
 class MaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d on fastconv's separable max pool (_fastconv.max_pool2d: the max over the kernel's
     width a row at a time, then over its height, vectorized, planes split over torch's threads).
-    Bit-identical to torch's (max is exact and both propagate NaN). Planes split over fastconv's threads
-    (`threads`: optimize() gives its own; None: torch.get_num_threads()). PyTorch 1.13's NCHW max_pool2d is
+    Bit for bit torch's: its update (take v when v > m or v is NaN) in its row-major order, so ties keep
+    the first value and a NaN the last. Planes split over fastconv's threads (`threads`: optimize()
+    gives its own; None: torch.get_num_threads()); in a chained Sequential (optimize's chain=True) the
+    pool is a step of the native call. PyTorch 1.13's NCHW max_pool2d is
     a scalar loop per output (7.8 ms on ResNet-50's 3x3/s2 pool of 64x112x112 on one thread, Xeon
     with AVX-512); the strided-view formulation that replaced it first still cost 1.8 ms per ResNet-50
     forward and 5.3 ms per VGG-16 one, at batch 1 on two threads. What the kernel does not take
@@ -814,27 +831,52 @@ class MaxPool2d(nn.MaxPool2d):
         new.train(pool.training)
         return new
 
-    def _native(self, x):
-        return (not self.return_indices and not self.ceil_mode and _pair(self.dilation) == (1, 1) and
-                isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.is_cpu and x.dim() in (3, 4) and
-                not (x.requires_grad and torch.is_grad_enabled()))
+    def _pool_threads(self):
+        return self.threads or torch.get_num_threads()
 
-    def forward(self, x):
-        if not self._native(x):
-            return super().forward(x)
-        (kh, kw), (sh, sw), (ph, pw) = (_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size,
-                                                               self.padding))
-        H, W = x.shape[-2:]
+    def _chainable(self):
+        """Whether the kernel takes this pool's options (indices, ceil_mode and dilation it does not)."""
+        return not self.return_indices and not self.ceil_mode and _pair(self.dilation) == (1, 1)
+
+    def _native_spec(self, shape):
+        """The kernel's window for a 4-D input of `shape`, or None where nn.MaxPool2d's own forward runs
+        (options the kernel does not take; a window torch refuses, with its own message)."""
+        if not self._chainable() or len(shape) != 4:
+            return None
+        spec = _PoolSpec(*(_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size, self.padding)))
+        (kh, kw), (sh, sw), (ph, pw) = spec.kernel, spec.stride, spec.padding
+        H, W = shape[-2:]
         P, Q = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
         if P < 1 or Q < 1 or 2 * ph > kh or 2 * pw > kw or min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-            return super().forward(x)  # torch's own checks and messages
+            return None
+        spec.out_shape = (shape[0], shape[1], P, Q)
+        return spec
+
+    def forward(self, x):
+        if not (isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.is_cpu and x.dim() in (3, 4) and
+                not (x.requires_grad and torch.is_grad_enabled())):
+            return super().forward(x)
         x4 = x.unsqueeze(0) if x.dim() == 3 else x
+        spec = self._native_spec(x4.shape)
+        if spec is None:
+            return super().forward(x)
         if not x4.is_contiguous():
             x4 = x4.contiguous()
-        out = new_tensor((x4.shape[0], x4.shape[1], P, Q))
-        threads = self.threads or torch.get_num_threads()
-        _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), (kh, kw), (sh, sw), (ph, pw), threads)
+        out = new_tensor(spec.out_shape)
+        _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), spec.kernel, spec.stride,
+                      spec.padding, self._pool_threads())
         return out.squeeze(0) if x.dim() == 3 else out
+
+
+class _PoolSpec:
+    __slots__ = ("kernel", "stride", "padding", "out_shape")
+
+    def __init__(self, kernel, stride, padding):
+        self.kernel, self.stride, self.padding, self.out_shape = kernel, stride, padding, None
+
+    def chain_spec(self, in_shape, threads):
+        """The pool as a step of a native Chain: (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)."""
+        return (*in_shape, *self.kernel, *self.stride, *self.padding, threads)
 
 
 # ---------------------------------------------------------------------------------------------------

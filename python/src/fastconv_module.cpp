@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -229,11 +230,33 @@ int64_t element_count(const Shape& shape) {
   return n;
 }
 
+// The pool of a [N, C, H, W] input, or Error (`what`: the caller's name) for what the kernel does not
+// take: padding past half the kernel (torch's rule), a window larger than the padded input, sizes
+// beyond 2^20 (nothing below then overflows or allocates absurdly: a padded row per thread).
+fastconv_python::PoolShape pool_shape(const char* what, const Shape& in, std::pair<int64_t, int64_t> kernel,
+                                      std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding) {
+  const std::string name(what);
+  if (in.size() != 4) throw fastconv::Error(name + ": expected a 4-D input, got " + std::to_string(in.size()) + "-D");
+  fastconv_python::PoolShape s{in[0] * in[1], in[2], in[3], 0, 0, kernel.first, kernel.second,
+                               stride.first, stride.second, padding.first, padding.second};
+  constexpr int64_t kMaxWindow = int64_t(1) << 20;
+  if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1 || s.kh > kMaxWindow || s.kw > kMaxWindow ||
+      s.sh > kMaxWindow || s.sw > kMaxWindow)
+    throw fastconv::Error(name + ": kernel and stride must be between 1 and 2^20");
+  if (s.ph < 0 || s.pw < 0 || 2 * s.ph > s.kh || 2 * s.pw > s.kw)
+    throw fastconv::Error(name + ": padding must be between 0 and half the kernel");
+  if (s.H + 2 * s.ph < s.kh || s.W + 2 * s.pw < s.kw)
+    throw fastconv::Error(name + ": the kernel is larger than the padded input");
+  s.P = (s.H + 2 * s.ph - s.kh) / s.sh + 1, s.Q = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
+  return s;
+}
+
 // A run of forward plans executed in one call: fastconv.torch compiles the conv layers of a
-// Sequential (with the residual blocks in it) into one, so that a network pays no Python work and no
-// allocation per layer (MobileNetV2 at batch 1: 52 layers, about 20 us of Python each around a
-// 100 us convolution). Each step reads one buffer, may add a residual from another and writes a
-// third. Buffers ("slots") are the call's input (0), its output (1), or regions of an arena the chain
+// Sequential (with the residual blocks and the max pools in it) into one, so that a network pays no
+// Python work and no allocation per layer (MobileNetV2 at batch 1: 52 layers, about 20 us of Python
+// each around a 100 us convolution; in a network, with the interpreter's data out of the caches, a
+// max pool's Python took 100-120 us around a 60-560 us pool). Each step reads one buffer, may add a
+// residual from another and writes a third. Buffers ("slots") are the call's input (0), its output (1), or regions of an arena the chain
 // owns, which Python lays out by liveness so that regions are reused. Everything about the program is
 // checked when it is built: the sizes each plan reads and writes, the arena bounds, that no step
 // writes over what it reads and that no slot is read after another write reused its memory; run()
@@ -242,8 +265,10 @@ int64_t element_count(const Shape& shape) {
 class PyChain {
  public:
   struct Step {
-    fastconv::Plan plan;
+    std::optional<fastconv::Plan> plan;  // a convolution, or
     fastconv::PackedWeights packed;
+    std::optional<fastconv_python::PoolShape> pool;  // a max pool on pool_threads
+    int pool_threads;
     int in, residual, out;  // slots; residual -1: none
   };
 
@@ -258,20 +283,38 @@ class PyChain {
     sizes_[0] = element_count(in_), sizes_[1] = element_count(out_);
     for (const auto& item : steps) {
       const auto t = item.cast<py::tuple>();
-      if (t.size() != 5) throw fastconv::Error("Chain: a step is (plan, packed, in, residual, out)");
-      const PyPlan& p = t[0].cast<const PyPlan&>();
-      require_direction(p, fastconv::Direction::Forward, "Chain");
-      Step step{p.plan, t[1].cast<const PyPacked&>().packed, t[2].cast<int>(), t[3].cast<int>(), t[4].cast<int>()};
+      const std::string which = "Chain: step " + std::to_string(steps_.size());
+      if (t.size() != 5)
+        throw fastconv::Error("Chain: a step is (plan, packed, in, residual, out) or "
+                              "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads), in, -1, out)");
+      Step step{std::nullopt, {}, std::nullopt, 1, t[2].cast<int>(), t[3].cast<int>(), t[4].cast<int>()};
       const auto slot_ok = [&](int s) { return s >= 0 && s < slots; };
       if (!slot_ok(step.in) || !slot_ok(step.out) || (step.residual != -1 && !slot_ok(step.residual)))
-        throw fastconv::Error("Chain: step " + std::to_string(steps_.size()) + " names a slot out of range");
+        throw fastconv::Error(which + " names a slot out of range");
       if (step.out == 0) throw fastconv::Error("Chain: no step may write the input (slot 0)");
-      if (p.residual != (step.residual != -1))
-        throw fastconv::Error("Chain: step " + std::to_string(steps_.size()) + "'s plan and residual slot disagree");
-      size_slot(step.in, element_count(p.in));
-      size_slot(step.out, element_count(p.out));
-      if (step.residual != -1) size_slot(step.residual, element_count(p.out));
-      workspace_bytes_ = std::max(workspace_bytes_, p.plan.workspace_bytes());
+      if (py::isinstance<py::str>(t[0])) {
+        if (t[0].cast<std::string>() != "max_pool") throw fastconv::Error(which + ": unknown kind '" + t[0].cast<std::string>() + "'");
+        const auto spec = t[1].cast<std::vector<int64_t>>();
+        if (spec.size() != 11) throw fastconv::Error(which + ": a max pool is (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)");
+        const Shape in(spec.begin(), spec.begin() + 4);
+        for (int64_t d : in)
+          if (d < 1) throw fastconv::Error(which + ": empty max pool input " + shape_string(in));
+        step.pool = pool_shape("Chain: max pool", in, {spec[4], spec[5]}, {spec[6], spec[7]}, {spec[8], spec[9]});
+        if (spec[10] < 1 || spec[10] > 4096) throw fastconv::Error(which + ": max pool threads must be in [1, 4096]");
+        step.pool_threads = int(spec[10]);
+        if (step.residual != -1) throw fastconv::Error(which + ": a max pool adds no residual");
+        size_slot(step.in, checked_count(in, which));
+        size_slot(step.out, checked_count({in[0], in[1], step.pool->P, step.pool->Q}, which));
+      } else {
+        const PyPlan& p = t[0].cast<const PyPlan&>();
+        require_direction(p, fastconv::Direction::Forward, "Chain");
+        step.plan = p.plan, step.packed = t[1].cast<const PyPacked&>().packed;
+        if (p.residual != (step.residual != -1)) throw fastconv::Error(which + "'s plan and residual slot disagree");
+        size_slot(step.in, element_count(p.in));
+        size_slot(step.out, element_count(p.out));
+        if (step.residual != -1) size_slot(step.residual, element_count(p.out));
+        workspace_bytes_ = std::max(workspace_bytes_, p.plan.workspace_bytes());
+      }
       steps_.push_back(std::move(step));
     }
     check_program();
@@ -302,10 +345,12 @@ class PyChain {
       return s == 0 ? const_cast<float*>(x) : s == 1 ? y : arena + offsets_[s];
     };
     for (const Step& st : steps_) {
-      if (st.residual == -1)
-        st.plan.execute(slot(st.in), st.packed, slot(st.out), workspace, workspace_bytes_);
+      if (st.pool)
+        fastconv_python::max_pool2d(slot(st.in), slot(st.out), *st.pool, st.pool_threads);
+      else if (st.residual == -1)
+        st.plan->execute(slot(st.in), st.packed, slot(st.out), workspace, workspace_bytes_);
       else
-        st.plan.execute(slot(st.in), st.packed, slot(st.out), slot(st.residual), workspace, workspace_bytes_);
+        st.plan->execute(slot(st.in), st.packed, slot(st.out), slot(st.residual), workspace, workspace_bytes_);
     }
   }
 
@@ -318,6 +363,14 @@ class PyChain {
 
  private:
   std::size_t workspace_offset() const { return (std::size_t(arena_floats_) + 15) / 16 * 16; }
+
+  // Elements of a shape given by the caller, or Error when the count overflows.
+  static int64_t checked_count(const Shape& shape, const std::string& which) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      if (__builtin_mul_overflow(n, d, &n)) throw fastconv::Error(which + ": the max pool's size overflows");
+    return n;
+  }
 
   void size_slot(int s, int64_t floats) {
     if (sizes_[s] == -1) sizes_[s] = floats;
@@ -552,18 +605,7 @@ PYBIND11_MODULE(_fastconv, m) {
          std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding, int threads) {
         if (input.ndim() != 4) throw fastconv::Error("max_pool2d: expected a 4-D input, got " + std::to_string(input.ndim()) + "-D");
         const Shape in = array_shape(input);
-        fastconv_python::PoolShape s{in[0] * in[1], in[2], in[3], 0, 0, kernel.first, kernel.second,
-                                     stride.first, stride.second, padding.first, padding.second};
-        // Bounded so that nothing below overflows or allocates absurdly (a padded row per thread).
-        constexpr int64_t kMaxWindow = int64_t(1) << 20;
-        if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1 || s.kh > kMaxWindow || s.kw > kMaxWindow ||
-            s.sh > kMaxWindow || s.sw > kMaxWindow)
-          throw fastconv::Error("max_pool2d: kernel and stride must be between 1 and 2^20");
-        if (s.ph < 0 || s.pw < 0 || 2 * s.ph > s.kh || 2 * s.pw > s.kw)
-          throw fastconv::Error("max_pool2d: padding must be between 0 and half the kernel");
-        s.P = (s.H + 2 * s.ph - s.kh) / s.sh + 1, s.Q = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
-        if (s.H + 2 * s.ph < s.kh || s.W + 2 * s.pw < s.kw)
-          throw fastconv::Error("max_pool2d: the kernel is larger than the padded input");
+        const fastconv_python::PoolShape s = pool_shape("max_pool2d", in, kernel, stride, padding);
         const float* x = float_data(input, "input", in);
         float* y = writable_float_data(output, "out", {in[0], in[1], s.P, s.Q});
         if (threads < 1) throw fastconv::Error("max_pool2d: threads must be >= 1");

@@ -24,11 +24,12 @@ def seed():
 
 
 def vgg_like():
-    """Runs separated by pools, a lone conv between them, and a run ending the Sequential."""
+    """Runs separated by a pool the kernel does not take (ceil_mode), max pools inside a run (one padded,
+    strided 3x3), and a run ending the Sequential."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16), nn.ReLU6(), nn.Conv2d(16, 24, 3, stride=2),
-                         nn.Conv2d(24, 24, 3, padding=2, dilation=2, groups=24))
+                         nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16), nn.ReLU6(), nn.MaxPool2d(3, 2, 1),
+                         nn.Conv2d(16, 24, 3, stride=2), nn.Conv2d(24, 24, 3, padding=2, dilation=2, groups=24))
 
 
 MODELS = {**{k: v for k, v in SMALL_MODELS.items() if k != "tiny"}, "vgg_like": vgg_like}
@@ -62,17 +63,27 @@ def test_mobilenet_features_and_resnet_stages_are_one_call_each():
     resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
     assert [name for name, _ in resnet.fastconv_report.chained] == ["layer1", "layer2", "layer3", "layer4"]
     vgg = fct.optimize(vgg_like())
-    assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[8..12]"]
+    assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[5..13]"]
+    assert "4 conv layers and 2 max pools in one native call" in str(vgg.fastconv_report)
+    full_vgg = fct.optimize(torchvision.models.vgg11(weights=None).eval())  # features: 8 convs, 5 pools
+    assert [name for name, _ in full_vgg.fastconv_report.chained] == ["features"]
 
 
 def test_sequentials_inside_a_chained_sequential_are_chained_too():
-    # the inner Sequential is no run of the outer one (its pool), so it gets runs of its own
-    inner = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2))
+    # the inner Sequential is no run of the outer one (a pool the kernel does not take: ceil_mode), so
+    # it gets runs of its own
+    inner = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2, ceil_mode=True))
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), inner).eval()
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
     assert [name for name, _ in fast.fastconv_report.chained] == ["[0..1]", "2[0..1]"]
     assert isinstance(fast, fct._Chain) and isinstance(fast[2], fct._Chain)
-    x = torch.randn(1, 3, 16, 16)
+    x = torch.randn(1, 3, 15, 15)
+    with torch.no_grad():
+        assert torch.equal(fast(x), plain(x))
+    # with a pool the kernel takes, the inner Sequential is part of the outer run
+    inner[2] = nn.MaxPool2d(2)
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    assert [name for name, _ in fast.fastconv_report.chained] == [""]
     with torch.no_grad():
         assert torch.equal(fast(x), plain(x))
 
@@ -224,6 +235,43 @@ def test_chain_runs_a_hand_written_program():
     ref = np.empty_like(out)
     p2.execute(mid, w2, ref, x)
     assert np.array_equal(out, ref)
+
+
+def test_chain_runs_max_pool_steps():
+    p1, w1 = plan((1, 4, 9, 9), 6)
+    p2, w2 = plan((1, 6, 5, 5), 4)
+    x = np.random.default_rng(2).standard_normal((1, 4, 9, 9)).astype(np.float32)
+    pool = ("max_pool", (1, 6, 9, 9, 3, 3, 2, 2, 1, 1, 2), 2, -1, 3)  # 9x9 -> 5x5
+    chain = _C.Chain([(p1, w1, 0, -1, 2), pool, (p2, w2, 3, -1, 1)], [-1, -1, 0, 496], 700, [1, 4, 9, 9],
+                     [1, 4, 5, 5])
+    out = np.zeros((1, 4, 5, 5), np.float32)
+    chain.run(x, out)
+    mid, pooled, ref = np.empty((1, 6, 9, 9), np.float32), np.empty((1, 6, 5, 5), np.float32), np.empty_like(out)
+    p1.execute(x, w1, mid)
+    _C.max_pool2d(mid, pooled, (3, 3), (2, 2), (1, 1), 1)
+    p2.execute(pooled, w2, ref)
+    assert np.array_equal(out, ref)
+
+
+BAD_POOLS = [  # (what the error says, the pool step)
+    ("unknown kind", ("avg_pool", (1, 6, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, -1, 1)),
+    ("a max pool is", ("max_pool", (1, 6, 5, 5, 2, 2, 2, 2, 0, 0), 2, -1, 1)),
+    ("empty max pool input", ("max_pool", (1, 0, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, -1, 1)),
+    ("half the kernel", ("max_pool", (1, 6, 5, 5, 2, 2, 2, 2, 2, 0, 1), 2, -1, 1)),
+    ("larger than the padded input", ("max_pool", (1, 6, 5, 5, 9, 2, 2, 2, 0, 0, 1), 2, -1, 1)),
+    ("between 1 and", ("max_pool", (1, 6, 5, 5, 2, 2, 0, 2, 0, 0, 1), 2, -1, 1)),
+    ("threads", ("max_pool", (1, 6, 5, 5, 2, 2, 2, 2, 0, 0, 0), 2, -1, 1)),
+    ("adds no residual", ("max_pool", (1, 6, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, 0, 1)),
+    ("holds", ("max_pool", (1, 6, 5, 5, 2, 2, 1, 1, 0, 0, 1), 2, -1, 1)),  # 4x4 out: the output slot is 2x2
+    ("holds", ("max_pool", (1, 5, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, -1, 1)),  # reads 5 channels where 6 were written
+]
+
+
+@pytest.mark.parametrize("what,pool", BAD_POOLS, ids=[f"{i}-{b[0]}" for i, b in enumerate(BAD_POOLS)])
+def test_chain_refuses_malformed_pool_steps(what, pool):
+    p1, w1 = plan((1, 4, 5, 5), 6)
+    with pytest.raises(fastconv.Error, match=what):
+        _C.Chain([(p1, w1, 0, -1, 2), pool], [-1, -1, 0], 1000, [1, 4, 5, 5], [1, 6, 2, 2])
 
 
 BAD_PROGRAMS = [  # (what the error says, steps as (in, residual, out), slot offsets, arena floats)
