@@ -53,20 +53,68 @@ def test_chained_model_gives_the_layer_by_layer_bits(name):
             y, y_ref = chained(x), plain(x)
             assert torch.equal(y, y_ref), shape
             assert torch.allclose(y, model(x), rtol=1e-3, atol=1e-4)
-    runs = [s for c in chains_of(chained) for s in c._fc_segments if isinstance(s, fct._ConvRun)]
-    assert runs and all(any(p.chain is not None for p in r.programs.values()) for r in runs)
+    trunk = chained.__dict__.get("_fc_trunk")  # a torchvision ResNet's: its stages' own runs stay idle
+    runs = runs_of(trunk) if trunk is not None else [s for c in chains_of(chained) for s in runs_of(c)]
+    assert runs and all(compiled(r) for r in runs)
 
 
 def test_mobilenet_features_and_resnet_stages_are_one_call_each():
     mobilenet = fct.optimize(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35).eval())
     assert [name for name, _ in mobilenet.fastconv_report.chained] == ["features"]
     resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
-    assert [name for name, _ in resnet.fastconv_report.chained] == ["layer1", "layer2", "layer3", "layer4"]
+    assert [name for name, _ in resnet.fastconv_report.chained] == ["layer1", "layer2", "layer3", "layer4",
+                                                                     "conv1..layer4"]
     vgg = fct.optimize(vgg_like())
     assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[5..13]"]
     assert "4 conv layers and 2 max pools in one native call" in str(vgg.fastconv_report)
     full_vgg = fct.optimize(torchvision.models.vgg11(weights=None).eval())  # features: 8 convs, 5 pools
     assert [name for name, _ in full_vgg.fastconv_report.chained] == ["features"]
+
+
+def runs_of(chain):
+    return [s for s in chain._fc_segments if isinstance(s, fct._ConvRun)]
+
+
+def compiled(run):
+    return any(p.chain is not None for p in run.programs.values())
+
+
+def test_resnet_trunk_is_one_call():
+    model = randomize_batchnorm(torchvision.models.resnet18(weights=None)).eval()
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    assert "20 conv layers and 1 max pool in one native call (the trunk)" in str(fast.fastconv_report)
+    assert list(fast.state_dict()) == list(plain.state_dict())  # the trunk is no submodule
+    x = torch.randn(2, 3, 48, 40)
+    with torch.no_grad():
+        y = fast(x)
+        assert torch.equal(y, plain(x)) and torch.allclose(y, model(x), rtol=1e-3, atol=1e-4)
+    (trunk,) = runs_of(fast.__dict__["_fc_trunk"])
+    assert compiled(trunk) and not any(r.programs for r in runs_of(fast.layer2))  # the stages' own runs idle
+    # a hook on a stage: the trunk runs layer by layer, the hook fires, the same bits
+    seen = []
+    handle = fast.layer2.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        assert torch.equal(fast(x), y) and seen == [torch.Size([2, 128, 6, 5])]
+    handle.remove()
+    # copies keep their trunk, on their own layers
+    for copied in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+        assert copied.__dict__["_fc_trunk"][0] is copied.conv1
+        with torch.no_grad():
+            assert torch.equal(copied(x), y)
+
+
+class ResNetOwnForward(torchvision.models.ResNet):
+    def forward(self, x):  # not torchvision's: optimize() cannot know what runs after what
+        return super().forward(x) * 2.0
+
+
+def test_resnet_with_its_own_forward_keeps_its_stages():
+    model = ResNetOwnForward(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1]).eval()
+    fast = fct.optimize(model)
+    assert "_fc_trunk" not in fast.__dict__ and "conv1..layer4" not in str(fast.fastconv_report)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), model(x), rtol=1e-3, atol=1e-4)
 
 
 def test_sequentials_inside_a_chained_sequential_are_chained_too():
