@@ -1014,8 +1014,9 @@ class _ResNetTrunk:
 
     def _forward_impl(self, x):
         trunk = self.__dict__.get("_fc_trunk")
-        if trunk is None:
-            return super()._forward_impl(x)
+        if trunk is None or any(trunk._modules[str(i)] is not self._modules.get(name)
+                                for i, name in enumerate(_RESNET_TRUNK)):
+            return super()._forward_impl(x)  # none, or a layer was replaced since: torchvision's forward
         return self.fc(torch.flatten(self.avgpool(trunk(x)), 1))
 
 

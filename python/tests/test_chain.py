@@ -96,6 +96,12 @@ def test_resnet_trunk_is_one_call():
     with torch.no_grad():
         assert torch.equal(fast(x), y) and seen == [torch.Size([2, 128, 6, 5])]
     handle.remove()
+    # a stage replaced after optimize(): torchvision's forward, with the new stage
+    stages = fast.layer4, plain.layer4
+    fast.layer4, plain.layer4 = (nn.Sequential(stage, nn.Hardtanh(-0.01, 0.01)) for stage in stages)
+    with torch.no_grad():
+        assert torch.equal(fast(x), plain(x)) and not torch.equal(fast(x), y)
+    fast.layer4, plain.layer4 = stages
     # copies keep their trunk, on their own layers
     for copied in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
         assert copied.__dict__["_fc_trunk"][0] is copied.conv1
