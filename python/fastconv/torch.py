@@ -607,7 +607,14 @@ class _ConvRun:
         # The forward hook dicts of every module of the run (registering a hook adds to them)
         self.hook_dicts = [d for m in modules for sub in m.modules() for d in (sub._forward_hooks,
                                                                                sub._forward_pre_hooks)]
+        # Every parent-child link of the run's modules: a layer replaced inside them (block.conv2 = ...)
+        # makes the run stale, and its Sequential builds its runs again.
+        self.links = [(sub._modules, name, child) for m in modules for sub in m.modules()
+                      for name, child in sub._modules.items()]
         self.programs = {}
+
+    def stale(self):
+        return any(children.get(name) is not child for children, name, child in self.links)
 
     def _current_params(self):
         return [p for c in self.convs for p in (c.weight, c.bias) if p is not None]
@@ -743,10 +750,17 @@ class _Chain(nn.Sequential):
         super().__init__(seq._modules)
         self.train(seq.training)
         self.__dict__["_fc_segments"] = runs  # a list of modules and _ConvRuns, in order
+        self.__dict__["_fc_children"] = tuple(self._modules.values())  # what the runs were built from
 
     @classmethod
     def of(cls, seq):
         """seq as a _Chain, or None when it holds no run of two or more convs."""
+        segments = cls._segments(seq)
+        return None if segments is None else cls(seq, segments)
+
+    @staticmethod
+    def _segments(seq):
+        """seq's children as modules and _ConvRuns, in order; None when no run has two convs or more."""
         segments, pending = [], []  # pending: (module, its ops) of the run being gathered
 
         def flush():
@@ -767,10 +781,16 @@ class _Chain(nn.Sequential):
         flush()
         if not any(isinstance(s, _ConvRun) for s in segments):
             return None
-        return cls(seq, segments)
+        return segments
 
     def forward(self, x):
-        for segment in self.__dict__["_fc_segments"]:
+        segments = self.__dict__["_fc_segments"]
+        if (tuple(self._modules.values()) != self.__dict__["_fc_children"] or
+                any(s.stale() for s in segments if isinstance(s, _ConvRun))):
+            # A layer was added, removed or replaced since: the runs of what the Sequential holds now
+            segments = self.__dict__["_fc_segments"] = self._segments(self) or list(self._modules.values())
+            self.__dict__["_fc_children"] = tuple(self._modules.values())
+        for segment in segments:
             x = segment(x)
         return x
 

@@ -109,6 +109,40 @@ def test_resnet_trunk_is_one_call():
             assert torch.equal(copied(x), y)
 
 
+def replace_deepest_conv(model, stage, new_conv):
+    """model.<stage>'s last fastconv Conv2d replaced in its parent by new_conv."""
+    name = [n for n, m in getattr(model, stage).named_modules() if isinstance(m, fct.Conv2d)][-1]
+    parent_name, _, child = name.rpartition(".")
+    parent = getattr(model, stage).get_submodule(parent_name) if parent_name else getattr(model, stage)
+    setattr(parent, child, new_conv)
+
+
+def test_layers_replaced_after_optimize_are_followed():
+    # in a chained Sequential: the runs are built again from what it holds now
+    fast, plain = fct.optimize(vgg_like()), fct.optimize(vgg_like(), chain=False)
+    fast.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(fast(x), plain(x))
+        replacement = fct.Conv2d(8, 8, 3, padding=1)
+        fast[2] = plain[2] = replacement
+        assert torch.equal(fast(x), plain(x))
+        del fast[13], plain[13]  # the last layer gone
+        assert torch.equal(fast(x), plain(x))
+    # deep inside a residual block of a ResNet's trunk
+    model = randomize_batchnorm(torchvision.models.resnet18(weights=None)).eval()
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        y = fast(x)
+        last = [m for m in plain.layer3.modules() if isinstance(m, fct.Conv2d)][-1]
+        replacement = copy.deepcopy(last)
+        replacement.weight.mul_(-2.0)
+        for m in (fast, plain):
+            replace_deepest_conv(m, "layer3", replacement)
+        assert torch.equal(fast(x), plain(x)) and not torch.equal(fast(x), y)
+
+
 class ResNetOwnForward(torchvision.models.ResNet):
     def forward(self, x):  # not torchvision's: optimize() cannot know what runs after what
         return super().forward(x) * 2.0
