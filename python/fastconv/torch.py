@@ -622,9 +622,10 @@ class _ConvRun:
     def signature(self):
         # What a compiled program depends on: each conv's plans and parameter objects (the generation:
         # bumped by repack(), a new activation, a new Parameter) and its parameters' contents (in-place
-        # updates bump the version; .to() moves the data), and each max pool's threads.
+        # updates bump the version; .to() moves the data), and each max pool's window and threads.
         return ([c._fc_generation for c in self.convs], [(p._version, p.data_ptr()) for p in self.params],
-                [pool._pool_threads() for pool in self.pools])
+                [(pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, pool.return_indices,
+                  pool._pool_threads()) for pool in self.pools])
 
     def hooked(self):
         return (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks or

@@ -129,6 +129,10 @@ def test_layers_replaced_after_optimize_are_followed():
         assert torch.equal(fast(x), plain(x))
         del fast[13], plain[13]  # the last layer gone
         assert torch.equal(fast(x), plain(x))
+        fast[7].kernel_size = plain[7].kernel_size = 3  # a pool's window changed in place
+        assert torch.equal(fast(x), plain(x))
+        fast[7].ceil_mode = plain[7].ceil_mode = True  # one the kernel does not take: layer by layer
+        assert torch.equal(fast(x), plain(x))
     # deep inside a residual block of a ResNet's trunk
     model = randomize_batchnorm(torchvision.models.resnet18(weights=None)).eval()
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
