@@ -833,7 +833,7 @@ def _chain_sequentials(module, report, path=""):
 
 class MaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d on fastconv's separable max pool (_fastconv.max_pool2d: the max over the kernel's
-    width a row at a time, then over its height, vectorized, planes split over torch's threads).
+    width a row at a time, then over its height, in vectors of the CPU's widest instruction set).
     Bit for bit torch's: its update (take v when v > m or v is NaN) in its row-major order, so ties keep
     the first value and a NaN the last. Planes split over fastconv's threads (`threads`: optimize()
     gives its own; None: torch.get_num_threads()); in a chained Sequential (optimize's chain=True) the
@@ -1082,8 +1082,9 @@ def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto",
     become MaxPool2d and Linear (the same results, faster). With chain=True, every nn.Sequential's runs
     of two or more fastconv convs (residual blocks and max pools included) execute as one native call,
     with no Python work or allocation per layer (the same results as layer by layer; hooks and gradients
-    run layer by layer), and so does the trunk of a torchvision ResNet (conv1 to layer4). mode: 'estimate' or 'measure' (time the
-    candidates once per layer shape, at the first forward). threads: fastconv's threads per conv (None:
+    run layer by layer; a layer replaced later is followed), and so does the trunk of a torchvision
+    ResNet (conv1 to layer4). mode: 'estimate' or 'measure' (time the candidates once per layer shape,
+    at the first forward). threads: fastconv's threads per conv (None:
     torch.get_num_threads() when optimize() is called). torch_threads: torch's intra-op threads while the
     copy's forward runs its remaining torch ops: None leaves torch's setting alone, 'auto' (the
     default) does so when fastconv runs on torch's OpenMP team (fastconv.threading() == 'openmp'),

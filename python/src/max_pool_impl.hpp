@@ -1,6 +1,6 @@
-// The max pool's plane kernel written once over a vector width (Lanes<4>: SSE2, Lanes<8>: AVX2, Lanes<16>: AVX-512);
-// included only by max_pool__<isa>.cpp, each compiled with its own flags, so everything here has
-// internal linkage (no per-ISA copy may stand in for another's at link time).
+// The max pool's plane kernel written once over a vector width (Lanes<4>: SSE2, Lanes<8>: AVX2,
+// Lanes<16>: AVX-512); included only by max_pool__<isa>.cpp, each compiled with its own flags, so
+// everything here has internal linkage (no per-ISA copy may stand in for another's at link time).
 //
 // Every step is torch's own update, `m = (v > m || isnan(v)) ? v : m` (ATen's max pool kernel):
 // over a row left to right, then over the rows top to bottom, which is torch's row-major scan of the
