@@ -11,7 +11,8 @@ two times' ratio in the same round: robust to a shared host's slow seconds; a pa
 more than 1e-3 off eager's is not counted), and each path's normwise difference from eager,
 max|y - y_eager| / max|y_eager|. torch.set_num_threads(N) and fastconv's
 threads=N alike. --profile adds, per conv layer of the optimized model, fastconv (the C++ execute and
-the whole Python call) against torch's conv of the same layer.
+the whole Python call) against torch's conv of the same layer, and each layer's time inside the
+network (its step in the native chain, recorded while the whole model runs).
 """
 
 import argparse
@@ -145,9 +146,38 @@ def paired_speedup(torch_ms, fastconv_ms):
     return statistics.median(t / f for t, f in zip(torch_ms, fastconv_ms))
 
 
+def network_profile(fast, x, reps=9):
+    """Each layer of the optimized model's native chains timed inside the network: the chains record
+    every step while the whole model runs (no hooks, so the layers stay in their chains). Returns
+    {layer module: median ms}."""
+    chains = [m for m in fast.modules() if isinstance(m, fct._Chain)]
+    if isinstance(fast.__dict__.get("_fc_trunk"), fct._Chain):  # a ResNet's trunk, outside _modules
+        chains.append(fast.__dict__["_fc_trunk"])
+    runs = [s for c in chains for s in c.__dict__["_fc_segments"] if isinstance(s, fct._ConvRun)]
+    times = {}
+    with torch.no_grad():
+        fast(x)  # compiled for this input
+        programs = [p for r in runs for p in r.programs.values() if p.chain is not None]
+        for p in programs:
+            p.chain.set_profiling(True)
+        try:
+            for _ in range(reps):
+                fast(x)
+        finally:
+            for p in programs:
+                p.chain.set_profiling(False)
+        for p in programs:
+            for seconds in p.chain.step_seconds:
+                for layer, sec in zip(p.step_modules, seconds):
+                    times.setdefault(layer, []).append(1e3 * sec)
+    return {layer: statistics.median(v) for layer, v in times.items()}
+
+
 def profile_layers(fast, x, reps=9):
     """Per conv layer of an optimized model: the C++ execute alone, the layer's whole Python call, and
-    torch's conv (+ the same post-ops) on the same input, medians in ms."""
+    torch's conv (+ the same post-ops) on the same input, medians in ms; and the layer's step inside
+    the network (network_profile; None for a layer outside the chains). Max pools in chains: a row
+    each, with their network time only."""
     inputs = {}
 
     def keep_input(module, args, output):  # returns None: the output stays as it is
@@ -181,21 +211,34 @@ def profile_layers(fast, x, reps=9):
                     t[key].append(1e3 * (time.perf_counter() - t0))
             med = {k: statistics.median(v) for k, v in t.items()}
             rows.append({"layer": names.get(m, "?"), "shape": list(xi.shape), "conv": fct._describe_conv(m),
-                         "implementation": state.plan.implementation, **{k + "_ms": v for k, v in med.items()}})
+                         "implementation": state.plan.implementation, **{k + "_ms": v for k, v in med.items()},
+                         "network_ms": None, "module": m})
+    network = network_profile(fast, x, reps)
+    for r in rows:
+        r["network_ms"] = network.pop(r.pop("module"), None)
+    for m, ms in network.items():  # the pools
+        rows.append({"layer": names.get(m, "?"), "shape": None, "conv": "max pool", "implementation": "max_pool",
+                     "execute_ms": None, "call_ms": None, "torch_ms": None, "network_ms": ms})
     return rows
 
 
 def print_profile(model_name, batch, rows, file):
-    print(f"\nper-layer profile: {model_name} batch {batch} (ms, medians; call = Python layer incl. execute)",
-          file=file)
-    print(f"{'layer':34} {'conv':22} {'implementation':28} {'execute':>8} {'call':>8} {'torch':>8} {'x':>6}", file=file)
+    print(f"\nper-layer profile: {model_name} batch {batch} (ms, medians; call = Python layer incl. execute; "
+          f"network = the layer's step inside the whole forward, in its native chain)", file=file)
+    print(f"{'layer':34} {'conv':22} {'implementation':28} {'execute':>8} {'call':>8} {'torch':>8} {'x':>6} "
+          f"{'network':>8}", file=file)
+    ms = lambda v: f"{v:8.3f}" if v is not None else f"{'-':>8}"
+    convs = [r for r in rows if r["execute_ms"] is not None]
     for r in rows:
-        print(f"{r['layer'][:34]:34} {r['conv'][:22]:22} {r['implementation'][:28]:28} {r['execute_ms']:8.3f} "
-              f"{r['call_ms']:8.3f} {r['torch_ms']:8.3f} {r['torch_ms'] / r['call_ms']:6.2f}", file=file)
-    ex, call, tr = (sum(r[k] for r in rows) for k in ("execute_ms", "call_ms", "torch_ms"))
-    print(f"{'sum':34} {'':22} {'':28} {ex:8.3f} {call:8.3f} {tr:8.3f} {tr / call:6.2f}", file=file)
-    print(f"Python overhead per layer (call - execute): {1e3 * (call - ex) / max(len(rows), 1):.1f} us median-sum "
-          f"over {len(rows)} layers", file=file)
+        ratio = f"{r['torch_ms'] / r['call_ms']:6.2f}" if r["call_ms"] else f"{'':6}"
+        print(f"{r['layer'][:34]:34} {r['conv'][:22]:22} {r['implementation'][:28]:28} {ms(r['execute_ms'])} "
+              f"{ms(r['call_ms'])} {ms(r['torch_ms'])} {ratio} {ms(r['network_ms'])}", file=file)
+    ex, call, tr = (sum(r[k] for r in convs) for k in ("execute_ms", "call_ms", "torch_ms"))
+    net = [r["network_ms"] for r in rows if r["network_ms"] is not None]
+    print(f"{'sum':34} {'':22} {'':28} {ex:8.3f} {call:8.3f} {tr:8.3f} {tr / call:6.2f} "
+          f"{ms(sum(net) if net else None)}", file=file)
+    print(f"Python overhead per layer (call - execute): {1e3 * (call - ex) / max(len(convs), 1):.1f} us median-sum "
+          f"over {len(convs)} layers; {len(net)} layers in native chains", file=file)
 
 
 def plot(results, path):

@@ -589,11 +589,12 @@ def _convs_of(ops):
 
 
 class _Program:
-    """A chain compiled for one input shape, and the state of the layers it was compiled against."""
-    __slots__ = ("chain", "out_shape", "signature")
+    """A chain compiled for one input shape, and the state of the layers it was compiled against;
+    step_modules: the layer of each step (a conv or a pool), for profiles."""
+    __slots__ = ("chain", "out_shape", "signature", "step_modules")
 
-    def __init__(self, chain, out_shape, signature):
-        self.chain, self.out_shape, self.signature = chain, out_shape, signature
+    def __init__(self, chain, out_shape, signature, step_modules=()):
+        self.chain, self.out_shape, self.signature, self.step_modules = chain, out_shape, signature, step_modules
 
 
 class _ConvRun:
@@ -665,7 +666,7 @@ class _ConvRun:
         return program if program.chain is not None else None
 
     def _compile(self, shape, signature):
-        steps, shapes = [], [shape]  # shapes[slot]; slot 0 is the input
+        steps, shapes, layers = [], [shape], []  # shapes[slot]; slot 0 is the input; layers: per step
 
         def conv(layer, slot, residual=None):
             w, b = layer.weight, layer.bias
@@ -677,6 +678,7 @@ class _ConvRun:
             shapes.append(state.out_shape)
             steps.append([state.plan, layer._packed(state), slot, -1 if residual is None else residual,
                           len(shapes) - 1])
+            layers.append(layer)
             return len(shapes) - 1
 
         def pool(layer, slot):
@@ -685,6 +687,7 @@ class _ConvRun:
                 raise _NotChainable
             shapes.append(spec.out_shape)
             steps.append(["max_pool", spec.chain_spec(shapes[slot], layer._pool_threads()), slot, -1, len(shapes) - 1])
+            layers.append(layer)
             return len(shapes) - 1
 
         def walk(ops, slot):
@@ -706,7 +709,7 @@ class _ConvRun:
             for i in (2, 3, 4):
                 step[i] = {final: 1}.get(step[i], step[i] + 1 if step[i] > 0 else step[i])
         chain = _C.Chain([tuple(s) for s in steps], offsets, arena, list(shape), list(shapes[final]))
-        return _Program(chain, shapes[final], signature)
+        return _Program(chain, shapes[final], signature, tuple(layers))
 
 
 def _lay_out(steps, shapes, final):

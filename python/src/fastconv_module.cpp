@@ -6,6 +6,8 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -344,14 +346,35 @@ class PyChain {
     const auto slot = [&](int s) -> float* {
       return s == 0 ? const_cast<float*>(x) : s == 1 ? y : arena + offsets_[s];
     };
+    // Per-step times for a profile of the network (off: one relaxed load per call).
+    const bool profiling = profiling_.load(std::memory_order_relaxed);
+    std::vector<double> seconds;
+    if (profiling) seconds.reserve(steps_.size());
     for (const Step& st : steps_) {
+      const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       if (st.pool)
         fastconv_python::max_pool2d(slot(st.in), slot(st.out), *st.pool, st.pool_threads);
       else if (st.residual == -1)
         st.plan->execute(slot(st.in), st.packed, slot(st.out), workspace, workspace_bytes_);
       else
         st.plan->execute(slot(st.in), st.packed, slot(st.out), slot(st.residual), workspace, workspace_bytes_);
+      if (profiling) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    if (profiling) {
+      std::lock_guard<std::mutex> guard(profile_mutex_);
+      step_seconds_.push_back(std::move(seconds));
+    }
+  }
+
+  // Profiling: while on, every run records each step's seconds (one list per run).
+  void set_profiling(bool on) {
+    std::lock_guard<std::mutex> guard(profile_mutex_);
+    profiling_.store(on, std::memory_order_relaxed);
+    if (on) step_seconds_.clear();
+  }
+  std::vector<std::vector<double>> step_seconds() {
+    std::lock_guard<std::mutex> guard(profile_mutex_);
+    return step_seconds_;
   }
 
   ~PyChain() {
@@ -418,6 +441,9 @@ class PyChain {
   std::size_t workspace_bytes_ = 0;
   std::mutex mutex_;
   float* arena_ = nullptr;
+  std::atomic<bool> profiling_{false};
+  std::mutex profile_mutex_;
+  std::vector<std::vector<double>> step_seconds_;
 };
 
 py::dict candidate_dict(const fastconv::Candidate& c) {
@@ -575,6 +601,9 @@ PYBIND11_MODULE(_fastconv, m) {
       .def(py::init<const py::list&, const std::vector<int64_t>&, int64_t, Shape, Shape>(), py::arg("steps"),
            py::arg("slot_offsets"), py::arg("arena_floats"), py::arg("input_shape"), py::arg("output_shape"))
       .def("run", &PyChain::run, py::arg("input"), py::arg("output"))
+      .def("set_profiling", &PyChain::set_profiling, py::arg("on"),
+           "While on, each run records the seconds of every step (step_seconds: one list per run).")
+      .def_property_readonly("step_seconds", &PyChain::step_seconds)
       .def_property_readonly("arena_bytes", &PyChain::arena_bytes)
       .def("__len__", &PyChain::steps);
 

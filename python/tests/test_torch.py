@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torchvision
 
 import fastconv
 import fastconv.torch as fct
@@ -269,7 +270,23 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
         ratios = sorted(t / f for t, f in zip(r["samples_ms"][r["best_torch"]], rounds))
         assert ratios[0] <= r["speedup"] <= ratios[-1]
     assert len(data["profiles"]) == 2 and len(data["profiles"][0]["layers"]) == 5
+    # the block's and the downsampling's two convs each run as a chain: their steps are timed in the network
+    for profile in data["profiles"]:
+        in_chain = [r for r in profile["layers"] if r["network_ms"] is not None]
+        assert [r["layer"] for r in in_chain] == ["block.0", "block.3", "down.0", "down.2"]
+        assert all(r["network_ms"] > 0 for r in in_chain)
+    assert "network" in out and "4 layers in native chains" in out
     assert png.stat().st_size > 1000
+
+
+def test_network_profile_times_chained_pools_and_a_resnet_trunk():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1)).eval()
+    fast = fct.optimize(model)
+    times = bench_models.network_profile(fast, torch.randn(1, 3, 16, 16), reps=2)
+    assert [type(m) for m in times] == [fct.Conv2d, fct.MaxPool2d, fct.Conv2d] and all(t > 0 for t in times.values())
+    resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
+    times = bench_models.network_profile(resnet, torch.randn(1, 3, 32, 32), reps=2)
+    assert sum(isinstance(m, fct.Conv2d) for m in times) == 20 and resnet.conv1 in times
 
 
 def test_bench_models_counts_no_torch_path_whose_output_is_wrong():
