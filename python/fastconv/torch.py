@@ -1015,7 +1015,7 @@ _threads_classes = {}
 def _threads_subclass(cls):
     sub = _threads_classes.get(cls)
     if sub is None:
-        mixins = (_TorchThreadsDuringForward, _ResNetTrunk) if _is_torchvision_resnet(cls) else (_TorchThreadsDuringForward,)
+        mixins = (_TorchThreadsDuringForward,) + ((_ResNetTrunk,) if _is_torchvision_resnet(cls) else ())
         sub = _threads_classes[cls] = type(cls.__name__, (*mixins, cls),
                                            {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
                                             "_fastconv_base": cls})

@@ -258,8 +258,9 @@ fastconv_python::PoolShape pool_shape(const char* what, const Shape& in, std::pa
 // Python work and no allocation per layer (MobileNetV2 at batch 1: 52 layers, about 20 us of Python
 // each around a 100 us convolution; in a network, with the interpreter's data out of the caches, a
 // max pool's Python took 100-120 us around a 60-560 us pool). Each step reads one buffer, may add a
-// residual from another and writes a third. Buffers ("slots") are the call's input (0), its output (1), or regions of an arena the chain
-// owns, which Python lays out by liveness so that regions are reused. Everything about the program is
+// residual from another and writes a third. Buffers ("slots") are the call's input (0), its output
+// (1), or regions of an arena the chain owns, which Python lays out by liveness so that regions are
+// reused. Everything about the program is
 // checked when it is built: the sizes each plan reads and writes, the arena bounds, that no step
 // writes over what it reads and that no slot is read after another write reused its memory; run()
 // then checks only the two arrays. The arena is used by one call at a time; a call that finds it
@@ -270,8 +271,8 @@ class PyChain {
     std::optional<fastconv::Plan> plan;  // a convolution, or
     fastconv::PackedWeights packed;
     std::optional<fastconv_python::PoolShape> pool;  // a max pool on pool_threads
-    int pool_threads;
-    int in, residual, out;  // slots; residual -1: none
+    int pool_threads = 1;
+    int in = 0, residual = -1, out = 0;  // slots; residual -1: none
   };
 
   PyChain(const py::list& steps, const std::vector<int64_t>& slot_offsets, int64_t arena_floats, Shape in_shape,
@@ -295,9 +296,11 @@ class PyChain {
         throw fastconv::Error(which + " names a slot out of range");
       if (step.out == 0) throw fastconv::Error("Chain: no step may write the input (slot 0)");
       if (py::isinstance<py::str>(t[0])) {
-        if (t[0].cast<std::string>() != "max_pool") throw fastconv::Error(which + ": unknown kind '" + t[0].cast<std::string>() + "'");
+        const std::string kind = t[0].cast<std::string>();
+        if (kind != "max_pool") throw fastconv::Error(which + ": unknown kind '" + kind + "'");
         const auto spec = t[1].cast<std::vector<int64_t>>();
-        if (spec.size() != 11) throw fastconv::Error(which + ": a max pool is (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)");
+        if (spec.size() != 11)
+          throw fastconv::Error(which + ": a max pool is (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)");
         const Shape in(spec.begin(), spec.begin() + 4);
         for (int64_t d : in)
           if (d < 1) throw fastconv::Error(which + ": empty max pool input " + shape_string(in));

@@ -280,7 +280,8 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
 
 
 def test_network_profile_times_chained_pools_and_a_resnet_trunk():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1)).eval()
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 8, 3, padding=1)).eval()
     fast = fct.optimize(model)
     times = bench_models.network_profile(fast, torch.randn(1, 3, 16, 16), reps=2)
     assert [type(m) for m in times] == [fct.Conv2d, fct.MaxPool2d, fct.Conv2d] and all(t > 0 for t in times.values())
