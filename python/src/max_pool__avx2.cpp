@@ -3,6 +3,6 @@
 
 namespace fastconv_python {
 
-PoolPlaneFn pool_plane_avx2() { return &pool_plane<8>; }
+PoolPlaneFn pool_plane_avx2() { return &pool_plane<xsimd::fma3<xsimd::avx2>>; }
 
 }  // namespace fastconv_python

@@ -3,6 +3,6 @@
 
 namespace fastconv_python {
 
-PoolPlaneFn pool_plane_avx512() { return &pool_plane<16>; }
+PoolPlaneFn pool_plane_avx512() { return &pool_plane<xsimd::avx512f>; }
 
 }  // namespace fastconv_python

@@ -3,6 +3,6 @@
 
 namespace fastconv_python {
 
-PoolPlaneFn pool_plane_sse2() { return &pool_plane<4>; }
+PoolPlaneFn pool_plane_sse2() { return &pool_plane<xsimd::sse2>; }
 
 }  // namespace fastconv_python
