@@ -620,6 +620,12 @@ class _ConvRun:
         self.link_dicts, self.link_names, self.link_children = (tuple(t) for t in zip(*links)) if links else ((),) * 3
         self.programs = {}
 
+    def describe(self):
+        """For the report: "13 conv layers and 5 max pools in one native call"."""
+        n = len(self.pools)
+        pools = f" and {n} max pool{'s' if n > 1 else ''}" if n else ""
+        return f"{len(self.convs)} conv layers{pools} in one native call"
+
     def stale(self):
         return tuple(map(dict.get, self.link_dicts, self.link_names)) != self.link_children
 
@@ -826,8 +832,7 @@ def _chain_sequentials(module, report, path=""):
                 ids = {id(r) for r in run.modules}
                 names = [n for n, m in module._modules.items() if id(m) in ids]
                 where = path if len(names) == len(module) else f"{path}[{names[0]}..{names[-1]}]"
-                pools = f" and {len(run.pools)} max pools" if run.pools else ""
-                report.chained.append((where, f"{len(run.convs)} conv layers{pools} in one native call"))
+                report.chained.append((where, run.describe()))
     # The children of what is returned (a _Chain has its own dict of the same children)
     target = module if chained is None else chained
     for name, child in list(target._modules.items()):
@@ -1064,8 +1069,7 @@ def _chain_resnet_trunk(model, report):
     if trunk is None or len(trunk._fc_segments) != 1:
         return
     run = trunk._fc_segments[0]
-    pools = f" and {len(run.pools)} max pool{'s' if len(run.pools) > 1 else ''}" if run.pools else ""
-    report.chained.append(("conv1..layer4", f"{len(run.convs)} conv layers{pools} in one native call (the trunk)"))
+    report.chained.append(("conv1..layer4", run.describe() + " (the trunk)"))
     model.__dict__["_fc_trunk"] = trunk
 
 
