@@ -48,7 +48,7 @@ void BM_Ukernel(benchmark::State& state, detail::Isa isa) {
   std::copy(rb.begin(), rb.end(), b.data());
   c.zero();
   for (auto _ : state) {
-    kern.full(k, a.data(), b.data(), c.data(), nr, true, nullptr, nullptr);
+    kern.full(k, a.data(), b.data(), c.data(), nr, true, nullptr, nullptr, nullptr);
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * mr * nr * k;

@@ -159,7 +159,8 @@ TEST_CASE("implicit microkernel: rows and taps read in place, every vector count
         std::vector<float> c(std::size_t(mr * ldc));
         for (float& v : c) v = real(rng);
         const std::vector<float> c0 = c;
-        tile(k, rows.data(), offsets.data(), b.data(), c.data(), ldc);
+        // A prefetch stream (here the image) changes nothing computed.
+        tile(k, rows.data(), offsets.data(), b.data(), c.data(), ldc, k % 2 ? image.data() : nullptr);
         for (int i = 0; i < mr; ++i)
           for (int64_t j = 0; j < ldc; ++j) {
             const std::size_t at = std::size_t(i * ldc + j);

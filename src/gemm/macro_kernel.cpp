@@ -25,7 +25,7 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   const bool fusable = post && post->epilogue && tile_fuse_of(post->epilogue->params, fuse);
   // One MR x NR tile at (i0, j0); `next` (B streaming): the next B panel, a slice of it fetched
   // per tile, this being the panel's tile-th tile.
-  auto run_tile = [&](int64_t i0, int64_t j0, const char* next, int64_t tile) {
+  auto run_tile = [&](int64_t i0, int64_t j0, const float* next, int64_t tile) {
     const int64_t rows = std::min<int64_t>(mr, m - i0), cols = std::min<int64_t>(nr, n - j0);
     const float* ap = a + (i0 / mr) * a_panel_stride;
     const float* bp = b + (j0 / nr) * b_panel_stride;
@@ -33,9 +33,7 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
     // A last panel of half_nr columns or fewer runs the half-width kernel: less work thrown away.
     const bool half = cols <= kernel.half_nr;
     const int64_t width = half ? kernel.half_nr : nr;
-    if (next)
-      for (int64_t l = tile * panel_lines / tiles, e = (tile + 1) * panel_lines / tiles; l < e; ++l)
-        __builtin_prefetch(next + 64 * l, 0, 2);
+    const float* stream = next_panel_slice(next, panel_lines, tile, tiles, kc);
     if (post && post->seed_scale != 1.0f)
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t q = 0; q < cols; ++q) ct[r * ldc + q] *= post->seed_scale;
@@ -52,15 +50,15 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
       if (fusable) {  // the post-ops in the kernel's registers
         TileFuse tf = fuse;
         if (post->residual) tf.residual = post->residual + i0 * ldc + j0;
-        tile_kernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr, &tf);
+        tile_kernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr, &tf, stream);
         return;
       }
-      tile_kernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr, nullptr);
+      tile_kernel(kc, ap, bp, ct, ldc, accumulate, bias ? bias + i0 : nullptr, nullptr, stream);
       if (post && post->epilogue) finish_tile(*post, ct, i0 * ldc + j0, ldc, rows, cols);
       return;
     }
     // Same operations as the full tile: A*B, then + C, then + bias.
-    tile_kernel(kc, ap, bp, edge, width, false, nullptr, nullptr);
+    tile_kernel(kc, ap, bp, edge, width, false, nullptr, nullptr, stream);
     for (int64_t r = 0; r < rows; ++r) {
       float* crow = ct + r * ldc;
       const float* erow = edge + r * width;
@@ -75,7 +73,7 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
   };
   if (b_streams) {  // B panel by B panel: each stays in L1 while it meets every A tile
     for (int64_t j0 = 0; j0 < n; j0 += nr) {
-      const char* next = j0 + nr < n ? reinterpret_cast<const char*>(b + (j0 / nr + 1) * b_panel_stride) : nullptr;
+      const float* next = j0 + nr < n ? b + (j0 / nr + 1) * b_panel_stride : nullptr;
       for (int64_t i0 = 0, tile = 0; i0 < m; i0 += mr, ++tile) run_tile(i0, j0, next, tile);
     }
     return;

@@ -27,8 +27,10 @@ struct TileFuse {
   const float* residual;
 };
 
+// prefetch (may be null): a stream the tile brings into L2 while it runs, one cache line per step of
+// depth (k lines from prefetch on): the next B micro-panel when B streams from memory.
 using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const float* bias, const TileFuse* fuse);
+                                const float* bias, const TileFuse* fuse, const float* prefetch);
 
 // Transpose of up to 16 rows: dst[p*ldd + r] = src[r*ld + p] for r < rows (<= 16), p < k; dst's
 // columns r >= rows are not written. Packs micro-panels from rows that are contiguous along the
@@ -48,8 +50,9 @@ using PackPanelsFn = void (*)(const float* b, int64_t ldb, int64_t kc, int64_t n
 // The implicit-GEMM form of the pixel-major tile (im2col_implicit): A is not packed, its row i (an
 // output pixel) is read where the input lies, A(i, p) = rows[i][offsets[p]] (tap p of pixel i), so
 // the lowered matrix is never built. C[MR x NR] += A * B, B and c as in the contract above.
+// prefetch as for SgemmUkernelFn.
 using ImplicitUkernelFn = void (*)(int64_t k, const float* const* rows, const int32_t* offsets, const float* b,
-                                   float* c, int64_t ldc);
+                                   float* c, int64_t ldc, const float* prefetch);
 
 // Cache blocking of the loops around the microkernel (BLIS: MC x KC block of A in L2, a KC x NR
 // micro-panel of B in L1, a KC x NC block of B in L3).

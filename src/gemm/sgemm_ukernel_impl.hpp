@@ -20,7 +20,8 @@ namespace {  // internal linkage: each instruction set keeps its own copy
 // for a last panel of fewer rows. Both with the same arithmetic per element.
 template <class Arch, int MR, int NV, int NV_B = NV, int MR_A = MR>
 void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                   int64_t ldc, bool accumulate, const float* __restrict bias, const TileFuse* fuse) {
+                   int64_t ldc, bool accumulate, const float* __restrict bias, const TileFuse* fuse,
+                   const float* prefetch) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size), NR = NV * L, NR_B = NV_B * L;
   V acc[MR][NV];
@@ -38,6 +39,10 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
   for (int64_t p = 0; p < k; ++p) {
     // A streams from L2 while the B micro-panel stays in L1: fetch A a few steps ahead.
     __builtin_prefetch(a + 16 * MR_A, 0, 3);
+    if (prefetch) {  // loop-invariant: GCC keeps a loop without it for the tiles that have none
+      __builtin_prefetch(prefetch, 0, 2);
+      prefetch += 16;
+    }
     V bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
@@ -111,10 +116,11 @@ constexpr std::array<SgemmUkernelFn, MR - 1> short_kernels() {
 // (It prefetched the next tile's taps: two more pointers than the general registers hold, one
 // reloaded through port 0, an FMA port, on every tap. Without them, interleaved on the AVX-512 Xeon,
 // 2 threads: 0.95-0.98x the time on 3x3/s2 into 28x28, 7x7 and 17x17, 7x7 3x3 512 and the ViT
-// patchify; the next tap lines are mostly in L1 from the previous channel panel.)
+// patchify; the next tap lines are mostly in L1 from the previous channel panel.) The prefetch
+// stream (the next weight panel's lines) takes one register more and pays for it.
 template <class Arch, int MR, int NV, int NV_B = NV>
 void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int32_t* __restrict offsets,
-                      const float* __restrict b, float* __restrict c, int64_t ldc) {
+                      const float* __restrict b, float* __restrict c, int64_t ldc, const float* prefetch) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size), NR_B = NV_B * L;
   const float* r[MR];
@@ -129,6 +135,10 @@ void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int3
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
     const int64_t o = offsets[p];
+    if (prefetch) {
+      __builtin_prefetch(prefetch, 0, 2);
+      prefetch += 16;
+    }
     V bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
