@@ -28,7 +28,8 @@ struct TileFuse {
 };
 
 // prefetch (may be null): a stream the tile brings into L2 while it runs, one cache line per step of
-// depth (k lines from prefetch on): the next B micro-panel when B streams from memory.
+// depth (k lines from prefetch on): the next micro-panel of weights to come from memory (B's when
+// B streams, else the next row of tiles' A; gemm_macro_kernel).
 using SgemmUkernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
                                 const float* bias, const TileFuse* fuse, const float* prefetch);
 
