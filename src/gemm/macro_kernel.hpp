@@ -37,21 +37,13 @@ struct TileEpilogue {
   float seed_scale = 1.0f;
 };
 
-// C[m x n] (row-major, ldc) = (accumulate ? C : 0) + A * B (+ bias[i] on row i when not null).
-// A: micro-panels of kc x MR floats, panel i at a + i*a_panel_stride.
-// B: micro-panels of kc x NR floats, panel j at b + j*b_panel_stride (64-byte aligned).
-// Every element is computed by the same sequence of operations whether it lies in a full tile or a
-// partial one, so results do not depend on how the caller blocks m and n.
-// Tiles run a row of tiles at a time (C written in a few long streams), except with
-// b_streams: B comes from memory, not from a block packed into L2 (weights meeting few A tiles):
-// B panel by B panel, the next one fetched into L2, a slice per tile, while this one meets the A tiles.
-// The next micro-panel of B, brought into L2 while the `tiles` tiles of this one run: the kernels fetch
-// a line per step of depth (kc lines per tile) from the pointer returned for tile `tile` (null once
-// the panel's `lines` are all asked for), and the last tile first asks for whatever the tiles' steps
-// cannot reach (few tiles per panel). A tile may fetch up to kc - 1 lines past the panel: prefetches
-// never fault, and those lines are the panel after it. (The slices went out as a burst before each
-// tile: in-loop, one per step, measured 0.85-0.92x the time of the 7x7 1x1 and 3x3 layers of
-// ResNet-50's layer4, and 0.97x the whole network at batch 1, AVX-512 Xeon, 2 threads.)
+// A weight stream's next micro-panel, brought into L2 while the `tiles` tiles of this one run: the
+// kernels fetch a line per step of depth (kc lines per tile) from the pointer returned for tile `tile`
+// (null once the panel's `lines` are all asked for), and the last tile first asks for whatever the
+// tiles' steps cannot reach (few tiles per panel). A tile may fetch up to kc - 1 lines past the panel:
+// prefetches never fault, and those lines are the panel after it. (The slices went out as a burst
+// before each tile: in-loop, one per step, measured 0.85-0.92x the time of the 7x7 1x1 and 3x3 layers
+// of ResNet-50's layer4, and 0.97x the whole network at batch 1, AVX-512 Xeon, 2 threads.)
 inline const float* next_panel_slice(const float* next, int64_t lines, int64_t tile, int64_t tiles, int64_t kc) {
   if (!next) return nullptr;
   const int64_t first = tile * kc;
@@ -60,6 +52,15 @@ inline const float* next_panel_slice(const float* next, int64_t lines, int64_t t
   return first < lines ? next + 16 * first : nullptr;
 }
 
+// C[m x n] (row-major, ldc) = (accumulate ? C : 0) + A * B (+ bias[i] on row i when not null).
+// A: micro-panels of kc x MR floats, panel i at a + i*a_panel_stride.
+// B: micro-panels of kc x NR floats, panel j at b + j*b_panel_stride (64-byte aligned).
+// Every element is computed by the same sequence of operations whether it lies in a full tile or a
+// partial one, so results do not depend on how the caller blocks m and n.
+// Tiles run a row of tiles at a time (C written in a few long streams), except with
+// b_streams: B comes from memory, not from a block packed into L2 (weights meeting few A tiles):
+// B panel by B panel, the next one fetched into L2 (next_panel_slice) while this one meets the A tiles.
+// Otherwise each row of tiles fetches the next row's A micro-panel (weights, in the convolutions).
 void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t kc, const float* a,
                        int64_t a_panel_stride, const float* b, int64_t b_panel_stride, float* c, int64_t ldc,
                        bool accumulate, const float* bias, const TileEpilogue* post = nullptr,
