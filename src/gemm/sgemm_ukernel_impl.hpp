@@ -14,32 +14,18 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
-// MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
-// and MR*NV FMAs. B micro-panels are NV_B vectors wide: NV < NV_B gives the half-width kernel for a
-// last panel of few columns; A micro-panels are MR_A rows wide: MR < MR_A gives the short kernels
-// for a last panel of fewer rows. Both with the same arithmetic per element.
-template <class Arch, int MR, int NV, int NV_B = NV, int MR_A = MR>
-void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                   int64_t ldc, bool accumulate, const float* __restrict bias, const TileFuse* fuse,
-                   const float* prefetch) {
+// The k steps of sgemm_ukernel; with Stream also one line of the prefetch stream per step (a loop of
+// each kind: a tile without a stream pays no test per step; the test cost the AVX2 6x16 kernel ~2%).
+template <bool Stream, class Arch, int MR, int NV, int NV_B, int MR_A>
+[[gnu::always_inline]] inline void ukernel_steps(int64_t k, const float* __restrict a, const float* __restrict b,
+                                                 const float* prefetch, xsimd::batch<float, Arch> (&acc)[MR][NV]) {
   using V = xsimd::batch<float, Arch>;
-  constexpr int L = int(V::size), NR = NV * L, NR_B = NV_B * L;
-  V acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {  // both ends of each C row: it may straddle cache lines
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
-  }
-
+  constexpr int L = int(V::size), NR_B = NV_B * L;
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
     // A streams from L2 while the B micro-panel stays in L1: fetch A a few steps ahead.
     __builtin_prefetch(a + 16 * MR_A, 0, 3);
-    if (prefetch) {  // a predicted branch: the microkernel bench runs at the same rate without a stream
+    if constexpr (Stream) {
       __builtin_prefetch(prefetch, 0, 2);
       prefetch += 16;
     }
@@ -55,6 +41,33 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
     a += MR_A;
     b += NR_B;
   }
+}
+
+// MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
+// and MR*NV FMAs. B micro-panels are NV_B vectors wide: NV < NV_B gives the half-width kernel for a
+// last panel of few columns; A micro-panels are MR_A rows wide: MR < MR_A gives the short kernels
+// for a last panel of fewer rows. Both with the same arithmetic per element.
+template <class Arch, int MR, int NV, int NV_B = NV, int MR_A = MR>
+void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                   int64_t ldc, bool accumulate, const float* __restrict bias, const TileFuse* fuse,
+                   const float* prefetch) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size), NR = NV * L;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {  // both ends of each C row: it may straddle cache lines
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+  }
+
+  if (prefetch)
+    ukernel_steps<true, Arch, MR, NV, NV_B, MR_A>(k, a, b, prefetch, acc);
+  else
+    ukernel_steps<false, Arch, MR, NV, NV_B, MR_A>(k, a, b, nullptr, acc);
 
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
@@ -111,31 +124,17 @@ constexpr std::array<SgemmUkernelFn, MR - 1> short_kernels() {
   return short_kernels<Arch, MR, NV, NV_B>(std::make_integer_sequence<int, MR - 1>());
 }
 
-// sgemm_ukernel's arithmetic with A read in place (ImplicitUkernelFn): per k, one offset, MR
-// broadcasts from the MR pixels' rows, NV loads of B. Always accumulates into C.
-// (It prefetched the next tile's taps: two more pointers than the general registers hold, one
-// reloaded through port 0, an FMA port, on every tap. Without them, interleaved on the AVX-512 Xeon,
-// 2 threads: 0.95-0.98x the time on 3x3/s2 into 28x28, 7x7 and 17x17, 7x7 3x3 512 and the ViT
-// patchify; the next tap lines are mostly in L1 from the previous channel panel.) The prefetch
-// stream (the next weight panel's lines) takes one register more and pays for it.
-template <class Arch, int MR, int NV, int NV_B = NV>
-void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int32_t* __restrict offsets,
-                      const float* __restrict b, float* __restrict c, int64_t ldc, const float* prefetch) {
+// The k steps of implicit_ukernel, as ukernel_steps.
+template <bool Stream, class Arch, int MR, int NV, int NV_B>
+[[gnu::always_inline]] inline void implicit_steps(int64_t k, const float* const (&r)[MR],
+                                                  const int32_t* __restrict offsets, const float* __restrict b,
+                                                  const float* prefetch, xsimd::batch<float, Arch> (&acc)[MR][NV]) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size), NR_B = NV_B * L;
-  const float* r[MR];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) r[i] = rows[i];
-  V acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
-
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
     const int64_t o = offsets[p];
-    if (prefetch) {
+    if constexpr (Stream) {
       __builtin_prefetch(prefetch, 0, 2);
       prefetch += 16;
     }
@@ -150,6 +149,33 @@ void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int3
     }
     b += NR_B;
   }
+}
+
+// sgemm_ukernel's arithmetic with A read in place (ImplicitUkernelFn): per k, one offset, MR
+// broadcasts from the MR pixels' rows, NV loads of B. Always accumulates into C.
+// (It prefetched the next tile's taps: two more pointers than the general registers hold, one
+// reloaded through port 0, an FMA port, on every tap. Without them, interleaved on the AVX-512 Xeon,
+// 2 threads: 0.95-0.98x the time on 3x3/s2 into 28x28, 7x7 and 17x17, 7x7 3x3 512 and the ViT
+// patchify; the next tap lines are mostly in L1 from the previous channel panel.) The prefetch
+// stream (the next weight panel's lines) takes one register more and pays for it.
+template <class Arch, int MR, int NV, int NV_B = NV>
+void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int32_t* __restrict offsets,
+                      const float* __restrict b, float* __restrict c, int64_t ldc, const float* prefetch) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  const float* r[MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) r[i] = rows[i];
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
+
+  if (prefetch)
+    implicit_steps<true, Arch, MR, NV, NV_B>(k, r, offsets, b, prefetch, acc);
+  else
+    implicit_steps<false, Arch, MR, NV, NV_B>(k, r, offsets, b, nullptr, acc);
 
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
