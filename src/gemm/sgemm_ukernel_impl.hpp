@@ -14,17 +14,37 @@
 namespace fastconv::detail {
 namespace {  // internal linkage: each instruction set keeps its own copy
 
-// The k steps of sgemm_ukernel; with Stream also one line of the prefetch stream per step (a loop of
-// each kind: a tile without a stream pays no test per step; the test cost the AVX2 6x16 kernel ~2%).
-template <bool Stream, class Arch, int MR, int NV, int NV_B, int MR_A>
-[[gnu::always_inline]] inline void ukernel_steps(int64_t k, const float* __restrict a, const float* __restrict b,
-                                                 const float* prefetch, xsimd::batch<float, Arch> (&acc)[MR][NV]) {
+// Where a microkernel reads A (row i of the current step of depth): packed micro-panels MR_A rows
+// wide (sgemm_ukernel), fetched a few steps ahead as they stream from L2, or the pixels' rows read in
+// place at the step's tap offset (implicit_ukernel).
+template <int MR_A>
+struct PackedA {
+  const float* a;
+  void begin(int64_t) const { __builtin_prefetch(a + 16 * MR_A, 0, 3); }
+  float operator()(int i) const { return a[i]; }
+  void end() { a += MR_A; }
+};
+template <int MR>
+struct ImplicitA {
+  const float* const (&rows)[MR];
+  const int32_t* offsets;
+  int64_t o = 0;
+  void begin(int64_t p) { o = offsets[p]; }
+  float operator()(int i) const { return rows[i][o]; }
+  void end() const {}
+};
+
+// The k steps of both microkernels: per step NV loads of B, MR broadcasts of A, MR*NV FMAs; with
+// Stream also one line of the prefetch stream (a loop of each kind: a tile without a stream pays no
+// test per step; the test cost the AVX2 6x16 kernel ~2%).
+template <bool Stream, class Arch, int MR, int NV, int NV_B, class ReadA>
+[[gnu::always_inline]] inline void fma_steps(int64_t k, ReadA a, const float* __restrict b, const float* prefetch,
+                                             xsimd::batch<float, Arch> (&acc)[MR][NV]) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size), NR_B = NV_B * L;
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
-    // A streams from L2 while the B micro-panel stays in L1: fetch A a few steps ahead.
-    __builtin_prefetch(a + 16 * MR_A, 0, 3);
+    a.begin(p);
     if constexpr (Stream) {
       __builtin_prefetch(prefetch, 0, 2);
       prefetch += 16;
@@ -34,13 +54,23 @@ template <bool Stream, class Arch, int MR, int NV, int NV_B, int MR_A>
     for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const V ai(a[i]);
+      const V ai(a(i));
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
     }
-    a += MR_A;
+    a.end();
     b += NR_B;
   }
+}
+
+// Both loops of a microkernel, chosen once per tile by whether it has a stream.
+template <class Arch, int MR, int NV, int NV_B, class ReadA>
+[[gnu::always_inline]] inline void run_steps(int64_t k, ReadA a, const float* b, const float* prefetch,
+                                             xsimd::batch<float, Arch> (&acc)[MR][NV]) {
+  if (prefetch)
+    fma_steps<true, Arch, MR, NV, NV_B>(k, a, b, prefetch, acc);
+  else
+    fma_steps<false, Arch, MR, NV, NV_B>(k, a, b, nullptr, acc);
 }
 
 // MR rows x NV vectors of accumulators, all in registers: per k, NV loads of B, MR broadcasts of A
@@ -64,10 +94,7 @@ void sgemm_ukernel(int64_t k, const float* __restrict a, const float* __restrict
     __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
   }
 
-  if (prefetch)
-    ukernel_steps<true, Arch, MR, NV, NV_B, MR_A>(k, a, b, prefetch, acc);
-  else
-    ukernel_steps<false, Arch, MR, NV, NV_B, MR_A>(k, a, b, nullptr, acc);
+  run_steps<Arch, MR, NV, NV_B>(k, PackedA<MR_A>{a}, b, prefetch, acc);
 
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
@@ -124,33 +151,6 @@ constexpr std::array<SgemmUkernelFn, MR - 1> short_kernels() {
   return short_kernels<Arch, MR, NV, NV_B>(std::make_integer_sequence<int, MR - 1>());
 }
 
-// The k steps of implicit_ukernel, as ukernel_steps.
-template <bool Stream, class Arch, int MR, int NV, int NV_B>
-[[gnu::always_inline]] inline void implicit_steps(int64_t k, const float* const (&r)[MR],
-                                                  const int32_t* __restrict offsets, const float* __restrict b,
-                                                  const float* prefetch, xsimd::batch<float, Arch> (&acc)[MR][NV]) {
-  using V = xsimd::batch<float, Arch>;
-  constexpr int L = int(V::size), NR_B = NV_B * L;
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < k; ++p) {
-    const int64_t o = offsets[p];
-    if constexpr (Stream) {
-      __builtin_prefetch(prefetch, 0, 2);
-      prefetch += 16;
-    }
-    V bv[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) bv[j] = V::load_aligned(b + j * L);
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      const V ai(r[i][o]);
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] = xsimd::fma(ai, bv[j], acc[i][j]);
-    }
-    b += NR_B;
-  }
-}
-
 // sgemm_ukernel's arithmetic with A read in place (ImplicitUkernelFn): per k, one offset, MR
 // broadcasts from the MR pixels' rows, NV loads of B. Always accumulates into C.
 // (It prefetched the next tile's taps: two more pointers than the general registers hold, one
@@ -172,10 +172,7 @@ void implicit_ukernel(int64_t k, const float* const* __restrict rows, const int3
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) acc[i][j] = V(0.0f);
 
-  if (prefetch)
-    implicit_steps<true, Arch, MR, NV, NV_B>(k, r, offsets, b, prefetch, acc);
-  else
-    implicit_steps<false, Arch, MR, NV, NV_B>(k, r, offsets, b, nullptr, acc);
+  run_steps<Arch, MR, NV, NV_B>(k, ImplicitA<MR>{r, offsets}, b, prefetch, acc);
 
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
