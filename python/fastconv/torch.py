@@ -18,9 +18,11 @@ import copy
 import ctypes
 import math
 import operator
+import os
 import sys
 import warnings
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -704,15 +706,41 @@ class _ConvRun:
             layers.append(layer)
             return len(shapes) - 1
 
+        def fused_block(convs, slot, residual):
+            block = _inverted_residual(convs, shapes[slot], residual)
+            if block is None:
+                return None
+            shapes.append(tuple(block.output_shape))
+            steps.append(["inverted_residual", block, slot, -1, len(shapes) - 1])
+            layers.append(convs[-1])  # the step's time shows on the block's last layer
+            return len(shapes) - 1
+
         def walk(ops, slot):
-            for op in ops:
+            i = 0
+            while i < len(ops):
+                op = ops[i]
                 if op[0] == "conv":
-                    slot = conv(op[1], slot)
-                elif op[0] == "pool":
+                    # An inverted residual block without its residual: expand, depthwise, project
+                    # (or depthwise, project) in one pass where the shapes allow.
+                    for n in (3, 2):
+                        run = ops[i:i + n]
+                        if len(run) == n and all(o[0] == "conv" for o in run):
+                            out = fused_block([o[1] for o in run], slot, False)
+                            if out is not None:
+                                slot, i = out, i + n
+                                break
+                    else:
+                        slot, i = conv(op[1], slot), i + 1
+                    continue
+                if op[0] == "pool":
                     slot = pool(op[1], slot)
                 else:
                     _, body, last, shortcut = op
-                    slot = conv(last, walk(body, slot), residual=walk(shortcut, slot))
+                    out = None
+                    if not shortcut and 1 <= len(body) <= 2 and all(o[0] == "conv" for o in body):
+                        out = fused_block([o[1] for o in body] + [last], slot, True)
+                    slot = out if out is not None else conv(last, walk(body, slot), residual=walk(shortcut, slot))
+                i += 1
             return slot
 
         final = walk(self.ops, 0)
@@ -724,6 +752,65 @@ class _ConvRun:
                 step[i] = {final: 1}.get(step[i], step[i] + 1 if step[i] > 0 else step[i])
         chain = _C.Chain([tuple(s) for s in steps], offsets, arena, list(shape), list(shapes[final]))
         return _Program(chain, shapes[final], signature, tuple(layers))
+
+
+_CLAMPS = {None: (-math.inf, math.inf), "relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
+
+
+def _fuse_blocks_enabled():
+    return os.environ.get("FASTCONV_FUSE_BLOCKS", "1") != "0"
+
+
+_force_fused_blocks = None  # tests: not None fuses every block of the form, whatever it pays
+
+
+def _inverted_residual(convs, shape, residual):
+    """A native InvertedResidual for convs = [expand 1x1, depthwise 3x3, project 1x1] (or without the
+    expansion) on inputs of `shape`, adding the input when `residual`; None when they are not of that
+    form (or fastconv would not run one of them)."""
+    if not _fuse_blocks_enabled() or len(shape) != 4:
+        return None
+    *expand, dw, project = convs
+    if any(type(c) is not Conv2d or c.padding_mode != "zeros" or c.dilation != (1, 1) or
+           c.activation not in _CLAMPS or not c.weight.is_cpu or c.weight.dtype != torch.float32 or
+           (c.bias is not None and (not c.bias.is_cpu or c.bias.dtype != torch.float32)) for c in convs):
+        return None
+
+    def pointwise(c, channels):
+        return (c.kernel_size == (1, 1) and c.stride == (1, 1) and c.padding == (0, 0) and c.groups == 1 and
+                c.in_channels == channels)
+
+    channels = shape[1]
+    if expand:
+        if not pointwise(expand[0], channels):
+            return None
+        channels = expand[0].out_channels
+    if not (dw.kernel_size == (3, 3) and dw.padding == (1, 1) and dw.stride[0] == dw.stride[1] in (1, 2) and
+            dw.groups == dw.in_channels == dw.out_channels == channels):
+        return None
+    if not pointwise(project, channels) or project.activation is not None:
+        return None
+    stride = dw.stride[0]
+    if residual and not (stride == 1 and project.out_channels == shape[1]):
+        return None
+
+    def arrays(c):
+        w = c.weight.detach().contiguous().numpy()
+        b = c.bias.detach().contiguous().numpy() if c.bias is not None else np.zeros(c.out_channels, np.float32)
+        return w, b
+
+    threads = dw._fc_threads if dw._fc_threads is not None else torch.get_num_threads()
+    # Blocks whose intermediate results stay in the caches anyway run faster layer by layer
+    if _force_fused_blocks is None and not _C.InvertedResidual.pays(list(shape), channels if expand else 0,
+                                                                    stride, threads):
+        return None
+    ew, eb = arrays(expand[0]) if expand else (None, None)
+    try:
+        return _C.InvertedResidual(list(shape), stride, ew, eb, *arrays(dw), *arrays(project),
+                                   _CLAMPS[expand[0].activation] if expand else _CLAMPS[None],
+                                   _CLAMPS[dw.activation], residual, threads)
+    except Error:
+        return None
 
 
 def _lay_out(steps, shapes, final):

@@ -18,6 +18,7 @@
 
 #include <fastconv/fastconv.hpp>
 
+#include "inverted_residual.hpp"
 #include "max_pool.hpp"
 
 #ifdef FASTCONV_PYTHON_OPENMP
@@ -270,7 +271,8 @@ class PyChain {
   struct Step {
     std::optional<fastconv::Plan> plan;  // a convolution, or
     fastconv::PackedWeights packed;
-    std::optional<fastconv_python::PoolShape> pool;  // a max pool on pool_threads
+    std::optional<fastconv_python::PoolShape> pool;  // a max pool on pool_threads, or
+    std::shared_ptr<const fastconv_python::InvertedResidual> block;  // a fused inverted residual block
     int pool_threads = 1;
     int in = 0, residual = -1, out = 0;  // slots; residual -1: none
   };
@@ -290,13 +292,23 @@ class PyChain {
       if (t.size() != 5)
         throw fastconv::Error("Chain: a step is (plan, packed, in, residual, out) or "
                               "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads), in, -1, out)");
-      Step step{std::nullopt, {}, std::nullopt, 1, t[2].cast<int>(), t[3].cast<int>(), t[4].cast<int>()};
+      Step step{std::nullopt, {}, std::nullopt, nullptr, 1, t[2].cast<int>(), t[3].cast<int>(), t[4].cast<int>()};
       const auto slot_ok = [&](int s) { return s >= 0 && s < slots; };
       if (!slot_ok(step.in) || !slot_ok(step.out) || (step.residual != -1 && !slot_ok(step.residual)))
         throw fastconv::Error(which + " names a slot out of range");
       if (step.out == 0) throw fastconv::Error("Chain: no step may write the input (slot 0)");
       if (py::isinstance<py::str>(t[0])) {
         const std::string kind = t[0].cast<std::string>();
+        if (kind == "inverted_residual") {
+          step.block = t[1].cast<std::shared_ptr<const fastconv_python::InvertedResidual>>();
+          if (!step.block) throw fastconv::Error(which + ": no inverted residual block");
+          if (step.residual != -1) throw fastconv::Error(which + ": an inverted residual block adds its own input");
+          const auto& b = step.block->shape();
+          size_slot(step.in, checked_count({b.N, b.C, b.H, b.W}, which));
+          size_slot(step.out, checked_count({b.N, b.K, b.P(), b.Q()}, which));
+          steps_.push_back(std::move(step));
+          continue;
+        }
         if (kind != "max_pool") throw fastconv::Error(which + ": unknown kind '" + kind + "'");
         const auto spec = t[1].cast<std::vector<int64_t>>();
         if (spec.size() != 11)
@@ -357,6 +369,8 @@ class PyChain {
       const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       if (st.pool)
         fastconv_python::max_pool2d(slot(st.in), slot(st.out), *st.pool, st.pool_threads);
+      else if (st.block)
+        st.block->run(slot(st.in), slot(st.out));
       else if (st.residual == -1)
         st.plan->execute(slot(st.in), st.packed, slot(st.out), workspace, workspace_bytes_);
       else
@@ -394,7 +408,7 @@ class PyChain {
   static int64_t checked_count(const Shape& shape, const std::string& which) {
     int64_t n = 1;
     for (int64_t d : shape)
-      if (__builtin_mul_overflow(n, d, &n)) throw fastconv::Error(which + ": the max pool's size overflows");
+      if (__builtin_mul_overflow(n, d, &n)) throw fastconv::Error(which + ": the step's size overflows");
     return n;
   }
 
@@ -599,6 +613,70 @@ PYBIND11_MODULE(_fastconv, m) {
             p.plan.execute_backward_weights(x_data, dy_data, dw, db);
           },
           py::arg("input"), py::arg("grad_output"), py::arg("grad_weight"), py::arg("grad_bias") = py::none());
+
+  // fastconv.torch's fused MobileNetV2 block (a Chain step ("inverted_residual", block, in, -1, out)).
+  py::class_<fastconv_python::InvertedResidual, std::shared_ptr<fastconv_python::InvertedResidual>>(
+      m, "InvertedResidual")
+      .def(py::init([](Shape input_shape, int64_t stride, py::object expand_w, py::object expand_b, const py::array& dw_w,
+                       const py::array& dw_b, const py::array& project_w, const py::array& project_b,
+                       std::pair<float, float> expand_clamp, std::pair<float, float> dw_clamp, bool residual,
+                       int threads) {
+             if (input_shape.size() != 4) throw fastconv::Error("InvertedResidual: input_shape is (N, C, H, W)");
+             fastconv_python::InvertedResidualShape s{};
+             s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
+             s.stride = stride, s.residual = residual;
+             s.expand_lo = expand_clamp.first, s.expand_hi = expand_clamp.second;
+             s.dw_lo = dw_clamp.first, s.dw_hi = dw_clamp.second;
+             const float* ew = nullptr;
+             const float* eb = nullptr;
+             py::array ew_array, eb_array;
+             if (!expand_w.is_none()) {
+               ew_array = expand_w.cast<py::array>();
+               if (ew_array.ndim() != 4) throw fastconv::Error("InvertedResidual: expand_weight is (E, C, 1, 1)");
+               s.E = ew_array.shape(0);
+               ew = float_data(ew_array, "expand_weight", {s.E, s.C, 1, 1});
+               eb_array = expand_b.cast<py::array>();
+               eb = float_data(eb_array, "expand_bias", {s.E});
+             }
+             const int64_t Ed = s.E ? s.E : s.C;
+             if (project_w.ndim() != 4) throw fastconv::Error("InvertedResidual: project_weight is (K, E, 1, 1)");
+             s.K = project_w.shape(0);
+             const float* dw = float_data(dw_w, "dw_weight", {Ed, 1, 3, 3});
+             const float* db = float_data(dw_b, "dw_bias", {Ed});
+             const float* pw = float_data(project_w, "project_weight", {s.K, Ed, 1, 1});
+             const float* pb = float_data(project_b, "project_bias", {s.K});
+             return std::make_shared<fastconv_python::InvertedResidual>(s, ew, eb, dw, db, pw, pb, threads);
+           }),
+           py::arg("input_shape"), py::arg("stride"), py::arg("expand_weight"), py::arg("expand_bias"),
+           py::arg("dw_weight"), py::arg("dw_bias"), py::arg("project_weight"), py::arg("project_bias"),
+           py::arg("expand_clamp"), py::arg("dw_clamp"), py::arg("residual"), py::arg("threads"))
+      .def("run",
+           [](const fastconv_python::InvertedResidual& b, const py::array& input, py::array& output) {
+             const auto& s = b.shape();
+             const float* x = float_data(input, "input", {s.N, s.C, s.H, s.W});
+             float* y = writable_float_data(output, "out", {s.N, s.K, s.P(), s.Q()});
+             if (overlap(x, s.N * s.C * s.H * s.W, y, s.N * s.K * s.P() * s.Q()))
+               throw fastconv::Error("InvertedResidual: the output overlaps the input");
+             py::gil_scoped_release release;
+             b.run(x, y);
+           },
+           py::arg("input"), py::arg("output"))
+      .def_static(
+          "pays",
+          [](Shape input_shape, int64_t expanded_channels, int64_t stride, int threads) {
+            if (input_shape.size() != 4) throw fastconv::Error("InvertedResidual: input_shape is (N, C, H, W)");
+            fastconv_python::InvertedResidualShape s{};
+            s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
+            s.E = expanded_channels, s.stride = stride;
+            return s.stride >= 1 && fastconv_python::InvertedResidual::pays(s, threads);
+          },
+          py::arg("input_shape"), py::arg("expanded_channels"), py::arg("stride"), py::arg("threads"),
+          "Whether the fused block is expected to beat its three layers run one by one.")
+      .def("describe", &fastconv_python::InvertedResidual::describe)
+      .def_property_readonly("output_shape", [](const fastconv_python::InvertedResidual& b) {
+        const auto& s = b.shape();
+        return Shape{s.N, s.K, s.P(), s.Q()};
+      });
 
   py::class_<PyChain>(m, "Chain")
       .def(py::init<const py::list&, const std::vector<int64_t>&, int64_t, Shape, Shape>(), py::arg("steps"),
