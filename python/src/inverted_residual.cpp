@@ -201,8 +201,11 @@ void InvertedResidual::run_rows(const float* x, float* y, int64_t n, int64_t p_b
   float* e = d + d_floats_;
   const int64_t lde = e_cap_rows_ * s.W;
   int64_t have0 = 0, have1 = 0;  // image rows of e in the buffer, from its first row
-  for (int64_t p0 = p_begin; p0 < p_end; p0 += band_rows_) {
-    const int64_t rows = std::min(band_rows_, p_end - p0);
+  // Bands of even sizes (a last band of a few rows would run narrow, slow GEMMs)
+  const int64_t bands = (p_end - p_begin + band_rows_ - 1) / band_rows_;
+  for (int64_t band = 0; band < bands; ++band) {
+    const Range r = run_of(p_end - p_begin, bands, band);
+    const int64_t p0 = p_begin + r.begin, rows = r.end - r.begin;
     const int64_t need0 = std::max<int64_t>(0, p0 * sw - 1), need1 = std::min(s.H, (p0 + rows - 1) * sw + 2);
     if (s.E) {
       // The rows the last band computed and this one needs move up; the rest are computed below them.
