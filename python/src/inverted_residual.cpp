@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "core/checked.hpp"
 #include "core/cpu.hpp"
 #include "core/machine_model.hpp"
 #include "core/parallel.hpp"
@@ -98,8 +99,10 @@ InvertedResidual::InvertedResidual(const InvertedResidualShape& shape, const flo
   const InvertedResidualShape& s = s_;
   if (s.N < 1 || s.C < 1 || s.H < 1 || s.W < 1 || s.K < 1 || s.E < 0)
     throw fastconv::Error("inverted residual: sizes must be positive (E: 0 or more)");
+  // (The input's element count checked as it is multiplied: four bounded sizes still pass int64_t.)
   if (s.N > (1 << 20) || s.C > (1 << 16) || s.E > (1 << 16) || s.K > (1 << 16) || s.H > (1 << 16) || s.W > (1 << 16) ||
-      s.N * s.C * s.H * s.W > (int64_t(1) << 40))
+      checked_mul(checked_mul(s.N, s.C, "inverted residual input"), checked_mul(s.H, s.W, "inverted residual input"),
+                  "inverted residual input") > (int64_t(1) << 40))
     throw fastconv::Error("inverted residual: sizes too large");
   if (s.stride != 1 && s.stride != 2) throw fastconv::Error("inverted residual: the depthwise stride must be 1 or 2");
   if (s.residual && (s.stride != 1 || s.K != s.C))

@@ -125,6 +125,15 @@ def test_block_refuses_what_it_cannot_run(what, kwargs):
                             kwargs.get("residual", True), kwargs.get("threads", 2))
 
 
+def test_block_refuses_an_input_whose_size_overflows():
+    # 2^20 x 2^16 x 2^16 x 2^16 elements: each size within its bound, the product past int64_t
+    ew, eb = np.ones((16, 1 << 16, 1, 1), np.float32), np.ones(16, np.float32)
+    dw, db = np.ones((16, 1, 3, 3), np.float32), np.ones(16, np.float32)
+    pw, pb = np.ones((8, 16, 1, 1), np.float32), np.ones(8, np.float32)
+    with pytest.raises(fastconv.Error, match="overflows|too large"):
+        _C.InvertedResidual([1 << 20, 1 << 16, 1 << 16, 1 << 16], 1, ew, eb, dw, db, pw, pb, (0, 6), (0, 6), False, 2)
+
+
 def test_block_run_checks_its_arrays_and_writes_nothing_when_refused():
     block = _C.InvertedResidual([1, 8, 9, 9], 1, *arrays(*block_weights(8, 16, 8)), (0, 6), (0, 6), True, 1)
     x = np.ones((1, 8, 9, 9), np.float32)
