@@ -754,7 +754,7 @@ class _ConvRun:
         return _Program(chain, shapes[final], signature, tuple(layers))
 
 
-_CLAMPS = {None: (-math.inf, math.inf), "relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
+_BLOCK_ACTIVATIONS = (None, "relu", "relu6")  # the ones the fused block applies (clamps)
 
 
 def _fuse_blocks_enabled():
@@ -772,7 +772,7 @@ def _inverted_residual(convs, shape, residual):
         return None
     *expand, dw, project = convs
     if any(type(c) is not Conv2d or c.padding_mode != "zeros" or c.dilation != (1, 1) or
-           c.activation not in _CLAMPS or not c.weight.is_cpu or c.weight.dtype != torch.float32 or
+           c.activation not in _BLOCK_ACTIVATIONS or not c.weight.is_cpu or c.weight.dtype != torch.float32 or
            (c.bias is not None and (not c.bias.is_cpu or c.bias.dtype != torch.float32)) for c in convs):
         return None
 
@@ -807,8 +807,8 @@ def _inverted_residual(convs, shape, residual):
     ew, eb = arrays(expand[0]) if expand else (None, None)
     try:
         return _C.InvertedResidual(list(shape), stride, ew, eb, *arrays(dw), *arrays(project),
-                                   _CLAMPS[expand[0].activation] if expand else _CLAMPS[None],
-                                   _CLAMPS[dw.activation], residual, threads)
+                                   (expand[0].activation if expand else None) or "none", dw.activation or "none",
+                                   residual, threads)
     except Error:
         return None
 

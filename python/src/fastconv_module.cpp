@@ -615,18 +615,22 @@ PYBIND11_MODULE(_fastconv, m) {
           py::arg("input"), py::arg("grad_output"), py::arg("grad_weight"), py::arg("grad_bias") = py::none());
 
   // fastconv.torch's fused MobileNetV2 block (a Chain step ("inverted_residual", block, in, -1, out)).
+  const auto block_shape = [](const Shape& input_shape) {
+    if (input_shape.size() != 4) throw fastconv::Error("InvertedResidual: input_shape is (N, C, H, W)");
+    fastconv_python::InvertedResidualShape s{};
+    s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
+    return s;
+  };
   py::class_<fastconv_python::InvertedResidual, std::shared_ptr<fastconv_python::InvertedResidual>>(
       m, "InvertedResidual")
-      .def(py::init([](Shape input_shape, int64_t stride, py::object expand_w, py::object expand_b, const py::array& dw_w,
-                       const py::array& dw_b, const py::array& project_w, const py::array& project_b,
-                       std::pair<float, float> expand_clamp, std::pair<float, float> dw_clamp, bool residual,
-                       int threads) {
-             if (input_shape.size() != 4) throw fastconv::Error("InvertedResidual: input_shape is (N, C, H, W)");
-             fastconv_python::InvertedResidualShape s{};
-             s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
+      .def(py::init([block_shape](const Shape& input_shape, int64_t stride, py::object expand_w, py::object expand_b,
+                                  const py::array& dw_w, const py::array& dw_b, const py::array& project_w,
+                                  const py::array& project_b, const std::string& expand_activation,
+                                  const std::string& dw_activation, bool residual, int threads) {
+             fastconv_python::InvertedResidualShape s = block_shape(input_shape);
              s.stride = stride, s.residual = residual;
-             s.expand_lo = expand_clamp.first, s.expand_hi = expand_clamp.second;
-             s.dw_lo = dw_clamp.first, s.dw_hi = dw_clamp.second;
+             s.expand_activation = fastconv::parse_post_ops(expand_activation);
+             s.dw_activation = fastconv::parse_post_ops(dw_activation);
              const float* ew = nullptr;
              const float* eb = nullptr;
              py::array ew_array, eb_array;
@@ -649,7 +653,7 @@ PYBIND11_MODULE(_fastconv, m) {
            }),
            py::arg("input_shape"), py::arg("stride"), py::arg("expand_weight"), py::arg("expand_bias"),
            py::arg("dw_weight"), py::arg("dw_bias"), py::arg("project_weight"), py::arg("project_bias"),
-           py::arg("expand_clamp"), py::arg("dw_clamp"), py::arg("residual"), py::arg("threads"))
+           py::arg("expand_activation"), py::arg("dw_activation"), py::arg("residual"), py::arg("threads"))
       .def("run",
            [](const fastconv_python::InvertedResidual& b, const py::array& input, py::array& output) {
              const auto& s = b.shape();
@@ -663,10 +667,8 @@ PYBIND11_MODULE(_fastconv, m) {
            py::arg("input"), py::arg("output"))
       .def_static(
           "pays",
-          [](Shape input_shape, int64_t expanded_channels, int64_t stride, int threads) {
-            if (input_shape.size() != 4) throw fastconv::Error("InvertedResidual: input_shape is (N, C, H, W)");
-            fastconv_python::InvertedResidualShape s{};
-            s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
+          [block_shape](const Shape& input_shape, int64_t expanded_channels, int64_t stride, int threads) {
+            fastconv_python::InvertedResidualShape s = block_shape(input_shape);
             s.E = expanded_channels, s.stride = stride;
             return s.stride >= 1 && fastconv_python::InvertedResidual::pays(s, threads);
           },

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <sstream>
 
 #include "core/checked.hpp"
@@ -44,26 +43,6 @@ int64_t band_floats() {
 }
 
 int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
-
-EpilogueParams clamp_params(float lo, float hi) {
-  EpilogueParams p;
-  const float inf = std::numeric_limits<float>::infinity();
-  if (lo == -inf && hi == inf)
-    p.activation = fastconv::Activation::None;
-  else if (lo == 0 && hi == inf)
-    p.activation = fastconv::Activation::Relu;
-  else if (lo == 0 && hi == 6)
-    p.activation = fastconv::Activation::Relu6;
-  else
-    p.activation = fastconv::Activation::Clamp, p.alpha = lo, p.beta = hi;
-  return p;
-}
-
-Epilogue epilogue_of(const EpilogueParams& p, bool residual, Isa isa) {
-  Epilogue e;
-  e.params = p, e.residual = residual, e.row = epilogue_row_kernel(isa);
-  return e;
-}
 
 // C[m x n] (ldc) = A * B + bias, then the epilogue (its residual at `residual`, C's position and
 // leading dimension); A packed in MR panels kdim deep, B row-major (ldb), packed a block at a time
@@ -114,9 +93,16 @@ InvertedResidual::InvertedResidual(const InvertedResidualShape& shape, const flo
   const Isa isa = best_isa();
   gemm_ = &sgemm_kernel(isa);
   direct_ = &direct_kernels(isa);
-  expand_post_ = epilogue_of(clamp_params(s.expand_lo, s.expand_hi), false, isa);
-  project_post_ = epilogue_of(EpilogueParams{}, s.residual, isa);
-  dw_post_ = clamp_params(s.dw_lo, s.dw_hi);
+  expand_post_ = make_epilogue(s.expand_activation, isa);
+  dw_post_ = make_epilogue(s.dw_activation, isa);
+  float lo, hi;
+  for (const Epilogue* e : {&expand_post_, &dw_post_})
+    if (e->residual || !activation_clamp(e->params, lo, hi))
+      throw fastconv::Error("inverted residual: the activations must be none, relu, relu6 or a clamp, got " +
+                            fastconv::to_string(e->params.activation) + (e->residual ? "+residual" : ""));
+  fastconv::PostOps add_input;
+  add_input.residual = s.residual;
+  project_post_ = make_epilogue(add_input, isa);
 
   const int64_t Ed = s.depthwise_channels(), P = s.P(), Q = s.Q(), L = direct_->lanes, sw = s.stride;
   // The depthwise row buffer: direct_conv's layout for 3 taps of stride sw (one segment per column
@@ -248,7 +234,7 @@ void InvertedResidual::depthwise_band(const float* src, int64_t src_row0, int64_
   a.S = 3;
   a.ldo = Q;
   a.width = Q;
-  if (dw_post_.activation != fastconv::Activation::None) a.post = &dw_post_;
+  if (dw_post_.active()) a.post = &dw_post_.params;
   const int64_t mp = direct_->dw_rows[0], strips = (rows + mp - 1) / mp;
   for (int64_t c = 0; c < Ed; ++c) {
     pk.x = src + c * ld;

@@ -1,8 +1,8 @@
 // MobileNetV2's inverted residual block in one pass, for fastconv.torch's chains (not part of the C++
 // library, like the max pool: a fusion of three convolutions that serves the networks it runs).
 //
-//   e = clamp(W_expand x + b_expand)          1x1, C -> E channels (absent when the block has none)
-//   d = clamp(depthwise3x3_stride(e) + b_dw)  padding 1, stride 1 or 2
+//   e = act(W_expand x + b_expand)          1x1, C -> E channels (absent when the block has none)
+//   d = act(depthwise3x3_stride(e) + b_dw)  padding 1, stride 1 or 2
 //   y = W_project d + b_project (+ x)         1x1, E -> K channels, the residual when stride 1, K == C
 //
 // Layer by layer, e and d go through memory: at batch 8 on 112x112 inputs, e is 38 MB written by the
@@ -36,7 +36,8 @@ struct InvertedResidualShape {
   int64_t stride;      // of the depthwise 3x3 (padding 1): 1 or 2
   int64_t K;           // output channels
   bool residual;       // y += x: stride 1 and K == C
-  float expand_lo, expand_hi, dw_lo, dw_hi;  // the clamp activations (relu: 0, inf; relu6: 0, 6)
+  // The activations: none, relu, relu6 or clamp (fastconv::parse_post_ops), without a residual.
+  fastconv::PostOps expand_activation, dw_activation;
   int64_t P() const { return (H - 1) / stride + 1; }
   int64_t Q() const { return (W - 1) / stride + 1; }
   int64_t depthwise_channels() const { return E ? E : C; }
@@ -45,7 +46,8 @@ struct InvertedResidualShape {
 class InvertedResidual {
  public:
   // Weights as torch holds them (expand K x C, depthwise E x 3 x 3, project K x E), biases never null.
-  // expand_w and expand_b are ignored when shape.E is 0. Throws fastconv::Error on a bad shape.
+  // expand_w and expand_b are ignored when shape.E is 0. Throws fastconv::Error on a bad shape or an
+  // activation that is not a clamp (the ones the kernels apply in registers).
   InvertedResidual(const InvertedResidualShape& shape, const float* expand_w, const float* expand_b,
                    const float* dw_w, const float* dw_b, const float* project_w, const float* project_b,
                    int threads);
@@ -60,8 +62,6 @@ class InvertedResidual {
   void run(const float* x, float* y) const;
 
   const InvertedResidualShape& shape() const { return s_; }
-  int threads() const { return threads_; }
-  int64_t band_rows() const { return band_rows_; }
   std::string describe() const;
 
  private:
@@ -76,8 +76,7 @@ class InvertedResidual {
   int threads_;
   const fastconv::detail::SgemmKernel* gemm_;
   const fastconv::detail::DirectKernels* direct_;
-  fastconv::detail::Epilogue expand_post_, project_post_;  // the clamp; the residual add or nothing
-  fastconv::detail::EpilogueParams dw_post_;
+  fastconv::detail::Epilogue expand_post_, dw_post_, project_post_;  // project: the residual add or nothing
   int64_t band_rows_;      // output rows per band
   int64_t e_cap_rows_;     // rows of e a band holds
   int64_t splits_;         // tasks per image (row ranges)

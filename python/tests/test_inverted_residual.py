@@ -15,8 +15,11 @@ from fastconv import _fastconv as _C
 from conftest import randomize_batchnorm
 
 
-def reference(x, ew, eb, dw, db, pw, pb, stride, residual, clamps):
-    (elo, ehi), (dlo, dhi) = clamps
+CLAMPS = {"relu": (0.0, float("inf")), "relu6": (0.0, 6.0)}
+
+
+def reference(x, ew, eb, dw, db, pw, pb, stride, residual, activations):
+    (elo, ehi), (dlo, dhi) = (CLAMPS[a] for a in activations)
     x64 = x.double()
     e = x64 if ew is None else F.conv2d(x64, ew.double(), eb.double()).clamp(elo, ehi)
     d = F.conv2d(e, dw.double(), db.double(), stride=stride, padding=1, groups=e.shape[1]).clamp(dlo, dhi)
@@ -48,14 +51,14 @@ def test_block_matches_the_double_reference(shape, threads):
     torch.manual_seed(sum(shape) + threads)
     N, C, H, W, E, stride, K = shape
     residual = stride == 1 and K == C
-    clamps = [(0.0, 6.0), (0.0, float("inf"))] if threads == 2 else [(0.0, 6.0), (0.0, 6.0)]
+    activations = ["relu6", "relu"] if threads == 2 else ["relu6", "relu6"]
     x = torch.randn(N, C, H, W)
     weights = block_weights(C, E, K)
-    block = _C.InvertedResidual([N, C, H, W], stride, *arrays(*weights), clamps[0], clamps[1], residual, threads)
+    block = _C.InvertedResidual([N, C, H, W], stride, *arrays(*weights), *activations, residual, threads)
     assert list(block.output_shape) == [N, K, (H - 1) // stride + 1, (W - 1) // stride + 1]
     y = torch.full(block.output_shape, float("nan"))
     block.run(x.numpy(), y.numpy())
-    ref = reference(x, *weights, stride, residual, clamps)
+    ref = reference(x, *weights, stride, residual, activations)
     assert ((y.double() - ref).norm() / ref.norm()).item() < 1e-5, block.describe()
     again = torch.empty_like(y)
     block.run(x.numpy(), again.numpy())  # the scratch reused: the same bits
@@ -65,7 +68,7 @@ def test_block_matches_the_double_reference(shape, threads):
 def test_block_runs_from_many_python_threads_at_once():
     import threading
     x = torch.randn(2, 24, 56, 56)
-    block = _C.InvertedResidual([2, 24, 56, 56], 1, *arrays(*block_weights(24, 144, 24)), (0, 6), (0, 6), True, 2)
+    block = _C.InvertedResidual([2, 24, 56, 56], 1, *arrays(*block_weights(24, 144, 24)), "relu6", "relu6", True, 2)
     serial = torch.empty(block.output_shape)
     block.run(x.numpy(), serial.numpy())
     outs = [torch.empty(block.output_shape) for _ in range(8)]
@@ -121,8 +124,16 @@ def test_block_refuses_what_it_cannot_run(what, kwargs):
     dw, db = np.ones((Ed, 1, 3, 3), np.float32), np.ones(Ed, np.float32)
     pw, pb = np.ones((K, 16, 1, 1), np.float32), np.ones(K, np.float32)
     with pytest.raises(fastconv.Error):
-        _C.InvertedResidual(shape, kwargs.get("stride", 1), ew, eb, dw, db, pw, pb, (0, 6), (0, 6),
+        _C.InvertedResidual(shape, kwargs.get("stride", 1), ew, eb, dw, db, pw, pb, "relu6", "relu6",
                             kwargs.get("residual", True), kwargs.get("threads", 2))
+
+
+@pytest.mark.parametrize("expand_activation, dw_activation", [("silu", "relu6"), ("relu6", "gelu"),
+                                                               ("relu6", "clamp:6,0"), ("bogus", "relu6")])
+def test_block_refuses_activations_it_cannot_apply(expand_activation, dw_activation):
+    with pytest.raises(fastconv.Error):
+        _C.InvertedResidual([1, 8, 9, 9], 1, *arrays(*block_weights(8, 16, 8)), expand_activation, dw_activation,
+                            True, 1)
 
 
 def test_block_refuses_an_input_whose_size_overflows():
@@ -131,11 +142,11 @@ def test_block_refuses_an_input_whose_size_overflows():
     dw, db = np.ones((16, 1, 3, 3), np.float32), np.ones(16, np.float32)
     pw, pb = np.ones((8, 16, 1, 1), np.float32), np.ones(8, np.float32)
     with pytest.raises(fastconv.Error, match="overflows|too large"):
-        _C.InvertedResidual([1 << 20, 1 << 16, 1 << 16, 1 << 16], 1, ew, eb, dw, db, pw, pb, (0, 6), (0, 6), False, 2)
+        _C.InvertedResidual([1 << 20, 1 << 16, 1 << 16, 1 << 16], 1, ew, eb, dw, db, pw, pb, "relu6", "relu6", False, 2)
 
 
 def test_block_run_checks_its_arrays_and_writes_nothing_when_refused():
-    block = _C.InvertedResidual([1, 8, 9, 9], 1, *arrays(*block_weights(8, 16, 8)), (0, 6), (0, 6), True, 1)
+    block = _C.InvertedResidual([1, 8, 9, 9], 1, *arrays(*block_weights(8, 16, 8)), "relu6", "relu6", True, 1)
     x = np.ones((1, 8, 9, 9), np.float32)
     y = np.full((1, 8, 9, 9), 7.0, np.float32)
     for bad_x, bad_y in [(x[:, :4], y), (x, y[:, :4]), (x.astype(np.float64), y), (x, y.astype(np.float64)),
