@@ -151,8 +151,8 @@ def network_profile(fast, x, reps=9):
     every step while the whole model runs (no hooks, so the layers stay in their chains). Returns
     {layer module: median ms}."""
     chains = [m for m in fast.modules() if isinstance(m, fct._Chain)]
-    if isinstance(fast.__dict__.get("_fc_trunk"), fct._Chain):  # a ResNet's trunk, outside _modules
-        chains.append(fast.__dict__["_fc_trunk"])
+    if isinstance(fast.__dict__.get("_fc_whole"), fct._Chain):  # a whole torchvision forward, outside _modules
+        chains.append(fast.__dict__["_fc_whole"])
     runs = [s for c in chains for s in c.__dict__["_fc_segments"] if isinstance(s, fct._ConvRun)]
     times = {}
     with torch.no_grad():
@@ -216,8 +216,14 @@ def profile_layers(fast, x, reps=9):
     network = network_profile(fast, x, reps)
     for r in rows:
         r["network_ms"] = network.pop(r.pop("module"), None)
-    for m, ms in network.items():  # the pools
-        rows.append({"layer": names.get(m, "?"), "shape": None, "conv": "max pool", "implementation": "max_pool",
+    for m, ms in network.items():  # the pools and linear layers
+        if isinstance(m, fct.Linear):
+            what, implementation = f"linear {m.in_features}->{m.out_features}", "1x1 conv (direct_dots)"
+        elif isinstance(m, fct.AdaptiveAvgPool2d):
+            what, implementation = "global average pool", "global_avg_pool"
+        else:
+            what, implementation = "max pool", "max_pool"
+        rows.append({"layer": names.get(m, "head"), "shape": None, "conv": what, "implementation": implementation,
                      "execute_ms": None, "call_ms": None, "torch_ms": None, "network_ms": ms})
     return rows
 

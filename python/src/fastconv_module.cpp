@@ -18,6 +18,7 @@
 
 #include <fastconv/fastconv.hpp>
 
+#include "global_avg_pool.hpp"
 #include "inverted_residual.hpp"
 #include "max_pool.hpp"
 
@@ -272,7 +273,8 @@ class PyChain {
     std::optional<fastconv::Plan> plan;  // a convolution, or
     fastconv::PackedWeights packed;
     std::optional<fastconv_python::PoolShape> pool;  // a max pool on pool_threads, or
-    std::shared_ptr<const fastconv_python::InvertedResidual> block;  // a fused inverted residual block
+    std::shared_ptr<const fastconv_python::InvertedResidual> block;  // a fused inverted residual block, or
+    std::optional<std::pair<int64_t, int64_t>> mean;  // a global average pool: (planes, pixels per plane)
     int pool_threads = 1;
     int in = 0, residual = -1, out = 0;  // slots; residual -1: none
   };
@@ -291,8 +293,11 @@ class PyChain {
       const std::string which = "Chain: step " + std::to_string(steps_.size());
       if (t.size() != 5)
         throw fastconv::Error("Chain: a step is (plan, packed, in, residual, out) or "
-                              "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads), in, -1, out)");
-      Step step{std::nullopt, {}, std::nullopt, nullptr, 1, t[2].cast<int>(), t[3].cast<int>(), t[4].cast<int>()};
+                              "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads), in, -1, out), "
+                              "('global_avg_pool', (N, C, H, W, threads), in, -1, out) or "
+                              "('inverted_residual', block, in, -1, out)");
+      Step step{std::nullopt, {}, std::nullopt, nullptr, std::nullopt, 1, t[2].cast<int>(), t[3].cast<int>(),
+                t[4].cast<int>()};
       const auto slot_ok = [&](int s) { return s >= 0 && s < slots; };
       if (!slot_ok(step.in) || !slot_ok(step.out) || (step.residual != -1 && !slot_ok(step.residual)))
         throw fastconv::Error(which + " names a slot out of range");
@@ -306,6 +311,21 @@ class PyChain {
           const auto& b = step.block->shape();
           size_slot(step.in, checked_count({b.N, b.C, b.H, b.W}, which));
           size_slot(step.out, checked_count({b.N, b.K, b.P(), b.Q()}, which));
+          steps_.push_back(std::move(step));
+          continue;
+        }
+        if (kind == "global_avg_pool") {
+          const auto spec = t[1].cast<std::vector<int64_t>>();
+          if (spec.size() != 5) throw fastconv::Error(which + ": a global average pool is (N, C, H, W, threads)");
+          const Shape in(spec.begin(), spec.begin() + 4);
+          for (int64_t d : in)
+            if (d < 1) throw fastconv::Error(which + ": empty average pool input " + shape_string(in));
+          if (spec[4] < 1 || spec[4] > 4096) throw fastconv::Error(which + ": pool threads must be in [1, 4096]");
+          if (step.residual != -1) throw fastconv::Error(which + ": an average pool adds no residual");
+          step.pool_threads = int(spec[4]);
+          size_slot(step.in, checked_count(in, which));
+          size_slot(step.out, checked_count({in[0], in[1]}, which));
+          step.mean = std::make_pair(in[0] * in[1], in[2] * in[3]);  // both within the checked count
           steps_.push_back(std::move(step));
           continue;
         }
@@ -369,6 +389,8 @@ class PyChain {
       const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       if (st.pool)
         fastconv_python::max_pool2d(slot(st.in), slot(st.out), *st.pool, st.pool_threads);
+      else if (st.mean)
+        fastconv_python::global_avg_pool(slot(st.in), slot(st.out), st.mean->first, st.mean->second, st.pool_threads);
       else if (st.block)
         st.block->run(slot(st.in), slot(st.out));
       else if (st.residual == -1)
@@ -728,6 +750,24 @@ PYBIND11_MODULE(_fastconv, m) {
       },
       py::arg("input"), py::arg("output"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
       py::arg("threads") = 1);
+  // A global average pool (AdaptiveAvgPool2d((1, 1))): input [N, C, H, W] -> output [N, C, 1, 1].
+  m.def(
+      "global_avg_pool2d",
+      [](const py::array& input, py::array& output, int threads) {
+        if (input.ndim() != 4)
+          throw fastconv::Error("global_avg_pool2d: expected a 4-D input, got " + std::to_string(input.ndim()) + "-D");
+        const Shape in = array_shape(input);
+        for (int64_t d : in)
+          if (d < 1) throw fastconv::Error("global_avg_pool2d: empty input " + shape_string(in));
+        const float* x = float_data(input, "input", in);
+        float* y = writable_float_data(output, "out", {in[0], in[1], 1, 1});
+        if (threads < 1) throw fastconv::Error("global_avg_pool2d: threads must be >= 1");
+        if (overlap(x, element_count(in), y, in[0] * in[1]))
+          throw fastconv::Error("global_avg_pool2d: the output overlaps the input");
+        py::gil_scoped_release release;
+        fastconv_python::global_avg_pool(x, y, in[0] * in[1], in[2] * in[3], threads);
+      },
+      py::arg("input"), py::arg("output"), py::arg("threads") = 1);
   m.def("apply_padding", [](fastconv::ConvProblem p, const std::string& mode) {
     if (mode != "same" && mode != "valid")
       throw fastconv::Error("padding='" + mode + "': expected 'same' or 'valid'");

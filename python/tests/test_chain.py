@@ -53,22 +53,26 @@ def test_chained_model_gives_the_layer_by_layer_bits(name):
             y, y_ref = chained(x), plain(x)
             assert torch.equal(y, y_ref), shape
             assert torch.allclose(y, model(x), rtol=1e-3, atol=1e-4)
-    trunk = chained.__dict__.get("_fc_trunk")  # a torchvision ResNet's: its stages' own runs stay idle
-    runs = runs_of(trunk) if trunk is not None else [s for c in chains_of(chained) for s in runs_of(c)]
+    # a torchvision ResNet's or MobileNetV2's whole forward: its stages' own runs stay idle
+    whole = chained.__dict__.get("_fc_whole")
+    runs = runs_of(whole) if whole is not None else [s for c in chains_of(chained) for s in runs_of(c)]
     assert runs and all(compiled(r) for r in runs)
 
 
 def test_mobilenet_features_and_resnet_stages_are_one_call_each():
     mobilenet = fct.optimize(torchvision.models.mobilenet_v2(weights=None, width_mult=0.35).eval())
-    assert [name for name, _ in mobilenet.fastconv_report.chained] == ["features"]
+    assert [name for name, _ in mobilenet.fastconv_report.chained] == ["features", "features..classifier"]
+    assert ("52 conv layers, 1 adaptive average pool and 1 linear layer in one native call (the whole forward)"
+            in str(mobilenet.fastconv_report))
     resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
     assert [name for name, _ in resnet.fastconv_report.chained] == ["layer1", "layer2", "layer3", "layer4",
-                                                                     "conv1..layer4"]
+                                                                     "conv1..fc"]
     vgg = fct.optimize(vgg_like())
     assert [name for name, _ in vgg.fastconv_report.chained] == ["[0..3]", "[5..13]"]
     assert "4 conv layers and 2 max pools in one native call" in str(vgg.fastconv_report)
     full_vgg = fct.optimize(torchvision.models.vgg11(weights=None).eval())  # features: 8 convs, 5 pools
-    assert [name for name, _ in full_vgg.fastconv_report.chained] == ["features"]
+    # the classifier's ReLUs end VGG's whole run after its flatten
+    assert [name for name, _ in full_vgg.fastconv_report.chained] == ["features", "features..flatten"]
 
 
 def runs_of(chain):
@@ -79,18 +83,19 @@ def compiled(run):
     return any(p.chain is not None for p in run.programs.values())
 
 
-def test_resnet_trunk_is_one_call():
+def test_resnet_forward_is_one_call():
     model = randomize_batchnorm(torchvision.models.resnet18(weights=None)).eval()
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
-    assert "20 conv layers and 1 max pool in one native call (the trunk)" in str(fast.fastconv_report)
-    assert list(fast.state_dict()) == list(plain.state_dict())  # the trunk is no submodule
+    assert ("20 conv layers, 1 max pool, 1 adaptive average pool and 1 linear layer in one native call "
+            "(the whole forward)" in str(fast.fastconv_report))
+    assert list(fast.state_dict()) == list(plain.state_dict())  # the whole forward is no submodule
     x = torch.randn(2, 3, 48, 40)
     with torch.no_grad():
         y = fast(x)
         assert torch.equal(y, plain(x)) and torch.allclose(y, model(x), rtol=1e-3, atol=1e-4)
-    (trunk,) = runs_of(fast.__dict__["_fc_trunk"])
-    assert compiled(trunk) and not any(r.programs for r in runs_of(fast.layer2))  # the stages' own runs idle
-    # a hook on a stage: the trunk runs layer by layer, the hook fires, the same bits
+    (whole,) = runs_of(fast.__dict__["_fc_whole"])
+    assert compiled(whole) and not any(r.programs for r in runs_of(fast.layer2))  # the stages' own runs idle
+    # a hook on a stage: the whole forward runs layer by layer, the hook fires, the same bits
     seen = []
     handle = fast.layer2.register_forward_hook(lambda m, i, o: seen.append(o.shape))
     with torch.no_grad():
@@ -102,9 +107,9 @@ def test_resnet_trunk_is_one_call():
     with torch.no_grad():
         assert torch.equal(fast(x), plain(x)) and not torch.equal(fast(x), y)
     fast.layer4, plain.layer4 = stages
-    # copies keep their trunk, on their own layers
+    # copies keep their whole forward, on their own layers
     for copied in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
-        assert copied.__dict__["_fc_trunk"][0] is copied.conv1
+        assert copied.__dict__["_fc_whole"][0] is copied.conv1
         with torch.no_grad():
             assert torch.equal(copied(x), y)
 
@@ -155,10 +160,56 @@ class ResNetOwnForward(torchvision.models.ResNet):
 def test_resnet_with_its_own_forward_keeps_its_stages():
     model = ResNetOwnForward(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1]).eval()
     fast = fct.optimize(model)
-    assert "_fc_trunk" not in fast.__dict__ and "conv1..layer4" not in str(fast.fastconv_report)
+    assert "_fc_whole" not in fast.__dict__ and "conv1..fc" not in str(fast.fastconv_report)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(fast(x), model(x), rtol=1e-3, atol=1e-4)
+
+
+def classifier():
+    """A trunk and a classifier's head: global pool, flatten, dropout, linear."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 10))
+
+
+def test_a_classifiers_head_joins_the_chain():
+    model = classifier().eval()
+    fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
+    assert [name for name, _ in fast.fastconv_report.chained] == [""]
+    assert "2 conv layers, 1 adaptive average pool and 1 linear layer" in str(fast.fastconv_report)
+    (run,) = runs_of(fast)
+    with torch.no_grad():
+        for n in (1, 8, 9, 3):  # past 8 rows the linear layer is a GEMM, after the chain
+            x = torch.randn(n, 3, 13, 11)
+            y = fast(x)
+            assert y.shape == (n, 10) and torch.equal(y, plain(x)), n
+            assert torch.allclose(y, model(x), rtol=1e-4, atol=1e-5)
+            program = run.programs[x.shape]
+            assert len(program.rest) == (1 if n > 8 else 0) and len(program.chain) == (3 if n > 8 else 4)
+        # a dropout that trains: it and what follows it run layer by layer (torch's dropout drops)
+        fast[5].train()
+        x = torch.randn(2, 3, 13, 11)
+        assert not torch.equal(fast(x), plain(x)) and run.programs[x.shape].rest == (fast[5], fast[6])
+        fast[5].eval()
+        assert torch.equal(fast(x), plain(x))
+        # a head that does not chain: a pool to 2x2 (then no flatten of 1x1 images), or a linear layer on images
+        for replaced in ({3: nn.AdaptiveAvgPool2d(2), 6: nn.Linear(64, 10)}, {4: nn.Identity(), 6: nn.Linear(1, 4)}):
+            other = copy.deepcopy(model)
+            for i, m in replaced.items():
+                other[i] = m
+            fast_other, plain_other = fct.optimize(other), fct.optimize(other, chain=False)
+            x = torch.randn(2, 3, 13, 11)
+            assert torch.equal(fast_other(x), plain_other(x)) and torch.allclose(fast_other(x), other(x), atol=1e-5)
+
+
+def test_optimize_leaves_every_layer_in_eval_mode():
+    # the whole forward's Sequential is new: made in training mode, it would have put the model's
+    # dropouts back in training when it was chained
+    for model in (torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=10),
+                  torchvision.models.vgg11(weights=None, num_classes=10), classifier()):
+        fast = fct.optimize(model.train())
+        assert not any(m.training for m in fast.modules())
+        assert not any(m.training for m in fast.__dict__.get("_fc_whole", fast).modules())
 
 
 def test_sequentials_inside_a_chained_sequential_are_chained_too():
@@ -329,6 +380,20 @@ def test_chain_runs_a_hand_written_program():
     assert np.array_equal(out, ref)
 
 
+def test_chain_runs_global_average_pool_steps():
+    p1, w1 = plan((2, 4, 5, 3), 6)
+    x = np.random.default_rng(3).standard_normal((2, 4, 5, 3)).astype(np.float32)
+    step = ("global_avg_pool", (2, 6, 5, 3, 2), 2, -1, 1)
+    chain = _C.Chain([(p1, w1, 0, -1, 2), step], [-1, -1, 0], 180, [2, 4, 5, 3], [2, 6, 1, 1])
+    out = np.zeros((2, 6, 1, 1), np.float32)
+    chain.run(x, out)
+    mid, ref = np.empty((2, 6, 5, 3), np.float32), np.empty_like(out)
+    p1.execute(x, w1, mid)
+    _C.global_avg_pool2d(mid, ref, 1)
+    assert np.array_equal(out, ref)
+    assert np.allclose(out, mid.astype(np.float64).mean(axis=(2, 3), keepdims=True), rtol=1e-6, atol=1e-7)
+
+
 def test_chain_runs_max_pool_steps():
     p1, w1 = plan((1, 4, 9, 9), 6)
     p2, w2 = plan((1, 6, 5, 5), 4)
@@ -356,6 +421,12 @@ BAD_POOLS = [  # (what the error says, the pool step)
     ("adds no residual", ("max_pool", (1, 6, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, 0, 1)),
     ("holds", ("max_pool", (1, 6, 5, 5, 2, 2, 1, 1, 0, 0, 1), 2, -1, 1)),  # 4x4 out: the output slot is 2x2
     ("holds", ("max_pool", (1, 5, 5, 5, 2, 2, 2, 2, 0, 0, 1), 2, -1, 1)),  # reads 5 channels where 6 were written
+    ("a global average pool is", ("global_avg_pool", (1, 6, 5, 5), 2, -1, 1)),
+    ("empty average pool input", ("global_avg_pool", (1, 6, 0, 5, 1), 2, -1, 1)),
+    ("threads", ("global_avg_pool", (1, 6, 5, 5, 0), 2, -1, 1)),
+    ("adds no residual", ("global_avg_pool", (1, 6, 5, 5, 1), 2, 0, 1)),
+    ("holds", ("global_avg_pool", (1, 6, 5, 5, 1), 2, -1, 1)),  # writes 6 floats: the output slot holds 24
+    ("overflows", ("global_avg_pool", (1, 6, 2 ** 40, 2 ** 40, 1), 2, -1, 1)),
 ]
 
 

@@ -89,10 +89,12 @@ def test_optimized_mobilenet_fuses_its_blocks_and_matches_eager(monkeypatch):
     with torch.no_grad():
         ref, y = model(x), fast(x)
     assert ((y - ref).norm() / ref.norm()).item() < 1e-4
-    programs = [p for m in fast.modules() if isinstance(m, fct._Chain)
-                for s in m.__dict__["_fc_segments"] if isinstance(s, fct._ConvRun) for p in s.programs.values()]
-    # 17 blocks, each one step, with the stem and the last 1x1: 19 steps where layer by layer is 52
-    assert [len(p.chain) for p in programs] == [19]
+    chains = [m for m in fast.modules() if isinstance(m, fct._Chain)] + [fast.__dict__["_fc_whole"]]
+    programs = [p for m in chains for s in m.__dict__["_fc_segments"] if isinstance(s, fct._ConvRun)
+                for p in s.programs.values()]
+    # 17 blocks, each one step, with the stem and the last 1x1: 19 steps where layer by layer is 52; then
+    # the classifier's pool and linear layer
+    assert [len(p.chain) for p in programs] == [21]
     monkeypatch.setattr(fct, "_force_fused_blocks", None)
     monkeypatch.setenv("FASTCONV_FUSE_BLOCKS", "0")
     unfused = fct.optimize(model)

@@ -227,6 +227,56 @@ def test_native_max_pool_checks_its_arguments_and_writes_nothing_when_refused():
     assert (out == 7.0).all() and (x == 1.0).all()
 
 
+@pytest.mark.parametrize("output_size", [1, (1, 1), (None, 1), (1, None), 3, (5, 2)])
+def test_adaptive_average_pool_matches_torch(output_size):
+    ref = nn.AdaptiveAvgPool2d(output_size)
+    fast = fct.AdaptiveAvgPool2d.from_pool(ref)
+    # planes of 1 pixel, of fewer pixels than the 8 partial sums, with a tail, 7x7 (the heads), and
+    # enough planes x pixels for the extra threads; unbatched
+    for shape in [(2, 3, 1, 1), (1, 4, 1, 5), (2, 5, 3, 3), (3, 7, 7, 7), (2, 64, 60, 70), (6, 7, 7), (1, 3, 5, 1)]:
+        x = torch.randn(shape) * 3 + 1
+        y_ref = ref(x)
+        for threads in (None, 1, 2, 3):
+            fast.threads = threads
+            y = fast(x)
+            assert y.shape == y_ref.shape and y.is_contiguous()
+            # the global mean is summed in double: within rounding of torch's; other sizes are torch's
+            assert torch.allclose(y, y_ref, rtol=1e-6, atol=1e-6), (shape, output_size, threads)
+            exact = x.double().mean(dim=(-2, -1), keepdim=True).float()
+            if fast._target(y.shape if x.dim() == 4 else (1, *y.shape)) is not None and y.shape[-2:] == (1, 1):
+                assert torch.equal(y, exact) or torch.allclose(y, exact, rtol=2e-7, atol=0), (shape, threads)
+    x = torch.randn(2, 3, 12, 12)[:, :, ::2, 1:]  # not contiguous: one copy
+    assert torch.allclose(fast(x), ref(x), rtol=1e-6, atol=1e-6)
+    x = torch.randn(1, 2, 8, 8, dtype=torch.float64)  # another dtype: torch's
+    assert torch.equal(fast(x), ref(x))
+    x = torch.randn(1, 2, 8, 8, requires_grad=True)  # gradients: torch's
+    fast(x).sum().backward()
+    assert x.grad is not None
+
+
+def test_native_global_average_pool_checks_its_arguments_and_writes_nothing_when_refused():
+    from fastconv import _fastconv as _C
+
+    x = np.ones((2, 3, 5, 4), np.float32)
+    out = np.full((2, 3, 1, 1), 7.0, np.float32)
+    bad = [
+        (x[0], out, "4-D"),
+        (np.ones((2, 0, 5, 4), np.float32), out, "empty"),
+        (x, np.ones((2, 3, 1, 2), np.float32), "shape"),
+        (x, np.ones((2, 3, 1, 1), np.float64), "float32"),
+        (x.astype(np.float64), out, "float32"),
+        (x[:, :, :, ::-1], out, "contiguous"),
+    ]
+    for a, o, what in bad:
+        with pytest.raises(fastconv.Error, match=what):
+            _C.global_avg_pool2d(a, o, 2)
+    with pytest.raises(fastconv.Error, match="threads"):
+        _C.global_avg_pool2d(x, out, 0)
+    with pytest.raises(fastconv.Error, match="overlaps"):
+        _C.global_avg_pool2d(x, x.reshape(-1)[:6].reshape(2, 3, 1, 1), 1)  # a view of x
+    assert (out == 7.0).all() and (x == 1.0).all()
+
+
 def test_optimize_options_and_report():
     model = randomize_batchnorm(bench_models.TinyResNet())
     fast = fct.optimize(model, fuse=False, algorithm="direct", threads=1)
@@ -279,7 +329,7 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
-def test_network_profile_times_chained_pools_and_a_resnet_trunk():
+def test_network_profile_times_chained_pools_and_a_whole_resnet():
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(8, 8, 3, padding=1)).eval()
     fast = fct.optimize(model)
@@ -288,6 +338,10 @@ def test_network_profile_times_chained_pools_and_a_resnet_trunk():
     resnet = fct.optimize(torchvision.models.resnet18(weights=None).eval())
     times = bench_models.network_profile(resnet, torch.randn(1, 3, 32, 32), reps=2)
     assert sum(isinstance(m, fct.Conv2d) for m in times) == 20 and resnet.conv1 in times
+    assert isinstance(resnet.avgpool, fct.AdaptiveAvgPool2d) and resnet.avgpool in times and resnet.fc in times
+    rows = bench_models.profile_layers(resnet, torch.randn(1, 3, 32, 32), reps=1)
+    assert {r["conv"] for r in rows if r["execute_ms"] is None} == {"max pool", "global average pool",
+                                                                   "linear 512->1000"}
 
 
 def test_bench_models_counts_no_torch_path_whose_output_is_wrong():
