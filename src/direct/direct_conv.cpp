@@ -20,6 +20,7 @@
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "core/partition.hpp"
+#include "core/prefetch.hpp"
 #include "direct/direct_kernels.hpp"
 #include "gemm/sgemm_kernel.hpp"
 
@@ -319,7 +320,7 @@ class DirectGeneral final : public ConvImpl {
               for_tile_runs(t, mkb, nt, L, [&](float* o, int64_t cols, int64_t) {
                 const float* ro = residual + (o - y);
                 for (int64_t i = 0; i < t.mk; ++i)
-                  for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(ro + i * t.out_k_stride + j, 0, 3);
+                  for (int64_t j = 0; j < cols; j += 16) prefetch_l1(ro + i * t.out_k_stride + j);
               });
             // The post-ops in registers at the store of the last block (the residual, when y itself,
             // is already in the accumulation).

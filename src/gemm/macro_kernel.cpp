@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/prefetch.hpp"
+
 namespace fastconv::detail {
 
 namespace {
@@ -37,8 +39,8 @@ void gemm_macro_kernel(const SgemmKernel& kernel, int64_t m, int64_t n, int64_t 
         for (int64_t q = 0; q < cols; ++q) ct[r * ldc + q] *= post->seed_scale;
     if (post && post->residual)  // the tile's residual, on its way while the tile is computed
       for (int64_t r = 0; r < rows; ++r) {
-        __builtin_prefetch(post->residual + (i0 + r) * ldc + j0, 0, 3);
-        __builtin_prefetch(post->residual + (i0 + r) * ldc + j0 + cols - 1, 0, 3);
+        prefetch_l1(post->residual + (i0 + r) * ldc + j0);
+        prefetch_l1(post->residual + (i0 + r) * ldc + j0 + cols - 1);
       }
     // A last panel of fewer rows runs the short kernel of its rows (A*B, then + C, then + bias:
     // the same operations per element as the full tile).

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/epilogue.hpp"
+#include "core/prefetch.hpp"
 #include "gemm/sgemm_kernel.hpp"
 
 namespace fastconv::detail {
@@ -48,7 +49,7 @@ inline const float* next_panel_slice(const float* next, int64_t lines, int64_t t
   if (!next) return nullptr;
   const int64_t first = tile * kc;
   if (tile == tiles - 1)
-    for (int64_t l = first + kc; l < lines; ++l) __builtin_prefetch(next + 16 * l, 0, 2);
+    for (int64_t l = first + kc; l < lines; ++l) prefetch_l2(next + 16 * l);
   return first < lines ? next + 16 * first : nullptr;
 }
 

@@ -26,6 +26,7 @@
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "core/partition.hpp"
+#include "core/prefetch.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
@@ -350,8 +351,8 @@ class Im2colRegionsConv final : public ConvImpl {
           for (int64_t tap = ch.tap0; tap < ch.tap1; ++tap)
             for (int64_t t = t0; t < t1; ++t) {
               const float* next = xg + (c + 2) * plane + tap_offset_[std::size_t(tap)] + segs[t].src;
-              __builtin_prefetch(next);
-              __builtin_prefetch(next + segs[t].len - 1);
+              prefetch_l1(next);
+              prefetch_l1(next + segs[t].len - 1);
             }
         for (int64_t tap = ch.tap0; tap < ch.tap1; ++tap) {
           const float* base = xg + c * plane + tap_offset_[std::size_t(tap)];

@@ -7,6 +7,7 @@
 
 #include "core/clamp_impl.hpp"
 #include "core/masked_lanes_impl.hpp"
+#include "core/prefetch.hpp"
 #include "winograd/winograd_1d_kernels.hpp"
 
 namespace fastconv::detail {
@@ -70,7 +71,7 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
     for (int64_t c = 0; c < a.channels; ++c) {
       const float* xc = a.x + c * a.H * a.Q;
       if (c + 2 < a.channels)
-        for (int64_t f = span_begin; f < span_end; f += 16) __builtin_prefetch(xc + 2 * a.H * a.Q + f, 0, 3);
+        for (int64_t f = span_begin; f < span_end; f += 16) prefetch_l1(xc + 2 * a.H * a.Q + f);
       for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
         const int64_t row0 = run.i * a.m - a.pad_top;
         for (int s = 0; s < 8; ++s) {
