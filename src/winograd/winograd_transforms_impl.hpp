@@ -438,7 +438,7 @@ void winograd_input_transform(const WinogradInputArgs& args) {
       if (c + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
           prefetch_spans(xc + kPrefetchChannels * HW + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, A,
-                                a.H, a.W);
+                         a.H, a.W);
       for (int u = 0; u < n; ++u) chunks[u].transform(xc, a.W, out + c * nr + u * L, a.xi_stride);
     }
     j0 += n * L;
@@ -513,11 +513,11 @@ void winograd_output_transform(const WinogradOutputArgs& args) {
       if (k + kPrefetchChannels < a.channels)
         for (int u = 0; u < n; ++u)
           prefetch_spans(yk + kPrefetchChannels * PQ + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, M,
-                               a.P, a.Q);
+                         a.P, a.Q);
       if (rk && k + kPrefetchChannels < a.channels)  // the residual the epilogue reads, likewise ahead
         for (int u = 0; u < n; ++u)
           prefetch_spans(rk + kPrefetchChannels * PQ + chunks[u].span_base, chunks[u].spans, chunks[u].nspans, M,
-                                a.P, a.Q);
+                         a.P, a.Q);
       const V bias(a.bias[k]);
       for (int u = 0; u < n; ++u) {
         const C& ch = chunks[u];
