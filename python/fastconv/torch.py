@@ -554,7 +554,12 @@ def _describe_conv(c):
 
 
 class _NotChainable(Exception):
-    pass
+    """complete: how many of the run's first layers compiled before the one that could not (None:
+    not known)."""
+
+    def __init__(self, complete=None):
+        super().__init__(complete)
+        self.complete = complete
 
 
 def _chain_ops(module):
@@ -716,13 +721,14 @@ class _ConvRun:
         return program if program.chain is not None else None
 
     def _compile(self, shape, signature):
-        """The program of all the run's layers, else of as many of the first ones as compile for this
-        input (their results are the same either way), else none."""
-        for n in range(len(self.modules), 0, -1):
+        """The program of all the run's layers, else of the layers before the first that does not
+        compile for this input (their results are the same either way), else none."""
+        n = len(self.modules)
+        while n > 0:
             try:
                 return self._compile_layers(shape, signature, n)
-            except _NotChainable:
-                continue
+            except _NotChainable as e:
+                n = n - 1 if e.complete is None else min(n - 1, e.complete)
         return _Program(None, None, None, (), signature)
 
     def _compile_layers(self, shape, signature, n):
@@ -791,9 +797,12 @@ class _ConvRun:
             layers[-1] = op[1]
             return out
 
-        def walk(ops, slot):
+        def walk(ops, slot, top=False):
+            nonlocal reached
             i = 0
             while i < len(ops):
+                if top:
+                    reached = i  # a failure from here on leaves the layers before this op's whole
                 op = ops[i]
                 if op[0] in ("mean", "flatten", "dropout", "linear"):
                     slot, i = head(op, slot), i + 1
@@ -824,9 +833,15 @@ class _ConvRun:
                 i += 1
             return slot
 
-        final = walk([op for ops in self.module_ops[:n] for op in ops], 0)
+        ops = [op for m_ops in self.module_ops[:n] for op in m_ops]
+        layer_of = [j for j, m_ops in enumerate(self.module_ops[:n]) for _ in m_ops]  # per op of `ops`
+        reached = 0
+        try:
+            final = walk(ops, 0, top=True)
+        except _NotChainable:
+            raise _NotChainable(layer_of[reached]) from None
         if final == 0:
-            raise _NotChainable
+            raise _NotChainable(0)  # no step at all, nor in any fewer layers
         offsets, arena = _lay_out(steps, shapes, final)
         for step in steps:  # the final value goes straight into the call's output (slot 1)
             for i in (2, 3, 4):
@@ -1337,8 +1352,9 @@ def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto",
     or linear layers (residual blocks, max pools and a classifier's global pool, flatten and dropout
     included) execute as one native call, with no Python work or allocation per layer (the same results
     as layer by layer; hooks and gradients run layer by layer; a layer replaced later is followed), and
-    so does such a network's whole forward, from its first conv to its last linear layer. mode: 'estimate' or 'measure' (time the candidates once per layer shape,
-    at the first forward). threads: fastconv's threads per conv (None:
+    so does such a network's whole forward where its layers chain (VGG's up to its flatten: the ReLUs
+    between its linear layers end the run). mode: 'estimate' or 'measure' (time the candidates once per
+    layer shape, at the first forward). threads: fastconv's threads per conv (None:
     torch.get_num_threads() when optimize() is called). torch_threads: torch's intra-op threads while the
     copy's forward runs its remaining torch ops: None leaves torch's setting alone, 'auto' (the
     default) does so when fastconv runs on torch's OpenMP team (fastconv.threading() == 'openmp'),
