@@ -3,7 +3,7 @@
 //
 //   e = act(W_expand x + b_expand)          1x1, C -> E channels (absent when the block has none)
 //   d = act(depthwise3x3_stride(e) + b_dw)  padding 1, stride 1 or 2
-//   y = W_project d + b_project (+ x)         1x1, E -> K channels, the residual when stride 1, K == C
+//   y = W_project d + b_project (+ x)       1x1, E -> K channels, the residual when stride 1, K == C
 //
 // Layer by layer, e and d go through memory: at batch 8 on 112x112 inputs, e is 38 MB written by the
 // expansion and read back by the depthwise layer, and those layers ran at memory speed (MobileNetV2's
