@@ -24,10 +24,14 @@ namespace {
 // there: its row is the AVX2 row scaled by the usual gain of twice the lanes at a lower clock, and
 // checked since against calibration runs on two AVX-512 machines (a Xeon, Sapphire/Emerald Rapids
 // class, and a Zen 5; docs/results/): a least-squares refit on either picked worse than this row.
+// Its bandwidth is between the two machines' (the Xeon reads 20 GB/s on 2 threads, the Zen 5 48):
+// at 20 the Zen 5 priced 17-38 MB of Winograd weights (512 channels, 7x7-14x14 images; they stay in
+// its L3) at twice their time and picked 1.2-1.3x slower; 23 and up pick within 10% on 42/44 there,
+// and any value on the Xeon's set.
 constexpr WorkRates kDefaultRates[] = {
     {45.8, 1.42, 31.3, 26.7, 7.2, 6.0, 11.3, 36.2, 20},   // sse2 (fitted)
     {107, 2.44, 88.9, 86.6, 1.93, 18.0, 10.9, 57.8, 20},  // avx2+fma (fitted)
-    {170, 2.9, 140, 135, 1.93, 28.0, 13.0, 90.0, 20},     // avx512 (scaled, checked)
+    {170, 2.9, 140, 135, 1.93, 28.0, 13.0, 90.0, 30},     // avx512 (scaled, checked)
 };
 // The microkernel's loss on a short k loop (C tile loads and stores, loop set-up), in k steps, per
 // instruction set: the AVX2 value fitted with the rates on Zen 3; AVX-512's 12x32 tile amortises
