@@ -236,8 +236,8 @@ TEST_CASE("im2col_pixels: pixel and channel tails, depth past KC, strides, group
   // Proposed for outputs of at most 256 pixels, with AVX-512.
   const std::vector<ConvProblem> problems = {
       // 7x7 1x1: 49 pixels in 7 tiles; 100 channels end in a half-width panel (AVX-512: 48 + 48 + 4),
-      // 300 input channels run past KC.
-      ConvTester().input(1, 300, 7, 7).kernel(100, 1, 1).get_problem(),
+      // 600 input channels run past KC (512 with AVX-512) into a partial depth block.
+      ConvTester().input(1, 600, 7, 7).kernel(100, 1, 1).get_problem(),
       // Pixel tails (15x15 = 32 tiles + 1), 1x7 and 7x1 with their 'same' padding.
       ConvTester().input(1, 24, 15, 15).kernel(40, 1, 7).pad(0, 3).get_problem(),
       ConvTester().input(2, 24, 15, 15).kernel(40, 7, 1).pad(3, 0).get_problem(),
