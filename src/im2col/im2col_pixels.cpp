@@ -264,8 +264,8 @@ class Im2colPixelsConv final : public ConvImpl {
     }
     for (int64_t p0 = 0; p0 < kdim_; p0 += b_.kc) {
       const int64_t kc = std::min(b_.kc, kdim_ - p0);
-      // Each kc x NR micro-panel of weights stays near (L1, or L2 at AVX-512's KC of 512) while it
-      // meets every pixel tile (interleaved on the Xeon at KC 128: 0.99-1.03x the order that keeps a
+      // Each kc x NR micro-panel of weights stays in cache (L2 at AVX-512's 512 x 48) while it meets
+      // every pixel tile (interleaved on the Xeon at KC 128: 0.99-1.03x the order that keeps a
       // tile's taps for every panel instead).
       for (int64_t j0 = 0; j0 < nch; j0 += nr) {
         const ImplicitUkernelFn tile = implicit_tile(std::min<int64_t>(nr, nch - j0));
@@ -319,10 +319,10 @@ bool choose_blocking(const Geometry& g, const PlanContext& ctx, const SgemmKerne
   const int half = kernel.half_nr;
   const int64_t pixel_panels = ceil_div(PQ, mr), channel_panels = ceil_div(g.Kg, nr);
   // Blocks of at most kMaxAccumulator floats (with the packed path a block holds at most the
-  // image's 256 pixels; its packed depth block, 256 x 512 floats at AVX-512's KC, shares L2 with the
-  // accumulator), cut so that the
-  // threads' rounds of tasks compute the fewest padded products and pack the fewest pixels; at equal
-  // cost, fewer tasks.
+  // image's 256 pixels; its packed depth block, 256 x 512 floats at AVX-512's KC, and the largest
+  // accumulator fill a 1 MiB L2 between them, and KC 512 still ran faster: see sgemm_kernel.cpp),
+  // cut so that the threads' rounds of tasks compute the fewest padded products and pack the fewest
+  // pixels; at equal cost, fewer tasks.
   const int64_t images = g.N * g.groups;
   const double pack_cost = implicit ? 0.0 : g.is_pointwise() ? 16.0 : flat_packing(g) ? 32.0 : 64.0;
   double best = 1e300;
