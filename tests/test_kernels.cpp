@@ -156,6 +156,55 @@ TEST_CASE("kernel tester: depthwise strip, every R, stride, MP and width remaind
   }
 }
 
+TEST_CASE("kernel tester: depthwise strip in place, every R, stride, MP, edge and width remainder", "[isa][kernels][direct][depthwise]") {
+  std::mt19937 rng(17);
+  for (Isa isa : isas_to_test()) {
+    const DirectKernels& k = direct_kernels(isa);
+    const int L = k.lanes;
+    INFO("isa " << isa_name(isa));
+    if (!k.dw_in_place[0][0][0]) continue;  // AVX-512 only
+    for (int ri = 0; ri < kDwKernels; ++ri)
+      for (int sh = 1; sh <= 2; ++sh)
+        for (int mp = 1; mp <= k.dw_rows[ri]; ++mp) {
+          const DwStripFn fn = k.dw_in_place[ri][sh - 1][mp - 1];
+          REQUIRE(fn != nullptr);
+          const int R = 3 + 2 * ri;
+          for (int64_t width : {int64_t(1), int64_t(L - 1), int64_t(L), int64_t(L + 1), int64_t(3 * L + 2)}) {
+            const int64_t S = 1 + int64_t(rng() % 5), dil_w = 1 + int64_t(rng() % 2);
+            // The plane's edges inside the strip, both ways: rows from above the top to below the
+            // bottom, columns from left of the first to right of the last.
+            const int64_t H = 1 + int64_t(rng() % uint64_t(mp * sh + R + 2)), W = 1 + int64_t(rng() % uint64_t(width * sh + 4));
+            const int64_t iy0 = -int64_t(rng() % 3), ix0 = -int64_t(rng() % 4);
+            std::vector<float> x(static_cast<std::size_t>(H * W));
+            fill_small_ints(x.data(), x.size(), rng);
+            const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
+            std::vector<float> w(static_cast<std::size_t>(S * R));
+            fill_small_ints(w.data(), w.size(), rng);
+            const float bias = float(int(rng() % 9) - 4);
+            const int64_t ldo = width + 5;
+            std::vector<float> out(static_cast<std::size_t>(mp * ldo + L), kSentinel), want = out;
+            for (int m = 0; m < mp; ++m)
+              for (int64_t j = 0; j < width; ++j) {
+                double acc = bias;
+                for (int64_t s = 0; s < S; ++s)
+                  for (int r = 0; r < R; ++r) {
+                    const int64_t iy = iy0 + m * sh + r, ix = ix0 + j * sh + s * dil_w;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                      acc += double(w[static_cast<std::size_t>(s * R + r)]) * x[static_cast<std::size_t>(iy * W + ix)];
+                  }
+                want[static_cast<std::size_t>(m * ldo + j)] = float(acc);
+              }
+            DwStrip a{nullptr, 0, nullptr, S, w.data(), bias, out.data(), ldo, width};
+            a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = dil_w;
+            fn(a);
+            INFO("R " << R << " SH " << sh << " MP " << mp << " width " << width << " S " << S << " dil " << dil_w
+                      << " H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
+            REQUIRE(out == want);
+          }
+        }
+  }
+}
+
 TEST_CASE("kernel tester: im2col gather, every tile width, padding, strides, dilation, run splits", "[isa][kernels][im2col]") {
   std::mt19937 rng(13);
   struct Shape {

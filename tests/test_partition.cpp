@@ -73,6 +73,14 @@ TEST_CASE("partition: per-thread scratch is aligned, apart and its total checked
     CHECK(reinterpret_cast<uintptr_t>(p) % kAlignment == 0);
     CHECK(p == ws + 192 + slot * s.bytes_per_thread());
   }
+  // Slots apart by a gap (rounded up to the alignment), none after the last.
+  const ThreadScratch gapped(100, 64, 1000);
+  CHECK(gapped.total(1) == 64 + gapped.bytes_per_thread());
+  CHECK(gapped.total(3) == 64 + 3 * gapped.bytes_per_thread() + 2 * 1024);
+  for (int slot = 0; slot < 3; ++slot)
+    CHECK(gapped.of<unsigned char>(ws, slot) == ws + 64 + slot * (gapped.bytes_per_thread() + 1024));
+  CHECK(ThreadScratch(0, 64, 1000).total(3) == 64);  // no scratch, no gap
+  CHECK_THROWS_AS(ThreadScratch(std::size_t(1) << 61, 0, std::size_t(1) << 61).total(5), Error);
   CHECK(ThreadScratch().total(8) == 0);
   CHECK_THROWS_AS(ThreadScratch(std::size_t(1) << 62).total(8), Error);
   CHECK_THROWS_AS(ThreadScratch(64, std::numeric_limits<std::size_t>::max() - 10).total(1), Error);

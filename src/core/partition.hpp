@@ -64,29 +64,34 @@ inline int64_t balanced_tasks(int64_t units, int threads, int64_t per_thread) {
   return std::min(units, threads > 1 ? per_thread * threads : int64_t(1));
 }
 
-// Each thread's scratch: `bytes` (rounded up to the alignment) per thread slot, side by side from
-// `offset` in the workspace. workspace_bytes() and execute() read the same object, so they agree.
+// Each thread's scratch: `bytes` (rounded up to the alignment) per thread slot, from `offset` in the
+// workspace, consecutive slots `gap` bytes apart (rounded up likewise; none after the last). A gap
+// keeps one core's hardware prefetcher out of the lines its neighbour is writing, which would
+// otherwise bounce between the cores: small buffers rewritten for every unit of work need it (the
+// direct kernels' row buffers). workspace_bytes() and execute() read the same object, so they agree.
 class ThreadScratch {
  public:
   ThreadScratch() = default;
-  explicit ThreadScratch(std::size_t bytes_per_thread, std::size_t offset = 0)
-      : bytes_(align_up(bytes_per_thread)), offset_(offset) {}
+  explicit ThreadScratch(std::size_t bytes_per_thread, std::size_t offset = 0, std::size_t gap = 0)
+      : bytes_(align_up(bytes_per_thread)), offset_(offset), gap_(bytes_ ? align_up(gap) : 0) {}
   std::size_t bytes_per_thread() const { return bytes_; }
   std::size_t offset() const { return offset_; }  // where the first thread's scratch begins
   // The workspace it needs with `threads` threads, from the start of the workspace.
   std::size_t total(int threads) const {
-    std::size_t all, end;
-    if (__builtin_mul_overflow(std::size_t(threads), bytes_, &all) || __builtin_add_overflow(offset_, all, &end))
+    if (threads <= 0) return offset_;
+    std::size_t stride, all, end;
+    if (__builtin_add_overflow(bytes_, gap_, &stride) || __builtin_mul_overflow(std::size_t(threads - 1), stride, &all) ||
+        __builtin_add_overflow(all, bytes_, &all) || __builtin_add_overflow(offset_, all, &end))
       throw Error("thread scratch: the workspace size overflows size_t");
     return end;
   }
   template <class T = float>
   T* of(void* workspace, int slot) const {
-    return at_offset<T>(workspace, offset_ + std::size_t(slot) * bytes_);
+    return at_offset<T>(workspace, offset_ + std::size_t(slot) * (bytes_ + gap_));  // total() checked the sum
   }
 
  private:
-  std::size_t bytes_ = 0, offset_ = 0;
+  std::size_t bytes_ = 0, offset_ = 0, gap_ = 0;
 };
 
 }  // namespace fastconv::detail

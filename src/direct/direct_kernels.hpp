@@ -74,6 +74,13 @@ struct DwStrip {
   const EpilogueParams* post = nullptr;
   const float* residual = nullptr;
   const float* out_base = nullptr;
+  // In place (the dw_in_place kernels, horizontal stride SH as well): buf, row_stride and soff unused;
+  // the channel plane is read where it lies, kernel row r of output row m at input row iy0 + m*SH + r,
+  // tap s of output column j at input column ix0 + j*SH + s*dil_w; rows and columns outside the
+  // plane read as zeros (zero_row: W zeros, for the rows).
+  const float* x = nullptr;  // the channel plane, H x W
+  const float* zero_row = nullptr;
+  int64_t H = 0, W = 0, iy0 = 0, ix0 = 0, dil_w = 1;
 };
 using DwStripFn = void (*)(const DwStrip&);
 
@@ -105,6 +112,7 @@ struct DirectKernels {
   DirectTileFn tile[kMkVariants][kMaxNv];  // [log2 MK][NV-1], null where over budget
   int dw_rows[kDwKernels];   // MP limit per R
   DwStripFn dw[kDwKernels][2][kMaxDwRows];  // [R index][SH-1][MP-1]
+  DwStripFn dw_in_place[kDwKernels][2][kMaxDwRows];  // the same, reading the plane in place (null: none)
   DwChannelsFn dw_channels;
   RowPackFn pack;
 };

@@ -404,6 +404,22 @@ __attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V 
   }
 }
 
+// The strip's MP output rows of one vector (lanes of them) at column col, post-ops applied.
+template <class V, int MP>
+inline void store_strip(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
+  if (a.post) {
+    switch (a.post->activation) {
+      case Activation::None: store_strip_post<int(Activation::None)>(a, acc, col, lanes); break;
+      case Activation::Relu: store_strip_post<int(Activation::Relu)>(a, acc, col, lanes); break;
+      case Activation::Relu6: store_strip_post<int(Activation::Relu6)>(a, acc, col, lanes); break;
+      default: store_strip_post<kOutOfLine>(a, acc, col, lanes); break;
+    }
+    return;
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
+}
+
 template <class Arch, int R, int SH, int MP>
 void dw_strip(const DwStrip& a) {
   using V = xsimd::batch<float, Arch>;
@@ -422,17 +438,67 @@ void dw_strip(const DwStrip& a) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
                                  std::make_integer_sequence<int, kRows>{});
-    if (a.post) {
-      switch (a.post->activation) {
-        case Activation::None: store_strip_post<int(Activation::None)>(a, acc, col, lanes); break;
-        case Activation::Relu: store_strip_post<int(Activation::Relu)>(a, acc, col, lanes); break;
-        case Activation::Relu6: store_strip_post<int(Activation::Relu6)>(a, acc, col, lanes); break;
-        default: store_strip_post<kOutOfLine>(a, acc, col, lanes); break;
-      }
-      continue;
-    }
+    store_strip(a, acc, col, lanes);
+  }
+}
+
+// Kernel row vectors of one tap read in place: lanes l of input columns c + l*SH of each row (zeros
+// outside [0, W)), into every output row they reach, rows in order (the packed strip's order).
+template <class Arch, int R, int SH, int MP, int... Is>
+inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], const float* const* rows, int64_t c,
+                               int64_t W, const float* ws, std::integer_sequence<int, Is...>) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  auto range = [&](int64_t c0) {
+    const int64_t l = -c0, h = W - c0;
+    const int lo = l <= 0 ? 0 : l >= L ? L : int(l);
+    const int hi = h <= 0 ? 0 : h >= L ? L : int(h);
+    return RangeLoad<V>(lo, hi < lo ? lo : hi);
+  };
+  V wr[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) wr[r] = V(ws[r]);
+  if constexpr (SH == 1) {
+    const RangeLoad<V> m = range(c);
+    (dw_row<SH, MP, Is>(acc, wr, m.load(rows[Is] + c), std::make_integer_sequence<int, R>{}), ...);
+  } else {
+    static_assert(SH == 2, "strides 1 and 2");
+    const RangeLoad<V> m0 = range(c), m1 = range(c + L);
+    (
+        [&] {
+          V even, odd;
+          deinterleave(m0.load(rows[Is] + c), m1.load(rows[Is] + c + L), even, odd);
+          dw_row<SH, MP, Is>(acc, wr, even, std::make_integer_sequence<int, R>{});
+        }(),
+        ...);
+  }
+}
+
+// dw_strip without the row buffer: the same taps in the same order (the same bits), each input
+// vector loaded from the plane with its edge lanes masked, at stride 2 its even columns picked out.
+// Saves the pack's pass over the input and its stores (at stride 2 the larger half of the time).
+template <class Arch, int R, int SH, int MP>
+void dw_strip_in_place(const DwStrip& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int L = int(V::size);
+  constexpr int kRows = (MP - 1) * SH + R;
+  const float* rows[kRows];
+  for (int i = 0; i < kRows; ++i) {
+    const int64_t iy = a.iy0 + i;
+    rows[i] = iy >= 0 && iy < a.H ? a.x + iy * a.W : a.zero_row;
+  }
+  const int64_t nvec = (a.width + L - 1) / L;
+  const int64_t last = a.width >= L ? a.width - L : 0;
+  const int lanes = a.width >= L ? L : int(a.width);
+  for (int64_t v = 0; v < nvec; ++v) {
+    const int64_t col = v * L < last ? v * L : last;
+    V acc[MP];
 #pragma GCC unroll 16
-    for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
+    for (int m = 0; m < MP; ++m) acc[m] = V(a.bias);
+    for (int64_t s = 0; s < a.S; ++s)
+      dw_column_in_place<Arch, R, SH, MP>(acc, rows, a.ix0 + col * SH + s * a.dil_w, a.W, a.w + s * R,
+                                          std::make_integer_sequence<int, kRows>{});
+    store_strip(a, acc, col, lanes);
   }
 }
 
@@ -492,7 +558,13 @@ void set_tiles(DirectKernels& k, std::integer_sequence<int, NVs...>) {
 
 template <class Arch, int RIndex, int SH, int MaxRows, int M>
 void set_dw_one(DirectKernels& k) {
-  if constexpr (M <= MaxRows) k.dw[RIndex][SH - 1][M - 1] = dw_strip<Arch, 3 + 2 * RIndex, SH, M>;
+  if constexpr (M <= MaxRows) {
+    k.dw[RIndex][SH - 1][M - 1] = dw_strip<Arch, 3 + 2 * RIndex, SH, M>;
+    // AVX-512 only: with AVX2's masks in vector registers and three shuffles per stride-2 load, it
+    // ran 1.1-1.4x the packed strip's time (Zen 5 capped at AVX2); SSE2's range loads go lane by lane.
+    if constexpr (xsimd::batch<float, Arch>::size == 16)
+      k.dw_in_place[RIndex][SH - 1][M - 1] = dw_strip_in_place<Arch, 3 + 2 * RIndex, SH, M>;
+  }
 }
 
 template <class Arch, int RIndex, int SH, int MaxRows, int... Ms>
