@@ -32,20 +32,17 @@ namespace {
 // needs little, 16 KiB on the task's stack, so that Direct applies under any workspace limit.
 constexpr int64_t kWorkspaceBufferFloats = 16384;
 constexpr int64_t kStackBufferFloats = 4096;
-// Between two threads' row buffers in the workspace (each rewritten for every unit of work):
-// adjacent, they ran 1.2x (direct_general, 21 KiB buffers) to 1.7x (a depthwise pack, 18 KiB) the
-// time with 2 threads on the Zen 5; 16-32 KiB apart, as fast as far apart.
-constexpr std::size_t kRowBufferGap = std::size_t(32) << 10;
 // Outputs of one tile call that a residual seeds: a third of a 48 KiB L1.
 constexpr int64_t kPostOpsTileBytes = 16 << 10;
 
-// Where a task's row buffer comes from: `floats` per thread, from the workspace or the stack.
+// Where a task's row buffer comes from: `floats` per thread, from the workspace (kThreadScratchGap
+// apart: each is rewritten for every unit of work) or the stack.
 struct BufferPlan {
   int64_t cap;     // what the blocking may use
   bool workspace;  // per-thread slices of the workspace (else the stack)
   int64_t floats;  // what the blocking uses
   ThreadScratch scratch() const {
-    return ThreadScratch(workspace ? std::size_t(floats) * sizeof(float) : 0, 0, kRowBufferGap);
+    return ThreadScratch(workspace ? std::size_t(floats) * sizeof(float) : 0, 0, kThreadScratchGap);
   }
   // The buffer of the thread in `slot`; `stack` is the task's own array of kStackBufferFloats.
   float* get(void* ws, int slot, float* stack) const { return workspace ? scratch().of<float>(ws, slot) : stack; }
@@ -53,7 +50,7 @@ struct BufferPlan {
 
 BufferPlan buffer_capacity(const PlanContext& ctx) {
   const bool ws =
-      ThreadScratch(std::size_t(kWorkspaceBufferFloats) * sizeof(float), 0, kRowBufferGap).total(ctx.threads) <=
+      ThreadScratch(std::size_t(kWorkspaceBufferFloats) * sizeof(float), 0, kThreadScratchGap).total(ctx.threads) <=
       ctx.workspace_limit;
   return {ws ? kWorkspaceBufferFloats : kStackBufferFloats, ws, 0};
 }
