@@ -113,46 +113,75 @@ TEST_CASE("kernel tester: direct tile, every MK x NV, partial vectors, k-blocks,
   }
 }
 
+namespace {
+
+// One depthwise strip call to test: its shape, weights and bias, and an output with slack past each
+// row (sentinels, which must survive).
+struct DwCase {
+  DwStripFn fn;
+  int R, sh, mp;
+  int64_t width, S, ldo;
+  std::vector<float> w;
+  float bias;
+  std::vector<float> out, want;
+  // want = bias + sum over s, r of w[s][r] * input(m, j, s, r), in double (exact on small integers).
+  template <class Input>
+  void reference(Input&& input) {
+    for (int m = 0; m < mp; ++m)
+      for (int64_t j = 0; j < width; ++j) {
+        double acc = bias;
+        for (int64_t s = 0; s < S; ++s)
+          for (int r = 0; r < R; ++r) acc += double(w[static_cast<std::size_t>(s * R + r)]) * input(m, j, s, r);
+        want[static_cast<std::size_t>(m * ldo + j)] = float(acc);
+      }
+  }
+};
+
+// Every strip kernel of a table (k.dw or k.dw_in_place): each R, vertical stride and MP, widths past
+// every vector remainder. `run` builds the case's input and its reference (DwCase::reference), calls
+// fn and requires out == want.
+template <class Run>
+void sweep_dw_strips(const DirectKernels& k, const DwStripFn (&table)[kDwKernels][2][kMaxDwRows], std::mt19937& rng,
+                     Run&& run) {
+  const int L = k.lanes;
+  for (int ri = 0; ri < kDwKernels; ++ri)
+    for (int sh = 1; sh <= 2; ++sh)
+      for (int mp = 1; mp <= k.dw_rows[ri]; ++mp) {
+        REQUIRE(table[ri][sh - 1][mp - 1] != nullptr);
+        for (int64_t width : {int64_t(1), int64_t(L - 1), int64_t(L), int64_t(L + 1), int64_t(3 * L + 2)}) {
+          if (width < 1) continue;
+          DwCase c{table[ri][sh - 1][mp - 1], 3 + 2 * ri, sh, mp, width, 1 + int64_t(rng() % 5), width + 5, {}, 0, {}, {}};
+          c.w.resize(static_cast<std::size_t>(c.S * c.R));
+          fill_small_ints(c.w.data(), c.w.size(), rng);
+          c.bias = float(int(rng() % 9) - 4);
+          c.out.assign(static_cast<std::size_t>(mp * c.ldo + L), kSentinel);
+          c.want = c.out;
+          INFO("R " << c.R << " SH " << sh << " MP " << mp << " width " << width << " S " << c.S);
+          run(c);
+        }
+      }
+}
+
+}  // namespace
+
 TEST_CASE("kernel tester: depthwise strip, every R, stride, MP and width remainder", "[isa][kernels][direct][depthwise]") {
   std::mt19937 rng(12);
   for (Isa isa : isas_to_test()) {
     const DirectKernels& k = direct_kernels(isa);
-    const int L = k.lanes;
     INFO("isa " << isa_name(isa));
-    for (int ri = 0; ri < kDwKernels; ++ri)
-      for (int sh = 1; sh <= 2; ++sh)
-        for (int mp = 1; mp <= k.dw_rows[ri]; ++mp) {
-          const DwStripFn fn = k.dw[ri][sh - 1][mp - 1];
-          REQUIRE(fn != nullptr);
-          const int R = 3 + 2 * ri;
-          for (int64_t width : {int64_t(1), int64_t(L - 1), int64_t(L), int64_t(L + 1), int64_t(3 * L + 2)}) {
-            if (width < 1) continue;
-            const int64_t S = 1 + int64_t(rng() % 5);
-            std::vector<int32_t> soff(static_cast<std::size_t>(S));
-            for (auto& s : soff) s = int32_t(rng() % 9);
-            const int64_t row_stride = width + L + 16;
-            const int64_t rows = int64_t(mp - 1) * sh + R;
-            AlignedBuffer<float> buf(static_cast<std::size_t>(rows * row_stride + L));
-            fill_small_ints(buf.data(), buf.size(), rng);
-            std::vector<float> w(static_cast<std::size_t>(S * R));
-            fill_small_ints(w.data(), w.size(), rng);
-            const float bias = float(int(rng() % 9) - 4);
-            const int64_t ldo = width + 5;
-            std::vector<float> out(static_cast<std::size_t>(mp * ldo + L), kSentinel), want = out;
-            for (int m = 0; m < mp; ++m)
-              for (int64_t x = 0; x < width; ++x) {
-                double acc = bias;
-                for (int64_t s = 0; s < S; ++s)
-                  for (int r = 0; r < R; ++r)
-                    acc += double(w[static_cast<std::size_t>(s * R + r)]) *
-                           buf[static_cast<std::size_t>((m * sh + r) * row_stride + soff[static_cast<std::size_t>(s)] + x)];
-                want[static_cast<std::size_t>(m * ldo + x)] = float(acc);
-              }
-            fn(DwStrip{buf.data(), row_stride, soff.data(), S, w.data(), bias, out.data(), ldo, width});
-            INFO("R " << R << " SH " << sh << " MP " << mp << " width " << width << " S " << S);
-            REQUIRE(out == want);
-          }
-        }
+    sweep_dw_strips(k, k.dw, rng, [&](DwCase& c) {
+      std::vector<int32_t> soff(static_cast<std::size_t>(c.S));
+      for (auto& s : soff) s = int32_t(rng() % 9);
+      const int64_t row_stride = c.width + k.lanes + 16;
+      const int64_t rows = int64_t(c.mp - 1) * c.sh + c.R;
+      AlignedBuffer<float> buf(static_cast<std::size_t>(rows * row_stride + k.lanes));
+      fill_small_ints(buf.data(), buf.size(), rng);
+      c.reference([&](int m, int64_t x, int64_t s, int r) {
+        return double(buf[static_cast<std::size_t>((m * c.sh + r) * row_stride + soff[static_cast<std::size_t>(s)] + x)]);
+      });
+      c.fn(DwStrip{buf.data(), row_stride, soff.data(), c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width});
+      REQUIRE(c.out == c.want);  // exact on small integers; the sentinels past each row untouched
+    });
   }
 }
 
@@ -160,48 +189,28 @@ TEST_CASE("kernel tester: depthwise strip in place, every R, stride, MP, edge an
   std::mt19937 rng(17);
   for (Isa isa : isas_to_test()) {
     const DirectKernels& k = direct_kernels(isa);
-    const int L = k.lanes;
     INFO("isa " << isa_name(isa));
     if (!k.dw_in_place[0][0][0]) continue;  // AVX-512 only
-    for (int ri = 0; ri < kDwKernels; ++ri)
-      for (int sh = 1; sh <= 2; ++sh)
-        for (int mp = 1; mp <= k.dw_rows[ri]; ++mp) {
-          const DwStripFn fn = k.dw_in_place[ri][sh - 1][mp - 1];
-          REQUIRE(fn != nullptr);
-          const int R = 3 + 2 * ri;
-          for (int64_t width : {int64_t(1), int64_t(L - 1), int64_t(L), int64_t(L + 1), int64_t(3 * L + 2)}) {
-            const int64_t S = 1 + int64_t(rng() % 5), dil_w = 1 + int64_t(rng() % 2);
-            // The plane's edges inside the strip, both ways: rows from above the top to below the
-            // bottom, columns from left of the first to right of the last.
-            const int64_t H = 1 + int64_t(rng() % uint64_t(mp * sh + R + 2)), W = 1 + int64_t(rng() % uint64_t(width * sh + 4));
-            const int64_t iy0 = -int64_t(rng() % 3), ix0 = -int64_t(rng() % 4);
-            std::vector<float> x(static_cast<std::size_t>(H * W));
-            fill_small_ints(x.data(), x.size(), rng);
-            const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
-            std::vector<float> w(static_cast<std::size_t>(S * R));
-            fill_small_ints(w.data(), w.size(), rng);
-            const float bias = float(int(rng() % 9) - 4);
-            const int64_t ldo = width + 5;
-            std::vector<float> out(static_cast<std::size_t>(mp * ldo + L), kSentinel), want = out;
-            for (int m = 0; m < mp; ++m)
-              for (int64_t j = 0; j < width; ++j) {
-                double acc = bias;
-                for (int64_t s = 0; s < S; ++s)
-                  for (int r = 0; r < R; ++r) {
-                    const int64_t iy = iy0 + m * sh + r, ix = ix0 + j * sh + s * dil_w;
-                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-                      acc += double(w[static_cast<std::size_t>(s * R + r)]) * x[static_cast<std::size_t>(iy * W + ix)];
-                  }
-                want[static_cast<std::size_t>(m * ldo + j)] = float(acc);
-              }
-            DwStrip a{nullptr, 0, nullptr, S, w.data(), bias, out.data(), ldo, width};
-            a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = dil_w;
-            fn(a);
-            INFO("R " << R << " SH " << sh << " MP " << mp << " width " << width << " S " << S << " dil " << dil_w
-                      << " H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
-            REQUIRE(out == want);
-          }
-        }
+    sweep_dw_strips(k, k.dw_in_place, rng, [&](DwCase& c) {
+      // The plane's edges inside the strip, both ways: rows from above the top to below the bottom,
+      // columns from left of the first to right of the last; column taps dilated or not.
+      const int64_t dil_w = 1 + int64_t(rng() % 2);
+      const int64_t H = 1 + int64_t(rng() % uint64_t(c.mp * c.sh + c.R + 2));
+      const int64_t W = 1 + int64_t(rng() % uint64_t(c.width * c.sh + 4));
+      const int64_t iy0 = -int64_t(rng() % 3), ix0 = -int64_t(rng() % 4);
+      std::vector<float> x(static_cast<std::size_t>(H * W));
+      fill_small_ints(x.data(), x.size(), rng);
+      const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
+      c.reference([&](int m, int64_t j, int64_t s, int r) {
+        const int64_t iy = iy0 + m * c.sh + r, ix = ix0 + j * c.sh + s * dil_w;
+        return iy >= 0 && iy < H && ix >= 0 && ix < W ? double(x[static_cast<std::size_t>(iy * W + ix)]) : 0.0;
+      });
+      DwStrip a{nullptr, 0, nullptr, c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width};
+      a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = dil_w;
+      c.fn(a);
+      INFO("dil " << dil_w << " H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
+      REQUIRE(c.out == c.want);
+    });
   }
 }
 

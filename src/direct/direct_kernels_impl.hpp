@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 #include <immintrin.h>
+#include <type_traits>
 #include <xsimd/xsimd.hpp>
 
 #include "core/epilogue_impl.hpp"
@@ -275,6 +276,18 @@ __attribute__((always_inline)) inline V tile_activation(const EpilogueParams& p,
     return activation<V, Activation(A)>(p, y);
 }
 
+// store(std::integral_constant<int, A>) with A the activation as the stores take it: none, relu and
+// relu6 inlined, the others kOutOfLine.
+template <class Store>
+__attribute__((always_inline)) inline void with_activation(Activation a, Store&& store) {
+  switch (a) {
+    case Activation::None: store(std::integral_constant<int, int(Activation::None)>{}); break;
+    case Activation::Relu: store(std::integral_constant<int, int(Activation::Relu)>{}); break;
+    case Activation::Relu6: store(std::integral_constant<int, int(Activation::Relu6)>{}); break;
+    default: store(std::integral_constant<int, kOutOfLine>{}); break;
+  }
+}
+
 // MK channels x NV vectors of accumulators. Per tap: the NV input vectors and the MK weights,
 // whichever is fewer, stay in registers while the other is loaded once per use; one tap offset
 // serves every vector ([in[v] + offset]).
@@ -348,12 +361,9 @@ void direct_tile(const DirectTile& t) {
       }
     }
     if (t.post) {
-      switch (t.post->activation) {
-        case Activation::None: store_tile_post<int(Activation::None)>(t, acc, out, lanes); break;
-        case Activation::Relu: store_tile_post<int(Activation::Relu)>(t, acc, out, lanes); break;
-        case Activation::Relu6: store_tile_post<int(Activation::Relu6)>(t, acc, out, lanes); break;
-        default: store_tile_post<kOutOfLine>(t, acc, out, lanes); break;
-      }
+      with_activation(t.post->activation, [&](auto a) __attribute__((always_inline)) {
+        store_tile_post<decltype(a)::value>(t, acc, out, lanes);
+      });
     } else {
 #pragma GCC unroll 8
       for (int i = 0; i < MK; ++i) {
@@ -408,25 +418,21 @@ __attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V 
 template <class V, int MP>
 inline void store_strip(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
   if (a.post) {
-    switch (a.post->activation) {
-      case Activation::None: store_strip_post<int(Activation::None)>(a, acc, col, lanes); break;
-      case Activation::Relu: store_strip_post<int(Activation::Relu)>(a, acc, col, lanes); break;
-      case Activation::Relu6: store_strip_post<int(Activation::Relu6)>(a, acc, col, lanes); break;
-      default: store_strip_post<kOutOfLine>(a, acc, col, lanes); break;
-    }
+    with_activation(a.post->activation, [&](auto act) __attribute__((always_inline)) {
+      store_strip_post<decltype(act)::value>(a, acc, col, lanes);
+    });
     return;
   }
 #pragma GCC unroll 16
   for (int m = 0; m < MP; ++m) store_lanes(a.out + m * a.ldo + col, acc[m], lanes);
 }
 
-template <class Arch, int R, int SH, int MP>
-void dw_strip(const DwStrip& a) {
-  using V = xsimd::batch<float, Arch>;
+// The strip vector by vector along the row: rows at least a vector wide end on a whole vector that
+// overlaps the one before (same bits); narrower rows store part of one vector. taps(acc, col) adds
+// every tap of the vector at column col to its MP accumulators.
+template <class V, int MP, class Taps>
+__attribute__((always_inline)) inline void dw_strip_vectors(const DwStrip& a, Taps&& taps) {
   constexpr int L = int(V::size);
-  constexpr int kRows = (MP - 1) * SH + R;
-  // Rows at least a vector wide end on a whole vector that overlaps the one before (same bits);
-  // narrower rows store part of one vector.
   const int64_t nvec = (a.width + L - 1) / L;
   const int64_t last = a.width >= L ? a.width - L : 0;
   const int lanes = a.width >= L ? L : int(a.width);
@@ -435,11 +441,20 @@ void dw_strip(const DwStrip& a) {
     V acc[MP];
 #pragma GCC unroll 16
     for (int m = 0; m < MP; ++m) acc[m] = V(a.bias);
+    taps(acc, col);
+    store_strip(a, acc, col, lanes);
+  }
+}
+
+template <class Arch, int R, int SH, int MP>
+void dw_strip(const DwStrip& a) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int kRows = (MP - 1) * SH + R;
+  dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
                                  std::make_integer_sequence<int, kRows>{});
-    store_strip(a, acc, col, lanes);
-  }
+  });
 }
 
 // Kernel row vectors of one tap read in place: lanes l of input columns c + l*SH of each row (zeros
@@ -480,26 +495,17 @@ inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], co
 template <class Arch, int R, int SH, int MP>
 void dw_strip_in_place(const DwStrip& a) {
   using V = xsimd::batch<float, Arch>;
-  constexpr int L = int(V::size);
   constexpr int kRows = (MP - 1) * SH + R;
   const float* rows[kRows];
   for (int i = 0; i < kRows; ++i) {
     const int64_t iy = a.iy0 + i;
     rows[i] = iy >= 0 && iy < a.H ? a.x + iy * a.W : a.zero_row;
   }
-  const int64_t nvec = (a.width + L - 1) / L;
-  const int64_t last = a.width >= L ? a.width - L : 0;
-  const int lanes = a.width >= L ? L : int(a.width);
-  for (int64_t v = 0; v < nvec; ++v) {
-    const int64_t col = v * L < last ? v * L : last;
-    V acc[MP];
-#pragma GCC unroll 16
-    for (int m = 0; m < MP; ++m) acc[m] = V(a.bias);
+  dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column_in_place<Arch, R, SH, MP>(acc, rows, a.ix0 + col * SH + s * a.dil_w, a.W, a.w + s * R,
                                           std::make_integer_sequence<int, kRows>{});
-    store_strip(a, acc, col, lanes);
-  }
+  });
 }
 
 // N outputs of a row (q, q+1, ...) in N accumulators, the taps in (r, s) order.
