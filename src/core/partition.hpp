@@ -64,14 +64,15 @@ inline int64_t balanced_tasks(int64_t units, int threads, int64_t per_thread) {
   return std::min(units, threads > 1 ? per_thread * threads : int64_t(1));
 }
 
-// Each thread's scratch: `bytes` (rounded up to the alignment) per thread slot, from `offset` in the
-// workspace, consecutive slots `gap` bytes apart (rounded up likewise; none after the last). A gap
-// keeps one core's hardware prefetcher out of the lines its neighbour is writing, which would
-// otherwise bounce between the cores: small buffers rewritten for every unit of work need it (the
-// direct kernels' row buffers). workspace_bytes() and execute() read the same object, so they agree.
-// The gap for buffers that small and rewritten often: on the Zen 5 (2 threads), adjacent per-thread
-// row buffers of 18-21 KiB ran 1.2-1.7x the time; 16-32 KiB apart, as fast as far apart.
+// The gap between the slots of small per-thread buffers rewritten for every unit of work (the direct
+// kernels' row buffers): side by side, one core's hardware prefetcher pulls in lines its neighbour
+// is writing, which then bounce between the cores. On the Zen 5 (2 threads), adjacent row buffers
+// of 18-21 KiB ran 1.2-1.7x the time; 16-32 KiB apart, as fast as far apart.
 constexpr std::size_t kThreadScratchGap = std::size_t(32) << 10;
+
+// Each thread's scratch: `bytes` (rounded up to the alignment) per thread slot, from `offset` in the
+// workspace, consecutive slots `gap` bytes apart (rounded up likewise; none after the last).
+// workspace_bytes() and execute() read the same object, so they agree.
 class ThreadScratch {
  public:
   ThreadScratch() = default;
