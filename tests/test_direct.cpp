@@ -101,7 +101,7 @@ TEST_CASE("direct: depthwise kernels at stride 1 and 2, channel multipliers", "[
 TEST_CASE("direct: depthwise stencil in place gives the packed stencil's bits", "[isa][direct][depthwise]") {
   // AVX-512 only (elsewhere it declines): strides 1 and 2 (3x3; 5x5 and 7x7 at stride 1), padding
   // on any side (past the kernel too), widths past the vector, tall images in several strips,
-  // channel multipliers. The kernel tester covers every R at stride 2.
+  // channel multipliers.
   struct Shape {
     int64_t n, c, h, w, mult, r, stride, pt, pb, pl, pr;
   };

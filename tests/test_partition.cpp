@@ -77,8 +77,10 @@ TEST_CASE("partition: per-thread scratch is aligned, apart and its total checked
   const ThreadScratch gapped(100, 64, 1000);
   CHECK(gapped.total(1) == 64 + gapped.bytes_per_thread());
   CHECK(gapped.total(3) == 64 + 3 * gapped.bytes_per_thread() + 2 * 1024);
+  alignas(64) static unsigned char gapped_ws[4096];  // total(3) fits: the slots' addresses stay inside it
+  REQUIRE(gapped.total(3) <= sizeof gapped_ws);
   for (int slot = 0; slot < 3; ++slot)
-    CHECK(gapped.of<unsigned char>(ws, slot) == ws + 64 + slot * (gapped.bytes_per_thread() + 1024));
+    CHECK(gapped.of<unsigned char>(gapped_ws, slot) == gapped_ws + 64 + slot * (gapped.bytes_per_thread() + 1024));
   CHECK(ThreadScratch(0, 64, 1000).total(3) == 64);  // no scratch, no gap
   CHECK_THROWS_AS(ThreadScratch(std::size_t(1) << 61, 0, std::size_t(1) << 61).total(5), Error);
   CHECK(ThreadScratch().total(8) == 0);

@@ -103,6 +103,14 @@ struct RangeLoad {
     }
 #endif
   }
+  // The lanes l of row[c + l] that lie inside the row's [0, n), wherever c is (padding can put a
+  // vector's first column anywhere, left of the row or past its end).
+  __attribute__((always_inline)) static RangeLoad inside_row(int64_t c, int64_t n) {
+    const int64_t l = -c, h = n - c;
+    const int lo_ = l <= 0 ? 0 : l >= L ? L : int(l);
+    const int hi_ = h <= 0 ? 0 : h >= L ? L : int(h);
+    return RangeLoad(lo_, hi_ < lo_ ? lo_ : hi_);
+  }
   V load(const float* p) const {
 #if defined(__AVX512F__)
     if constexpr (L == 16) return V(_mm512_maskz_loadu_ps(m16, p));

@@ -722,13 +722,11 @@ bool depthwise_blocking(const Geometry& g, const DirectKernels& kern, int thread
   b.mp_max = ceil_div(g.P, strips);
   b.rows = g.P, b.strip_count = strips;
   const int64_t nvq = ceil_div(g.Q, L);
-  // In place where the kernels exist (the same stride both ways) and a zero row fits the stack
-  // buffer: the whole row in one chunk, each strip its own unit. Not for 5x5 and 7x7 at stride 2:
-  // every column tap loads and permutes each row again, 1.07-1.35x the packed stencil's time there
-  // (Zen 5); at stride 1 the two ran within 5% of each other, 3x3/s2 0.87-1.0x in place.
+  // In place where the kernels exist (the instruction sets, kernels and strides they pay for; the
+  // same stride both ways) and a zero row fits the stack buffer: the whole row in one chunk, each
+  // strip its own unit.
   if (in_place) {
-    if (g.stride_w != g.stride_h || (g.stride_h == 2 && g.R > 3) || g.W > kStackBufferFloats ||
-        !kern.dw_in_place[(g.R - 3) / 2][g.stride_h - 1][0])
+    if (g.stride_w != g.stride_h || g.W > kStackBufferFloats || !kern.dw_in_place[(g.R - 3) / 2][g.stride_h - 1][0])
       return false;
     b.in_place = true;
     b.nvc = nvq, b.chunks = 1, b.strips_per_unit = 1;

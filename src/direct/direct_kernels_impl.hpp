@@ -168,20 +168,13 @@ void pack_rows_phased(const RowPack& a) {
       }
       continue;
     }
-    // Lanes inside the row per load (clamped before narrowing: padding can put c anywhere).
-    int lo[SW], hi[SW];
-    for (int t = 0; t < SW; ++t) {
-      const int64_t ct = c + t * L;
-      const int64_t l = -ct, h = W - ct;
-      lo[t] = l <= 0 ? 0 : l >= L ? L : int(l);
-      hi[t] = h <= 0 ? 0 : h >= L ? L : int(h);
-      if (hi[t] < lo[t]) hi[t] = lo[t];
-    }
+    // Lanes inside the row per load.
+    auto m = [&](int t) { return RangeLoad<V>::inside_row(c + t * L, W); };
     if constexpr (SW == 1) {
-      const RangeLoad<V> m0(lo[0], hi[0]);
+      const RangeLoad<V> m0 = m(0);
       for (int64_t i = 0; i < n; ++i, s += W, d += rs) m0.load(s).store_aligned(d);
     } else if constexpr (SW == 2) {
-      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]);
+      const RangeLoad<V> m0 = m(0), m1 = m(1);
       for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
         V e, o;
         deinterleave(m0.load(s), m1.load(s + L), e, o);
@@ -190,7 +183,7 @@ void pack_rows_phased(const RowPack& a) {
       }
 #if defined(__AVX512F__)
     } else if constexpr (SW == 3) {
-      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]);
+      const RangeLoad<V> m0 = m(0), m1 = m(1), m2 = m(2);
       for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
         __m512 p[3];
         split3(m0.load(s), m1.load(s + L), m2.load(s + 2 * L), p);
@@ -198,7 +191,7 @@ void pack_rows_phased(const RowPack& a) {
       }
 #endif
     } else {
-      const RangeLoad<V> m0(lo[0], hi[0]), m1(lo[1], hi[1]), m2(lo[2], hi[2]), m3(lo[3], hi[3]);
+      const RangeLoad<V> m0 = m(0), m1 = m(1), m2 = m(2), m3 = m(3);
       for (int64_t i = 0; i < n; ++i, s += W, d += rs) {
         V e0, o0, e1, o1, p[4];
         deinterleave(m0.load(s), m1.load(s + L), e0, o0);
@@ -464,21 +457,15 @@ inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], co
                                int64_t W, const float* ws, std::integer_sequence<int, Is...>) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
-  auto range = [&](int64_t c0) {
-    const int64_t l = -c0, h = W - c0;
-    const int lo = l <= 0 ? 0 : l >= L ? L : int(l);
-    const int hi = h <= 0 ? 0 : h >= L ? L : int(h);
-    return RangeLoad<V>(lo, hi < lo ? lo : hi);
-  };
   V wr[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) wr[r] = V(ws[r]);
   if constexpr (SH == 1) {
-    const RangeLoad<V> m = range(c);
+    const RangeLoad<V> m = RangeLoad<V>::inside_row(c, W);
     (dw_row<SH, MP, Is>(acc, wr, m.load(rows[Is] + c), std::make_integer_sequence<int, R>{}), ...);
   } else {
     static_assert(SH == 2, "strides 1 and 2");
-    const RangeLoad<V> m0 = range(c), m1 = range(c + L);
+    const RangeLoad<V> m0 = RangeLoad<V>::inside_row(c, W), m1 = RangeLoad<V>::inside_row(c + L, W);
     (
         [&] {
           V even, odd;
@@ -566,9 +553,11 @@ template <class Arch, int RIndex, int SH, int MaxRows, int M>
 void set_dw_one(DirectKernels& k) {
   if constexpr (M <= MaxRows) {
     k.dw[RIndex][SH - 1][M - 1] = dw_strip<Arch, 3 + 2 * RIndex, SH, M>;
-    // AVX-512 only: with AVX2's masks in vector registers and three shuffles per stride-2 load, it
-    // ran 1.1-1.4x the packed strip's time (Zen 5 capped at AVX2); SSE2's range loads go lane by lane.
-    if constexpr (xsimd::batch<float, Arch>::size == 16)
+    // In place: AVX-512 only (with AVX2's masks in vector registers and three shuffles per stride-2
+    // load it ran 1.1-1.4x the packed strip's time, the Zen 5 capped at AVX2; SSE2's range loads go
+    // lane by lane), and at stride 2 only 3x3 (5x5 and 7x7 reload and permute every row for each
+    // column tap: 1.07-1.35x the packed time on the Zen 5; 3x3/s2 0.87-1.0x, stride 1 within 5%).
+    if constexpr (xsimd::batch<float, Arch>::size == 16 && (SH == 1 || RIndex == 0))
       k.dw_in_place[RIndex][SH - 1][M - 1] = dw_strip_in_place<Arch, 3 + 2 * RIndex, SH, M>;
   }
 }
