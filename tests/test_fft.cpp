@@ -15,6 +15,7 @@
 #include "direct/reference.hpp"
 #include "fft/fft_conv.hpp"
 #include "fft/fft_wisdom.hpp"
+#include "planner/planner.hpp"
 
 using namespace fastconv;
 using fastconv::testing::ConvTester;
@@ -289,6 +290,35 @@ TEST_CASE("fft: Estimate and Measure both plan and agree within tolerance", "[is
     CHECK(d.max_error <= 2e-5);
     CHECK(run_plan(plan, x, w, b.data()) == y);  // run after run
   }
+}
+
+TEST_CASE("fft: filter spectra past the L2 are waited for, from the L3 or from memory", "[fft][planner]") {
+  // As large_kernel_dense_9x9 of the suite, whose 72x72 tiles' filter spectra (21 MiB), read once
+  // per batch of 4 tiles, made the products phase wait where the estimate had not priced it; here
+  // 16 channels each way: 5.2 MiB, between the caches set below.
+  const detail::Geometry g(ConvTester().input(1, 16, 128, 128).kernel(16, 9, 9).pad(4).get_problem());
+  detail::PlanContext ctx;
+  ctx.isa = detail::best_isa();
+  ctx.threads = 2;
+  ctx.workspace_limit = PlanOptions::kDefaultWorkspaceLimit;
+  auto waited = [&](std::size_t l2, std::size_t l3) {
+    ctx.machine = detail::machine_model(ctx.isa);
+    ctx.machine.cache.l2 = l2, ctx.machine.cache.l3 = l3;
+    auto impl = detail::make_fft_conv(g, ctx, 72, 72);
+    REQUIRE(impl);
+    return std::make_pair(impl->work(), detail::estimate_seconds(impl->work(), ctx));
+  };
+  const auto [resident, t_resident] = waited(std::size_t(1) << 30, std::size_t(1) << 31);
+  const auto [from_l3, t_l3] = waited(std::size_t(2) << 20, std::size_t(1) << 31);
+  const auto [from_memory, t_memory] = waited(std::size_t(2) << 20, std::size_t(4) << 20);
+  CHECK(resident.waited_cache_bytes == 0);
+  CHECK(resident.waited_dram_bytes == 0);
+  CHECK(from_l3.waited_cache_bytes > 5e6);
+  CHECK(from_l3.waited_dram_bytes == 0);
+  CHECK(from_memory.waited_dram_bytes == from_l3.waited_cache_bytes);
+  CHECK(from_memory.waited_cache_bytes == 0);
+  CHECK(t_resident < t_l3);
+  CHECK(t_l3 < t_memory);
 }
 
 TEST_CASE("fft: plans made, run and destroyed from several threads at once", "[fft][threads]") {

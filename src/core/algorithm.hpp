@@ -46,6 +46,9 @@ struct WorkCounts {
   double fft_flops = 0;        // FFTW transforms (5 N log2 N per complex transform)
   double complex_flops = 0;    // frequency-domain channel products
   double dram_bytes = 0;       // bytes that stream through memory (not cache resident)
+  // Bytes a phase waits for, in series with its compute (FFT's products over filter spectra read
+  // once per batch): from memory, and from the last-level cache (past the L2s).
+  double waited_dram_bytes = 0, waited_cache_bytes = 0;
   double parallel_tasks = 0;   // independent tasks available to threads
 };
 

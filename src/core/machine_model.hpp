@@ -47,6 +47,10 @@ struct MachineModel {
   double fmas_per_cycle = 2, loads_per_cycle = 2, fma_latency = 4.5, tap_overhead = 1, tile_call = 60;
   // Winograd: time per transform flop over time per product flop.
   double winograd_transform_cost_ratio = 8;
+  // Read rate from the last-level cache (all threads) over the memory rate (rates.dram): 1.5 on the
+  // AVX-512 Xeon (47 against 30 GB/s on 2 threads), more on Zen; the lower bound errs towards less
+  // data read.
+  double cache_over_dram_bandwidth = 1.5;
   CacheSizes cache;
   bool calibrated = false;
   std::string calibration;  // what `fastconv calibrate` measured, in words (empty: defaults)
@@ -58,6 +62,7 @@ struct MachineModel {
   // A Winograd tile group's V and M: half the L2 (the rest holds the block of U being multiplied,
   // the input rows and the output being written), at most 256 KiB.
   double winograd_group_bytes() const;
+  double cache_read_gbps() const { return rates.dram * cache_over_dram_bandwidth; }
   std::string describe() const;  // one line: calibrated or defaults, rates, caches
 };
 

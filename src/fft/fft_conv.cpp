@@ -94,8 +94,23 @@ struct Tiling {
   // fft_estimate_gflops or fft_measure_gflops): work() weights the transform flops with it, so that the planner's single FFT
   // rate ranks tile sizes as the measured per-length speeds do.
   double fft_speed = 1.0;
-  double cached_bytes = 0;  // filter spectra above this (the machine model's) are read from memory per batch
+  double cached_bytes = 0;    // filter spectra above this (the machine model's) are read from memory per batch
+  double resident_bytes = 0;  // filter spectra above this (half an L2) come from the L3 per batch
 };
+
+// Where the products phase reads the filter spectra from, once per batch: the bytes it waits for.
+struct FilterReads {
+  double dram_bytes = 0, cache_bytes = 0;
+};
+FilterReads filter_reads(double filter_bytes, const Tiling& t) {
+  FilterReads r;
+  const double per_call = double(t.batches) * filter_bytes;
+  if (filter_bytes > t.cached_bytes)
+    r.dram_bytes = per_call;
+  else if (filter_bytes > t.resident_bytes)
+    r.cache_bytes = per_call;
+  return r;
+}
 
 // Byte offsets of the workspace: the batch's spectra, then one block per thread.
 struct Layout {
@@ -121,6 +136,10 @@ Layout make_layout(const Geometry& g, const Tiling& t, int lanes, int threads) {
 // Tiles of a th x tw transform, without the batch; false when the size cannot apply.
 bool base_tiling(const Geometry& g, int64_t th, int64_t tw, int lanes, const MachineModel& m, Tiling& t) {
   t.cached_bytes = m.cached_bytes();
+  // Filter spectra that take no more than half an L2 stay there between batches and calls (the
+  // rest holds spectra and products). Not scaled by the threads, each multiplying its own bin
+  // blocks: the tile sizes proposed, which name implementations, must not depend on the threads.
+  t.resident_bytes = double(m.cache.l2) / 2;
   const int64_t re = g.dil_h * (g.R - 1) + 1, se = g.dil_w * (g.S - 1) + 1;
   if (th < re || tw < se || th * tw > kMaxArea) return false;
   t.th = th, t.tw = tw;
@@ -175,8 +194,8 @@ double tiling_seconds(const Geometry& g, const Tiling& t, const LengthRate& rows
   // Per transform: FFTW, plus moving the window in, the spectrum to blocks and the tile out.
   const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.3e-9 + 0.2e-6);
   const double products = 8.0 * double(g.N * t.tiles) * double(g.groups * g.Kg * g.Cg) * double(t.nbb * lanes) / 50e9;
-  const double wb = filter_bytes(g, t, lanes);
-  const double filters = wb > t.cached_bytes ? double(t.batches) * wb / (m.rates.dram * 1e9) : 0.0;
+  const FilterReads reads = filter_reads(filter_bytes(g, t, lanes), t);
+  const double filters = reads.dram_bytes / (m.rates.dram * 1e9) + reads.cache_bytes / (m.cache_read_gbps() * 1e9);
   return fft + products + filters;
 }
 
@@ -270,9 +289,10 @@ class FftConv final : public ConvImpl {
     const double moved = pairs * (double(g.C) * (area + 2.0 * double(t_.bins)) +
                                   double(g.K) * (2.0 * double(t_.bins) + double(t_.oh * t_.ow)));
     w.pack_elements = 0.25 * moved;
-    const double wb = filter_bytes(g, t_, k_.lanes);
-    w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image()) +
-                   (wb > t_.cached_bytes ? double(t_.batches) * wb : 0.0);
+    const FilterReads reads = filter_reads(filter_bytes(g, t_, k_.lanes), t_);
+    w.dram_bytes = 4.0 * double(g.N) * double(g.input_image() + g.output_image());
+    w.waited_dram_bytes = reads.dram_bytes;
+    w.waited_cache_bytes = reads.cache_bytes;
     w.parallel_tasks = double(std::min({g.C * t_.batch, g.K * t_.batch, g.groups * t_.nbb}));
     return w;
   }

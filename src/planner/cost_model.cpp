@@ -33,6 +33,8 @@ WorkCounts& operator+=(WorkCounts& a, const WorkCounts& b) {
   a.fft_flops += b.fft_flops;
   a.complex_flops += b.complex_flops;
   a.dram_bytes += b.dram_bytes;
+  a.waited_dram_bytes += b.waited_dram_bytes;
+  a.waited_cache_bytes += b.waited_cache_bytes;
   a.parallel_tasks = std::max(a.parallel_tasks, b.parallel_tasks);
   return a;
 }
@@ -40,7 +42,7 @@ WorkCounts& operator+=(WorkCounts& a, const WorkCounts& b) {
 WorkCounts operator*(WorkCounts a, double times) {
   a.gemm_flops *= times, a.pack_elements *= times, a.direct_flops *= times, a.depthwise_flops *= times;
   a.scalar_flops *= times, a.transform_flops *= times, a.fft_flops *= times, a.complex_flops *= times;
-  a.dram_bytes *= times;
+  a.dram_bytes *= times, a.waited_dram_bytes *= times, a.waited_cache_bytes *= times;
   return a;
 }
 
@@ -53,7 +55,8 @@ double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
                    w.fft_flops / (r.fft * 1e9) + w.complex_flops / (r.complex * 1e9);
   compute /= std::max(1.0, parallel_speedup(w.parallel_tasks, ctx.threads, m));
   const double memory = w.dram_bytes / (r.dram * 1e9);
-  return std::max(compute, memory) + m.fixed_overhead_seconds;
+  const double waited = w.waited_dram_bytes / (r.dram * 1e9) + w.waited_cache_bytes / (m.cache_read_gbps() * 1e9);
+  return std::max(compute, memory) + waited + m.fixed_overhead_seconds;
 }
 
 }  // namespace fastconv::detail
