@@ -156,3 +156,25 @@ TEST_CASE("machine model: calibrate times the layers, fits and installs a model"
   CHECK_THAT(describe_machine_model(), Catch::StartsWith("calibrated for"));
   forget_wisdom();
 }
+
+TEST_CASE("machine model: where permutes share an FMA port, stride-2 depthwise stays packed", "[machine_model]") {
+  forget_wisdom();
+  const Isa isa = best_isa();
+  CHECK(default_machine_model(isa).permutes_share_fma_port == cpu_is_intel());
+  PlanOptions o;
+  o.threads = 2;
+  auto pick = [&](bool permutes_share, const char* problem) {
+    MachineModel m = default_machine_model(isa);
+    m.permutes_share_fma_port = permutes_share;
+    m.calibration = "a test";
+    set_machine_model(m);
+    return Plan::create(parse_problem(problem), o).implementation();
+  };
+  // The in-place stencil exists only for AVX-512; elsewhere both choices are the packed stencil.
+  const std::string in_place = isa == Isa::Avx512 ? "direct_depthwise_in_place_3x3_" : "direct_depthwise_3x3_";
+  CHECK_THAT(pick(false, "n1c144h56w56k144r3s3_st2_p1_g144"), Catch::StartsWith(in_place + "s2"));
+  CHECK_THAT(pick(true, "n1c144h56w56k144r3s3_st2_p1_g144"), Catch::StartsWith("direct_depthwise_3x3_s2"));
+  // Stride 1 permutes nothing: in place either way.
+  CHECK_THAT(pick(true, "n1c144h56w56k144r3s3_p1_g144"), Catch::StartsWith(in_place + "s1"));
+  forget_wisdom();
+}

@@ -39,6 +39,11 @@ bool isa_supported_by_cpu(Isa isa) {
   return false;
 }
 
+bool cpu_is_intel() {
+  __builtin_cpu_init();
+  return __builtin_cpu_is("intel");
+}
+
 Isa best_isa() {
   static const Isa best = [] {
     Isa cap = Isa::Avx512;

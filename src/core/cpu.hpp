@@ -12,5 +12,6 @@ const char* isa_name(Isa);           // "sse2", "avx2", "avx512"
 bool isa_supported_by_cpu(Isa);      // what CPUID reports, ignoring the cap
 Isa best_isa();                      // best supported, capped by FASTCONV_MAX_ISA (read once)
 Isa parse_isa(const std::string&);   // throws Error
+bool cpu_is_intel();                 // CPUID's vendor
 
 }  // namespace fastconv::detail

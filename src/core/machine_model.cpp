@@ -156,6 +156,7 @@ std::string MachineModel::describe() const {
   for (int i = 0; i < kWorkRateCount; ++i) s << ' ' << kRateNames[i] << ' ' << number(work_rate(rates, i));
   s << ", overhead " << number(fixed_overhead_seconds * 1e6) << " us; caches L1d " << kib(cache.l1d) << ", L2 "
     << kib(cache.l2) << ", L3 " << kib(cache.l3);
+  if (permutes_share_fma_port) s << "; permutes on an FMA port";
   return s.str();
 }
 
@@ -165,6 +166,7 @@ MachineModel default_machine_model(Isa isa) {
   m.rates = kDefaultRates[static_cast<int>(isa)];
   m.gemm_short_k_steps = kGemmShortKSteps[static_cast<int>(isa)];
   m.cache = cpu_cache_sizes();
+  m.permutes_share_fma_port = cpu_is_intel();
   return m;
 }
 

@@ -51,6 +51,9 @@ struct MachineModel {
   // AVX-512 Xeon (47 against 30 GB/s on 2 threads), more on Zen; the lower bound errs towards less
   // data read.
   double cache_over_dram_bandwidth = 1.5;
+  // Vector permutes issue on one of the two FMA ports (Intel's port 5), so a kernel that permutes
+  // per FMA halves its FMA rate; AMD's cores shuffle on pipes of their own. From CPUID's vendor.
+  bool permutes_share_fma_port = false;
   CacheSizes cache;
   bool calibrated = false;
   std::string calibration;  // what `fastconv calibrate` measured, in words (empty: defaults)
