@@ -306,7 +306,8 @@ TEST_CASE("fft: filter spectra past the L2 are waited for, from the L3 or from m
     ctx.machine.cache.l2 = l2, ctx.machine.cache.l3 = l3;
     auto impl = detail::make_fft_conv(g, ctx, 72, 72);
     REQUIRE(impl);
-    return std::make_pair(impl->work(), detail::estimate_seconds(impl->work(), ctx));
+    const detail::WorkCounts w = impl->work();
+    return std::make_pair(w, detail::estimate_seconds(w, ctx));
   };
   const auto [resident, t_resident] = waited(std::size_t(1) << 30, std::size_t(1) << 31);
   const auto [from_l3, t_l3] = waited(std::size_t(2) << 20, std::size_t(1) << 31);

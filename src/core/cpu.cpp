@@ -40,8 +40,11 @@ bool isa_supported_by_cpu(Isa isa) {
 }
 
 bool cpu_is_intel() {
-  __builtin_cpu_init();
-  return __builtin_cpu_is("intel");
+  static const bool intel = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") != 0;
+  }();
+  return intel;
 }
 
 Isa best_isa() {

@@ -65,7 +65,11 @@ struct MachineModel {
   // A Winograd tile group's V and M: half the L2 (the rest holds the block of U being multiplied,
   // the input rows and the output being written), at most 256 KiB.
   double winograd_group_bytes() const;
-  double cache_read_gbps() const { return rates.dram * cache_over_dram_bandwidth; }
+  // Seconds to read bytes a phase waits for: from memory at the dram rate, from the last-level cache
+  // at cache_over_dram_bandwidth times it.
+  double waited_read_seconds(double dram_bytes, double cache_bytes) const {
+    return (dram_bytes + cache_bytes / cache_over_dram_bandwidth) / (rates.dram * 1e9);
+  }
   std::string describe() const;  // one line: calibrated or defaults, rates, caches
 };
 

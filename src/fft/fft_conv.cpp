@@ -195,8 +195,7 @@ double tiling_seconds(const Geometry& g, const Tiling& t, const LengthRate& rows
   const double fft = transforms * (2.5 * area * std::log2(std::max(area, 2.0)) / fft_rate + area * 0.3e-9 + 0.2e-6);
   const double products = 8.0 * double(g.N * t.tiles) * double(g.groups * g.Kg * g.Cg) * double(t.nbb * lanes) / 50e9;
   const FilterReads reads = filter_reads(filter_bytes(g, t, lanes), t);
-  const double filters = reads.dram_bytes / (m.rates.dram * 1e9) + reads.cache_bytes / (m.cache_read_gbps() * 1e9);
-  return fft + products + filters;
+  return fft + products + m.waited_read_seconds(reads.dram_bytes, reads.cache_bytes);
 }
 
 std::string stride_text(const Geometry& g) {

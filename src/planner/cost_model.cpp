@@ -55,8 +55,8 @@ double estimate_seconds(const WorkCounts& w, const PlanContext& ctx) {
                    w.fft_flops / (r.fft * 1e9) + w.complex_flops / (r.complex * 1e9);
   compute /= std::max(1.0, parallel_speedup(w.parallel_tasks, ctx.threads, m));
   const double memory = w.dram_bytes / (r.dram * 1e9);
-  const double waited = w.waited_dram_bytes / (r.dram * 1e9) + w.waited_cache_bytes / (m.cache_read_gbps() * 1e9);
-  return std::max(compute, memory) + waited + m.fixed_overhead_seconds;
+  return std::max(compute, memory) + m.waited_read_seconds(w.waited_dram_bytes, w.waited_cache_bytes) +
+         m.fixed_overhead_seconds;
 }
 
 }  // namespace fastconv::detail
