@@ -111,7 +111,7 @@ struct RangeLoad {
     const int hi_ = h <= 0 ? 0 : h >= L ? L : int(h);
     return RangeLoad(lo_, hi_ < lo_ ? lo_ : hi_);
   }
-  V load(const float* p) const {
+  __attribute__((always_inline)) V load(const float* p) const {
 #if defined(__AVX512F__)
     if constexpr (L == 16) return V(_mm512_maskz_loadu_ps(m16, p));
 #endif

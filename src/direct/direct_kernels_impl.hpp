@@ -31,7 +31,7 @@ inline V in_register(V v) {
 
 // The even and odd elements of the 2L floats a:b.
 template <class V>
-void deinterleave(const V& a, const V& b, V& even, V& odd) {
+__attribute__((always_inline)) inline void deinterleave(const V& a, const V& b, V& even, V& odd) {
   constexpr int L = int(V::size);
 #if defined(__AVX512F__)
   if constexpr (L == 16) {
@@ -375,9 +375,10 @@ void direct_tile(const DirectTile& t) {
 // One loaded input row vector (buffer row I) into every output row it reaches: output row m takes
 // kernel row I - m*SH.
 template <int SH, int MP, int I, class V, int R, int... Rs>
-inline void dw_row(V (&acc)[MP], const V (&wr)[R], const V& x, std::integer_sequence<int, Rs...>) {
+__attribute__((always_inline)) inline void dw_row(V (&acc)[MP], const V (&wr)[R], const V& x,
+                                                  std::integer_sequence<int, Rs...>) {
   (
-      [&] {
+      [&]() __attribute__((always_inline)) {
         constexpr int d = I - Rs;
         if constexpr (d >= 0 && d % SH == 0 && d / SH < MP) acc[d / SH] = xsimd::fma(wr[Rs], x, acc[d / SH]);
       }(),
@@ -385,7 +386,7 @@ inline void dw_row(V (&acc)[MP], const V (&wr)[R], const V& x, std::integer_sequ
 }
 
 template <class Arch, int R, int SH, int MP, int... Is>
-inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float* c, int64_t rs, const float* ws,
+__attribute__((always_inline)) inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float* c, int64_t rs, const float* ws,
                       std::integer_sequence<int, Is...>) {
   using V = xsimd::batch<float, Arch>;
   V wr[R];
@@ -409,7 +410,7 @@ __attribute__((always_inline)) inline void store_strip_post(const DwStrip& a, V 
 
 // The strip's MP output rows of one vector (lanes of them) at column col, post-ops applied.
 template <class V, int MP>
-inline void store_strip(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
+__attribute__((always_inline)) inline void store_strip(const DwStrip& a, V (&acc)[MP], int64_t col, int lanes) {
   if (a.post) {
     with_activation(a.post->activation, [&](auto act) __attribute__((always_inline)) {
       store_strip_post<decltype(act)::value>(a, acc, col, lanes);
@@ -453,7 +454,7 @@ void dw_strip(const DwStrip& a) {
 // Kernel row vectors of one tap read in place: lanes l of input columns c + l*SH of each row (zeros
 // outside [0, W)), into every output row they reach, rows in order (the packed strip's order).
 template <class Arch, int R, int SH, int MP, int... Is>
-inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], const float* const* rows, int64_t c,
+__attribute__((always_inline)) inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], const float* const* rows, int64_t c,
                                int64_t W, const float* ws, std::integer_sequence<int, Is...>) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
@@ -467,7 +468,7 @@ inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], co
     static_assert(SH == 2, "strides 1 and 2");
     const RangeLoad<V> m0 = RangeLoad<V>::inside_row(c, W), m1 = RangeLoad<V>::inside_row(c + L, W);
     (
-        [&] {
+        [&]() __attribute__((always_inline)) {
           V even, odd;
           deinterleave(m0.load(rows[Is] + c), m1.load(rows[Is] + c + L), even, odd);
           dw_row<SH, MP, Is>(acc, wr, even, std::make_integer_sequence<int, R>{});
