@@ -534,10 +534,11 @@ class DirectDepthwise final : public ConvImpl {
     a.soff = l.soff.data();
     a.S = g.S;
     a.ldo = g.Q;
+    a.dil_w = g.dil_w;  // packed too: the 3x3 stride-2 strips order their taps by it (as in place)
     if (b_.in_place) {
       // The buffer holds the zero row (W <= kStackBufferFloats, depthwise_blocking checked).
       std::fill(buf, buf + g.W, 0.0f);
-      a.zero_row = buf, a.H = g.H, a.W = g.W, a.dil_w = g.dil_w;
+      a.zero_row = buf, a.H = g.H, a.W = g.W;
     }
     const auto [u0, u1] = run_of(b_.units, b_.tasks, task);
     const int64_t unit_strips = b_.strips_per_unit, units_per_c = b_.strips() / unit_strips;

@@ -74,6 +74,7 @@ struct DwStrip {
   const EpilogueParams* post = nullptr;
   const float* residual = nullptr;
   const float* out_base = nullptr;
+  // dil_w: the column taps' dilation (the packed strips read it only to pick their tap order).
   // In place (the dw_in_place kernels, horizontal stride SH as well): buf, row_stride and soff unused;
   // the channel plane is read where it lies, kernel row r of output row m at input row iy0 + m*SH + r,
   // tap s of output column j at input column ix0 + j*SH + s*dil_w; rows and columns outside the

@@ -440,10 +440,66 @@ __attribute__((always_inline)) inline void dw_strip_vectors(const DwStrip& a, Ta
   }
 }
 
+// 3x3 at stride 2 with dense columns (AVX-512, where the in-place kernels live): each row's three
+// column taps together, v[s] = columns c + s + 2l of row I, into every output row it reaches in
+// (kernel row, column tap) order. In place, the three come from one load of 33 columns (below);
+// the packed strip takes the same order, so that the two give the same bits.
+template <class V, int MP, int I, int... Rs>
+__attribute__((always_inline)) inline void dw_3x3_s2_taps(V (&acc)[MP], const V (&w)[3][3], const V (&v)[3],
+                                                          std::integer_sequence<int, Rs...>) {
+  (
+      [&]() __attribute__((always_inline)) {
+        constexpr int d = I - Rs;
+        if constexpr (d >= 0 && d % 2 == 0 && d / 2 < MP) {
+          acc[d / 2] = xsimd::fma(w[0][Rs], v[0], acc[d / 2]);
+          acc[d / 2] = xsimd::fma(w[1][Rs], v[1], acc[d / 2]);
+          acc[d / 2] = xsimd::fma(w[2][Rs], v[2], acc[d / 2]);
+        }
+      }(),
+      ...);
+}
+
+// Every row of the strip: load3(i, v) gives row i's three tap vectors.
+template <class V, int MP, class Load3, int... Is>
+__attribute__((always_inline)) inline void dw_3x3_s2_rows(V (&acc)[MP], const V (&w)[3][3], Load3&& load3,
+                                                          std::integer_sequence<int, Is...>) {
+  (
+      [&]() __attribute__((always_inline)) {
+        V v[3];
+        load3(Is, v);
+        dw_3x3_s2_taps<V, MP, Is>(acc, w, v, std::make_integer_sequence<int, 3>{});
+      }(),
+      ...);
+}
+
+// Whether a strip takes the path above: a 16-lane 3x3 kernel at stride 2 over three dense column taps.
+template <class V, int R, int SH>
+constexpr bool kDw3x3S2Rows = V::size == 16 && R == 3 && SH == 2;
+inline bool dense_3_taps(const DwStrip& a) { return a.S == 3 && a.dil_w == 1; }
+
+template <class V>
+__attribute__((always_inline)) inline void load_tap_weights_3x3(const float* w, V (&wv)[3][3]) {
+  for (int s = 0; s < 3; ++s)
+    for (int r = 0; r < 3; ++r) wv[s][r] = V(w[s * 3 + r]);
+}
+
 template <class Arch, int R, int SH, int MP>
 void dw_strip(const DwStrip& a) {
   using V = xsimd::batch<float, Arch>;
   constexpr int kRows = (MP - 1) * SH + R;
+  if constexpr (kDw3x3S2Rows<V, R, SH>) {
+    if (dense_3_taps(a)) {
+      V w[3][3];
+      load_tap_weights_3x3(a.w, w);
+      dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
+        const float* b = a.buf + col;
+        dw_3x3_s2_rows<V, MP>(acc, w, [&](int i, V(&v)[3]) __attribute__((always_inline)) {
+          for (int s = 0; s < 3; ++s) v[s] = in_register(V::load_unaligned(b + a.soff[s] + i * a.row_stride));
+        }, std::make_integer_sequence<int, kRows>{});
+      });
+      return;
+    }
+  }
   dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column<Arch, R, SH, MP>(acc, a.buf + col + a.soff[s], a.row_stride, a.w + s * R,
@@ -477,6 +533,7 @@ __attribute__((always_inline)) inline void dw_column_in_place(typename xsimd::ba
   }
 }
 
+
 // dw_strip without the row buffer: the same taps in the same order (the same bits), each input
 // vector loaded from the plane with its edge lanes masked, at stride 2 its even columns picked out.
 // Saves the pack's pass over the input and its stores (at stride 2 the larger half of the time).
@@ -489,6 +546,32 @@ void dw_strip_in_place(const DwStrip& a) {
     const int64_t iy = a.iy0 + i;
     rows[i] = iy >= 0 && iy < a.H ? a.x + iy * a.W : a.zero_row;
   }
+#if defined(__AVX512F__)
+  if constexpr (kDw3x3S2Rows<V, R, SH>) {
+    if (dense_3_taps(a)) {
+      V w[3][3];
+      load_tap_weights_3x3(a.w, w);
+      const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+      const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+      dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
+        // Columns c .. c + 32 of each row: the even ones, the odd ones, the even ones a lane on.
+        const int64_t c = a.ix0 + col * 2;
+        const RangeLoad<V> m0 = RangeLoad<V>::inside_row(c, a.W), m1 = RangeLoad<V>::inside_row(c + 16, a.W);
+        const RangeLoad<V> m2 = RangeLoad<V>::inside_row(c + 32, a.W);
+        const RangeLoad<V> m32(m2.lo, m2.hi < 1 ? m2.hi : 1);  // column c + 32 only
+        dw_3x3_s2_rows<V, MP>(acc, w, [&](int i, V(&v)[3]) __attribute__((always_inline)) {
+          const __m512 x0 = m0.load(rows[i] + c), x1 = m1.load(rows[i] + c + 16), x2 = m32.load(rows[i] + c + 32);
+          const __m512 even = _mm512_permutex2var_ps(x0, ie, x1);
+          v[0] = V(even);
+          v[1] = V(_mm512_permutex2var_ps(x0, io, x1));
+          v[2] = V(_mm512_permutex2var_ps(even, next, x2));
+        }, std::make_integer_sequence<int, kRows>{});
+      });
+      return;
+    }
+  }
+#endif
   dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
     for (int64_t s = 0; s < a.S; ++s)
       dw_column_in_place<Arch, R, SH, MP>(acc, rows, a.ix0 + col * SH + s * a.dil_w, a.W, a.w + s * R,
