@@ -780,9 +780,10 @@ void propose_direct(const Geometry& g, const PlanContext& ctx, Proposals& out) {
     out.add(std::make_unique<DirectDepthwiseChannels>(g, kern, sgemm_kernel(ctx.isa).transpose_rows, ctx.threads));
   // The stencil in place first: where it applies, Estimate takes it (the two count the same work),
   // Measure times both. Except at stride 2 where permutes share a port with the FMAs: in place,
-  // every column tap picks its even columns with a permute, where the packed rows hold them apart
-  // (the Xeon, 2 threads: in place 1.10-1.27x the packed time on 56x56 and 28x28 inputs, even on
-  // 112x112; on the Zen 5 0.87-0.92x).
+  // each input vector's columns are picked apart by permutes, where the packed rows hold them apart
+  // (the Xeon, 2 threads, when each column tap took its own permute: in place 1.10-1.27x the packed
+  // time on 56x56 and 28x28 inputs, even on 112x112; on the Zen 5 0.87-0.92x. Since 3x3 takes its
+  // three taps from three permutes per row, the Zen 5 measures 0.61-0.91x; not measured on Intel).
   const bool packed_first = g.stride_h == 2 && ctx.machine.permutes_share_fma_port;
   bool stencil = false;
   for (bool in_place : {!packed_first, packed_first}) {
