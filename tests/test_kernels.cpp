@@ -219,6 +219,42 @@ TEST_CASE("kernel tester: depthwise strip in place, every R and stride it has, M
   }
 }
 
+// 3x3 at stride 2 over three dense column taps takes each row's taps together (one load of 33
+// columns in place): every MP and width, the row's end anywhere around the last vector's reach.
+TEST_CASE("kernel tester: depthwise 3x3 stride 2 in place, three dense taps per row, row ends around every vector", "[isa][kernels][direct][depthwise]") {
+  std::mt19937 rng(23);
+  for (Isa isa : isas_to_test()) {
+    const DirectKernels& k = direct_kernels(isa);
+    INFO("isa " << isa_name(isa));
+    if (!k.dw_in_place[0][1][0]) continue;  // AVX-512 only
+    sweep_dw_strips(k, k.dw_in_place, [](int ri, int sh) { return sh == 1 || ri == 0; }, rng, [&](DwCase& c) {
+      if (c.R != 3 || c.sh != 2) return;
+      c.S = 3;
+      c.w.resize(9);
+      fill_small_ints(c.w.data(), c.w.size(), rng);
+      for (int64_t ix0 : {int64_t(-1), int64_t(0), int64_t(-2)})
+        for (int64_t extra = -3; extra <= 3; ++extra) {
+          const int64_t W = std::max<int64_t>(1, 2 * c.width + ix0 + extra);
+          const int64_t H = c.mp * 2 + 1 + int64_t(rng() % 3), iy0 = -int64_t(rng() % 2);
+          std::vector<float> x(static_cast<std::size_t>(H * W));
+          fill_small_ints(x.data(), x.size(), rng);
+          const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
+          std::fill(c.out.begin(), c.out.end(), kSentinel);
+          c.want = c.out;
+          c.reference([&](int m, int64_t j, int64_t s, int r) {
+            const int64_t iy = iy0 + m * 2 + r, ix = ix0 + j * 2 + s;
+            return iy >= 0 && iy < H && ix >= 0 && ix < W ? double(x[static_cast<std::size_t>(iy * W + ix)]) : 0.0;
+          });
+          DwStrip a{nullptr, 0, nullptr, c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width};
+          a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = 1;
+          c.fn(a);
+          INFO("H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
+          REQUIRE(c.out == c.want);
+        }
+    });
+  }
+}
+
 TEST_CASE("kernel tester: im2col gather, every tile width, padding, strides, dilation, run splits", "[isa][kernels][im2col]") {
   std::mt19937 rng(13);
   struct Shape {
