@@ -221,7 +221,8 @@ TEST_CASE("kernel tester: depthwise strip in place, every R and stride it has, M
 
 // 3x3 at stride 2 over three dense column taps takes each row's taps together (one load of 33
 // columns in place): every MP and width, the row's end anywhere around the last vector's reach.
-TEST_CASE("kernel tester: depthwise 3x3 stride 2 in place, three dense taps per row, row ends around every vector", "[isa][kernels][direct][depthwise]") {
+TEST_CASE("kernel tester: depthwise 3x3 stride 2 in place, three dense taps per row, row ends around every vector",
+          "[isa][kernels][direct][depthwise]") {
   std::mt19937 rng(23);
   for (Isa isa : isas_to_test()) {
     const DirectKernels& k = direct_kernels(isa);

@@ -373,7 +373,8 @@ void direct_tile(const DirectTile& t) {
 }
 
 // One loaded input row vector (buffer row I) into every output row it reaches: output row m takes
-// kernel row I - m*SH.
+// kernel row I - m*SH. The strips' helpers are always_inline: left to itself, GCC 12 called them out
+// of line inside the larger strips, the accumulators through memory (tests/check_inlined_taps.sh).
 template <int SH, int MP, int I, class V, int R, int... Rs>
 __attribute__((always_inline)) inline void dw_row(V (&acc)[MP], const V (&wr)[R], const V& x,
                                                   std::integer_sequence<int, Rs...>) {
@@ -386,8 +387,8 @@ __attribute__((always_inline)) inline void dw_row(V (&acc)[MP], const V (&wr)[R]
 }
 
 template <class Arch, int R, int SH, int MP, int... Is>
-__attribute__((always_inline)) inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float* c, int64_t rs, const float* ws,
-                      std::integer_sequence<int, Is...>) {
+__attribute__((always_inline)) inline void dw_column(typename xsimd::batch<float, Arch> (&acc)[MP], const float* c,
+                                                     int64_t rs, const float* ws, std::integer_sequence<int, Is...>) {
   using V = xsimd::batch<float, Arch>;
   V wr[R];
 #pragma GCC unroll 8
@@ -510,8 +511,9 @@ void dw_strip(const DwStrip& a) {
 // Kernel row vectors of one tap read in place: lanes l of input columns c + l*SH of each row (zeros
 // outside [0, W)), into every output row they reach, rows in order (the packed strip's order).
 template <class Arch, int R, int SH, int MP, int... Is>
-__attribute__((always_inline)) inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP], const float* const* rows, int64_t c,
-                               int64_t W, const float* ws, std::integer_sequence<int, Is...>) {
+__attribute__((always_inline)) inline void dw_column_in_place(typename xsimd::batch<float, Arch> (&acc)[MP],
+                                                              const float* const* rows, int64_t c, int64_t W,
+                                                              const float* ws, std::integer_sequence<int, Is...>) {
   using V = xsimd::batch<float, Arch>;
   constexpr int L = int(V::size);
   V wr[R];
@@ -532,7 +534,6 @@ __attribute__((always_inline)) inline void dw_column_in_place(typename xsimd::ba
         ...);
   }
 }
-
 
 // dw_strip without the row buffer: the same taps in the same order (the same bits), each input
 // vector loaded from the plane with its edge lanes masked, at stride 2 its even columns picked out.
