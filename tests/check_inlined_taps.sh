@@ -1,6 +1,6 @@
 #!/bin/sh
-# GCC's inliner gives up inside the larger depthwise strips (9-16 output rows of 5x5 and 7x7 taps)
-# unless told: it then calls each row's FMAs out of line with the accumulators in memory and a
+# GCC's inliner gives up inside the largest depthwise strips unless told (7x7 with 13-16 output rows,
+# 5x5 with 15-16): it then calls some rows' FMAs out of line with the accumulators in memory and a
 # vzeroupper per call, 2-3x the time (src/direct/direct_kernels_impl.hpp). This checks the linked
 # binary: no depthwise strip kernel calls anything but the out-of-line activations (rare post-ops).
 # Usage: check_inlined_taps.sh <a binary linked with fastconv>

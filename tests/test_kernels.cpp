@@ -189,6 +189,30 @@ TEST_CASE("kernel tester: depthwise strip, every R, stride, MP and width remaind
   }
 }
 
+namespace {
+
+// One call of an in-place strip kernel on an H x W plane of small integers, its first row iy0 and
+// column ix0 from the plane's corner, the column taps dil_w apart: out == c's reference, exactly.
+void check_in_place_strip(DwCase& c, std::mt19937& rng, int64_t H, int64_t W, int64_t iy0, int64_t ix0,
+                          int64_t dil_w) {
+  std::vector<float> x(static_cast<std::size_t>(H * W));
+  fill_small_ints(x.data(), x.size(), rng);
+  const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
+  std::fill(c.out.begin(), c.out.end(), kSentinel);
+  c.want = c.out;
+  c.reference([&](int m, int64_t j, int64_t s, int r) {
+    const int64_t iy = iy0 + m * c.sh + r, ix = ix0 + j * c.sh + s * dil_w;
+    return iy >= 0 && iy < H && ix >= 0 && ix < W ? double(x[static_cast<std::size_t>(iy * W + ix)]) : 0.0;
+  });
+  DwStrip a{nullptr, 0, nullptr, c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width};
+  a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = dil_w;
+  c.fn(a);
+  INFO("dil " << dil_w << " H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
+  REQUIRE(c.out == c.want);
+}
+
+}  // namespace
+
 TEST_CASE("kernel tester: depthwise strip in place, every R and stride it has, MP, edge and width remainder", "[isa][kernels][direct][depthwise]") {
   std::mt19937 rng(17);
   for (Isa isa : isas_to_test()) {
@@ -203,18 +227,7 @@ TEST_CASE("kernel tester: depthwise strip in place, every R and stride it has, M
       const int64_t H = 1 + int64_t(rng() % uint64_t(c.mp * c.sh + c.R + 2));
       const int64_t W = 1 + int64_t(rng() % uint64_t(c.width * c.sh + 4));
       const int64_t iy0 = -int64_t(rng() % 3), ix0 = -int64_t(rng() % 4);
-      std::vector<float> x(static_cast<std::size_t>(H * W));
-      fill_small_ints(x.data(), x.size(), rng);
-      const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
-      c.reference([&](int m, int64_t j, int64_t s, int r) {
-        const int64_t iy = iy0 + m * c.sh + r, ix = ix0 + j * c.sh + s * dil_w;
-        return iy >= 0 && iy < H && ix >= 0 && ix < W ? double(x[static_cast<std::size_t>(iy * W + ix)]) : 0.0;
-      });
-      DwStrip a{nullptr, 0, nullptr, c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width};
-      a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = dil_w;
-      c.fn(a);
-      INFO("dil " << dil_w << " H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
-      REQUIRE(c.out == c.want);
+      check_in_place_strip(c, rng, H, W, iy0, ix0, dil_w);
     });
   }
 }
@@ -237,20 +250,7 @@ TEST_CASE("kernel tester: depthwise 3x3 stride 2 in place, three dense taps per 
         for (int64_t extra = -3; extra <= 3; ++extra) {
           const int64_t W = std::max<int64_t>(1, 2 * c.width + ix0 + extra);
           const int64_t H = c.mp * 2 + 1 + int64_t(rng() % 3), iy0 = -int64_t(rng() % 2);
-          std::vector<float> x(static_cast<std::size_t>(H * W));
-          fill_small_ints(x.data(), x.size(), rng);
-          const std::vector<float> zero(static_cast<std::size_t>(W), 0.0f);
-          std::fill(c.out.begin(), c.out.end(), kSentinel);
-          c.want = c.out;
-          c.reference([&](int m, int64_t j, int64_t s, int r) {
-            const int64_t iy = iy0 + m * 2 + r, ix = ix0 + j * 2 + s;
-            return iy >= 0 && iy < H && ix >= 0 && ix < W ? double(x[static_cast<std::size_t>(iy * W + ix)]) : 0.0;
-          });
-          DwStrip a{nullptr, 0, nullptr, c.S, c.w.data(), c.bias, c.out.data(), c.ldo, c.width};
-          a.x = x.data(), a.zero_row = zero.data(), a.H = H, a.W = W, a.iy0 = iy0, a.ix0 = ix0, a.dil_w = 1;
-          c.fn(a);
-          INFO("H " << H << " W " << W << " iy0 " << iy0 << " ix0 " << ix0);
-          REQUIRE(c.out == c.want);
+          check_in_place_strip(c, rng, H, W, iy0, ix0, 1);
         }
     });
   }

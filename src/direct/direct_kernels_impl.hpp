@@ -442,24 +442,10 @@ __attribute__((always_inline)) inline void dw_strip_vectors(const DwStrip& a, Ta
 }
 
 // 3x3 at stride 2 with dense columns (AVX-512, where the in-place kernels live): each row's three
-// column taps together, v[s] = columns c + s + 2l of row I, into every output row it reaches in
-// (kernel row, column tap) order. In place, the three come from one load of 33 columns (below);
-// the packed strip takes the same order, so that the two give the same bits.
-template <class V, int MP, int I, int... Rs>
-__attribute__((always_inline)) inline void dw_3x3_s2_taps(V (&acc)[MP], const V (&w)[3][3], const V (&v)[3],
-                                                          std::integer_sequence<int, Rs...>) {
-  (
-      [&]() __attribute__((always_inline)) {
-        constexpr int d = I - Rs;
-        if constexpr (d >= 0 && d % 2 == 0 && d / 2 < MP) {
-          acc[d / 2] = xsimd::fma(w[0][Rs], v[0], acc[d / 2]);
-          acc[d / 2] = xsimd::fma(w[1][Rs], v[1], acc[d / 2]);
-          acc[d / 2] = xsimd::fma(w[2][Rs], v[2], acc[d / 2]);
-        }
-      }(),
-      ...);
-}
-
+// column taps together, v[s] = columns c + s + 2l of row I, tap by tap into every output row it
+// reaches. Each output row takes one kernel row of input row I, so its FMAs run in (kernel row,
+// column tap) order; the packed strip takes the same order, so that the two give the same bits. In
+// place, the three come from one load of 33 columns (dw_strip_in_place).
 // Every row of the strip: load3(i, v) gives row i's three tap vectors.
 template <class V, int MP, class Load3, int... Is>
 __attribute__((always_inline)) inline void dw_3x3_s2_rows(V (&acc)[MP], const V (&w)[3][3], Load3&& load3,
@@ -468,7 +454,9 @@ __attribute__((always_inline)) inline void dw_3x3_s2_rows(V (&acc)[MP], const V 
       [&]() __attribute__((always_inline)) {
         V v[3];
         load3(Is, v);
-        dw_3x3_s2_taps<V, MP, Is>(acc, w, v, std::make_integer_sequence<int, 3>{});
+        dw_row<2, MP, Is>(acc, w[0], v[0], std::make_integer_sequence<int, 3>{});
+        dw_row<2, MP, Is>(acc, w[1], v[1], std::make_integer_sequence<int, 3>{});
+        dw_row<2, MP, Is>(acc, w[2], v[2], std::make_integer_sequence<int, 3>{});
       }(),
       ...);
 }
@@ -552,8 +540,6 @@ void dw_strip_in_place(const DwStrip& a) {
     if (dense_3_taps(a)) {
       V w[3][3];
       load_tap_weights_3x3(a.w, w);
-      const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
       const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
       dw_strip_vectors<V, MP>(a, [&](V(&acc)[MP], int64_t col) __attribute__((always_inline)) {
         // Columns c .. c + 32 of each row: the even ones, the odd ones, the even ones a lane on.
@@ -562,11 +548,8 @@ void dw_strip_in_place(const DwStrip& a) {
         const RangeLoad<V> m2 = RangeLoad<V>::inside_row(c + 32, a.W);
         const RangeLoad<V> m32(m2.lo, m2.hi < 1 ? m2.hi : 1);  // column c + 32 only
         dw_3x3_s2_rows<V, MP>(acc, w, [&](int i, V(&v)[3]) __attribute__((always_inline)) {
-          const __m512 x0 = m0.load(rows[i] + c), x1 = m1.load(rows[i] + c + 16), x2 = m32.load(rows[i] + c + 32);
-          const __m512 even = _mm512_permutex2var_ps(x0, ie, x1);
-          v[0] = V(even);
-          v[1] = V(_mm512_permutex2var_ps(x0, io, x1));
-          v[2] = V(_mm512_permutex2var_ps(even, next, x2));
+          deinterleave(m0.load(rows[i] + c), m1.load(rows[i] + c + 16), v[0], v[1]);
+          v[2] = V(_mm512_permutex2var_ps(v[0], next, m32.load(rows[i] + c + 32)));
         }, std::make_integer_sequence<int, kRows>{});
       });
       return;
