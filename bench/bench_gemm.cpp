@@ -33,7 +33,7 @@ std::vector<float> random_vector(std::size_t n, uint32_t seed) {
   return v;
 }
 
-// One MR x NR tile, k = 256: A (MR x 256) and B (256 x NR) panels and C stay in L1.
+// One MR x NR tile of depth k (arg): A (MR x k) and B (k x NR) panels and C stay in L1.
 void BM_Ukernel(benchmark::State& state, detail::Isa isa) {
   if (!detail::isa_supported_by_cpu(isa) || isa > detail::best_isa()) {
     state.SkipWithError("instruction set not available on this CPU");
@@ -41,7 +41,7 @@ void BM_Ukernel(benchmark::State& state, detail::Isa isa) {
   }
   const detail::SgemmKernel& kern = detail::sgemm_kernel(isa);
   const int mr = kern.blocking.mr, nr = kern.blocking.nr;
-  const int64_t k = 256;
+  const int64_t k = state.range(0);
   detail::AlignedBuffer<float> a(std::size_t(mr * k)), b(std::size_t(nr * k)), c(std::size_t(mr * nr));
   auto ra = random_vector(a.size(), 1), rb = random_vector(b.size(), 2);
   std::copy(ra.begin(), ra.end(), a.data());
@@ -57,10 +57,13 @@ void BM_Ukernel(benchmark::State& state, detail::Isa isa) {
   state.SetLabel(kern.name);
 }
 
-// The macro-kernel over a 144 x 512 block with k = 256, packed panels from L2: what the loops add.
+// The macro-kernel over an m x n block of depth k (args; 0: the kernel's MC and KC), packed panels
+// from L2, C in L2 as well: what the loops add. The shallow blocks are 1x1 layers' (64->256 on 56x56:
+// k = 64, a 400-pixel block, all 256 channels).
 void BM_MacroKernel(benchmark::State& state) {
   const detail::SgemmKernel& kern = detail::sgemm_kernel(detail::best_isa());
-  const int64_t m = kern.blocking.mc, n = 512, k = kern.blocking.kc;
+  const int64_t m = state.range(0) ? state.range(0) : kern.blocking.mc, n = state.range(1),
+                k = state.range(2) ? state.range(2) : kern.blocking.kc;
   detail::AlignedBuffer<float> a(std::size_t(m * k)), b(std::size_t(n * k)), c(std::size_t(m * n));
   auto ra = random_vector(a.size(), 1), rb = random_vector(b.size(), 2);
   std::copy(ra.begin(), ra.end(), a.data());
@@ -110,10 +113,10 @@ void BM_Sgemm_openblas(benchmark::State& state) {
 BENCHMARK(BM_Sgemm_openblas)->ArgsProduct({{1024, 2048}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 #endif
 
-BENCHMARK_CAPTURE(BM_Ukernel, sse2, detail::Isa::Sse2);
-BENCHMARK_CAPTURE(BM_Ukernel, avx2, detail::Isa::Avx2);
-BENCHMARK_CAPTURE(BM_Ukernel, avx512, detail::Isa::Avx512);
-BENCHMARK(BM_MacroKernel);
+BENCHMARK_CAPTURE(BM_Ukernel, sse2, detail::Isa::Sse2)->Arg(256);
+BENCHMARK_CAPTURE(BM_Ukernel, avx2, detail::Isa::Avx2)->Arg(256)->Arg(64);
+BENCHMARK_CAPTURE(BM_Ukernel, avx512, detail::Isa::Avx512)->Arg(256)->Arg(64);
+BENCHMARK(BM_MacroKernel)->Args({0, 512, 0})->Args({252, 384, 64})->Args({256, 400, 64});
 BENCHMARK(BM_Sgemm_fastconv)->ArgsProduct({{1024, 2048}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -13,11 +13,19 @@ max|y - y_eager| / max|y_eager|. torch.set_num_threads(N) and fastconv's
 threads=N alike. --profile adds, per conv layer of the optimized model, fastconv (the C++ execute and
 the whole Python call) against torch's conv of the same layer, and each layer's time inside the
 network (its step in the native chain, recorded while the whole model runs).
+
+Each model and batch also records the host's cost of a first touch of fresh memory (a page fault, us
+per page) just before its rounds: PyTorch's paths allocate their activations afresh on every forward
+(large tensors are new mappings each time) and fastconv's chains reuse theirs, so where page faults
+are slow (a virtual machine under memory pressure: 0.3 us per page on a quiet host, 12 us seen on a
+busy one) the torch paths slow down by whole factors and the speedups grow with it. The figure says
+which kind of host a run met.
 """
 
 import argparse
 import copy
 import json
+import mmap
 import statistics
 import sys
 import time
@@ -80,6 +88,27 @@ def _first_tensor(y):
 def normwise_diff(y, ref):
     y, ref = _first_tensor(y).double(), _first_tensor(ref).double()
     return float((y - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+
+
+def first_touch_us(mib=32, reps=3):
+    """The host's cost of one page fault: us per page to write the first byte of each page of a fresh
+    anonymous mapping of `mib` MiB (numpy writes them: no Python loop in the timing); the median of
+    `reps` mappings."""
+    import numpy as np
+
+    page = mmap.PAGESIZE
+    times = []
+    for _ in range(reps):
+        m = mmap.mmap(-1, mib << 20)
+        try:
+            view = np.frombuffer(m, dtype=np.uint8)
+            t0 = time.perf_counter()
+            view[::page] = 1
+            times.append(1e6 * (time.perf_counter() - t0) / ((mib << 20) // page))
+            del view
+        finally:
+            m.close()
+    return statistics.median(times)
 
 
 def make_paths(model, x, threads, mode):
@@ -314,6 +343,7 @@ def main(argv=None):
                 for p, (fn, xi) in paths.items():
                     fn(xi)
             diffs = {p: normwise_diff(outputs[p], outputs["eager"]) for p in PATHS}
+            fault_us = first_touch_us()
             ms, samples = time_paths(paths, args.reps, progress, args.max_seconds, args.pause_ms)
             best_name, wrong = fastest_torch_path(ms, diffs)
             best = ms[best_name]
@@ -323,7 +353,7 @@ def main(argv=None):
                             "speedup": paired_speedup(samples[best_name], samples["fastconv"]),
                             "speedup_of_medians": best / ms["fastconv"], "diff_vs_eager": diffs,
                             "fastconv_layers": len(report.moved), "torch_conv_layers": len(report.stayed),
-                            "stayed": report.stayed})
+                            "stayed": report.stayed, "first_touch_us_per_page": fault_us})
             if args.profile:
                 rows = profile_layers(paths["fastconv"][0], x)
                 profiles.append({"model": name, "batch": batch, "layers": rows})
@@ -349,6 +379,10 @@ def main(argv=None):
     print("max diff vs eager per path: " + "; ".join(
         f"{r['model']} b{r['batch']}: " + ", ".join(f"{p} {r['diff_vs_eager'][p]:.1e}" for p in PATHS if p != "eager")
         for r in results), file=out)
+    if results:
+        print("first touch of fresh memory before each model's rounds (us per page; torch allocates its "
+              "activations afresh each forward, fastconv's chains reuse theirs): " + ", ".join(
+                  f"{r['model']} b{r['batch']} {r['first_touch_us_per_page']:.2f}" for r in results), file=out)
     for pr in profiles:
         print_profile(pr["model"], pr["batch"], pr["layers"], out)
     if args.json:

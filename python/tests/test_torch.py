@@ -315,6 +315,7 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
         assert r["fastconv_layers"] == 5 and r["torch_conv_layers"] == 0
         assert r["diff_vs_eager"]["fastconv"] < 1e-4 and r["diff_vs_eager"]["torchscript"] < 1e-4
         assert r["speedup"] > 0 and r["best_torch"] in ("eager", "channels_last", "torchscript")
+        assert 0 < r["first_touch_us_per_page"] < 1e4
         rounds = r["samples_ms"]["fastconv"]
         assert len(rounds) == r["runs"]["fastconv"] and all(len(v) == len(rounds) for v in r["samples_ms"].values())
         ratios = sorted(t / f for t, f in zip(r["samples_ms"][r["best_torch"]], rounds))
@@ -325,7 +326,7 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
         in_chain = [r for r in profile["layers"] if r["network_ms"] is not None]
         assert [r["layer"] for r in in_chain] == ["block.0", "block.3", "down.0", "down.2"]
         assert all(r["network_ms"] > 0 for r in in_chain)
-    assert "network" in out and "4 layers in native chains" in out
+    assert "network" in out and "4 layers in native chains" in out and "first touch of fresh memory" in out
     assert png.stat().st_size > 1000
 
 

@@ -1,7 +1,7 @@
 // Per-phase time of multi-phase algorithms (Winograd: input transform, products, output transform;
-// FFT: forward transforms, products, inverse transform), for the benches. Off unless a bench turns it
-// on: a disabled ScopedPhase costs one relaxed load. Times are summed over threads (CPU seconds), so
-// report them as fractions of their sum.
+// FFT: forward transforms, products, inverse transform; im2col: packing, products), for the benches.
+// Off unless a bench turns it on: a disabled ScopedPhase costs one relaxed load. Times are summed
+// over threads (CPU seconds), so report them as fractions of their sum.
 #pragma once
 
 #include <atomic>

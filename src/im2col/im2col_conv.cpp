@@ -15,6 +15,7 @@
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "core/partition.hpp"
+#include "core/phase_stats.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
@@ -114,10 +115,14 @@ class Im2colConv final : public ConvImpl {
         const bool last = p0 + kc == kdim_;
         // The 1x1 packing writes panel after panel; the gather writes across panels (see its stride).
         const int64_t panel_stride = pointwise_ ? kc * bl.nr : im2col_panel_stride(kc, bl.nr);
-        if (pointwise_)
-          kernel_.pack_b(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
-        else
-          pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, line, b_pack);
+        {  // the benches' phase split (fastconv_bench_layers: pack_% and gemm_%)
+          ScopedPhase phase(0, "pack");
+          if (pointwise_)
+            kernel_.pack_b(xg + p0 * PQ + n0, PQ, kc, ncols, bl.nr, b_pack);
+          else
+            pack_im2col_(g, xg, p0, kc, runs, nruns, ncols, bl.nr, panel_stride, line, b_pack);
+        }
+        ScopedPhase phase(1, "gemm");
         // Post-ops on each tile of the last depth block. A residual that is the output itself seeds
         // the accumulation instead (the first block adds onto it), since the first block's tiles
         // overwrite it.
