@@ -14,12 +14,16 @@ threads=N alike. --profile adds, per conv layer of the optimized model, fastconv
 the whole Python call) against torch's conv of the same layer, and each layer's time inside the
 network (its step in the native chain, recorded while the whole model runs).
 
-Each model and batch also records the host's cost of a first touch of fresh memory (a page fault, us
-per page) just before its rounds: PyTorch's paths allocate their activations afresh on every forward
-(large tensors are new mappings each time) and fastconv's chains reuse theirs, so where page faults
-are slow (a virtual machine under memory pressure: 0.3 us per page on a quiet host, 12 us seen on a
-busy one) the torch paths slow down by whole factors and the speedups grow with it. The figure says
-which kind of host a run met.
+PyTorch's paths allocate their activations afresh on every forward, and glibc's malloc gives large
+blocks back to the system when they are freed (each is a new mapping, each of its pages a page fault
+when next used); fastconv's chains reuse theirs. Where page faults are slow (a virtual machine under
+memory pressure: 11-16 us per page seen, where a quiet host takes well under 1) that alone made
+TorchScript's MobileNetV2 at batch 8 run 200-280 ms instead of 31-44. So that the comparison does not
+depend on the host's page faults, the bench runs (run as a program: it starts itself again) with
+malloc keeping freed memory (--malloc keep, the default: GLIBC_TUNABLES with a 4 GiB mmap threshold
+and no trimming), the fastest setting for the torch paths; --malloc system leaves malloc as it is.
+Each model and batch also records the host's cost of a first touch of fresh memory (us per page)
+just before its rounds.
 """
 
 import argparse
@@ -37,6 +41,30 @@ import fastconv
 import fastconv.torch as fct
 
 PATHS = ("eager", "channels_last", "torchscript", "fastconv")
+# glibc's malloc keeping what is freed: no block up to 4 GiB is its own mapping, and the heap is never
+# trimmed (see the module's docstring).
+KEPT_MEMORY_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736"
+
+
+def malloc_keeps_memory():
+    """Whether this process's malloc runs with KEPT_MEMORY_TUNABLES (read by glibc at start-up)."""
+    import os
+
+    return KEPT_MEMORY_TUNABLES in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def restart_keeping_memory(argv):
+    """Runs the bench again in a fresh process with KEPT_MEMORY_TUNABLES (glibc reads them only at
+    start-up), unless asked not to (--malloc system) or already so. Returns only when it does not."""
+    import os
+
+    if malloc_keeps_memory() or "system" in [a.split("=", 1)[-1] for a in argv if a.startswith("--malloc")] or \
+            any(a == "--malloc" and b == "system" for a, b in zip(argv, argv[1:])):
+        return
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), KEPT_MEMORY_TUNABLES) if t)
+    sys.stdout.flush(), sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "fastconv.bench_models", *argv], env)
 DEFAULT_MODELS = "resnet50,vgg16,mobilenet_v2"
 
 
@@ -318,6 +346,10 @@ def main(argv=None):
     ap.add_argument("--plot", help="write a bar chart (matplotlib: .png, .svg, .pdf)")
     ap.add_argument("--profile", action="store_true", help="per-layer breakdown of fastconv against torch")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--malloc", choices=("keep", "system"), default="keep",
+                    help="keep: run with glibc's malloc keeping freed memory (the program restarts itself "
+                         "with GLIBC_TUNABLES; the default), so that no path's time depends on the host's page "
+                         "faults; system: malloc as it is")
     args = ap.parse_args(argv)
 
     import os
@@ -361,9 +393,10 @@ def main(argv=None):
     progress.close()
 
     out = sys.stdout
+    malloc = "keeps freed memory" if malloc_keeps_memory() else "as the system has it"
     print(f"fastconv {fastconv.__version__} ({fastconv.instruction_set()}), torch {torch.__version__}, "
-          f"{threads} threads, {args.size}x{args.size}, medians of interleaved runs (ms); speedup: median over "
-          f"rounds of the fastest torch path's time / fastconv's in the same round", file=out)
+          f"{threads} threads, {args.size}x{args.size}, malloc {malloc}, medians of interleaved runs (ms); speedup: "
+          f"median over rounds of the fastest torch path's time / fastconv's in the same round", file=out)
     head = f"{'model':16} {'batch':>5} " + " ".join(f"{p:>13}" for p in PATHS) + \
         f" {'fastest torch':>14} {'speedup':>8} {'conv on fc':>10} {'fastconv vs eager':>18}"
     print(head, file=out)
@@ -380,19 +413,20 @@ def main(argv=None):
         f"{r['model']} b{r['batch']}: " + ", ".join(f"{p} {r['diff_vs_eager'][p]:.1e}" for p in PATHS if p != "eager")
         for r in results), file=out)
     if results:
-        print("first touch of fresh memory before each model's rounds (us per page; torch allocates its "
-              "activations afresh each forward, fastconv's chains reuse theirs): " + ", ".join(
+        print("first touch of fresh memory (a page fault) before each model's rounds, us per page: " + ", ".join(
                   f"{r['model']} b{r['batch']} {r['first_touch_us_per_page']:.2f}" for r in results), file=out)
     for pr in profiles:
         print_profile(pr["model"], pr["batch"], pr["layers"], out)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"fastconv": fastconv.__version__, "isa": fastconv.instruction_set(), "torch": torch.__version__,
-                       "threads": threads, "results": results, "profiles": profiles}, f, indent=1)
+                       "threads": threads, "malloc_keeps_memory": malloc_keeps_memory(), "results": results,
+                       "profiles": profiles}, f, indent=1)
     if args.plot:
         plot(results, args.plot)
     return 0
 
 
 if __name__ == "__main__":
+    restart_keeping_memory(sys.argv[1:])
     sys.exit(main())

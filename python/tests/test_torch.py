@@ -330,6 +330,18 @@ def test_bench_models_on_a_tiny_model(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_bench_models_as_a_program_restarts_with_malloc_keeping_memory(tmp_path):
+    env = dict(os.environ)
+    env.pop("GLIBC_TUNABLES", None)
+    js = tmp_path / "bench.json"
+    base = [sys.executable, "-m", "fastconv.bench_models", "--models", "tiny", "--batch", "1", "--size", "16",
+            "--reps", "1", "--threads", "1", "--no-progress", "--json", str(js)]
+    out = subprocess.run(base, env=env, capture_output=True, text=True, check=True).stdout
+    assert "malloc keeps freed memory" in out and json.loads(js.read_text())["malloc_keeps_memory"]
+    out = subprocess.run(base + ["--malloc", "system"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "malloc as the system has it" in out and not json.loads(js.read_text())["malloc_keeps_memory"]
+
+
 def test_network_profile_times_chained_pools_and_a_whole_resnet():
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(8, 8, 3, padding=1)).eval()
