@@ -30,6 +30,8 @@ import argparse
 import copy
 import json
 import mmap
+import os
+import platform
 import statistics
 import sys
 import time
@@ -41,30 +43,6 @@ import fastconv
 import fastconv.torch as fct
 
 PATHS = ("eager", "channels_last", "torchscript", "fastconv")
-# glibc's malloc keeping what is freed: no block up to 4 GiB is its own mapping, and the heap is never
-# trimmed (see the module's docstring).
-KEPT_MEMORY_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736"
-
-
-def malloc_keeps_memory():
-    """Whether this process's malloc runs with KEPT_MEMORY_TUNABLES (read by glibc at start-up)."""
-    import os
-
-    return KEPT_MEMORY_TUNABLES in os.environ.get("GLIBC_TUNABLES", "")
-
-
-def restart_keeping_memory(argv):
-    """Runs the bench again in a fresh process with KEPT_MEMORY_TUNABLES (glibc reads them only at
-    start-up), unless asked not to (--malloc system) or already so. Returns only when it does not."""
-    import os
-
-    if malloc_keeps_memory() or "system" in [a.split("=", 1)[-1] for a in argv if a.startswith("--malloc")] or \
-            any(a == "--malloc" and b == "system" for a, b in zip(argv, argv[1:])):
-        return
-    env = dict(os.environ)
-    env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), KEPT_MEMORY_TUNABLES) if t)
-    sys.stdout.flush(), sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "fastconv.bench_models", *argv], env)
 DEFAULT_MODELS = "resnet50,vgg16,mobilenet_v2"
 
 
@@ -116,6 +94,29 @@ def _first_tensor(y):
 def normwise_diff(y, ref):
     y, ref = _first_tensor(y).double(), _first_tensor(ref).double()
     return float((y - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+
+
+# glibc's malloc keeping what is freed: no block up to 4 GiB is its own mapping, and the heap is never
+# trimmed (see the module's docstring).
+KEPT_MEMORY_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736"
+
+
+def malloc_keeps_memory():
+    """Whether this process's malloc runs with KEPT_MEMORY_TUNABLES (glibc reads them at start-up)."""
+    return platform.libc_ver()[0] == "glibc" and KEPT_MEMORY_TUNABLES in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def restart_keeping_memory(argv):
+    """Runs the bench again in a fresh process with KEPT_MEMORY_TUNABLES, unless asked not to
+    (--malloc system), already so, or not on glibc. Returns only when it does not restart."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--malloc", default="keep")
+    if pre.parse_known_args(argv)[0].malloc != "keep" or malloc_keeps_memory() or platform.libc_ver()[0] != "glibc":
+        return
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), KEPT_MEMORY_TUNABLES) if t)
+    sys.stdout.flush(), sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "fastconv.bench_models", *argv], env)
 
 
 def first_touch_us(mib=32, reps=3):
@@ -352,7 +353,6 @@ def main(argv=None):
                          "faults; system: malloc as it is")
     args = ap.parse_args(argv)
 
-    import os
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     models = [m for m in args.models.split(",") if m]
