@@ -111,7 +111,8 @@ def restart_keeping_memory(argv):
     (--malloc system), already so, or not on glibc. Returns only when it does not restart."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--malloc", default="keep")
-    if pre.parse_known_args(argv)[0].malloc != "keep" or malloc_keeps_memory() or platform.libc_ver()[0] != "glibc":
+    if pre.parse_known_args(argv)[0].malloc != "keep" or platform.libc_ver()[0] != "glibc" or \
+            KEPT_MEMORY_TUNABLES in os.environ.get("GLIBC_TUNABLES", ""):
         return
     env = dict(os.environ)
     env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), KEPT_MEMORY_TUNABLES) if t)
@@ -393,7 +394,8 @@ def main(argv=None):
     progress.close()
 
     out = sys.stdout
-    malloc = "keeps freed memory" if malloc_keeps_memory() else "as the system has it"
+    kept = malloc_keeps_memory()  # (platform.libc_ver reads the interpreter's binary: once)
+    malloc = "keeps freed memory" if kept else "as the system has it"
     print(f"fastconv {fastconv.__version__} ({fastconv.instruction_set()}), torch {torch.__version__}, "
           f"{threads} threads, {args.size}x{args.size}, malloc {malloc}, medians of interleaved runs (ms); speedup: "
           f"median over rounds of the fastest torch path's time / fastconv's in the same round", file=out)
@@ -420,7 +422,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"fastconv": fastconv.__version__, "isa": fastconv.instruction_set(), "torch": torch.__version__,
-                       "threads": threads, "malloc_keeps_memory": malloc_keeps_memory(), "results": results,
+                       "threads": threads, "malloc_keeps_memory": kept, "results": results,
                        "profiles": profiles}, f, indent=1)
     if args.plot:
         plot(results, args.plot)
