@@ -80,7 +80,8 @@ V load_range(const float* row, int64_t start, int64_t n) {
   return load_masked<V>(row + start, lo, hi);
 }
 
-// Loads of a vector whose lanes [lo, hi) lie inside the row, the same for every row of a column.
+// Loads (and stores) of a vector whose lanes [lo, hi) lie inside the row, the same for every row of
+// a column.
 template <class V>
 struct RangeLoad {
   static constexpr int L = int(V::size);
@@ -91,6 +92,7 @@ struct RangeLoad {
 #if defined(__AVX2__)
   __m256i m8;
 #endif
+  RangeLoad() = default;  // for arrays filled later
   RangeLoad(int lo_, int hi_) : lo(lo_), hi(hi_) {
 #if defined(__AVX512F__)
     if constexpr (L == 16) m16 = __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
@@ -118,7 +120,30 @@ struct RangeLoad {
 #if defined(__AVX2__)
     if constexpr (L == 8) return V(_mm256_maskload_ps(p, m8));
 #endif
+    if (lo == 0 && hi == L) return V::load_unaligned(p);
     return hi > lo ? load_masked<V>(p, lo, hi) : V(0.0f);
+  }
+  // Lanes [lo, hi) of v to p[lo..hi); nothing else is written.
+  __attribute__((always_inline)) void store(float* p, const V& v) const {
+    if (lo == 0 && hi == L) {
+      v.store_unaligned(p);
+      return;
+    }
+#if defined(__AVX512F__)
+    if constexpr (L == 16) {
+      _mm512_mask_storeu_ps(p, m16, v);
+      return;
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (L == 8) {
+      _mm256_maskstore_ps(p, m8, v);
+      return;
+    }
+#endif
+    alignas(64) float tmp[L];
+    v.store_aligned(tmp);
+    for (int l = lo; l < hi; ++l) p[l] = tmp[l];
   }
 };
 

@@ -54,11 +54,29 @@ inline void transpose_block16(const float* src, int64_t ld, int rows, int64_t p0
   }
 }
 
+// Columns [p0, p0 + cols) of the rows by scalar copies.
+inline void transpose_scalar(const float* src, int64_t ld, int rows, int64_t p0, int64_t cols, float* dst, int64_t ldd) {
+  for (int64_t p = p0; p < p0 + cols; ++p)
+    for (int i = 0; i < rows; ++i) dst[p * ldd + i] = src[i * ld + p];
+}
+
+// A block of 16 x 16 costs about a hundred instructions however few of its rows or columns are
+// real: up to this many elements (a 17x17 plane's last row and last column) go by scalar copies.
+constexpr int64_t kScalarTransposeElements = 32;
+
 void transpose_rows_avx512(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd) {
+  if (rows * 16 <= kScalarTransposeElements) {
+    transpose_scalar(src, ld, rows, 0, k, dst, ldd);
+    return;
+  }
   int64_t p0 = 0;
   for (; p0 + 16 <= k; p0 += 16) transpose_block16(src, ld, rows, p0, 16, dst, ldd);
-  // The last columns in registers too: rows of 7 or 14 (small images) are all tail.
-  if (p0 < k) transpose_block16(src, ld, rows, p0, int(k - p0), dst, ldd);
+  if (p0 == k) return;
+  // The last columns in registers too (rows of 7 or 14, small images, are all tail) unless a few.
+  if ((k - p0) * rows <= kScalarTransposeElements)
+    transpose_scalar(src, ld, rows, p0, k - p0, dst, ldd);
+  else
+    transpose_block16(src, ld, rows, p0, int(k - p0), dst, ldd);
 }
 
 void transpose_rows_fused_avx512(const float* src, int64_t ld, int rows, int64_t k, float* dst, int64_t ldd,

@@ -20,6 +20,7 @@
 #include "core/aligned_buffer.hpp"
 #include "core/checked.hpp"
 #include "core/partition.hpp"
+#include "core/phase_stats.hpp"
 #include "gemm/macro_kernel.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/sgemm_kernel.hpp"
@@ -198,17 +199,23 @@ class Winograd1d final : public ConvImpl {
       in.channels = g.Cg, in.H = g.H, in.Q = g.W, in.pad_top = g.pad_t, in.m = m_;
       in.t0 = t0, in.tiles = count, in.columns = used, in.nr = bl.nr;
       in.v = v, in.xi_stride = v_xi_stride();
-      input_(in);
+      {
+        ScopedPhase phase(0, "input_transform");
+        input_(in);
+      }
       const float* u = packed + grp * group_floats();
       const int64_t k_end = std::min(g.Kg, (split + 1) * b_.split_rows);
       for (int64_t k0 = split * b_.split_rows; k0 < k_end; k0 += b_.chunk_rows) {
         const int64_t rows = std::min(b_.chunk_rows, k_end - k0);
-        for (int xi = 0; xi < kPoints; ++xi) {
-          const float* a = u + xi * a_panel_floats() + (k0 / bl.mr) * g.Cg * bl.mr;
-          for (int64_t p0 = 0; p0 < g.Cg; p0 += b_.kc) {
-            const int64_t kc = std::min(b_.kc, g.Cg - p0);
-            gemm_macro_kernel(kernel_, rows, used, kc, a + p0 * bl.mr, g.Cg * bl.mr, v + xi * v_xi_stride() + p0 * bl.nr,
-                              g.Cg * bl.nr, mbuf + xi * m_xi_stride(), columns, p0 > 0, nullptr);
+        {
+          ScopedPhase phase(1, "products");
+          for (int xi = 0; xi < kPoints; ++xi) {
+            const float* a = u + xi * a_panel_floats() + (k0 / bl.mr) * g.Cg * bl.mr;
+            for (int64_t p0 = 0; p0 < g.Cg; p0 += b_.kc) {
+              const int64_t kc = std::min(b_.kc, g.Cg - p0);
+              gemm_macro_kernel(kernel_, rows, used, kc, a + p0 * bl.mr, g.Cg * bl.mr, v + xi * v_xi_stride() + p0 * bl.nr,
+                                g.Cg * bl.nr, mbuf + xi * m_xi_stride(), columns, p0 > 0, nullptr);
+            }
           }
         }
         Winograd1dOutputArgs out;
@@ -220,6 +227,7 @@ class Winograd1d final : public ConvImpl {
         // without a residual (the output kernel's, in registers) is applied there, before the transpose.
         if (epilogue_.active() && (!across_w_ || clamp_only())) out.epilogue = &epilogue_;
         if (residual) out.residual = residual + (n * g.K + grp * g.Kg + k0) * PQ;
+        ScopedPhase phase(2, "output_transform");
         output_(out);
       }
     });

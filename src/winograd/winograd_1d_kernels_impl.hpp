@@ -45,24 +45,55 @@ inline void input_tile(const V (&d)[8], V (&v)[8]) {
   v[7] = xsimd::fma(four, d[7] - d[1], twentyone * (d[3] - d[5]));
 }
 
-// Tiles per pass through the stage: kStageTiles x 8 floats of input rows (4 KiB), then as many
-// outputs of each of m rows.
+// Tiles per pass: the segment lists (and the output kernel's stage) hold this many.
 constexpr int64_t kStageTiles = 128;
 
-// Per channel, the eight input rows of each tile are first copied side by side into a stage (a
-// run of tiles is a piece of an image row; zeros above and below the image), so that the transform
-// runs on whole vectors and stores whole, aligned vectors into the panels: a row of 17 tiles would
-// otherwise take two vectors, one of them a single lane.
+// The runs of a pass of tiles split at vector boundaries: segment k fills lanes [lo, hi) of its
+// vector from row of tiles i, lane l at image column column + l. Segments [vector_end[v - 1],
+// vector_end[v]) make vector v. They depend only on the tiles, so the kernels work them out once
+// per pass, not per channel.
+template <class V>
+struct TileSegments {
+  static constexpr int64_t L = int64_t(V::size);
+  struct Segment {
+    RangeLoad<V> lanes;
+    int64_t i, column;
+  };
+  Segment at[2 * kStageTiles];  // at most one per run and vector boundary
+  int vector_end[kStageTiles / L];
+  int vectors;
+
+  // The tiles [t0, t0 + tiles) of a Q-wide image, in `width` (a multiple of L) lanes.
+  void build(int64_t t0, int64_t tiles, int64_t width, int64_t Q) {
+    vectors = int(width / L);
+    int count = 0, vector = 0;
+    for_each_run(t0, tiles, Q, [&](const TileRun& run) {
+      for (int64_t j = run.j; j < run.j + run.n;) {
+        const int64_t u = j / L * L, end = min_i64(run.j + run.n, u + L);
+        for (; vector < int(u / L); ++vector) vector_end[vector] = count;
+        at[count++] = Segment{RangeLoad<V>(int(j - u), int(end - u)), run.i, run.q - run.j + u};
+        j = end;
+      }
+    });
+    for (; vector < vectors; ++vector) vector_end[vector] = count;
+  }
+};
+
+// Per channel, each vector of tiles is loaded straight from the image rows: one masked load per
+// input row and run of tiles it covers (a row of 17 tiles puts two runs in some vectors), the pieces
+// ORed together (exact: the other lanes are zeros). A stage of the rows copied side by side took
+// twice as long: its vectors were read back across two stores, which no store buffer forwards.
 template <class Arch>
 void winograd_1d_input(const Winograd1dInputArgs& args) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t L = int64_t(V::size);
-  static_assert(kStageTiles % 16 == 0, "the stage holds whole vectors of every width");
+  static_assert(kStageTiles % 16 == 0, "a pass holds whole vectors of every width");
   const Winograd1dInputArgs a = args;  // locals: the stores below cannot change them
   const int64_t panel = a.channels * a.nr;
-  alignas(64) float stage[8][kStageTiles + 16];  // room for a last vector past the tiles
+  TileSegments<V> seg;
   for (int64_t p0 = 0; p0 < a.columns; p0 += kStageTiles) {
     const int64_t width = min_i64(kStageTiles, a.columns - p0), tiles = a.tiles > p0 ? min_i64(width, a.tiles - p0) : 0;
+    seg.build(a.t0 + p0, tiles, width, a.Q);
     // The image rows these tiles read, [row_lo, row_hi): prefetched two channels ahead (each
     // channel's rows lie a plane apart, where the hardware prefetchers do not follow).
     const int64_t row_lo = tiles ? ((a.t0 + p0) / a.Q) * a.m - a.pad_top : 0;
@@ -72,30 +103,25 @@ void winograd_1d_input(const Winograd1dInputArgs& args) {
       const float* xc = a.x + c * a.H * a.Q;
       if (c + 2 < a.channels)
         for (int64_t f = span_begin; f < span_end; f += 16) prefetch_l1(xc + 2 * a.H * a.Q + f);
-      for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
-        const int64_t row0 = run.i * a.m - a.pad_top;
-        for (int s = 0; s < 8; ++s) {
-          const int64_t row = row0 + s;
-          float* dst = stage[s] + run.j;
-          const float* src = xc + row * a.Q + run.q;
-          const bool inside = row >= 0 && row < a.H;
-          // Whole vectors (a run is a few dozen floats: memcpy calls cost more), the last one's
-          // lanes past the run into the next run's place (written next) or the padding (zeroed
-          // below): plain stores, which the loads of the transform can take from the store buffer.
-          for (int64_t u = 0; u < run.n; u += L) {
-            const int lanes = int(min_i64(L, run.n - u));
-            (inside ? load_lanes<V>(src + u, lanes) : V(0.0f)).store_unaligned(dst + u);
-          }
-        }
-      });
-      for (int s = 0; s < 8; ++s)  // the padding columns: zeros, so that the products stay finite
-        for (int64_t u = tiles; u < width; ++u) stage[s][u] = 0.0f;
-      for (int64_t u = 0; u < width; u += L) {
+      for (int vi = 0, k = 0; vi < seg.vectors; ++vi) {
         V d[8], v[8];
 #pragma GCC unroll 8
-        for (int s = 0; s < 8; ++s) d[s] = V::load_aligned(stage[s] + u);
+        for (int s = 0; s < 8; ++s) d[s] = V(0.0f);  // the padding columns: zeros, so that the products stay finite
+        for (; k < seg.vector_end[vi]; ++k) {
+          const auto& sg = seg.at[k];
+          const int64_t row0 = sg.i * a.m - a.pad_top;
+          const float* src = xc + row0 * a.Q + sg.column;
+          if (row0 >= 0 && row0 + 8 <= a.H) {
+#pragma GCC unroll 8
+            for (int s = 0; s < 8; ++s) d[s] = d[s] | sg.lanes.load(src + s * a.Q);
+          } else {  // rows above or below the image: zeros
+#pragma GCC unroll 8
+            for (int s = 0; s < 8; ++s)
+              if (row0 + s >= 0 && row0 + s < a.H) d[s] = d[s] | sg.lanes.load(src + s * a.Q);
+          }
+        }
         input_tile(d, v);
-        const int64_t j = p0 + u;  // a multiple of L: inside one panel
+        const int64_t j = p0 + int64_t(vi) * L;  // a multiple of L: inside one panel
         float* at = a.v + (j / a.nr) * panel + c * a.nr + j % a.nr;
 #pragma GCC unroll 8
         for (int xi = 0; xi < 8; ++xi) v[xi].store_aligned(at + xi * a.xi_stride);
@@ -121,8 +147,8 @@ inline void output_tile(const V (&s)[8], const V& bias, V (&o)[M]) {
   for (int r = 0; r < M; ++r) o[r] = o[r] + bias;
 }
 
-// Whole vectors of tiles into a stage of m rows, then each run of tiles to its piece of the m image
-// rows (through the post-ops when there are some).
+// Each vector of tiles straight to its pieces of the m image rows (masked stores per run of tiles),
+// or, with post-ops other than a clamp, through a stage of m rows and the epilogue.
 template <class Arch, int M>
 void winograd_1d_output(const Winograd1dOutputArgs& args) {
   using V = xsimd::batch<float, Arch>;
@@ -131,40 +157,48 @@ void winograd_1d_output(const Winograd1dOutputArgs& args) {
   const int64_t PQ = a.P * a.Q;
   alignas(64) float stage[M][kStageTiles];
   // Without a residual, relu and relu6 clamp the tiles in registers (activation_clamp: the epilogue's
-  // bits) and the stage goes out by plain copies.
+  // bits) and the tiles go out directly.
   float lo = 0, hi = 0;
   const bool clamp = a.epilogue && !a.residual && activation_clamp(a.epilogue->params, lo, hi);
+  const bool staged = a.epilogue && !clamp;
   const V vlo(lo), vhi(hi);
+  TileSegments<V> seg;
   for (int64_t p0 = 0; p0 < a.tiles; p0 += kStageTiles) {
     const int64_t tiles = min_i64(kStageTiles, a.tiles - p0);
+    seg.build(a.t0 + p0, tiles, (tiles + L - 1) / L * L, a.Q);
     for (int64_t k = 0; k < a.channels; ++k) {
       float* yk = a.y + k * PQ;
-      const float* rk = a.residual ? a.residual + k * PQ : nullptr;
       const float* mk = a.m + k * a.ldm + p0;
       const V bias(a.bias[k]);
-      for (int64_t u = 0; u < tiles; u += L) {
+      for (int vi = 0, n = 0; vi < seg.vectors; ++vi) {
+        const int64_t u = int64_t(vi) * L;
         const int lanes = int(min_i64(L, tiles - u));
         V s[8], o[M];
 #pragma GCC unroll 8
         for (int xi = 0; xi < 8; ++xi) s[xi] = load_lanes<V>(mk + xi * a.xi_stride + u, lanes);
         output_tile<V, M>(s, bias, o);
+        if (staged) {
+#pragma GCC unroll 8
+          for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
+          continue;
+        }
         if (clamp)
 #pragma GCC unroll 8
           for (int r = 0; r < M; ++r) o[r] = clamp_lanes(o[r], vlo, vhi);
+        for (; n < seg.vector_end[vi]; ++n) {
+          const auto& sg = seg.at[n];
+          const int64_t rows = min_i64(M, a.P - sg.i * M);
+          float* dst = yk + sg.i * M * a.Q + sg.column;
 #pragma GCC unroll 8
-        for (int r = 0; r < M; ++r) o[r].store_aligned(stage[r] + u);
+          for (int r = 0; r < M; ++r)
+            if (r < rows) sg.lanes.store(dst + r * a.Q, o[r]);
+        }
       }
+      if (!staged) continue;
+      const float* rk = a.residual ? a.residual + k * PQ : nullptr;
       for_each_run(a.t0 + p0, tiles, a.Q, [&](const TileRun& run) {
         const int64_t rows = min_i64(M, a.P - run.i * M), first = run.i * M * a.Q + run.q;
-        if (a.epilogue && !clamp) {
-          a.epilogue->apply_from(stage[0] + run.j, kStageTiles, yk + first, rk ? rk + first : nullptr, a.Q, rows, run.n);
-          return;
-        }
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t u = 0; u < run.n; u += L) {
-            const int lanes = int(min_i64(L, run.n - u));
-            store_lanes(yk + first + r * a.Q + u, load_lanes<V>(stage[r] + run.j + u, lanes), lanes);
-          }
+        a.epilogue->apply_from(stage[0] + run.j, kStageTiles, yk + first, rk ? rk + first : nullptr, a.Q, rows, run.n);
       });
     }
   }
