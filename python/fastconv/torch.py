@@ -20,6 +20,7 @@ import math
 import operator
 import os
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -425,9 +426,78 @@ class _ResidualBlock(nn.Module):
         return self.last(self.body(x), identity)  # positional: forward hooks see it (profiling)
 
 
+class _BlockFunctional:
+    """torch.nn.functional as an _InceptionBlock's forward sees it: its pools run on fastconv. The 3x3,
+    stride 1, padding 1 average pool counting the padding (the pool branch of InceptionA, C and E) is a
+    depthwise conv of weights 1/9 (within rounding of torch's sum / 9); a max pool is fastconv's
+    MaxPool2d (torch's bits). Other arguments, and everything else, go to torch.nn.functional. PyTorch
+    1.13's NCHW average pool runs one output at a time: 44 ms of Inception v3's 216 ms forward at batch
+    8 on two threads of the Zen 5, measured (torch.profiler), where the whole model's convs took 104."""
+
+    def __init__(self, pools, options):
+        self._pools, self._options = pools, options
+
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    def _takes(self, input):
+        return (input.dim() == 4 and input.dtype == torch.float32 and input.device.type == "cpu" and
+                not (input.requires_grad and torch.is_grad_enabled()))
+
+    def avg_pool2d(self, input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+        if (_pair(kernel_size) == (3, 3) and stride is not None and _pair(stride) == (1, 1) and
+                _pair(padding) == (1, 1) and not ceil_mode and count_include_pad and divisor_override is None and
+                self._takes(input)):
+            key = "avg3x3_%d" % input.shape[1]
+            if key not in self._pools:
+                channels = input.shape[1]
+                box = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+                with torch.no_grad():
+                    box.weight.fill_(1.0 / 9.0)
+                self._pools[key] = Conv2d.from_conv(box, **self._options).requires_grad_(False)
+            return self._pools[key](input)
+        return F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+    def max_pool2d(self, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                   return_indices=False):
+        if return_indices or ceil_mode or _pair(dilation) != (1, 1) or not self._takes(input):
+            return F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        key = "max_%s_%s_%s" % (_pair(kernel_size), _pair(stride if stride is not None else kernel_size),
+                                _pair(padding))
+        if key not in self._pools:
+            self._pools[key] = MaxPool2d.from_pool(nn.MaxPool2d(kernel_size, stride, padding),
+                                                   self._options.get("threads"))
+        return self._pools[key](input)
+
+
+class _InceptionBlock(nn.Module):
+    """torchvision's InceptionA to InceptionE (`block`, its convs already fastconv's): the block's own
+    _forward, with _BlockFunctional as its F, then the concatenation its forward does."""
+
+    def __init__(self, block, options):
+        super().__init__()
+        self.block = block
+        self.pools = nn.ModuleDict()  # filled at the first forward, by channel count
+        self._options = options
+
+    def forward(self, x):
+        fn = type(self.block)._forward
+        functional = _BlockFunctional(self.pools, self._options)
+        forward = types.FunctionType(fn.__code__, {**fn.__globals__, "F": functional}, fn.__name__,
+                                     fn.__defaults__, fn.__closure__)
+        return torch.cat(forward(self.block, x), 1)
+
+
+def _is_inception_block(module):
+    return (any(_is_torchvision(module, "Inception" + k) for k in "ABCDE") and
+            callable(getattr(type(module), "_forward", None)))
+
+
 def _fuse_blocks(module, options, notes):
     """Rewrites torchvision's BasicBlock, Bottleneck and InvertedResidual (children of `module`,
-    recursively) as _ResidualBlock, and folds the ResNet stem."""
+    recursively) as _ResidualBlock, Inception's and GoogLeNet's BasicConv2d as one conv, Inception v3's
+    blocks as _InceptionBlock (their pools on fastconv), and folds the ResNet stem."""
     for name, child in list(module._modules.items()):
         if child is None:
             continue
@@ -449,6 +519,20 @@ def _fuse_blocks(module, options, notes):
                     _fuse_blocks(shortcut, options, notes)
                 module._modules[name] = _ResidualBlock(nn.Sequential(*fast[:-1]), fast[-1], shortcut)
                 continue
+        if (_is_torchvision(child, "BasicConv2d") and isinstance(child.conv, nn.Conv2d) and
+                _bn_follows(child.conv, child.bn)):
+            # Inception v3's and GoogLeNet's conv, batchnorm, F.relu: one conv with the relu fused
+            conv = _as_fast(child.conv, options)
+            _fold_batchnorm(conv, child.bn)
+            conv.activation = "relu"
+            notes.add(conv, "batchnorm folded")
+            notes.add(conv, "relu fused")
+            module._modules[name] = conv
+            continue
+        if _is_inception_block(child):
+            _fuse_blocks(child, options, notes)
+            module._modules[name] = _InceptionBlock(child, options)
+            continue
         if (spec := _residual_body(child)) is not None:
             body, adds_input = spec
             _fuse_blocks(body, options, notes)

@@ -154,6 +154,43 @@ def test_optimize_matches_eager(name):
         assert any(isinstance(m, fct.MaxPool2d) for m in fast.modules()) and report.rewritten
 
 
+@pytest.mark.parametrize("name", ["inception_v3", "googlenet"])
+def test_optimize_folds_basic_conv2d_and_runs_inception_pools_on_fastconv(name):
+    kwargs = {"aux_logits": False, "init_weights": True} if name == "inception_v3" else {
+        "aux_logits": False, "init_weights": True, "transform_input": False}
+    model = randomize_batchnorm(getattr(torchvision.models, name)(weights=None, **kwargs))
+    fast = fct.optimize(model)
+    x = torch.randn(2, 3, 80, 80)  # Inception v3's smallest input is 75x75
+    with torch.no_grad():
+        y_ref, y = model(x), fast(x)
+    assert normwise(y, y_ref) < 1e-4, normwise(y, y_ref)
+    # conv, batchnorm, F.relu: one conv with the batchnorm folded and the relu fused
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    convs = [m for m in fast.modules() if isinstance(m, fct.Conv2d)]
+    assert convs and all(m.activation == "relu" for m in convs if m.weight.shape[1] != 1)
+    blocks = [m for m in fast.modules() if isinstance(m, fct._InceptionBlock)]
+    if name == "googlenet":  # its pools are modules, replaced as everywhere
+        assert not blocks
+        return
+    # Inception v3: each of its 11 blocks runs its own forward with its pools on fastconv, the average
+    # pools (InceptionA, C, E) as depthwise convs of weights 1/9, the max pools (B, D) bit for bit
+    assert len(blocks) == 11
+    pools = [key for b in blocks for key in b.pools]
+    assert sum(k.startswith("avg3x3_") for k in pools) == 9 and sum(k.startswith("max_") for k in pools) == 2
+    box = next(b.pools[k] for b in blocks for k in b.pools if k.startswith("avg3x3_"))
+    assert isinstance(box, fct.Conv2d) and box.groups == box.in_channels
+    xb = torch.randn(2, box.in_channels, 9, 7)
+    with torch.no_grad():
+        assert normwise(box(xb), nn.functional.avg_pool2d(xb, 3, 1, 1)) < 1e-6
+    # what the kernels do not take runs torch's own pool
+    functional = fct._BlockFunctional(nn.ModuleDict(), {"threads": 1})
+    for args in [(3, 1, 1, False, False), (3, 2, 1), (2, 1, 1), (3, 1, 0)]:
+        assert torch.equal(functional.avg_pool2d(xb, *args), nn.functional.avg_pool2d(xb, *args))
+    assert torch.equal(functional.max_pool2d(xb, 3, 2), nn.functional.max_pool2d(xb, 3, 2))
+    assert torch.equal(functional.max_pool2d(xb, 3, 2, ceil_mode=True), nn.functional.max_pool2d(xb, 3, 2, ceil_mode=True))
+    assert functional.relu is nn.functional.relu
+
+
 POOLS = [(1, None, 0), (2, None, 0), (3, 2, 1), ((3, 2), (2, 3), (1, 0)), (5, 1, 2), (3, 3, 0), (2, 1, 1),
          ((2, 1), (2, 2), 0), ((1, 3), (1, 3), 0), (4, 2, 2), (3, 4, 1)]
 
