@@ -1428,7 +1428,9 @@ def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto",
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
     post-op, and the residual add of torchvision's BasicBlock, Bottleneck, InvertedResidual (MobileNetV2
     and V3), MBConv and FusedMBConv (EfficientNet) and MNASNet's block is fused into the block's last
-    conv. Patterns are found in nn.Sequential containers and those torchvision
+    conv; torchvision's BasicConv2d (Inception v3, GoogLeNet) becomes one conv with its batchnorm folded
+    and its relu fused, and Inception v3's blocks run their average and max pools on fastconv
+    (_InceptionBlock). Patterns are found in nn.Sequential containers and those torchvision
     blocks; anything else keeps running as written, but for nn.MaxPool2d, nn.AdaptiveAvgPool2d and
     nn.Linear, which become MaxPool2d, AdaptiveAvgPool2d and Linear (the same results, or within
     rounding for the global average, faster). A torchvision ResNet, MobileNetV2 or VGG runs its forward's
