@@ -461,12 +461,12 @@ class _BlockFunctional:
 
     def max_pool2d(self, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                    return_indices=False):
-        if return_indices or ceil_mode or _pair(dilation) != (1, 1) or not self._takes(input):
+        if return_indices or _pair(dilation) != (1, 1) or not self._takes(input):
             return F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-        key = "max_%s_%s_%s" % (_pair(kernel_size), _pair(stride if stride is not None else kernel_size),
-                                _pair(padding))
+        key = "max_%s_%s_%s_%s" % (_pair(kernel_size), _pair(stride if stride is not None else kernel_size),
+                                   _pair(padding), bool(ceil_mode))
         if key not in self._pools:
-            self._pools[key] = MaxPool2d.from_pool(nn.MaxPool2d(kernel_size, stride, padding),
+            self._pools[key] = MaxPool2d.from_pool(nn.MaxPool2d(kernel_size, stride, padding, ceil_mode=ceil_mode),
                                                    self._options.get("threads"))
         return self._pools[key](input)
 
@@ -1125,7 +1125,8 @@ class MaxPool2d(nn.MaxPool2d):
     a scalar loop per output (7.8 ms on ResNet-50's 3x3/s2 pool of 64x112x112 on one thread, Xeon
     with AVX-512); the strided-view formulation that replaced it first still cost 1.8 ms per ResNet-50
     forward and 5.3 ms per VGG-16 one, at batch 1 on two threads. What the kernel does not take
-    (indices, ceil_mode, dilation, other dtypes or devices, gradients) runs nn.MaxPool2d's forward."""
+    (indices, dilation, other dtypes or devices, gradients) runs nn.MaxPool2d's forward; ceil_mode it
+    takes (GoogLeNet's pools), its last windows clipped at the input as torch's."""
 
     threads = None
 
@@ -1140,20 +1141,21 @@ class MaxPool2d(nn.MaxPool2d):
         return self.threads or torch.get_num_threads()
 
     def _chainable(self):
-        """Whether the kernel takes this pool's options (indices, ceil_mode and dilation it does not)."""
-        return not self.return_indices and not self.ceil_mode and _pair(self.dilation) == (1, 1)
+        """Whether the kernel takes this pool's options (indices and dilation it does not)."""
+        return not self.return_indices and _pair(self.dilation) == (1, 1)
 
     def _native_spec(self, shape):
         """The kernel's window for a 4-D input of `shape`, or None where nn.MaxPool2d's own forward runs
         (options the kernel does not take; a window torch refuses, with its own message)."""
         if not self._chainable() or len(shape) != 4:
             return None
-        spec = _PoolSpec(*(_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size, self.padding)))
+        spec = _PoolSpec(*(_pair(v) for v in (self.kernel_size, self.stride or self.kernel_size, self.padding)),
+                         bool(self.ceil_mode))
         (kh, kw), (sh, sw), (ph, pw) = spec.kernel, spec.stride, spec.padding
         H, W = shape[-2:]
-        P, Q = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-        if P < 1 or Q < 1 or 2 * ph > kh or 2 * pw > kw or min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        if H + 2 * ph < kh or W + 2 * pw < kw or 2 * ph > kh or 2 * pw > kw or min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
             return None
+        P, Q = _pool_size(H, kh, sh, ph, self.ceil_mode), _pool_size(W, kw, sw, pw, self.ceil_mode)
         spec.out_shape = (shape[0], shape[1], P, Q)
         return spec
 
@@ -1169,19 +1171,28 @@ class MaxPool2d(nn.MaxPool2d):
             x4 = x4.contiguous()
         out = new_tensor(spec.out_shape)
         _C.max_pool2d((x4.detach() if x4.requires_grad else x4).numpy(), out.numpy(), spec.kernel, spec.stride,
-                      spec.padding, self._pool_threads())
+                      spec.padding, self._pool_threads(), spec.ceil_mode)
         return out.squeeze(0) if x.dim() == 3 else out
 
 
-class _PoolSpec:
-    __slots__ = ("kernel", "stride", "padding", "out_shape")
+def _pool_size(size, kernel, stride, padding, ceil_mode):
+    """torch's pool output size; with ceil_mode rounded up (GoogLeNet's pools), but no window may start
+    past the input and its leading padding (the kernel clips the windows that reach past the padding)."""
+    if not ceil_mode:
+        return (size + 2 * padding - kernel) // stride + 1
+    out = -(-(size + 2 * padding - kernel) // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + padding else out
 
-    def __init__(self, kernel, stride, padding):
-        self.kernel, self.stride, self.padding, self.out_shape = kernel, stride, padding, None
+
+class _PoolSpec:
+    __slots__ = ("kernel", "stride", "padding", "ceil_mode", "out_shape")
+
+    def __init__(self, kernel, stride, padding, ceil_mode=False):
+        self.kernel, self.stride, self.padding, self.ceil_mode, self.out_shape = kernel, stride, padding, ceil_mode, None
 
     def chain_spec(self, in_shape, threads):
-        """The pool as a step of a native Chain: (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)."""
-        return (*in_shape, *self.kernel, *self.stride, *self.padding, threads)
+        """The pool as a step of a native Chain: (N, C, H, W, kh, kw, sh, sw, ph, pw, threads, ceil_mode)."""
+        return (*in_shape, *self.kernel, *self.stride, *self.padding, threads, int(self.ceil_mode))
 
 
 class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):

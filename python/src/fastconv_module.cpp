@@ -238,7 +238,8 @@ int64_t element_count(const Shape& shape) {
 // take: padding past half the kernel (torch's rule), a window larger than the padded input, sizes
 // beyond 2^20 (nothing below then overflows or allocates absurdly: a padded row per thread).
 fastconv_python::PoolShape pool_shape(const char* what, const Shape& in, std::pair<int64_t, int64_t> kernel,
-                                      std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding) {
+                                      std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding,
+                                      bool ceil_mode = false) {
   const std::string name(what);
   if (in.size() != 4) throw fastconv::Error(name + ": expected a 4-D input, got " + std::to_string(in.size()) + "-D");
   fastconv_python::PoolShape s{in[0] * in[1], in[2], in[3], 0, 0, kernel.first, kernel.second,
@@ -251,7 +252,14 @@ fastconv_python::PoolShape pool_shape(const char* what, const Shape& in, std::pa
     throw fastconv::Error(name + ": padding must be between 0 and half the kernel");
   if (s.H + 2 * s.ph < s.kh || s.W + 2 * s.pw < s.kw)
     throw fastconv::Error(name + ": the kernel is larger than the padded input");
-  s.P = (s.H + 2 * s.ph - s.kh) / s.sh + 1, s.Q = (s.W + 2 * s.pw - s.kw) / s.sw + 1;
+  // torch's sizes; with ceil_mode rounded up, but no window starts past the input and its leading padding
+  const auto size = [&](int64_t n, int64_t k, int64_t st, int64_t pad) {
+    const int64_t span = n + 2 * pad - k;
+    int64_t out = (ceil_mode ? (span + st - 1) / st : span / st) + 1;
+    if (ceil_mode && (out - 1) * st >= n + pad) --out;
+    return out;
+  };
+  s.P = size(s.H, s.kh, s.sh, s.ph), s.Q = size(s.W, s.kw, s.sw, s.pw);
   return s;
 }
 
@@ -293,7 +301,7 @@ class PyChain {
       const std::string which = "Chain: step " + std::to_string(steps_.size());
       if (t.size() != 5)
         throw fastconv::Error("Chain: a step is (plan, packed, in, residual, out) or "
-                              "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads), in, -1, out), "
+                              "('max_pool', (N, C, H, W, kh, kw, sh, sw, ph, pw, threads[, ceil_mode]), in, -1, out), "
                               "('global_avg_pool', (N, C, H, W, threads), in, -1, out) or "
                               "('inverted_residual', block, in, -1, out)");
       Step step{std::nullopt, {}, std::nullopt, nullptr, std::nullopt, 1, t[2].cast<int>(), t[3].cast<int>(),
@@ -331,12 +339,13 @@ class PyChain {
         }
         if (kind != "max_pool") throw fastconv::Error(which + ": unknown kind '" + kind + "'");
         const auto spec = t[1].cast<std::vector<int64_t>>();
-        if (spec.size() != 11)
-          throw fastconv::Error(which + ": a max pool is (N, C, H, W, kh, kw, sh, sw, ph, pw, threads)");
+        if (spec.size() != 11 && spec.size() != 12)
+          throw fastconv::Error(which + ": a max pool is (N, C, H, W, kh, kw, sh, sw, ph, pw, threads[, ceil_mode])");
         const Shape in(spec.begin(), spec.begin() + 4);
         for (int64_t d : in)
           if (d < 1) throw fastconv::Error(which + ": empty max pool input " + shape_string(in));
-        step.pool = pool_shape("Chain: max pool", in, {spec[4], spec[5]}, {spec[6], spec[7]}, {spec[8], spec[9]});
+        step.pool = pool_shape("Chain: max pool", in, {spec[4], spec[5]}, {spec[6], spec[7]}, {spec[8], spec[9]},
+                               spec.size() == 12 && spec[11] != 0);
         if (spec[10] < 1 || spec[10] > 4096) throw fastconv::Error(which + ": max pool threads must be in [1, 4096]");
         step.pool_threads = int(spec[10]);
         if (step.residual != -1) throw fastconv::Error(which + ": a max pool adds no residual");
@@ -736,10 +745,10 @@ PYBIND11_MODULE(_fastconv, m) {
   m.def(
       "max_pool2d",
       [](const py::array& input, py::array& output, std::pair<int64_t, int64_t> kernel,
-         std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding, int threads) {
+         std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding, int threads, bool ceil_mode) {
         if (input.ndim() != 4) throw fastconv::Error("max_pool2d: expected a 4-D input, got " + std::to_string(input.ndim()) + "-D");
         const Shape in = array_shape(input);
-        const fastconv_python::PoolShape s = pool_shape("max_pool2d", in, kernel, stride, padding);
+        const fastconv_python::PoolShape s = pool_shape("max_pool2d", in, kernel, stride, padding, ceil_mode);
         const float* x = float_data(input, "input", in);
         float* y = writable_float_data(output, "out", {in[0], in[1], s.P, s.Q});
         if (threads < 1) throw fastconv::Error("max_pool2d: threads must be >= 1");
@@ -749,7 +758,7 @@ PYBIND11_MODULE(_fastconv, m) {
         fastconv_python::max_pool2d(x, y, s, threads);
       },
       py::arg("input"), py::arg("output"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
-      py::arg("threads") = 1);
+      py::arg("threads") = 1, py::arg("ceil_mode") = false);
   // A global average pool (AdaptiveAvgPool2d((1, 1))): input [N, C, H, W] -> output [N, C, 1, 1].
   m.def(
       "global_avg_pool2d",

@@ -36,7 +36,7 @@ void max_pool2d(const float* x, float* y, const PoolShape& s, int threads) {
   // once per call (not per task), each slot's on cache lines of its own: two threads writing the rows
   // of neighbouring slots would pass the line they share back and forth on every row (2 threads ran
   // slower than 1 on ResNet-50's stem pool).
-  const int64_t padded_width = s.W + 2 * s.pw + kRowSlack, maxima_floats = s.H * s.Q;
+  const int64_t padded_width = padded_row_floats(s), maxima_floats = s.H * s.Q;
   // On fastconv's own threads, as its convolutions (oneTBB's arena of that size, or the task runner
   // fastconv.set_threading installed): between two convolutions of a network, a pool on torch's
   // OpenMP team would wake workers that then spin on the cores the next convolution needs.

@@ -104,7 +104,7 @@ void pool_plane(const float* x, float* y, const PoolShape& s, float* padded, flo
   } else {
     for (int64_t h = 0; h < s.H; ++h) {
       std::copy(x + h * s.W, x + (h + 1) * s.W, padded + s.pw);
-      row_maxima<Arch>(padded, s.W + 2 * s.pw + kRowSlack, maxima + h * s.Q, s.Q, s.sw, s.kw);
+      row_maxima<Arch>(padded, padded_row_floats(s), maxima + h * s.Q, s.Q, s.sw, s.kw);
     }
   }
   for (int64_t p = 0; p < s.P; ++p) {

@@ -24,10 +24,10 @@ def seed():
 
 
 def vgg_like():
-    """Runs separated by a pool the kernel does not take (ceil_mode), max pools inside a run (one padded,
+    """Runs separated by a pool the kernel does not take (dilation), max pools inside a run (one padded,
     strided 3x3), and a run ending the Sequential."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                         nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.MaxPool2d(2, dilation=2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16), nn.ReLU6(), nn.MaxPool2d(3, 2, 1),
                          nn.Conv2d(16, 24, 3, stride=2), nn.Conv2d(24, 24, 3, padding=2, dilation=2, groups=24))
 
@@ -136,7 +136,10 @@ def test_layers_replaced_after_optimize_are_followed():
         assert torch.equal(fast(x), plain(x))
         fast[7].kernel_size = plain[7].kernel_size = 3  # a pool's window changed in place
         assert torch.equal(fast(x), plain(x))
-        fast[7].ceil_mode = plain[7].ceil_mode = True  # one the kernel does not take: layer by layer
+        fast[7].ceil_mode = plain[7].ceil_mode = True  # ceil_mode: compiled again
+        assert torch.equal(fast(x), plain(x))
+        fast[7].kernel_size = plain[7].kernel_size = 2
+        fast[7].dilation = plain[7].dilation = 2  # one the kernel does not take: layer by layer
         assert torch.equal(fast(x), plain(x))
     # deep inside a residual block of a ResNet's trunk
     model = randomize_batchnorm(torchvision.models.resnet18(weights=None)).eval()
@@ -224,9 +227,9 @@ def test_optimize_leaves_every_layer_in_eval_mode():
 
 
 def test_sequentials_inside_a_chained_sequential_are_chained_too():
-    # the inner Sequential is no run of the outer one (a pool the kernel does not take: ceil_mode), so
+    # the inner Sequential is no run of the outer one (a pool the kernel does not take: dilation), so
     # it gets runs of its own
-    inner = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2, ceil_mode=True))
+    inner = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2, dilation=2))
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), inner).eval()
     fast, plain = fct.optimize(model), fct.optimize(model, chain=False)
     assert [name for name, _ in fast.fastconv_report.chained] == ["[0..1]", "2[0..1]"]

@@ -191,6 +191,27 @@ def test_optimize_folds_basic_conv2d_and_runs_inception_pools_on_fastconv(name):
     assert functional.relu is nn.functional.relu
 
 
+def test_max_pool_ceil_mode_is_bitwise_torchs():
+    # GoogLeNet's pools (3x3 stride 1 and 2, 2x2 stride 2) and last windows past the padding of every
+    # kind: rows, columns, both, with and without padding; alone and as a step of a chain
+    for args, shape in [((3, 1, 1), (2, 8, 28, 28)), ((3, 2, 0), (2, 8, 112, 112)), ((3, 2, 0), (2, 8, 15, 15)),
+                        ((2, 2, 0), (1, 3, 14, 13)), ((3, 2, 1), (1, 4, 9, 10)), ((3, 3, 1), (1, 2, 7, 7)),
+                        (((3, 2), (2, 3), (1, 0)), (1, 3, 12, 41)), ((5, 4, 2), (2, 5, 19, 22))]:
+        ref = nn.MaxPool2d(*args, ceil_mode=True)
+        fast = fct.MaxPool2d.from_pool(ref)
+        x = torch.randn(shape)
+        x[..., -1, -1] = 100.0  # the last windows hold the corner: it wins where they reach it
+        assert fast._native_spec(x.shape) is not None, (args, shape)
+        y, y_ref = fast(x), ref(x)
+        assert y.shape == y_ref.shape and torch.equal(y, y_ref), (args, shape)
+        seq = nn.Sequential(nn.Conv2d(shape[1], 6, 1), ref, nn.Conv2d(6, 4, 1)).eval()
+        chain = fct.optimize(seq)
+        assert chain.fastconv_report.chained
+        with torch.no_grad():
+            z, z_ref = chain(x), seq(x)
+        assert z.shape == z_ref.shape and normwise(z, z_ref) < 1e-5, (args, shape)
+
+
 POOLS = [(1, None, 0), (2, None, 0), (3, 2, 1), ((3, 2), (2, 3), (1, 0)), (5, 1, 2), (3, 3, 0), (2, 1, 1),
          ((2, 1), (2, 2), 0), ((1, 3), (1, 3), 0), (4, 2, 2), (3, 4, 1)]
 
