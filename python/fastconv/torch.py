@@ -495,8 +495,8 @@ def _is_inception_block(module):
 
 
 def _fuse_blocks(module, options, notes):
-    """Rewrites torchvision's BasicBlock, Bottleneck and InvertedResidual (children of `module`,
-    recursively) as _ResidualBlock, Inception's and GoogLeNet's BasicConv2d as one conv, Inception v3's
+    """Rewrites torchvision's BasicBlock, Bottleneck, InvertedResidual and RegNet's ResBottleneckBlock
+    (children of `module`, recursively) as _ResidualBlock, Inception's and GoogLeNet's BasicConv2d as one conv, Inception v3's
     blocks as _InceptionBlock (their pools on fastconv), and folds the ResNet stem."""
     for name, child in list(module._modules.items()):
         if child is None:
@@ -528,6 +528,20 @@ def _fuse_blocks(module, options, notes):
             notes.add(conv, "batchnorm folded")
             notes.add(conv, "relu fused")
             module._modules[name] = conv
+            continue
+        if (_is_torchvision(child, "ResBottleneckBlock") and isinstance(child.f, nn.Sequential) and
+                type(child.activation) is nn.ReLU):
+            # RegNet's block: activation(proj(x) + f(x)), f = 1x1, grouped 3x3 [, SE], 1x1 without activation
+            _fuse_blocks(child.f, options, notes)
+            layers = [m for m in _flatten_sequential(child.f) if not isinstance(m, nn.Identity)]
+            shortcut = child.proj
+            if shortcut is not None:
+                _fuse_blocks(shortcut, options, notes)
+            if layers and isinstance(layers[-1], Conv2d) and not layers[-1].activation:
+                layers[-1].activation = "relu"
+                notes.add(layers[-1], "residual add fused")
+                notes.add(layers[-1], "relu fused")
+                module._modules[name] = _ResidualBlock(nn.Sequential(*layers[:-1]), layers[-1], shortcut)
             continue
         if _is_inception_block(child):
             _fuse_blocks(child, options, notes)
@@ -1438,8 +1452,8 @@ def optimize(model, *, mode="estimate", fuse=True, chain=True, algorithm="auto",
     is a fastconv Conv2d. With fuse=True: a BatchNorm2d right after a conv is folded into its weights,
     a following ReLU/ReLU6/SiLU/Hardswish/LeakyReLU/Hardtanh/GELU(tanh)/Sigmoid/Tanh becomes its
     post-op, and the residual add of torchvision's BasicBlock, Bottleneck, InvertedResidual (MobileNetV2
-    and V3), MBConv and FusedMBConv (EfficientNet) and MNASNet's block is fused into the block's last
-    conv; torchvision's BasicConv2d (Inception v3, GoogLeNet) becomes one conv with its batchnorm folded
+    and V3), MBConv and FusedMBConv (EfficientNet), MNASNet's block and RegNet's ResBottleneckBlock is
+    fused into the block's last conv; torchvision's BasicConv2d (Inception v3, GoogLeNet) becomes one conv with its batchnorm folded
     and its relu fused, and Inception v3's blocks run their average and max pools on fastconv
     (_InceptionBlock). Patterns are found in nn.Sequential containers and those torchvision
     blocks; anything else keeps running as written, but for nn.MaxPool2d, nn.AdaptiveAvgPool2d and

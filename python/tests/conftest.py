@@ -66,6 +66,9 @@ SMALL_MODELS = {
         dropout=0.2, num_classes=10, last_channel=64),
     "mnasnet": lambda: torchvision.models.mnasnet0_5(weights=None, num_classes=10),
     "shufflenet_v2": lambda: torchvision.models.shufflenet_v2_x0_5(weights=None, num_classes=10),
+    # RegNet's ResBottleneckBlock: grouped 3x3, squeeze-excitation (Y), a projection shortcut
+    "regnet_y": lambda: torchvision.models.regnet_y_400mf(weights=None, num_classes=10),
+    "regnet_x": lambda: torchvision.models.regnet_x_400mf(weights=None, num_classes=10),
 }
 # Of SMALL_MODELS, those with no residual add to fuse.
 SMALL_MODELS_WITHOUT_RESIDUALS = {"tiny", "shufflenet_v2"}
